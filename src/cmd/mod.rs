@@ -1,0 +1,8 @@
+//! One file per subcommand.
+
+pub mod check_config;
+pub mod decode;
+pub mod logging;
+pub mod once;
+pub mod replay;
+pub mod run;

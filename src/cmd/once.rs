@@ -1,0 +1,43 @@
+//! `netpulse once`: one sample of every tier to stdout.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use netpulse::output::{Format, json};
+use netpulse::pipeline::snapshot::collect_all;
+use netpulse::platform::{self, SourceKind};
+use netpulse::record::Batch;
+
+use crate::OnceArgs;
+
+pub fn main(args: OnceArgs) -> anyhow::Result<ExitCode> {
+    super::logging::init("warn");
+    let Some(format) = Format::from_name(&args.format) else {
+        bail!("unknown --format `{}`: use json, csv or proto", args.format);
+    };
+    let Some(kind) = SourceKind::from_name(&args.source) else {
+        bail!(
+            "unknown --source `{}`: use one of {}",
+            args.source,
+            SourceKind::NAMES.join(", ")
+        );
+    };
+    let mut source = platform::open(kind).context("opening the socket source")?;
+    let (batch, _) = collect_all(source.as_mut()).context("sampling sockets")?;
+    write_batch(&batch, format)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Write one batch to stdout in `format` (shared with `replay`).
+pub fn write_batch(batch: &Batch, format: Format) -> anyhow::Result<()> {
+    let mut out = Vec::with_capacity(batch.sockets.len() * 512 + 512);
+    match format {
+        Format::Json => json::write_batch(batch, &mut out),
+        Format::Csv | Format::Proto => bail!("--format {format:?} is not available yet; use json"),
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&out).context("writing to stdout")?;
+    stdout.flush().context("writing to stdout")?;
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! The `netpulse` command: argument parsing and dispatch. Each subcommand
+//! lives in `cmd/`.
+
+mod cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "netpulse",
+    version,
+    about = "Sample every TCP socket on this host"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Config file for `run` when no subcommand is given.
+    #[arg(long, global = false)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the agent in the foreground (the default).
+    Run(RunArgs),
+    /// One sample of every tier to stdout, then exit.
+    Once(OnceArgs),
+    /// Validate a config file; exit 1 naming every problem.
+    CheckConfig(CheckConfigArgs),
+    /// Parse dumps captured on FreeBSD and print them like `once`.
+    Replay(ReplayArgs),
+    /// A binary protobuf stream back to JSON lines.
+    Decode(DecodeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Config file (default: /usr/local/etc/netpulse.toml if present).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct OnceArgs {
+    /// json, csv or proto.
+    #[arg(long, default_value = "json")]
+    pub format: String,
+    /// auto, linux, freebsd-kmod or freebsd-sysctl.
+    #[arg(long, default_value = "auto")]
+    pub source: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckConfigArgs {
+    pub file: PathBuf,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("sockets").required(true).args(["pcblist", "tcpstats_dev"])))]
+pub struct ReplayArgs {
+    /// `sysctl -b net.inet.tcp.pcblist` output.
+    #[arg(long)]
+    pub pcblist: Option<PathBuf>,
+    /// `cat /dev/tcpstats` output.
+    #[arg(long)]
+    pub tcpstats_dev: Option<PathBuf>,
+    /// `sysctl -b kern.file` output (process attribution).
+    #[arg(long)]
+    pub kern_file: Option<PathBuf>,
+    /// `sysctl -b kern.proc.all` output (command names).
+    #[arg(long)]
+    pub kern_proc: Option<PathBuf>,
+    /// `sysctl -b net.inet.tcp.stats` output.
+    #[arg(long)]
+    pub tcp_stats: Option<PathBuf>,
+    /// `sysctl -b net.inet.tcp.states` output.
+    #[arg(long)]
+    pub tcp_states: Option<PathBuf>,
+    /// json, csv or proto.
+    #[arg(long, default_value = "json")]
+    pub format: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DecodeArgs {
+    pub file: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => cmd::run::main(RunArgs { config: cli.config }),
+        Some(Command::Run(a)) => cmd::run::main(a),
+        Some(Command::Once(a)) => cmd::once::main(a),
+        Some(Command::CheckConfig(a)) => cmd::check_config::main(a),
+        Some(Command::Replay(a)) => cmd::replay::main(a),
+        Some(Command::Decode(a)) => cmd::decode::main(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("netpulse: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! JSON Lines: the seed's format. A `system` line, then one `socket` line
+//! per socket, each a complete JSON object with `type` first.
+
+use serde::Serialize;
+
+use super::{Encoder, Stream};
+use crate::record::Batch;
+
+/// Append `{"type":"<kind>",...}\n` for one record to `out`.
+pub fn write_line<T: Serialize>(kind: &str, rec: &T, out: &mut Vec<u8>) {
+    let start = out.len();
+    // Records are plain data with string keys; serializing them cannot fail.
+    if serde_json::to_writer(&mut *out, rec).is_err() {
+        out.truncate(start);
+        return;
+    }
+    // Every record has at least `ts`, so the object is `{"ts":...}`: put the
+    // type tag right after the opening brace.
+    let tag = format!("\"type\":\"{kind}\",");
+    out.splice(start + 1..start + 1, tag.bytes());
+    out.push(b'\n');
+}
+
+/// Append a whole batch as JSON lines.
+pub fn write_batch(batch: &Batch, out: &mut Vec<u8>) {
+    if let Some(sys) = &batch.system {
+        write_line("system", sys, out);
+    }
+    for s in &batch.sockets {
+        write_line("socket", s, out);
+    }
+}
+
+/// JSON Lines into one file family.
+pub struct JsonEncoder {
+    streams: [Stream; 1],
+    line: Vec<u8>,
+}
+
+impl JsonEncoder {
+    pub fn new(file_name: impl Into<String>) -> JsonEncoder {
+        JsonEncoder {
+            streams: [Stream {
+                file_name: file_name.into(),
+                header: Vec::new(),
+            }],
+            line: Vec::with_capacity(1024),
+        }
+    }
+}
+
+impl Encoder for JsonEncoder {
+    fn streams(&self) -> &[Stream] {
+        &self.streams
+    }
+
+    fn encode(&mut self, batch: &Batch, emit: &mut dyn FnMut(usize, &[u8])) {
+        if let Some(sys) = &batch.system {
+            self.line.clear();
+            write_line("system", sys, &mut self.line);
+            emit(0, &self.line);
+        }
+        for s in &batch.sockets {
+            self.line.clear();
+            write_line("socket", s, &mut self.line);
+            emit(0, &self.line);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{SocketRecord, SystemRecord, TcpState};
+
+    #[test]
+    fn lines_start_with_type_and_end_with_newline() {
+        let mut sys = SystemRecord {
+            ts: 5,
+            interval_ms: 1000,
+            total_sockets: 1,
+            ..SystemRecord::default()
+        };
+        sys.state_counts[TcpState::Established.index()] = 1;
+        let batch = Batch {
+            tier: None,
+            ts: 5,
+            seq: 0,
+            interval_ms: 1000,
+            system: Some(sys),
+            sockets: vec![SocketRecord::new(
+                5,
+                "10.0.0.1:5".parse().unwrap(),
+                "[::1]:6".parse().unwrap(),
+                TcpState::Established,
+            )],
+        };
+        let mut out = Vec::new();
+        write_batch(&batch, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(
+            lines[0].starts_with(r#"{"type":"system","ts":5,"#),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].starts_with(r#"{"type":"socket","ts":5,"#),
+            "{}",
+            lines[1]
+        );
+        for l in lines {
+            serde_json::from_str::<serde_json::Value>(l).unwrap();
+        }
+        let mut enc = JsonEncoder::new("x.jsonl");
+        let mut n = 0;
+        enc.encode(&batch, &mut |s, b| {
+            assert_eq!(s, 0);
+            assert_eq!(b.last(), Some(&b'\n'));
+            n += 1;
+        });
+        assert_eq!(n, 2);
+    }
+}

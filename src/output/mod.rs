@@ -1,0 +1,47 @@
+//! Outputs: encoders turn batches into bytes; sinks put the bytes
+//! somewhere (stdout, rotated files).
+
+pub mod json;
+
+use crate::record::Batch;
+
+/// One family of files an encoder writes (`socket.csv`, `netpulse.jsonl`).
+#[derive(Clone, Debug)]
+pub struct Stream {
+    /// File name of the active file of this family, e.g. `netpulse.jsonl`.
+    pub file_name: String,
+    /// Bytes at the top of every file of the family (the CSV header row).
+    pub header: Vec<u8>,
+}
+
+/// Turns batches into whole records of bytes. Sinks never split what one
+/// `emit` call hands them across two files.
+pub trait Encoder: Send {
+    /// The file families, indexed by the `stream` argument of `emit`.
+    fn streams(&self) -> &[Stream];
+
+    /// Encode a batch, calling `emit(stream, bytes)` once per record (a
+    /// JSON or CSV line, a length-delimited protobuf message).
+    fn encode(&mut self, batch: &Batch, emit: &mut dyn FnMut(usize, &[u8]));
+}
+
+/// Output format (`format` of an `[[output]]`, `--format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Json,
+    Csv,
+    Proto,
+}
+
+impl Format {
+    pub fn from_name(s: &str) -> Option<Format> {
+        match s {
+            "json" => Some(Format::Json),
+            "csv" => Some(Format::Csv),
+            "proto" => Some(Format::Proto),
+            _ => None,
+        }
+    }
+}

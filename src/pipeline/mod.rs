@@ -1,0 +1,3 @@
+//! The pipeline between sources and outputs.
+
+pub mod snapshot;

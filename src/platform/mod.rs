@@ -1,0 +1,157 @@
+//! Platform sources: where socket tables, process maps and system counters
+//! come from. Everything above this module is platform-independent.
+
+pub mod freebsd;
+#[cfg(target_os = "linux")]
+pub mod linux;
+mod process_map;
+
+use std::path::PathBuf;
+
+pub use process_map::{ProcessInfo, ProcessMap};
+
+use crate::record::{SocketRecord, StateCounts, TcpCounters};
+
+/// What went wrong reading a platform source. Every variant says which
+/// input failed so the operator knows where to look.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("malformed {what} at byte {offset}: {reason}")]
+    Malformed {
+        what: String,
+        offset: usize,
+        reason: String,
+    },
+    #[error("source `{name}` is not available here: {reason}")]
+    Unavailable { name: String, reason: String },
+    #[error("{path}: {source}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: Box<SourceError>,
+    },
+}
+
+impl SourceError {
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> SourceError {
+        SourceError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+
+    pub fn malformed(
+        what: impl Into<String>,
+        offset: usize,
+        reason: impl Into<String>,
+    ) -> SourceError {
+        SourceError::Malformed {
+            what: what.into(),
+            offset,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What a socket scan met besides the sockets it returned.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Records skipped because they were malformed (each is logged).
+    pub skipped: u64,
+    /// The kernel table changed while it was read and retries ran out, so
+    /// the table may mix two moments (FreeBSD generation mismatch).
+    pub inconsistent: bool,
+}
+
+/// A platform's view of the host's TCP sockets. Methods block; the daemon
+/// calls them from blocking tasks, one tier at a time per method.
+pub trait Source: Send {
+    /// Short name for logs (`linux`, `freebsd-sysctl`, `replay`).
+    fn name(&self) -> &'static str;
+
+    /// Fast tier: append every TCP socket to `out` (the caller clears it),
+    /// stamped with `ts`. Process fields are left for the process map.
+    fn sockets(&mut self, ts: u64, out: &mut Vec<SocketRecord>) -> Result<ScanStats, SourceError>;
+
+    /// Standard tier: which process owns which socket.
+    fn processes(&mut self) -> Result<ProcessMap, SourceError>;
+
+    /// Standard tier: system TCP counters since boot.
+    fn counters(&mut self) -> Result<TcpCounters, SourceError>;
+
+    /// Slow tier: the kernel's own count of sockets per state, where the
+    /// platform keeps one (FreeBSD `net.inet.tcp.states`). `None` means
+    /// "count the socket table".
+    fn state_counts(&mut self) -> Result<Option<StateCounts>, SourceError> {
+        Ok(None)
+    }
+}
+
+/// Which source to use (`[agent] source`, `--source`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceKind {
+    /// The best this host offers: Linux sock_diag; FreeBSD's module when
+    /// loaded, else sysctl.
+    #[default]
+    Auto,
+    Linux,
+    FreebsdKmod,
+    FreebsdSysctl,
+}
+
+impl SourceKind {
+    pub const NAMES: [&'static str; 4] = ["auto", "linux", "freebsd-kmod", "freebsd-sysctl"];
+
+    pub fn from_name(s: &str) -> Option<SourceKind> {
+        Some(match s {
+            "auto" => SourceKind::Auto,
+            "linux" => SourceKind::Linux,
+            "freebsd-kmod" => SourceKind::FreebsdKmod,
+            "freebsd-sysctl" => SourceKind::FreebsdSysctl,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+fn unavailable(kind: SourceKind, reason: &str) -> SourceError {
+    SourceError::Unavailable {
+        name: kind.name().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Open the live source for this host.
+pub fn open(kind: SourceKind) -> Result<Box<dyn Source>, SourceError> {
+    #[cfg(target_os = "linux")]
+    {
+        match kind {
+            SourceKind::Auto | SourceKind::Linux => Ok(Box::new(linux::LinuxSource::open()?)),
+            _ => Err(unavailable(
+                kind,
+                "this is a Linux host; use source = \"linux\" or \"auto\", or `netpulse replay` for FreeBSD dumps",
+            )),
+        }
+    }
+    #[cfg(target_os = "freebsd")]
+    {
+        freebsd::open_live(kind)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+    {
+        Err(unavailable(
+            kind,
+            "this operating system is not supported yet",
+        ))
+    }
+}

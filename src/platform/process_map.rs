@@ -1,0 +1,102 @@
+//! Socket → owning process, built by the standard tier and joined onto
+//! every socket record until the next map replaces it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::record::SocketRecord;
+
+/// The process holding a socket open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub fd: i32,
+    pub uid: Option<u32>,
+    /// Shared so that every record of one process costs a refcount, not a copy.
+    pub command: Arc<str>,
+}
+
+/// Keyed by `SocketRecord::proc_key` (Linux inode, FreeBSD socket address).
+#[derive(Clone, Debug, Default)]
+pub struct ProcessMap {
+    by_key: HashMap<u64, ProcessInfo>,
+}
+
+impl ProcessMap {
+    pub fn new() -> ProcessMap {
+        ProcessMap::default()
+    }
+
+    /// Record an owner. A socket shared by several processes (inherited
+    /// across fork) is attributed to the lowest pid, so the answer does not
+    /// depend on scan order.
+    pub fn insert(&mut self, key: u64, info: ProcessInfo) {
+        match self.by_key.get(&key) {
+            Some(old) if old.pid <= info.pid => {}
+            _ => {
+                self.by_key.insert(key, info);
+            }
+        }
+    }
+
+    pub fn get(&self, key: u64) -> Option<&ProcessInfo> {
+        self.by_key.get(&key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// Fill `pid`, `fd`, `command` (and `uid` when the source had none).
+    pub fn attribute(&self, rec: &mut SocketRecord) {
+        let Some(info) = rec.proc_key.and_then(|k| self.by_key.get(&k)) else {
+            return;
+        };
+        rec.pid = Some(info.pid);
+        rec.fd = Some(info.fd);
+        rec.command = Some(Arc::clone(&info.command));
+        if rec.uid.is_none() {
+            rec.uid = info.uid;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::TcpState;
+
+    fn info(pid: u32, cmd: &str) -> ProcessInfo {
+        ProcessInfo {
+            pid,
+            fd: 3,
+            uid: Some(1000),
+            command: Arc::from(cmd),
+        }
+    }
+
+    #[test]
+    fn lowest_pid_wins_and_join_fills_fields() {
+        let mut m = ProcessMap::new();
+        m.insert(42, info(200, "child"));
+        m.insert(42, info(100, "parent"));
+        m.insert(42, info(300, "grandchild"));
+        let mut r = SocketRecord::new(
+            0,
+            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:2".parse().unwrap(),
+            TcpState::Established,
+        );
+        m.attribute(&mut r);
+        assert_eq!(r.pid, None, "no proc_key, no join");
+        r.proc_key = Some(42);
+        m.attribute(&mut r);
+        assert_eq!(r.pid, Some(100));
+        assert_eq!(r.command.as_deref(), Some("parent"));
+        assert_eq!(r.uid, Some(1000));
+    }
+}
