@@ -1,0 +1,170 @@
+//! Where the pipeline hands batches to the endpoint.
+//!
+//! `publish` is called by the delta store for every enriched batch. It must
+//! never block or slow the pipeline: it swaps a pointer and offers the batch
+//! to the Unix stream with `try_send`; if the stream is behind, the batch is
+//! dropped for the stream and counted, and files are unaffected.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::config::EndpointSettings;
+use super::live::Live;
+use crate::record::Batch;
+
+/// A cheap, cloneable handle: give one to the delta store.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+struct HubInner {
+    live: Mutex<Arc<Live>>,
+    stream: Mutex<Option<mpsc::Sender<Arc<Batch>>>>,
+    host: String,
+    pub(super) counters: Counters,
+}
+
+/// The endpoint's own counters (all since start).
+#[derive(Default)]
+pub(super) struct Counters {
+    pub published: AtomicU64,
+    pub stream_samples_dropped: AtomicU64,
+    pub unix_clients: AtomicU64,
+    pub unix_clients_accepted: AtomicU64,
+    pub unix_clients_dropped: AtomicU64,
+    pub unix_clients_refused: AtomicU64,
+    pub http_connections: AtomicU64,
+    pub http_connections_refused: AtomicU64,
+    pub http_connection_errors: AtomicU64,
+    pub http_connections_timed_out: AtomicU64,
+    pub http_requests: AtomicU64,
+}
+
+/// A copy of the endpoint's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct EndpointStats {
+    /// Batches handed to `publish`.
+    pub published: u64,
+    /// Batches the Unix stream could not take (its renderer was behind).
+    pub stream_samples_dropped: u64,
+    /// Unix clients connected now.
+    pub unix_clients: u64,
+    pub unix_clients_accepted: u64,
+    /// Unix clients disconnected for falling behind or stalling a write.
+    pub unix_clients_dropped: u64,
+    /// Unix clients refused at `unix_max_clients`.
+    pub unix_clients_refused: u64,
+    /// HTTP connections open now.
+    pub http_connections: u64,
+    /// HTTP connections closed on accept at `http_max_connections`.
+    pub http_connections_refused: u64,
+    /// HTTP connections ended by a protocol error (malformed, too large,
+    /// header timeout).
+    pub http_connection_errors: u64,
+    /// HTTP connections closed at `http_connection_timeout`.
+    pub http_connections_timed_out: u64,
+    pub http_requests: u64,
+}
+
+fn get(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+pub(super) fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+pub(super) fn drop_one(c: &AtomicU64) {
+    c.fetch_sub(1, Ordering::Relaxed);
+}
+
+impl Hub {
+    pub(super) fn new(settings: Arc<EndpointSettings>) -> Hub {
+        let host = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_default();
+        Hub {
+            inner: Arc::new(HubInner {
+                live: Mutex::new(Arc::new(Live::empty(settings))),
+                stream: Mutex::new(None),
+                host,
+                counters: Counters::default(),
+            }),
+        }
+    }
+
+    /// Hand the endpoint a batch. Never blocks on clients.
+    pub fn publish(&self, batch: Arc<Batch>) {
+        bump(&self.inner.counters.published);
+        if let Ok(mut live) = self.inner.live.lock() {
+            let next = Arc::new(live.with_batch(batch.clone()));
+            // The old state is dropped after the lock is released.
+            let _old = std::mem::replace(&mut *live, next);
+        }
+        let stream = self.inner.stream.lock().ok().and_then(|s| s.clone());
+        if let Some(tx) = stream {
+            match tx.try_send(batch) {
+                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    bump(&self.inner.counters.stream_samples_dropped)
+                }
+            }
+        }
+    }
+
+    /// The endpoint's counters now.
+    pub fn stats(&self) -> EndpointStats {
+        let c = &self.inner.counters;
+        EndpointStats {
+            published: get(&c.published),
+            stream_samples_dropped: get(&c.stream_samples_dropped),
+            unix_clients: get(&c.unix_clients),
+            unix_clients_accepted: get(&c.unix_clients_accepted),
+            unix_clients_dropped: get(&c.unix_clients_dropped),
+            unix_clients_refused: get(&c.unix_clients_refused),
+            http_connections: get(&c.http_connections),
+            http_connections_refused: get(&c.http_connections_refused),
+            http_connection_errors: get(&c.http_connection_errors),
+            http_connections_timed_out: get(&c.http_connections_timed_out),
+            http_requests: get(&c.http_requests),
+        }
+    }
+
+    pub(super) fn counters(&self) -> &Counters {
+        &self.inner.counters
+    }
+
+    pub(super) fn host(&self) -> &str {
+        &self.inner.host
+    }
+
+    /// The newest state (a pointer copy).
+    pub(super) fn live(&self) -> Arc<Live> {
+        match self.inner.live.lock() {
+            Ok(l) => l.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub(super) fn settings(&self) -> Arc<EndpointSettings> {
+        self.live().settings.clone()
+    }
+
+    pub(super) fn set_settings(&self, settings: Arc<EndpointSettings>) {
+        if let Ok(mut live) = self.inner.live.lock() {
+            let next = Arc::new(live.derive(settings));
+            let _old = std::mem::replace(&mut *live, next);
+        }
+    }
+
+    pub(super) fn set_stream(&self, tx: Option<mpsc::Sender<Arc<Batch>>>) {
+        if let Ok(mut s) = self.inner.stream.lock() {
+            *s = tx;
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! The newest picture of the host: the latest socket table, the latest
+//! `system` record of every tier, and what is derived from them.
+//!
+//! A `Live` is immutable once published; a new batch makes a new `Live`.
+//! Everything derived (aggregates, the rendered `/metrics` body, rendered
+//! snapshots) is computed at most once per `Live`, lazily, on the first
+//! request that needs it — so publishing costs the pipeline a pointer swap,
+//! and ten scrapers cost one render, not ten.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::config::EndpointSettings;
+use crate::record::{Batch, STATE_COUNT, SocketRecord, StateCounts, SystemRecord, TcpState, Tier};
+
+/// Most entries in each "top connections" list.
+pub const TOP_MAX: usize = 100;
+
+/// Upper bounds of the RTT histogram buckets, microseconds (+Inf implied).
+pub const RTT_BOUNDS_US: &[u64] = &[
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000, 2_500_000,
+];
+
+/// Upper bounds of the congestion-window histogram buckets, bytes.
+pub const CWND_BOUNDS: &[u64] = &[
+    4 << 10,
+    8 << 10,
+    16 << 10,
+    32 << 10,
+    64 << 10,
+    128 << 10,
+    256 << 10,
+    512 << 10,
+    1 << 20,
+    2 << 20,
+    4 << 20,
+    16 << 20,
+];
+
+/// Slot of a tier in `Live::systems`; one-shot samples (`tier: None`) last.
+pub const SYSTEM_SLOTS: usize = 5;
+
+pub fn slot(tier: Option<Tier>) -> usize {
+    match tier {
+        Some(Tier::Fast) => 0,
+        Some(Tier::Standard) => 1,
+        Some(Tier::Slow) => 2,
+        Some(Tier::Aggregate) => 3,
+        None => 4,
+    }
+}
+
+pub fn slot_name(slot: usize) -> &'static str {
+    match slot {
+        0 => "fast",
+        1 => "standard",
+        2 => "slow",
+        3 => "aggregate",
+        _ => "once",
+    }
+}
+
+/// A distribution of sockets over fixed buckets. `counts` has one more
+/// slot than `bounds` (the +Inf bucket) and is per bucket, not cumulative.
+#[derive(Clone, Debug, Serialize)]
+pub struct Histogram {
+    #[serde(skip)]
+    pub bounds: &'static [u64],
+    /// Bucket upper bounds (inclusive), the unit is in the owner's name.
+    pub le: &'static [u64],
+    pub counts: Vec<u64>,
+    pub sum: u64,
+    pub count: u64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [u64]) -> Histogram {
+        Histogram {
+            bounds,
+            le: bounds,
+            counts: vec![0; bounds.len() + 1],
+            sum: 0,
+            count: 0,
+        }
+    }
+
+    fn observe(&mut self, v: u64) {
+        let i = self.bounds.partition_point(|&b| b < v);
+        if let Some(c) = self.counts.get_mut(i) {
+            *c += 1;
+        }
+        self.sum = self.sum.saturating_add(v);
+        self.count += 1;
+    }
+}
+
+/// Aggregates over the socket table, computed in one pass.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub sockets: u64,
+    pub state_names: [&'static str; STATE_COUNT],
+    pub state_counts: StateCounts,
+    /// RTT of sockets that report one, microseconds.
+    pub rtt_us: Histogram,
+    /// Congestion window of sockets that report one, bytes.
+    pub cwnd_bytes: Histogram,
+    /// Retransmitted segments summed over sockets during the last interval.
+    pub rexmit_delta_sum: u64,
+    /// Sockets that retransmitted during the last interval.
+    pub sockets_retransmitting: u64,
+    /// Indices into the table, worst first (see `rank_rexmit`, `rank_rtt`).
+    #[serde(skip)]
+    pub top_rexmit: Vec<usize>,
+    #[serde(skip)]
+    pub top_rtt: Vec<usize>,
+}
+
+impl Summary {
+    pub fn of(sockets: &[SocketRecord]) -> Summary {
+        let mut s = Summary {
+            sockets: sockets.len() as u64,
+            state_names: TcpState::ALL.map(TcpState::name),
+            state_counts: [0; STATE_COUNT],
+            rtt_us: Histogram::new(RTT_BOUNDS_US),
+            cwnd_bytes: Histogram::new(CWND_BOUNDS),
+            rexmit_delta_sum: 0,
+            sockets_retransmitting: 0,
+            top_rexmit: Vec::new(),
+            top_rtt: Vec::new(),
+        };
+        let mut rexmit = Vec::new();
+        let mut rtt = Vec::new();
+        for (i, r) in sockets.iter().enumerate() {
+            s.state_counts[r.state.index()] += 1;
+            if has_path(r.state) {
+                if let Some(v) = r.rtt_us {
+                    s.rtt_us.observe(u64::from(v));
+                    rtt.push(i);
+                }
+                if let Some(v) = r.cwnd {
+                    s.cwnd_bytes.observe(v);
+                }
+            }
+            let d = r.rexmit_delta.unwrap_or(0);
+            s.rexmit_delta_sum = s.rexmit_delta_sum.saturating_add(d);
+            s.sockets_retransmitting += u64::from(d > 0);
+            if d > 0 || r.rexmit.unwrap_or(0) > 0 {
+                rexmit.push(i);
+            }
+        }
+        s.top_rexmit = top_n(rexmit, TOP_MAX, |i| rank_rexmit(&sockets[i]));
+        s.top_rtt = top_n(rtt, TOP_MAX, |i| rank_rtt(&sockets[i]));
+        s
+    }
+}
+
+/// States in which a socket has a peer and therefore a meaningful RTT and
+/// congestion window (not LISTEN, not the TIME_WAIT/CLOSED remnants).
+pub fn has_path(st: TcpState) -> bool {
+    !matches!(st, TcpState::Listen | TcpState::TimeWait | TcpState::Closed)
+}
+
+/// Worse first: recent retransmits, then lifetime retransmits, then RTT.
+pub fn rank_rexmit(r: &SocketRecord) -> (u64, u64, u32) {
+    (
+        r.rexmit_delta.unwrap_or(0),
+        r.rexmit.unwrap_or(0),
+        r.rtt_us.unwrap_or(0),
+    )
+}
+
+/// Worse first: RTT, then its variance.
+pub fn rank_rtt(r: &SocketRecord) -> (u32, u32) {
+    (r.rtt_us.unwrap_or(0), r.rttvar_us.unwrap_or(0))
+}
+
+/// The `n` candidates with the highest key, highest first; ties keep table
+/// order so the lists are stable between renders.
+pub fn top_n<K: Ord>(mut idx: Vec<usize>, n: usize, key: impl Fn(usize) -> K) -> Vec<usize> {
+    let cmp = |a: &usize, b: &usize| key(*b).cmp(&key(*a)).then(a.cmp(b));
+    if idx.len() > n && n > 0 {
+        idx.select_nth_unstable_by(n - 1, cmp);
+        idx.truncate(n);
+    }
+    idx.truncate(n);
+    idx.sort_by(cmp);
+    idx
+}
+
+/// The newest state of the host, as the endpoint serves it.
+pub struct Live {
+    /// Bumped by every publish and every reconfigure.
+    pub generation: u64,
+    pub settings: Arc<EndpointSettings>,
+    /// The latest batch carrying the socket table (fast tier or one-shot).
+    pub table: Option<Arc<Batch>>,
+    /// The latest batch with a `system` record, per tier slot.
+    pub systems: [Option<Arc<Batch>>; SYSTEM_SLOTS],
+    summary: OnceLock<Summary>,
+    metrics: OnceLock<Bytes>,
+    /// Rendered snapshots by (socket rows, top entries); a few variants.
+    snapshots: Mutex<Vec<((usize, usize), Bytes)>>,
+}
+
+const SNAPSHOT_VARIANTS: usize = 8;
+
+impl Live {
+    pub fn empty(settings: Arc<EndpointSettings>) -> Live {
+        Live {
+            generation: 0,
+            settings,
+            table: None,
+            systems: Default::default(),
+            summary: OnceLock::new(),
+            metrics: OnceLock::new(),
+            snapshots: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The next state after `batch`.
+    pub fn with_batch(&self, batch: Arc<Batch>) -> Live {
+        let mut next = self.derive(self.settings.clone());
+        if matches!(batch.tier, Some(Tier::Fast) | None) {
+            next.table = Some(batch.clone());
+        }
+        if batch.system.is_some() {
+            let i = slot(batch.tier);
+            next.systems[i] = Some(batch);
+        }
+        next
+    }
+
+    /// The same data under new settings (derived renders start afresh).
+    pub fn derive(&self, settings: Arc<EndpointSettings>) -> Live {
+        Live {
+            generation: self.generation.wrapping_add(1),
+            settings,
+            table: self.table.clone(),
+            systems: self.systems.clone(),
+            summary: OnceLock::new(),
+            metrics: OnceLock::new(),
+            snapshots: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn sockets(&self) -> &[SocketRecord] {
+        self.table.as_deref().map_or(&[], |b| b.sockets.as_slice())
+    }
+
+    pub fn summary(&self) -> &Summary {
+        self.summary.get_or_init(|| Summary::of(self.sockets()))
+    }
+
+    /// The `system` record that goes with the socket table, else the newest.
+    pub fn system(&self) -> Option<&SystemRecord> {
+        if let Some(sys) = self.table.as_deref().and_then(|b| b.system.as_ref()) {
+            return Some(sys);
+        }
+        self.newest_system(|_| true)
+    }
+
+    /// The newest `system` record (by `ts`) satisfying `want`.
+    pub fn newest_system(&self, want: impl Fn(&SystemRecord) -> bool) -> Option<&SystemRecord> {
+        self.systems
+            .iter()
+            .filter_map(|b| b.as_deref().and_then(|b| b.system.as_ref()))
+            .filter(|s| want(s))
+            .max_by_key(|s| s.ts)
+    }
+
+    pub fn metrics_body(&self, render: impl FnOnce(&Live) -> Bytes) -> Bytes {
+        self.metrics.get_or_init(|| render(self)).clone()
+    }
+
+    pub fn snapshot_body(&self, key: (usize, usize), render: impl FnOnce(&Live) -> Bytes) -> Bytes {
+        if let Ok(cache) = self.snapshots.lock() {
+            if let Some((_, b)) = cache.iter().find(|(k, _)| *k == key) {
+                return b.clone();
+            }
+        }
+        // Rendered outside the lock: a big table takes milliseconds and
+        // other variants should not wait for it.
+        let body = render(self);
+        if let Ok(mut cache) = self.snapshots.lock() {
+            if cache.len() < SNAPSHOT_VARIANTS && !cache.iter().any(|(k, _)| *k == key) {
+                cache.push((key, body.clone()));
+            }
+        }
+        body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sock(port: u16, state: TcpState, rtt: Option<u32>, rexmit_delta: u64) -> SocketRecord {
+        let mut r = SocketRecord::new(
+            1,
+            format!("127.0.3.1:{port}").parse().unwrap(),
+            "127.0.3.2:443".parse().unwrap(),
+            state,
+        );
+        r.rtt_us = rtt;
+        r.cwnd = Some(14480);
+        r.rexmit_delta = Some(rexmit_delta);
+        r.rexmit = Some(rexmit_delta * 2);
+        r
+    }
+
+    #[test]
+    fn summary_counts_buckets_and_ranks() {
+        let socks = vec![
+            sock(1, TcpState::Established, Some(100), 0), // le 100
+            sock(2, TcpState::Established, Some(101), 3), // le 250
+            sock(3, TcpState::Established, Some(9_000_000), 1), // +Inf
+            sock(4, TcpState::Listen, Some(5), 0),        // no path: not in histograms
+            sock(5, TcpState::TimeWait, None, 0),
+        ];
+        let s = Summary::of(&socks);
+        assert_eq!(s.sockets, 5);
+        assert_eq!(s.state_counts[TcpState::Established.index()], 3);
+        assert_eq!(s.rtt_us.count, 3);
+        assert_eq!(s.rtt_us.counts[0], 1);
+        assert_eq!(s.rtt_us.counts[1], 1);
+        assert_eq!(*s.rtt_us.counts.last().unwrap(), 1);
+        assert_eq!(s.cwnd_bytes.count, 3);
+        assert_eq!(s.rexmit_delta_sum, 4);
+        assert_eq!(s.sockets_retransmitting, 2);
+        assert_eq!(s.top_rexmit, vec![1, 2]);
+        assert_eq!(s.top_rtt, vec![2, 1, 0]);
+    }
+
+    #[test]
+    fn top_n_is_partial_and_ordered() {
+        let keys = [5u32, 1, 9, 9, 3, 7];
+        let top = top_n((0..keys.len()).collect(), 3, |i| keys[i]);
+        assert_eq!(top, vec![2, 3, 5]);
+        assert!(top_n(vec![], 3, |i| i).is_empty());
+    }
+}

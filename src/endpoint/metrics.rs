@@ -1,0 +1,478 @@
+//! `/metrics`: the Prometheus text exposition format (version 0.0.4).
+//!
+//! Low cardinality by default: a fixed set of series whatever the socket
+//! count (states, system counters, histograms across sockets, configured
+//! ports, agent health). Per-socket series only when configured, capped.
+//!
+//! The RTT and cwnd histograms describe the socket population at the last
+//! sample, not events: query them with `histogram_quantile()` directly,
+//! without `rate()`.
+
+use std::fmt::Write;
+
+use bytes::Bytes;
+
+use super::hub::EndpointStats;
+use super::live::{Histogram, Live, SYSTEM_SLOTS, has_path, slot_name, top_n};
+use crate::record::{STATE_COUNT, SystemRecord, TcpState};
+
+/// Content type of the 0.0.4 text format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The part of `/metrics` that depends only on the published data (cached
+/// per sample).
+pub fn render_data(live: &Live) -> Bytes {
+    let mut o = String::with_capacity(16 * 1024);
+    let summary = live.summary();
+
+    header(
+        &mut o,
+        "netpulse_sockets",
+        "gauge",
+        "TCP sockets by state at the last sample.",
+    );
+    for (i, st) in TcpState::ALL.iter().enumerate() {
+        let n = summary.state_counts.get(i).copied().unwrap_or(0);
+        let _ = writeln!(o, "netpulse_sockets{{state=\"{}\"}} {n}", st.name());
+    }
+    if let Some(b) = live.table.as_deref() {
+        header(
+            &mut o,
+            "netpulse_sample_timestamp_seconds",
+            "gauge",
+            "Time of the last socket-table sample, seconds since the Unix epoch.",
+        );
+        let _ = writeln!(o, "netpulse_sample_timestamp_seconds {}", ns_to_s(b.ts));
+    }
+
+    histogram(
+        &mut o,
+        "netpulse_sockets_rtt_seconds",
+        "Smoothed RTT of connected sockets at the last sample (a population, not events).",
+        &summary.rtt_us,
+        1e-6,
+    );
+    histogram(
+        &mut o,
+        "netpulse_sockets_cwnd_bytes",
+        "Congestion window of connected sockets at the last sample, bytes (a population, not events).",
+        &summary.cwnd_bytes,
+        1.0,
+    );
+    header(
+        &mut o,
+        "netpulse_sockets_retransmits_interval",
+        "gauge",
+        "Segments retransmitted by all sockets during the last fast-tier interval.",
+    );
+    let _ = writeln!(
+        o,
+        "netpulse_sockets_retransmits_interval {}",
+        summary.rexmit_delta_sum
+    );
+    header(
+        &mut o,
+        "netpulse_sockets_retransmitting",
+        "gauge",
+        "Sockets that retransmitted during the last fast-tier interval.",
+    );
+    let _ = writeln!(
+        o,
+        "netpulse_sockets_retransmitting {}",
+        summary.sockets_retransmitting
+    );
+
+    system_counters(&mut o, live);
+    ports(&mut o, live);
+    health(&mut o, live);
+    if live.settings.per_socket_metrics {
+        per_socket(&mut o, live);
+    }
+    Bytes::from(o)
+}
+
+/// The endpoint's own counters, rendered fresh on every scrape.
+pub fn render_endpoint(o: &mut String, s: &EndpointStats) {
+    let rows: [(&str, &str, &str, u64); 10] = [
+        (
+            "netpulse_endpoint_unix_clients",
+            "gauge",
+            "Clients connected to the Unix stream socket.",
+            s.unix_clients,
+        ),
+        (
+            "netpulse_endpoint_unix_clients_dropped_total",
+            "counter",
+            "Unix stream clients disconnected for falling behind or stalling a write.",
+            s.unix_clients_dropped,
+        ),
+        (
+            "netpulse_endpoint_unix_clients_refused_total",
+            "counter",
+            "Unix stream clients refused at unix_max_clients.",
+            s.unix_clients_refused,
+        ),
+        (
+            "netpulse_endpoint_stream_samples_dropped_total",
+            "counter",
+            "Samples the Unix stream skipped because its encoder was behind.",
+            s.stream_samples_dropped,
+        ),
+        (
+            "netpulse_endpoint_published_total",
+            "counter",
+            "Samples handed to the endpoint by the pipeline.",
+            s.published,
+        ),
+        (
+            "netpulse_endpoint_http_connections",
+            "gauge",
+            "HTTP connections open.",
+            s.http_connections,
+        ),
+        (
+            "netpulse_endpoint_http_connections_refused_total",
+            "counter",
+            "HTTP connections closed on accept at http_max_connections.",
+            s.http_connections_refused,
+        ),
+        (
+            "netpulse_endpoint_http_connection_errors_total",
+            "counter",
+            "HTTP connections ended by malformed or oversized requests or a header timeout.",
+            s.http_connection_errors,
+        ),
+        (
+            "netpulse_endpoint_http_connections_timed_out_total",
+            "counter",
+            "HTTP connections closed at http_connection_timeout.",
+            s.http_connections_timed_out,
+        ),
+        (
+            "netpulse_endpoint_http_requests_total",
+            "counter",
+            "HTTP requests answered.",
+            s.http_requests,
+        ),
+    ];
+    for (name, kind, help, v) in rows {
+        header(o, name, kind, help);
+        let _ = writeln!(o, "{name} {v}");
+    }
+}
+
+fn system_counters(o: &mut String, live: &Live) {
+    let Some(sys) = live.newest_system(|s| s.counters.iter().any(|(_, v)| v.is_some())) else {
+        return;
+    };
+    for (name, v) in sys.counters.iter() {
+        let Some(v) = v else { continue };
+        let metric = format!("netpulse_tcp_{name}_total");
+        header(o, &metric, "counter", counter_help(name));
+        let _ = writeln!(o, "{metric} {v}");
+    }
+    if let Some(s) = live.newest_system(|s| s.retransmit_rate.is_some()) {
+        header(
+            o,
+            "netpulse_tcp_retransmit_ratio",
+            "gauge",
+            "Retransmitted segments per segment sent over the last counter window.",
+        );
+        let _ = writeln!(
+            o,
+            "netpulse_tcp_retransmit_ratio {}",
+            fmt_f64(s.retransmit_rate.unwrap_or(0.0))
+        );
+    }
+    if let Some(s) = live.newest_system(|s| s.dup_rate.is_some()) {
+        header(
+            o,
+            "netpulse_tcp_duplicate_ratio",
+            "gauge",
+            "Duplicate segments per segment received over the last counter window.",
+        );
+        let _ = writeln!(
+            o,
+            "netpulse_tcp_duplicate_ratio {}",
+            fmt_f64(s.dup_rate.unwrap_or(0.0))
+        );
+    }
+}
+
+fn counter_help(name: &str) -> &'static str {
+    match name {
+        "connattempt" => "Connections initiated (active opens), since boot.",
+        "accepts" => "Connections accepted (passive opens), since boot.",
+        "connects" => "Connections established, since boot.",
+        "drops" => "Connections dropped, since boot.",
+        "sndtotal" => "Segments sent, since boot.",
+        "sndbyte" => "Data bytes sent, since boot.",
+        "sndrexmitpack" => "Segments retransmitted, since boot.",
+        "sndrexmitbyte" => "Bytes retransmitted, since boot.",
+        "rcvtotal" => "Segments received, since boot.",
+        "rcvbyte" => "Data bytes received in sequence, since boot.",
+        "rcvduppack" => "Duplicate segments received, since boot.",
+        "rcvbadsum" => "Segments received with a bad checksum, since boot.",
+        _ => "System TCP counter, since boot.",
+    }
+}
+
+fn ports(o: &mut String, live: &Live) {
+    let ports = &live.settings.metrics_ports;
+    if ports.is_empty() {
+        return;
+    }
+    // counts[port index][side][state]
+    let mut counts = vec![[[0u64; STATE_COUNT]; 2]; ports.len()];
+    for r in live.sockets() {
+        if let Ok(i) = ports.binary_search(&r.local.port()) {
+            counts[i][0][r.state.index()] += 1;
+        }
+        if r.state != TcpState::Listen {
+            if let Ok(i) = ports.binary_search(&r.remote.port()) {
+                counts[i][1][r.state.index()] += 1;
+            }
+        }
+    }
+    header(
+        o,
+        "netpulse_port_sockets",
+        "gauge",
+        "Sockets on a configured port by state; side=local: the port is ours (servers), side=remote: the peer's (clients).",
+    );
+    for (port, sides) in ports.iter().zip(&counts) {
+        for (side, by_state) in ["local", "remote"].iter().zip(sides) {
+            for (st, n) in TcpState::ALL.iter().zip(by_state) {
+                // Zero series only for ESTABLISHED, so a quiet port still shows.
+                if *n > 0 || *st == TcpState::Established {
+                    let _ = writeln!(
+                        o,
+                        "netpulse_port_sockets{{port=\"{port}\",side=\"{side}\",state=\"{}\"}} {n}",
+                        st.name()
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn health(o: &mut String, live: &Live) {
+    let mut poll = String::new();
+    let mut stamp = String::new();
+    for i in 0..SYSTEM_SLOTS {
+        let Some(sys) = live.systems[i].as_deref().and_then(|b| b.system.as_ref()) else {
+            continue;
+        };
+        let tier = slot_name(i);
+        if let Some(us) = sys.poll_us {
+            let _ = writeln!(
+                poll,
+                "netpulse_poll_duration_seconds{{tier=\"{tier}\"}} {}",
+                fmt_f64(us as f64 * 1e-6)
+            );
+        }
+        let _ = writeln!(
+            stamp,
+            "netpulse_tier_sample_timestamp_seconds{{tier=\"{tier}\"}} {}",
+            ns_to_s(sys.ts)
+        );
+    }
+    if !poll.is_empty() {
+        header(
+            o,
+            "netpulse_poll_duration_seconds",
+            "gauge",
+            "Time the tier's last poll spent collecting.",
+        );
+        o.push_str(&poll);
+    }
+    if !stamp.is_empty() {
+        header(
+            o,
+            "netpulse_tier_sample_timestamp_seconds",
+            "gauge",
+            "Time of the tier's last sample, seconds since the Unix epoch.",
+        );
+        o.push_str(&stamp);
+    }
+    type Field = fn(&SystemRecord) -> Option<u64>;
+    let agent: [(&str, &str, Field); 4] = [
+        (
+            "netpulse_skipped_ticks_total",
+            "Ticks skipped because the previous poll was still busy.",
+            |s| s.skipped_ticks,
+        ),
+        (
+            "netpulse_dropped_samples_total",
+            "Samples dropped on full pipeline queues.",
+            |s| s.dropped,
+        ),
+        (
+            "netpulse_write_errors_total",
+            "Failed output writes (full disk, I/O errors).",
+            |s| s.write_errors,
+        ),
+        (
+            "netpulse_parse_errors_total",
+            "Kernel records skipped as malformed.",
+            |s| s.parse_errors,
+        ),
+    ];
+    for (name, help, field) in agent {
+        if let Some(v) = live.newest_system(|s| field(s).is_some()).and_then(field) {
+            header(o, name, "counter", help);
+            let _ = writeln!(o, "{name} {v}");
+        }
+    }
+}
+
+fn per_socket(o: &mut String, live: &Live) {
+    let socks = live.sockets();
+    let limit = live.settings.per_socket_metrics_limit;
+    let candidates: Vec<usize> = (0..socks.len())
+        .filter(|&i| has_path(socks[i].state))
+        .collect();
+    let total = candidates.len();
+    let chosen = top_n(candidates, limit, |i| {
+        let r = &socks[i];
+        (r.rexmit_delta.unwrap_or(0), r.rtt_us.unwrap_or(0))
+    });
+    header(
+        o,
+        "netpulse_socket_series_omitted",
+        "gauge",
+        "Connected sockets left out of per-socket series by per_socket_metrics_limit.",
+    );
+    let _ = writeln!(
+        o,
+        "netpulse_socket_series_omitted {}",
+        total.saturating_sub(chosen.len())
+    );
+    let labels: Vec<String> = chosen
+        .iter()
+        .map(|&i| {
+            let r = &socks[i];
+            let mut l = String::new();
+            let _ = write!(
+                l,
+                "local=\"{}\",remote=\"{}\",state=\"{}\"",
+                r.local, r.remote, r.state
+            );
+            if let Some(c) = r.command.as_deref() {
+                l.push_str(",command=\"");
+                escape_label(&mut l, c);
+                l.push('"');
+            }
+            if let Some(p) = r.pid {
+                let _ = write!(l, ",pid=\"{p}\"");
+            }
+            l
+        })
+        .collect();
+    type Value = fn(&crate::record::SocketRecord) -> Option<String>;
+    let series: [(&str, &str, &str, Value); 4] = [
+        (
+            "netpulse_socket_rtt_seconds",
+            "gauge",
+            "Smoothed RTT of one connection.",
+            |r| r.rtt_us.map(|v| fmt_f64(f64::from(v) * 1e-6)),
+        ),
+        (
+            "netpulse_socket_cwnd_bytes",
+            "gauge",
+            "Congestion window of one connection, bytes.",
+            |r| r.cwnd.map(|v| v.to_string()),
+        ),
+        (
+            "netpulse_socket_retransmits_total",
+            "counter",
+            "Segments one connection retransmitted over its life.",
+            |r| r.rexmit.map(|v| v.to_string()),
+        ),
+        (
+            "netpulse_socket_retransmits_interval",
+            "gauge",
+            "Segments one connection retransmitted during the last interval.",
+            |r| r.rexmit_delta.map(|v| v.to_string()),
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        header(o, name, kind, help);
+        for (&i, l) in chosen.iter().zip(&labels) {
+            if let Some(v) = value(&socks[i]) {
+                let _ = writeln!(o, "{name}{{{l}}} {v}");
+            }
+        }
+    }
+}
+
+fn header(o: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn histogram(o: &mut String, name: &str, help: &str, h: &Histogram, scale: f64) {
+    header(o, name, "histogram", help);
+    let mut cum = 0u64;
+    for (bound, n) in h.bounds.iter().zip(&h.counts) {
+        cum += n;
+        let _ = writeln!(
+            o,
+            "{name}_bucket{{le=\"{}\"}} {cum}",
+            fmt_f64(*bound as f64 * scale)
+        );
+    }
+    let _ = writeln!(o, "{name}_bucket{{le=\"+Inf\"}} {}", h.count);
+    let _ = writeln!(o, "{name}_sum {}", fmt_f64(h.sum as f64 * scale));
+    let _ = writeln!(o, "{name}_count {}", h.count);
+}
+
+/// Label values: backslash, double quote and newline escaped.
+fn escape_label(o: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => o.push_str("\\\\"),
+            '"' => o.push_str("\\\""),
+            '\n' => o.push_str("\\n"),
+            c => o.push(c),
+        }
+    }
+}
+
+fn fmt_f64(v: f64) -> String {
+    if v.is_finite() {
+        // Shortest representation that round-trips; never "1e-6"-style
+        // surprises for the buckets people read.
+        let s = format!("{v}");
+        if s.contains('e') {
+            format!("{v:.9}")
+        } else {
+            s
+        }
+    } else {
+        "NaN".into()
+    }
+}
+
+fn ns_to_s(ns: u64) -> String {
+    format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_escaping() {
+        let mut s = String::new();
+        escape_label(&mut s, "a\"b\\c\nd");
+        assert_eq!(s, "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn floats_are_plain() {
+        assert_eq!(fmt_f64(0.0001), "0.0001");
+        assert_eq!(fmt_f64(2.5), "2.5");
+        assert_eq!(fmt_f64(1e-7), "0.000000100");
+        assert_eq!(ns_to_s(1_500_000_000), "1.500000000");
+    }
+}

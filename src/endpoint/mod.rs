@@ -1,0 +1,193 @@
+//! The local endpoint: a live JSON-lines stream on a Unix socket, and an
+//! HTTP server with Prometheus `/metrics`, `/api/snapshot` and a dashboard.
+//!
+//! The pipeline sees only [`Hub::publish`], which never blocks. Everything
+//! else (clients, renders) happens on the endpoint's own tasks, and every
+//! client that cannot keep up is dropped and counted rather than slowing
+//! the agent down.
+//!
+//! ```text
+//! delta store ──publish(Arc<Batch>)──► Hub ──► Live (latest table, system records)
+//!                                       │            ▲  lazily rendered once per sample
+//!                                       │            └── http: /metrics, /api/snapshot, /
+//!                                       └─try_send─► unix_stream: encode once → per-client queues
+//! ```
+
+pub mod config;
+mod dashboard;
+mod http;
+mod hub;
+pub mod live;
+mod metrics;
+mod snapshot;
+mod unix_stream;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use config::{EndpointConfig, EndpointSettings};
+pub use hub::{EndpointStats, Hub};
+pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
+pub use unix_stream::STREAM_BACKLOG;
+
+use http::HttpServer;
+use unix_stream::UnixServer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error("invalid [endpoint] config:\n  {}", .0.join("\n  "))]
+    Config(Vec<String>),
+    #[error(
+        "cannot listen for HTTP on {addr}: {source}; free the port or change endpoint.http_listen"
+    )]
+    HttpBind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("Unix socket {}: {what}: {source}; fix endpoint.unix_socket* or the directory's permissions", path.display())]
+    UnixSocket {
+        path: PathBuf,
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+/// The running endpoint. Dropping it without `shutdown` leaves its tasks
+/// running until the runtime ends.
+pub struct Endpoint {
+    hub: Hub,
+    settings: Arc<EndpointSettings>,
+    unix: Option<UnixServer>,
+    http: Option<HttpServer>,
+}
+
+impl Endpoint {
+    /// Validate `cfg` and start whatever it enables. Must be called inside
+    /// a tokio runtime. With everything off, only the hub exists and
+    /// `publish` is a pointer swap.
+    pub fn spawn(cfg: &EndpointConfig) -> Result<Endpoint, EndpointError> {
+        let settings = Arc::new(cfg.validate().map_err(EndpointError::Config)?);
+        let hub = Hub::new(settings.clone());
+        let mut ep = Endpoint {
+            hub,
+            // Everything off: what ran before the first apply.
+            settings: Arc::new(
+                EndpointConfig::default()
+                    .validate()
+                    .map_err(EndpointError::Config)?,
+            ),
+            unix: None,
+            http: None,
+        };
+        ep.apply(settings)?;
+        Ok(ep)
+    }
+
+    /// The handle the pipeline publishes into.
+    pub fn hub(&self) -> Hub {
+        self.hub.clone()
+    }
+
+    /// The HTTP server's bound address (resolves port 0), if it runs.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|h| h.addr)
+    }
+
+    /// The Unix socket's path, if it runs.
+    pub fn unix_path(&self) -> Option<&std::path::Path> {
+        self.unix.as_ref().map(|u| u.path.as_path())
+    }
+
+    /// Apply a new config (SIGHUP). Limits take effect for new clients at
+    /// once; listeners are rebound only when their address changes, and the
+    /// new one is bound before the old one closes, so a config whose
+    /// address cannot be bound leaves the running listener in place.
+    pub async fn reconfigure(&mut self, cfg: &EndpointConfig) -> Result<(), EndpointError> {
+        let settings = Arc::new(cfg.validate().map_err(EndpointError::Config)?);
+        let (old_unix, old_http) = self.apply_listeners(&settings)?;
+        self.hub.set_settings(settings.clone());
+        self.settings = settings;
+        if let Some(u) = old_unix {
+            u.stop().await;
+        }
+        if let Some(h) = old_http {
+            h.stop().await;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, settings: Arc<EndpointSettings>) -> Result<(), EndpointError> {
+        let (old_unix, old_http) = self.apply_listeners(&settings)?;
+        // Nothing ran before the first apply.
+        debug_assert!(old_unix.is_none() && old_http.is_none());
+        self.hub.set_settings(settings.clone());
+        self.settings = settings;
+        Ok(())
+    }
+
+    /// Start listeners whose address changed; return the ones to stop.
+    /// On error nothing has changed.
+    fn apply_listeners(
+        &mut self,
+        new: &EndpointSettings,
+    ) -> Result<(Option<UnixServer>, Option<HttpServer>), EndpointError> {
+        let old = self.settings.clone();
+        let mode = new.unix_socket_mode;
+        let group = new.unix_socket_group.as_deref();
+        let unix_same = self.unix.is_some() == new.unix_socket.is_some()
+            && (self.unix.is_none() || new.unix_socket == old.unix_socket);
+        let http_same = self.http.is_some() == new.http_listen.is_some()
+            && (self.http.is_none() || new.http_listen == old.http_listen);
+
+        let mut new_unix = None;
+        if !unix_same {
+            if let Some(path) = &new.unix_socket {
+                new_unix = Some(UnixServer::start(path, mode, group, self.hub.clone())?);
+            }
+        } else if let Some(u) = &self.unix {
+            if mode != old.unix_socket_mode || new.unix_socket_group != old.unix_socket_group {
+                u.set_permissions(mode, group)?;
+            }
+        }
+        let mut new_http = None;
+        if !http_same {
+            if let Some(addr) = new.http_listen {
+                match HttpServer::start(addr, self.hub.clone()) {
+                    Ok(h) => new_http = Some(h),
+                    Err(source) => {
+                        if let Some(u) = new_unix {
+                            // Undo: the running socket stays as it was.
+                            tokio::spawn(u.stop());
+                        }
+                        return Err(EndpointError::HttpBind { addr, source });
+                    }
+                }
+            }
+        }
+
+        let old_unix = if unix_same {
+            None
+        } else {
+            self.hub.set_stream(new_unix.as_ref().map(|u| u.sender()));
+            std::mem::replace(&mut self.unix, new_unix)
+        };
+        let old_http = if http_same {
+            None
+        } else {
+            std::mem::replace(&mut self.http, new_http)
+        };
+        Ok((old_unix, old_http))
+    }
+
+    /// Stop listening, disconnect clients, remove the socket file.
+    pub async fn shutdown(mut self) {
+        self.hub.set_stream(None);
+        if let Some(u) = self.unix.take() {
+            u.stop().await;
+        }
+        if let Some(h) = self.http.take() {
+            h.stop().await;
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! The Unix socket: every connected client receives the live JSON lines,
+//! exactly as the JSON files get them, from the next sample on.
+//!
+//! Each sample is encoded once and the same bytes are queued to every
+//! client (memory is bounded by `unix_client_queue` samples, not by the
+//! number of clients). A client whose queue is full, or whose socket does
+//! not take a write within `unix_write_timeout`, is disconnected and
+//! counted; nobody else waits for it.
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::warn;
+
+use super::EndpointError;
+use super::hub::{Hub, bump, drop_one};
+use crate::output::json;
+use crate::record::Batch;
+
+/// Samples waiting to be encoded for the stream before `publish` starts
+/// dropping (and counting) them.
+pub const STREAM_BACKLOG: usize = 16;
+
+pub(super) struct UnixServer {
+    pub path: PathBuf,
+    /// (device, inode) of the socket file we created: we only ever remove
+    /// our own file.
+    id: (u64, u64),
+    tx: mpsc::Sender<Arc<Batch>>,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl UnixServer {
+    /// Where `Hub::publish` sends batches for this server.
+    pub fn sender(&self) -> mpsc::Sender<Arc<Batch>> {
+        self.tx.clone()
+    }
+
+    pub fn start(
+        path: &Path,
+        mode: u32,
+        group: Option<&str>,
+        hub: Hub,
+    ) -> Result<UnixServer, EndpointError> {
+        let err = |what: &str, source: std::io::Error| EndpointError::UnixSocket {
+            path: path.to_path_buf(),
+            what: what.to_string(),
+            source,
+        };
+        let gid = match group {
+            Some(g) => Some(resolve_group(g).map_err(|e| err("looking up unix_socket_group", e))?),
+            None => None,
+        };
+        clear_stale(path).map_err(|e| err("replacing the old socket file", e))?;
+
+        // Bind under a temporary name, set permissions, then rename into
+        // place: nobody can connect before the mode and group are right.
+        let file = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = path.with_file_name(format!(".{file}.{}.tmp", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        let listener = UnixListener::bind(&tmp).map_err(|e| err("binding", e))?;
+        let prepared = (|| {
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+            if let Some(gid) = gid {
+                std::os::unix::fs::chown(&tmp, None, Some(gid))?;
+            }
+            std::fs::rename(&tmp, path)?;
+            let md = std::fs::metadata(path)?;
+            Ok::<_, std::io::Error>((md.dev(), md.ino()))
+        })();
+        let id = match prepared {
+            Ok(id) => id,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(err("setting mode and group", e));
+            }
+        };
+
+        let (tx, rx) = mpsc::channel(STREAM_BACKLOG);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(fan_out(listener, hub, rx, cancel.clone()));
+        Ok(UnixServer {
+            path: path.to_path_buf(),
+            id,
+            tx,
+            cancel,
+            task,
+        })
+    }
+
+    /// Apply a new mode and group to the live socket file.
+    pub fn set_permissions(&self, mode: u32, group: Option<&str>) -> Result<(), EndpointError> {
+        let err = |what: &str, source| EndpointError::UnixSocket {
+            path: self.path.clone(),
+            what: what.to_string(),
+            source,
+        };
+        std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| err("setting the mode", e))?;
+        if let Some(g) = group {
+            let gid = resolve_group(g).map_err(|e| err("looking up unix_socket_group", e))?;
+            std::os::unix::fs::chown(&self.path, None, Some(gid))
+                .map_err(|e| err("setting the group", e))?;
+        }
+        Ok(())
+    }
+
+    /// Disconnect every client and remove the socket file (if it is still
+    /// ours).
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        let _ = self.task.await;
+        if let Ok(md) = std::fs::symlink_metadata(&self.path) {
+            if (md.dev(), md.ino()) == self.id {
+                let _ = std::fs::remove_file(&self.path);
+            }
+        }
+    }
+}
+
+fn resolve_group(g: &str) -> std::io::Result<u32> {
+    if let Ok(gid) = g.parse::<u32>() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(g) {
+        Ok(Some(gr)) => Ok(gr.gid.as_raw()),
+        Ok(None) => Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "no group named {g:?}: create it or set unix_socket_group to an existing group"
+            ),
+        )),
+        Err(e) => Err(std::io::Error::from(e)),
+    }
+}
+
+/// A socket file left by a previous run is removed; a live one (another
+/// agent answers) or a file that is not a socket is an error.
+fn clear_stale(path: &Path) -> std::io::Result<()> {
+    let md = match std::fs::symlink_metadata(path) {
+        Ok(md) => md,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !md.file_type().is_socket() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "a file that is not a socket is in the way: move it or choose another unix_socket path",
+        ));
+    }
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "another process is listening on it: stop it or choose another unix_socket path",
+        ));
+    }
+    std::fs::remove_file(path)
+}
+
+struct Client {
+    tx: mpsc::Sender<Bytes>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn fan_out(
+    listener: UnixListener,
+    hub: Hub,
+    mut rx: mpsc::Receiver<Arc<Batch>>,
+    cancel: CancellationToken,
+) {
+    let mut clients: Vec<Client> = Vec::new();
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            a = listener.accept() => match a {
+                Ok((stream, _)) => {
+                    let s = hub.settings();
+                    clients.retain(|c| !c.task.is_finished());
+                    if clients.len() >= s.unix_max_clients {
+                        bump(&hub.counters().unix_clients_refused);
+                        continue;
+                    }
+                    let (tx, crx) = mpsc::channel(s.unix_client_queue);
+                    bump(&hub.counters().unix_clients);
+                    bump(&hub.counters().unix_clients_accepted);
+                    let task = tokio::spawn(write_client(stream, crx, s.unix_write_timeout, hub.clone()));
+                    clients.push(Client { tx, task });
+                }
+                Err(e) => {
+                    warn!("endpoint: Unix socket accept failed: {e}; retrying in 100 ms");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+            b = rx.recv() => {
+                let Some(batch) = b else { break };
+                clients.retain(|c| !c.task.is_finished());
+                if clients.is_empty() {
+                    continue;
+                }
+                // Encoding a big table takes milliseconds: off the runtime.
+                let Ok(bytes) = tokio::task::spawn_blocking(move || {
+                    let mut out = Vec::with_capacity(512 + batch.sockets.len() * 600);
+                    json::write_batch(&batch, &mut out);
+                    Bytes::from(out)
+                })
+                .await else { continue };
+                clients.retain(|c| match c.tx.try_send(bytes.clone()) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        c.task.abort();
+                        bump(&hub.counters().unix_clients_dropped);
+                        warn!("endpoint: dropped a Unix stream client that fell behind");
+                        false
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                });
+            }
+        }
+    }
+    for c in clients {
+        c.task.abort();
+    }
+}
+
+/// Decrements the connected-clients gauge however the writer ends
+/// (finished, failed, or aborted).
+struct Connected(Hub);
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        drop_one(&self.0.counters().unix_clients);
+    }
+}
+
+async fn write_client(
+    mut stream: UnixStream,
+    mut rx: mpsc::Receiver<Bytes>,
+    timeout: std::time::Duration,
+    hub: Hub,
+) {
+    let _connected = Connected(hub.clone());
+    while let Some(b) = rx.recv().await {
+        match tokio::time::timeout(timeout, stream.write_all(&b)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return, // the client went away
+            Err(_) => {
+                bump(&hub.counters().unix_clients_dropped);
+                warn!("endpoint: dropped a Unix stream client that stopped reading");
+                return;
+            }
+        }
+    }
+}
