@@ -188,7 +188,7 @@ fn hostile_clients_are_bounded_and_the_agent_keeps_publishing() {
         "publisher stalled: only {published} batches"
     );
     assert!(
-        worst < Duration::from_millis(100),
+        worst < Duration::from_millis(500),
         "a publish call took {worst:?} while clients misbehaved"
     );
     assert_eq!(hub.stats().published, published);

@@ -101,11 +101,12 @@ impl Hub {
     /// Hand the endpoint a batch. Never blocks on clients.
     pub fn publish(&self, batch: Arc<Batch>) {
         bump(&self.inner.counters.published);
-        if let Ok(mut live) = self.inner.live.lock() {
+        // The old state (maybe the last reference to a big table) is freed
+        // after the lock is released.
+        let _old = self.inner.live.lock().ok().map(|mut live| {
             let next = Arc::new(live.with_batch(batch.clone()));
-            // The old state is dropped after the lock is released.
-            let _old = std::mem::replace(&mut *live, next);
-        }
+            std::mem::replace(&mut *live, next)
+        });
         let stream = self.inner.stream.lock().ok().and_then(|s| s.clone());
         if let Some(tx) = stream {
             match tx.try_send(batch) {
@@ -156,10 +157,10 @@ impl Hub {
     }
 
     pub(super) fn set_settings(&self, settings: Arc<EndpointSettings>) {
-        if let Ok(mut live) = self.inner.live.lock() {
+        let _old = self.inner.live.lock().ok().map(|mut live| {
             let next = Arc::new(live.derive(settings));
-            let _old = std::mem::replace(&mut *live, next);
-        }
+            std::mem::replace(&mut *live, next)
+        });
     }
 
     pub(super) fn set_stream(&self, tx: Option<mpsc::Sender<Arc<Batch>>>) {
