@@ -274,3 +274,74 @@ pub fn parse_decimal(b: &[u8]) -> Option<u64> {
     }
     Some(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn finds_this_process_sockets_in_real_proc() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let ino = fstat(&listener).unwrap().st_ino;
+        let mut scanner = ProcScanner::new("/proc");
+        let map = scanner.scan().unwrap();
+        let info = map.get(ino).expect("own listener attributed");
+        assert_eq!(info.pid, std::process::id());
+        assert_eq!(info.fd, listener.as_raw_fd());
+        let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+        assert_eq!(&*info.command, comm.trim_end_matches('\n'));
+        assert!(scanner.last_stats().sockets >= 1);
+        // The second scan reuses the cached name.
+        let again = scanner.scan().unwrap();
+        assert!(Arc::ptr_eq(&again.get(ino).unwrap().command, &info.command));
+    }
+
+    /// A test double of /proc in a temporary directory: links point at a
+    /// real Unix socket file, so `fstatat` sees S_IFSOCK as it would.
+    #[test]
+    fn odd_proc_contents_are_skipped_and_counted() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let sock_path = root.join("real.sock");
+        let _l = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+        let sock_ino = std::fs::metadata(&sock_path).map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.ino()
+        });
+        let mk = |p: &str| std::fs::create_dir_all(root.join(p)).unwrap();
+        mk("self");
+        mk("123"); // no fd dir: treated as gone
+        mk("456/fd");
+        std::fs::write(root.join("456/comm"), "fake, \"cmd\"\n").unwrap();
+        symlink(&sock_path, root.join("456/fd/7")).unwrap();
+        symlink("socket:[99]", root.join("456/fd/8")).unwrap(); // dangling: closed
+        std::fs::write(root.join("456/fd/notanfd"), "").unwrap();
+        mk("789");
+        std::fs::write(root.join("789/fd"), "not a directory").unwrap();
+        mk("99999999999999999999"); // not a valid pid
+
+        let mut scanner = ProcScanner::new(root);
+        let map = scanner.scan().unwrap();
+        let info = map.get(sock_ino.unwrap()).expect("socket attributed");
+        assert_eq!((info.pid, info.fd), (456, 7));
+        assert_eq!(&*info.command, "fake, \"cmd\"");
+        assert_eq!(map.len(), 1);
+        let st = scanner.last_stats();
+        assert_eq!((st.processes, st.sockets), (1, 1));
+        assert_eq!(st.skipped, 2, "non-numeric fd name and fd that is a file");
+
+        // A missing root is a clear error, not a panic.
+        let e = ProcScanner::new(root.join("nope")).scan().unwrap_err();
+        assert!(e.to_string().contains("procfs"), "{e}");
+    }
+
+    #[test]
+    fn decimal_names() {
+        assert_eq!(parse_decimal(b"1234"), Some(1234));
+        assert_eq!(parse_decimal(b""), None);
+        assert_eq!(parse_decimal(b"12a"), None);
+        assert_eq!(parse_decimal(b"99999999999999999999"), None);
+    }
+}

@@ -116,3 +116,72 @@ pub fn read(net_dir: &std::path::Path) -> Result<TcpCounters, SourceError> {
     }
     Ok(counters)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SNMP: &str = "Ip: Forwarding DefaultTTL\nIp: 1 64\n\
+        Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails EstabResets CurrEstab InSegs OutSegs RetransSegs InErrs OutRsts InCsumErrors\n\
+        Tcp: 1 200 120000 -1 47 6 0 1 3 14338 8318 5 0 2 9\n\
+        Udp: InDatagrams\nUdp: 0\n";
+
+    #[test]
+    fn maps_tcp_line_pairs() {
+        let mut c = TcpCounters::default();
+        apply(SNMP, "Tcp", "/proc/net/snmp", &mut c).unwrap();
+        assert_eq!(c.connattempt, Some(47));
+        assert_eq!(c.accepts, Some(6));
+        assert_eq!(c.rcvtotal, Some(14338));
+        assert_eq!(c.sndtotal, Some(8318));
+        assert_eq!(c.sndrexmitpack, Some(5));
+        assert_eq!(c.rcvbadsum, Some(9));
+        // No honest Linux equivalent: absent, not zero.
+        assert_eq!((c.connects, c.drops, c.sndbyte), (None, None, None));
+        let mut c = TcpCounters::default();
+        apply(
+            "TcpExt: SyncookiesSent DelayedACKLost\nTcpExt: 0 12\n",
+            "TcpExt",
+            "netstat",
+            &mut c,
+        )
+        .unwrap();
+        assert_eq!(c.rcvduppack, Some(12));
+    }
+
+    #[test]
+    fn odd_files_give_errors_naming_the_file() {
+        let mut c = TcpCounters::default();
+        let e = apply("Tcp: A B C\nTcp: 1 2\n", "Tcp", "/proc/net/snmp", &mut c).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("/proc/net/snmp") && msg.contains("3 names"),
+            "{msg}"
+        );
+        let e = apply("Tcp: A B\n", "Tcp", "/x/snmp", &mut c).unwrap_err();
+        assert!(e.to_string().contains("truncated"), "{e}");
+        let e = apply("Udp: A\nUdp: 1\n", "Tcp", "/x/snmp", &mut c).unwrap_err();
+        assert!(e.to_string().contains("no `Tcp:` lines"), "{e}");
+        // Non-numeric values are not counters; the rest still parse.
+        let mut c = TcpCounters::default();
+        apply("Tcp: ActiveOpens InSegs\nTcp: x 5\n", "Tcp", "f", &mut c).unwrap();
+        assert_eq!((c.connattempt, c.rcvtotal), (None, Some(5)));
+    }
+
+    #[test]
+    fn this_hosts_files_parse() {
+        let c = read(std::path::Path::new("/proc/net")).unwrap();
+        assert!(c.rcvtotal.is_some() && c.sndtotal.is_some() && c.rcvduppack.is_some());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn odd_text_never_panics(text in "((Tcp|TcpExt|Udp|Tc)(:|) ?([A-Za-z0-9 -]|\\n){0,40}\\n?){0,6}") {
+            let mut c = TcpCounters::default();
+            let _ = apply(&text, "Tcp", "f", &mut c);
+            let _ = apply(&text, "TcpExt", "f", &mut c);
+        }
+    }
+}
