@@ -355,3 +355,19 @@ fn bad_settings_are_refused_with_advice() {
     .unwrap();
     assert!(err.to_string().contains("plain-file"), "{err}");
 }
+
+#[test]
+fn keep_zero_keeps_only_the_active_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = open(Format::Json, config(dir.path(), Some(1500), None, 0));
+    for seq in 0..10 {
+        assert_eq!(sink.write_batch(&batch(seq, seq * 5, 5, false)).failed, 0);
+    }
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["netpulse.jsonl"]);
+    let ids = sock_ids(&json_lines(&dir.path().join("netpulse.jsonl")));
+    assert_eq!(ids.last(), Some(&49));
+}
