@@ -20,6 +20,9 @@
 //!   single record is larger) and/or age: flush, fsync, rename to
 //!   `<name>.<UTC stamp>` (see [`super::rotation`]), create a new active file,
 //!   delete the oldest rotated files beyond `keep`.
+//! - **Following the name.** If the active file is renamed or deleted by
+//!   someone else (newsyslog), the next batch notices and recreates it;
+//!   [`FileSink::reopen`] (SIGHUP) does the same at once.
 //! - **Mode.** New files get exactly `file_mode` (default 0640), whatever the
 //!   umask. Existing files keep the mode the operator gave them.
 //! - **Buffering.** Records collect in a per-stream buffer that only ever
@@ -29,7 +32,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -202,6 +205,15 @@ impl FileSink {
         let last_error = &mut self.last_error;
         for f in &mut self.files {
             f.rotate_failed = false;
+            if f.replaced() {
+                // newsyslog renamed it (its SIGHUP may still be on the way)
+                // or someone deleted it: follow the name, like `tail -F`.
+                tracing::info!(
+                    path = %f.path.display(),
+                    "active file was renamed or removed; reopening it by name"
+                );
+                f.file = None;
+            }
             if f.file.is_none() {
                 if let Err(e) = f.open(cfg) {
                     f.note_failure(e, last_error);
@@ -336,6 +348,22 @@ struct ActiveFile {
 impl ActiveFile {
     fn holds_records(&self) -> bool {
         self.len + self.buf.len() as u64 > self.header.len() as u64
+    }
+
+    /// Whether the open file is no longer the one at `path` (renamed or
+    /// deleted behind our back). The buffer is empty between batches, so
+    /// nothing is lost by switching.
+    fn replaced(&self) -> bool {
+        let Some(file) = &self.file else {
+            return false;
+        };
+        let Ok(open) = file.metadata() else {
+            return false;
+        };
+        match std::fs::metadata(&self.path) {
+            Ok(named) => (named.dev(), named.ino()) != (open.dev(), open.ino()),
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
+        }
     }
 
     /// Open the active file by name, creating it with exactly `file_mode`.
