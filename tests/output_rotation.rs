@@ -397,3 +397,29 @@ fn keep_zero_keeps_only_the_active_file() {
     let ids = sock_ids(&json_lines(&dir.path().join("netpulse.jsonl")));
     assert_eq!(ids.last(), Some(&49));
 }
+
+#[test]
+fn reopen_that_fails_keeps_writing_to_the_old_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = open(Format::Json, config(dir.path(), None, None, 5));
+    let active = dir.path().join("netpulse.jsonl");
+    sink.write_batch(&batch(0, 0, 2, false));
+    let moved = dir.path().join("netpulse.jsonl.0");
+    std::fs::rename(&active, &moved).unwrap();
+    std::fs::create_dir(&active).unwrap(); // the name cannot be opened as a file
+    let err = sink.reopen().unwrap_err();
+    assert!(err.to_string().contains("netpulse.jsonl"), "{err}");
+    let r = sink.write_batch(&batch(1, 2, 2, false));
+    assert_eq!(
+        r,
+        WriteReport {
+            written: 2,
+            failed: 0
+        }
+    );
+    assert_eq!(sock_ids(&json_lines(&moved)), [0, 1, 2, 3]);
+    std::fs::remove_dir(&active).unwrap();
+    sink.write_batch(&batch(2, 4, 2, false));
+    assert_eq!(sock_ids(&json_lines(&active)), [4, 5]);
+    assert_eq!(sock_ids(&json_lines(&moved)), [0, 1, 2, 3]);
+}

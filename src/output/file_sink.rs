@@ -208,11 +208,14 @@ impl FileSink {
             if f.replaced() {
                 // newsyslog renamed it (its SIGHUP may still be on the way)
                 // or someone deleted it: follow the name, like `tail -F`.
+                // If the name cannot be opened, keep the old file.
                 tracing::info!(
                     path = %f.path.display(),
                     "active file was renamed or removed; reopening it by name"
                 );
-                f.file = None;
+                if let Err(e) = f.open(cfg) {
+                    f.note_failure(e, last_error);
+                }
             }
             if f.file.is_none() {
                 if let Err(e) = f.open(cfg) {
@@ -242,13 +245,15 @@ impl FileSink {
 
     /// Close and reopen every active file by name (SIGHUP after a
     /// newsyslog-style rename): a missing file is created with its header.
+    /// A file that cannot be opened is reported and its old descriptor
+    /// stays in use.
     pub fn reopen(&mut self) -> Result<(), OutputError> {
         let mut first = None;
         for f in &mut self.files {
             let mut report = WriteReport::default();
-            let flushed = f.flush(&mut report);
-            f.file = None;
-            let result = flushed
+            // On failure the old file (if any) stays open and in use.
+            let result = f
+                .flush(&mut report)
                 .map_err(|source| OutputError::Write {
                     path: f.path.clone(),
                     source,
@@ -368,6 +373,17 @@ impl ActiveFile {
 
     /// Open the active file by name, creating it with exactly `file_mode`.
     fn open(&mut self, cfg: &FileSinkConfig) -> Result<(), OutputError> {
+        let (file, len, born) = self.open_file(cfg)?;
+        self.file = Some(file);
+        self.len = len;
+        self.born = born;
+        self.pending_truncate = None;
+        Ok(())
+    }
+
+    /// [`ActiveFile::open`] without touching `self`: the open file, its
+    /// length and its birth.
+    fn open_file(&self, cfg: &FileSinkConfig) -> Result<(File, u64, Instant), OutputError> {
         let err = |source| OutputError::Open {
             path: self.path.clone(),
             source,
@@ -420,11 +436,8 @@ impl ActiveFile {
             }
             Err(e) => return Err(err(e)),
         };
-        self.len = file.metadata().map_err(err)?.len();
-        self.file = Some(file);
-        self.born = born;
-        self.pending_truncate = None;
-        Ok(())
+        let len = file.metadata().map_err(err)?.len();
+        Ok((file, len, born))
     }
 
     /// An empty file starts with the header.
