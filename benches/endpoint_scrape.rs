@@ -4,10 +4,14 @@
 //!     cargo bench --bench endpoint_scrape
 //!     NETPULSE_BENCH_SOCKETS=40000 NETPULSE_BENCH_SECS=20 cargo bench --bench endpoint_scrape
 //!
-//! The agent is stood in for by a loop that, once a second, produces a
-//! TEST DATA batch of N sockets (clone of a prepared table with a new
-//! timestamp), encodes it as JSON lines (what the JSON file sink does) and
-//! publishes it to the endpoint. Three runs of the same length, in one
+//! The agent's fast tier is stood in for by a loop that, once a second,
+//! reads every TCP socket of this host with the real Linux source
+//! (sock_diag), encodes the batch as JSON lines (what the JSON file sink
+//! does) and publishes it to the endpoint. Before the runs, child processes
+//! open N real loopback sockets on 127.0.3.0/24 (N/2 connections, 5,000 per
+//! child for the fd limit), so the table has at least N rows.
+//! `NETPULSE_BENCH_SOURCE=synthetic` uses a TEST DATA table of N records
+//! instead (no kernel, no sockets). Three runs of the same length, in one
 //! process, measure that process's CPU time (user + system, all threads):
 //!   off      endpoint with HTTP off, no clients (the reference)
 //!   scraped  HTTP on; 10 scrapers in a child process, each second, each
@@ -24,7 +28,8 @@ use std::time::{Duration, Instant};
 
 use endpoint_support::*;
 use netpulse::endpoint::{Endpoint, EndpointConfig};
-use netpulse::record::Batch;
+use netpulse::platform::{self, SourceKind};
+use netpulse::record::{Batch, SystemRecord, Tier, count_states};
 
 const SCRAPERS: usize = 10;
 
@@ -73,15 +78,78 @@ fn scraper_child(addr: &str, snapshot_path: &str, secs: u64) {
     println!("{total}");
 }
 
+/// Child mode: hold `count` loopback connections to a listener on `ip`
+/// until stdin closes.
+fn hold_sockets(ip: &str, count: usize) {
+    let listener = std::net::TcpListener::bind(format!("{ip}:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = std::thread::spawn(move || {
+        (0..count)
+            .map(|_| listener.accept().unwrap().0)
+            .collect::<Vec<_>>()
+    });
+    let clients: Vec<_> = (0..count)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    let servers = acceptor.join().unwrap();
+    println!("ready {}", clients.len() + servers.len());
+    let _ = std::io::stdout().flush();
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+}
+
+/// Produces one fast-tier batch per call.
+enum Producer {
+    Linux(Box<dyn platform::Source>),
+    Synthetic(Box<Batch>),
+}
+
+impl Producer {
+    fn batch(&mut self, seq: u64) -> Batch {
+        match self {
+            Producer::Synthetic(t) => {
+                let mut b = Batch::clone(t);
+                b.seq = seq;
+                b.ts += seq * 1_000_000_000;
+                b
+            }
+            Producer::Linux(src) => {
+                let started = Instant::now();
+                let ts = netpulse::record::now_ns();
+                let mut sockets = Vec::new();
+                let _ = src.sockets(ts, &mut sockets);
+                let system = SystemRecord {
+                    ts,
+                    tier: Some(Tier::Fast),
+                    interval_ms: 1000,
+                    total_sockets: sockets.len() as u64,
+                    state_counts: count_states(sockets.iter().map(|s| s.state)),
+                    poll_us: Some(started.elapsed().as_micros() as u64),
+                    ..SystemRecord::default()
+                };
+                Batch {
+                    tier: Some(Tier::Fast),
+                    ts,
+                    seq,
+                    interval_ms: 1000,
+                    system: Some(system),
+                    sockets,
+                }
+            }
+        }
+    }
+}
+
 struct Run {
     name: &'static str,
     cpu: Duration,
     secs: u64,
     publishes: u64,
     scraped_bytes: u64,
+    /// Sockets per sample, averaged (the host's other sockets count too).
+    sockets: u64,
 }
 
-fn run(name: &'static str, template: &Batch, secs: u64, snapshot: Option<&str>) -> Run {
+fn run(name: &'static str, producer: &mut Producer, secs: u64, snapshot: Option<&str>) -> Run {
     let rt = runtime();
     let _g = rt.enter();
     let cfg = EndpointConfig {
@@ -102,15 +170,15 @@ fn run(name: &'static str, template: &Batch, secs: u64, snapshot: Option<&str>) 
             .spawn()
             .unwrap()
     });
-    let mut sink = Vec::with_capacity(template.sockets.len() * 700);
+    let mut sink = Vec::new();
     let start_cpu = cpu();
     let start = Instant::now();
     let mut publishes = 0;
+    let mut sockets = 0;
     for tick in 0..secs {
         // The stand-in agent: produce, encode for the file sink, publish.
-        let mut b = template.clone();
-        b.seq = tick;
-        b.ts += tick * 1_000_000_000;
+        let b = producer.batch(tick);
+        sockets += b.sockets.len() as u64;
         sink.clear();
         netpulse::output::json::write_batch(&b, &mut sink);
         hub.publish(Arc::new(b));
@@ -137,6 +205,7 @@ fn run(name: &'static str, template: &Batch, secs: u64, snapshot: Option<&str>) 
         secs,
         publishes,
         scraped_bytes,
+        sockets: sockets / secs.max(1),
     }
 }
 
@@ -151,9 +220,40 @@ fn main() {
         scraper_child(addr, path, secs);
         return;
     }
+    if let Ok(spec) = std::env::var("NETPULSE_BENCH_HOLD") {
+        let (ip, n) = spec.split_once(' ').unwrap_or(("127.0.3.10", "0"));
+        hold_sockets(ip, n.parse().unwrap_or(0));
+        return;
+    }
     let n = env_num("NETPULSE_BENCH_SOCKETS", 40_000) as u32;
     let secs = env_num("NETPULSE_BENCH_SECS", 20);
-    let template = test_batch_with_known(0, n);
+    let synthetic = std::env::var("NETPULSE_BENCH_SOURCE").is_ok_and(|v| v == "synthetic");
+    let mut holders = Vec::new();
+    let mut producer = if synthetic {
+        Producer::Synthetic(Box::new(test_batch_with_known(0, n)))
+    } else {
+        // n sockets = n/2 connections, 5,000 connections per child.
+        let mut left = n as usize / 2;
+        let mut k = 0;
+        while left > 0 {
+            let c = left.min(5000);
+            let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+                .env("NETPULSE_BENCH_HOLD", format!("127.0.3.{} {c}", 10 + k))
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut line = String::new();
+            let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+            std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+            assert!(line.starts_with("ready"), "socket holder failed: {line}");
+            holders.push(child);
+            left -= c;
+            k += 1;
+        }
+        Producer::Linux(platform::open(SourceKind::Linux).expect("Linux source"))
+    };
+    let template = producer.batch(0);
 
     // Single-shot costs, for scale.
     let t = Instant::now();
@@ -161,32 +261,66 @@ fn main() {
     netpulse::output::json::write_batch(&template, &mut out);
     let encode = t.elapsed();
     println!(
+        "source: {}",
+        if synthetic {
+            "synthetic test data"
+        } else {
+            "Linux sock_diag (real sockets)"
+        }
+    );
+    println!(
         "{} sockets: one JSON-lines encode of the batch takes {:.1} ms ({} bytes)",
         template.sockets.len(),
         encode.as_secs_f64() * 1e3,
         out.len()
     );
 
-    let runs = [
-        run("off", &template, secs, None),
-        run("scraped", &template, secs, Some("/api/snapshot")),
-        run("full", &template, secs, Some("/api/snapshot?sockets=all")),
-    ];
-    let base = runs[0].cpu.as_secs_f64();
+    // Interleaved repetitions, so that drift in the host's load and in its
+    // other sockets falls on every scenario alike.
+    let reps = env_num("NETPULSE_BENCH_REPS", 3);
+    let mut runs = Vec::new();
+    for _ in 0..reps {
+        runs.push(run("off", &mut producer, secs, None));
+        runs.push(run("scraped", &mut producer, secs, Some("/api/snapshot")));
+        runs.push(run(
+            "full",
+            &mut producer,
+            secs,
+            Some("/api/snapshot?sockets=all"),
+        ));
+    }
     println!(
-        "{:<8} {:>10} {:>12} {:>9} {:>14}",
-        "run", "cpu ms/s", "vs off", "samples", "scraped MB/s"
+        "{:<8} {:>9} {:>10} {:>14}",
+        "run", "sockets", "cpu ms/s", "scraped MB/s"
     );
     for r in &runs {
-        let per_s = r.cpu.as_secs_f64() * 1e3 / r.secs as f64;
         println!(
-            "{:<8} {:>10.1} {:>+11.1}% {:>9} {:>14.1}",
+            "{:<8} {:>9} {:>10.1} {:>14.1}",
             r.name,
-            per_s,
-            (r.cpu.as_secs_f64() - base) / base * 100.0,
-            r.publishes,
+            r.sockets,
+            r.cpu.as_secs_f64() * 1e3 / r.secs as f64,
             r.scraped_bytes as f64 / 1e6 / r.secs as f64
         );
     }
+    let total = |name: &str| -> f64 {
+        runs.iter()
+            .filter(|r| r.name == name)
+            .map(|r| r.cpu.as_secs_f64() * 1e3 / r.secs as f64)
+            .sum::<f64>()
+            / reps as f64
+    };
+    let off = total("off");
+    for name in ["scraped", "full"] {
+        println!(
+            "{name}: {:.1} ms/s vs off {:.1} ms/s: {:+.1} % agent CPU (mean of {reps} runs of {secs} s)",
+            total(name),
+            off,
+            (total(name) - off) / off * 100.0
+        );
+    }
     let _ = std::io::stdout().flush();
+    for mut h in holders {
+        drop(h.stdin.take());
+        let _ = h.wait();
+    }
 }
