@@ -1,3 +1,4 @@
 //! The pipeline between sources and outputs.
 
+pub mod delta;
 pub mod snapshot;
