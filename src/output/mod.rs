@@ -2,6 +2,8 @@
 //! somewhere (stdout, rotated files).
 
 pub mod json;
+pub mod sink;
+pub mod stdout_sink;
 
 use crate::record::Batch;
 
