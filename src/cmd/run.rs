@@ -91,11 +91,11 @@ async fn serve(cfg: Config, path: Option<PathBuf>, level: LevelHandle) -> anyhow
     };
     match result {
         Ok(sum) => {
-            log_summary(&sum);
+            log_summary("drained", &sum);
             Ok(ExitCode::SUCCESS)
         }
         Err(sum) => {
-            log_summary(&sum);
+            log_summary("drain incomplete", &sum);
             error!(
                 timeout_ms = deadline.as_millis() as u64,
                 "drain did not finish within agent.shutdown_timeout; some records may be lost (raise the timeout or check the output disk)"
@@ -137,13 +137,13 @@ fn reload(daemon: &mut Daemon, path: Option<&Path>, level: &LevelHandle) {
 }
 
 /// The exit summary: the counts tests and operators compare files to.
-fn log_summary(s: &Summary) {
+fn log_summary(what: &str, s: &Summary) {
     info!(
         produced = s.produced,
         dropped = s.dropped,
         skipped_ticks = s.skipped_ticks,
         write_errors = s.write_errors,
-        "drained"
+        "{what}"
     );
     for (name, offered, written, failed, dropped) in &s.sinks {
         info!(sink = %name, offered, written, failed, dropped, "sink closed");

@@ -12,6 +12,7 @@ use super::{
     AgentConfig, Config, ConfigError, FilterConfig, OutputConfig, TierConfig, TiersConfig,
 };
 use crate::output::Format;
+use crate::output::file_sink::new_encoder;
 use crate::platform::SourceKind;
 use crate::record::{TcpState, Tier};
 
@@ -390,10 +391,10 @@ fn parse_output(t: &Table, full: &str, p: &mut Problems) -> OutputConfig {
         None => {}
     }
     match t.get("keep") {
-        Some(Value::Integer(n)) if (1..=MAX_KEEP).contains(n) => o.keep = *n as usize,
+        Some(Value::Integer(n)) if (0..=MAX_KEEP).contains(n) => o.keep = *n as usize,
         Some(v) => p.add(
             &key("keep"),
-            format!("`{v}` must be a whole number from 1 to {MAX_KEEP}"),
+            format!("`{v}` must be a whole number from 0 (keep no rotated files) to {MAX_KEEP}"),
         ),
         None => {}
     }
@@ -463,9 +464,10 @@ fn check_dir(dir: &Path) -> Result<(), String> {
     }
 }
 
-/// Two outputs writing the same files would interleave records.
+/// Two outputs writing the same files would interleave records: compare
+/// the file names their encoders will use.
 fn check_output_collisions(outputs: &[OutputConfig], p: &mut Problems) {
-    let mut seen: HashMap<(PathBuf, String, Format), usize> = HashMap::new();
+    let mut seen: HashMap<PathBuf, usize> = HashMap::new();
     let mut stdout_seen = None;
     for (i, o) in outputs.iter().enumerate() {
         if o.dir.as_os_str().is_empty() {
@@ -481,18 +483,28 @@ fn check_output_collisions(outputs: &[OutputConfig], p: &mut Problems) {
             stdout_seen = Some(i);
             continue;
         }
+        let encoder = match new_encoder(o.format, &o.prefix) {
+            Ok(e) => e,
+            Err(e) => {
+                p.add(&format!("output[{i}].format"), e);
+                continue;
+            }
+        };
         let dir = std::fs::canonicalize(&o.dir).unwrap_or_else(|_| o.dir.components().collect());
-        let k = (dir, o.prefix.clone(), o.format);
-        if let Some(j) = seen.insert(k, i) {
-            p.add(
-                &format!("output[{i}]"),
-                format!(
-                    "writes the same files as output[{j}] ({} `{}` in {}); give one a different prefix or dir",
-                    format!("{:?}", o.format).to_lowercase(),
-                    o.prefix,
-                    o.dir.display()
-                ),
-            );
+        for stream in encoder.streams() {
+            let file = dir.join(&stream.file_name);
+            if let Some(j) = seen.insert(file.clone(), i) {
+                if j != i {
+                    p.add(
+                        &format!("output[{i}]"),
+                        format!(
+                            "writes {} like output[{j}]; give one a different prefix or dir",
+                            file.display()
+                        ),
+                    );
+                    break;
+                }
+            }
         }
     }
 }

@@ -102,7 +102,7 @@ format = "xml"
 dir = "/dev/null/netpulse"
 tiers = ["fast", "sometimes"]
 rotate_size = "64MB"
-keep = 0
+keep = -3
 file_mode = "0666"
 size = 5
 
@@ -126,7 +126,7 @@ dir = "-"
         ("output[0].dir", "not a directory"),
         ("output[0].tiers[1]", "sometimes"),
         ("output[0].rotate_size", "64MiB"),
-        ("output[0].keep", "1 to"),
+        ("output[0].keep", "0 (keep"),
         ("output[0].file_mode", "world-write"),
         ("output[0].size", "unknown key"),
         ("output[1].format", "json only"),
@@ -173,7 +173,7 @@ fn duplicate_files_and_unwritable_dirs() {
         f = file.display()
     );
     let p = problems(&text);
-    assert!(has(&p, "output[1]", "same files as output[0]"), "{p:#?}");
+    assert!(has(&p, "output[1]", "like output[0]"), "{p:#?}");
     assert!(has(&p, "output[4].dir", "not a directory"), "{p:#?}");
     assert!(has(&p, "output[5].dir", "not a directory"), "{p:#?}");
     assert_eq!(p.len(), 3, "{p:#?}");

@@ -1,11 +1,11 @@
 //! What the daemon's sink tasks drive: one `Sink` per `[[output]]`, each
 //! in its own thread (writes block), opened from its config.
 
-use std::path::PathBuf;
-
 use crate::config::OutputConfig;
 use crate::record::Batch;
 
+use super::OutputError;
+use super::file_sink::{FileSink, FileSinkConfig, new_encoder};
 use super::stdout_sink::StdoutSink;
 
 /// Records written and records lost by one `write_batch`.
@@ -28,16 +28,10 @@ pub trait Sink: Send {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("cannot create output directory {}: {source} (create it or fix its permissions)", path.display())]
-    Dir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]
-    Unavailable(String),
+    Output(#[from] OutputError),
 }
 
 /// A short name for logs: `json:/var/log/netpulse/netpulse`.
@@ -55,12 +49,34 @@ pub fn open(cfg: &OutputConfig) -> Result<Box<dyn Sink>, SinkError> {
     if cfg.is_stdout() {
         return Ok(Box::new(StdoutSink::new()));
     }
-    std::fs::create_dir_all(&cfg.dir).map_err(|source| SinkError::Dir {
-        path: cfg.dir.clone(),
-        source,
-    })?;
-    Err(SinkError::Unavailable(format!(
-        "{}: file outputs are not available in this build yet; use dir = \"-\"",
-        describe(cfg)
-    )))
+    let encoder = new_encoder(cfg.format, &cfg.prefix)?;
+    let sink = FileSink::open(
+        encoder,
+        FileSinkConfig {
+            dir: cfg.dir.clone(),
+            rotate_size: cfg.rotate_size,
+            rotate_age: cfg.rotate_age,
+            keep: cfg.keep,
+            file_mode: cfg.file_mode,
+        },
+    )?;
+    Ok(Box::new(sink))
+}
+
+impl Sink for FileSink {
+    fn write_batch(&mut self, batch: &Batch) -> Written {
+        let r = FileSink::write_batch(self, batch);
+        Written {
+            written: r.written,
+            failed: r.failed,
+        }
+    }
+
+    fn reopen(&mut self) -> Result<(), SinkError> {
+        Ok(FileSink::reopen(self)?)
+    }
+
+    fn flush_sync(&mut self) -> Result<(), SinkError> {
+        Ok(FileSink::flush_sync(self)?)
+    }
 }

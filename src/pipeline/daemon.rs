@@ -20,8 +20,8 @@ use crate::output::sink::SinkError;
 use crate::platform::{self, SourceError};
 use crate::record::Tier;
 
-/// Samples queued between the tiers and the delta store.
-pub const SAMPLE_QUEUE: usize = 8;
+/// Samples queued between the tiers and the delta store: one per tier.
+pub const SAMPLE_QUEUE: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -124,7 +124,7 @@ impl Daemon {
             )));
         }
         for o in &sinks {
-            info!(sink = %o.name, tiers = ?o.cfg.tiers, "writing");
+            info!(sink = %o.name, tiers = %tier_names(&o.cfg.tiers), "writing");
         }
         Ok(Daemon {
             cfg,
@@ -190,7 +190,7 @@ impl Daemon {
                 h.request_reopen();
                 next.push(h);
             } else if let Some(h) = fresh.remove(&i) {
-                info!(sink = %h.name, tiers = ?o.tiers, "output added");
+                info!(sink = %h.name, tiers = %tier_names(&o.tiers), "output added");
                 next.push(h);
             }
         }
@@ -274,4 +274,8 @@ impl Daemon {
             Err(_) => Err(sum),
         }
     }
+}
+
+fn tier_names(tiers: &[Tier]) -> String {
+    tiers.iter().map(|t| t.name()).collect::<Vec<_>>().join(",")
 }

@@ -30,21 +30,17 @@ pub struct TierSettings {
 
 type PollResult = (Box<dyn Source>, Result<Sample, SourceError>);
 
-/// Wall-clock tick number `k` (tick at `k * interval` since the epoch)
-/// of the next tick after `now_ns`, strictly after `last`.
+/// The next wall-clock multiple of `interval` (ns since the epoch) after
+/// both `now_ns` and the `last` tick fired, so a timer that fires a hair
+/// early never runs one tick twice, and an interval change lines up at once.
 pub fn next_tick(now_ns: u64, interval: Duration, last: Option<u64>) -> u64 {
-    let iv = interval.as_nanos().max(1) as u64;
-    let k = now_ns / iv + 1;
-    match last {
-        Some(l) if k <= l => l + 1,
-        _ => k,
-    }
+    let iv = interval.as_nanos().clamp(1, u64::MAX as u128) as u64;
+    let after = now_ns.max(last.unwrap_or(0));
+    (after / iv).saturating_add(1).saturating_mul(iv)
 }
 
 /// The tier's loop. The first poll runs at once (so the process map and
-/// counter baselines exist from the start), then on aligned ticks. On
-/// cancellation, a poll still running is finished and sent (the drain
-/// includes it).
+/// counter baselines exist from the start), then on aligned ticks.
 pub async fn run_tier(
     tier: Tier,
     source: Box<dyn Source>,
@@ -59,7 +55,10 @@ pub async fn run_tier(
     let mut first = true;
     let mut skip_log = LogLimit::default();
     let mut err_log = LogLimit::default();
-    let mut drop_log = LogLimit::default();
+    // A queue slot reserved before each poll: a finished poll always has
+    // room, and a full pipeline shows up as skipped ticks, never as
+    // samples thrown away after the work was done.
+    let mut permit: Option<mpsc::OwnedPermit<Sample>> = None;
     loop {
         let s = settings.borrow_and_update().clone();
         let iv = s.interval;
@@ -70,11 +69,10 @@ pub async fn run_tier(
             Some((Instant::now(), None))
         } else {
             let now = now_ns();
-            let k = next_tick(now, iv, last_tick);
-            let at_ns = k.saturating_mul(iv.as_nanos() as u64);
+            let at_ns = next_tick(now, iv, last_tick);
             Some((
-                Instant::now() + Duration::from_nanos(at_ns.saturating_sub(now)),
-                Some(k),
+                Instant::now() + Duration::from_nanos(at_ns - now),
+                Some(at_ns),
             ))
         };
         tokio::select! {
@@ -86,7 +84,12 @@ pub async fn run_tier(
                     Ok((src, result)) => {
                         source = Some(src);
                         match result {
-                            Ok(sample) => send(&tx, sample, &health, &mut drop_log),
+                            Ok(sample) => match permit.take() {
+                                Some(p) => {
+                                    p.send(sample);
+                                }
+                                None => Health::add(&health.dropped, sample.record_count()),
+                            },
                             Err(e) => poll_failed(tier, &e, &health, &mut err_log),
                         }
                     }
@@ -107,8 +110,22 @@ pub async fn run_tier(
                 if let Some((_, k)) = due {
                     last_tick = k.or(last_tick);
                 }
-                match source.take() {
-                    Some(mut src) => {
+                let busy = if inflight.is_some() {
+                    Some("the previous poll is still running")
+                } else {
+                    match tx.clone().try_reserve_owned() {
+                        Ok(p) => {
+                            permit = Some(p);
+                            None
+                        }
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            Some("the pipeline is still writing earlier samples")
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => break,
+                    }
+                };
+                match (busy, source.take()) {
+                    (None, Some(mut src)) => {
                         let filter = Arc::clone(&s.filter);
                         let ms = iv.as_millis() as u64;
                         inflight = Some(tokio::task::spawn_blocking(move || {
@@ -116,26 +133,24 @@ pub async fn run_tier(
                             (src, r)
                         }));
                     }
-                    None if inflight.is_some() => {
+                    (Some(why), src) => {
+                        source = src;
                         Health::add(&health.skipped_ticks, 1);
                         if let Some(n) = skip_log.allow() {
                             warn!(tier = tier.name(), interval_ms = iv.as_millis() as u64,
-                                "tick skipped: the previous poll is still running ({n} more skipped since last warning)");
+                                "tick skipped: {why} ({n} more skipped since last warning)");
                         }
                     }
-                    None => {}
+                    // The source was lost with a panicked poll (logged).
+                    (None, None) => permit = None,
                 }
             }
         }
     }
-    if let Some(h) = inflight {
-        if let Ok((_, Ok(sample))) = h.await {
-            debug!(tier = tier.name(), "sending the last poll before shutdown");
-            let n = sample.record_count();
-            if tx.send(sample).await.is_err() {
-                Health::add(&health.dropped, n);
-            }
-        }
+    // A poll still running is abandoned: it is not a queued sample, and a
+    // process scan of a large host could outlast the shutdown deadline.
+    if inflight.is_some() {
+        debug!(tier = tier.name(), "abandoning the poll in progress");
     }
 }
 
@@ -152,25 +167,6 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
-    }
-}
-
-fn send(tx: &mpsc::Sender<Sample>, sample: Sample, health: &Health, log: &mut LogLimit) {
-    let n = sample.record_count();
-    let tier = sample.tier;
-    if let Err(e) = tx.try_send(sample) {
-        Health::add(&health.dropped, n);
-        if let Some(more) = log.allow() {
-            let why = match e {
-                mpsc::error::TrySendError::Full(_) => "the delta store is behind",
-                mpsc::error::TrySendError::Closed(_) => "the pipeline is shutting down",
-            };
-            warn!(
-                tier = tier.name(),
-                records = n,
-                "sample dropped: {why} ({more} more since last warning)"
-            );
-        }
     }
 }
 
@@ -191,14 +187,18 @@ mod tests {
     #[test]
     fn ticks_align_to_wall_clock_and_never_repeat() {
         let s = Duration::from_secs(1);
-        assert_eq!(next_tick(10_400_000_000, s, None), 11);
-        assert_eq!(next_tick(11_000_000_000, s, None), 12);
+        const G: u64 = 1_000_000_000;
+        assert_eq!(next_tick(10_400_000_000, s, None), 11 * G);
+        assert_eq!(next_tick(11 * G, s, None), 12 * G);
         // A timer that fired a hair early must not fire the same tick twice.
-        assert_eq!(next_tick(10_999_999_999, s, Some(11)), 12);
+        assert_eq!(next_tick(11 * G - 1, s, Some(11 * G)), 12 * G);
         let m = Duration::from_secs(300);
+        assert_eq!(next_tick(1_709_312_450 * G, m, None), 1_709_312_700 * G);
+        // An interval change lines up with the new interval's multiples.
+        let ms300 = Duration::from_millis(300);
         assert_eq!(
-            next_tick(1_709_312_450_000_000_000, m, None) * 300,
-            1_709_312_700
+            next_tick(11 * G + 50_000_000, ms300, Some(11 * G)),
+            11_100_000_000
         );
     }
 }

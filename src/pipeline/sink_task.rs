@@ -1,5 +1,5 @@
 //! Each sink on its own thread (file writes block) behind its own bounded
-//! queue. A full queue drops the batch for that sink only, and counts it.
+//! queue.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,9 +14,10 @@ use crate::config::OutputConfig;
 use crate::output::sink::{self, Sink, SinkError};
 use crate::record::{Batch, Tier};
 
-/// Batches queued per sink before new ones are dropped (and counted).
-/// Small on purpose: a queued 40,000-socket batch is ~20 MiB.
-pub const SINK_QUEUE: usize = 4;
+/// Batches queued per sink. Small on purpose: a queued 40,000-socket batch
+/// is ~20 MiB, and a full queue only slows the pipeline (ticks are then
+/// skipped and counted).
+pub const SINK_QUEUE: usize = 2;
 
 /// The daemon's side of a running sink.
 pub struct SinkHandle {

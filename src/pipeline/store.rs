@@ -63,7 +63,7 @@ impl Store {
                 s = samples.recv() => match s {
                     Some(s) => {
                         let batch = self.batch(s);
-                        self.route(batch);
+                        self.route(batch).await;
                     }
                     None => break,
                 },
@@ -141,7 +141,10 @@ impl Store {
         self.last_counters[tier as usize] = Some(c);
     }
 
-    fn route(&mut self, batch: Batch) {
+    /// Hand the batch to every sink that takes its tier, waiting for queue
+    /// space: a slow sink slows the pipeline (the tiers then skip ticks,
+    /// counted) instead of losing records after they were collected.
+    async fn route(&mut self, batch: Batch) {
         let Some(tier) = batch.tier else { return };
         let n = batch.record_count() as u64;
         Health::add(&self.health.produced, n);
@@ -151,12 +154,12 @@ impl Store {
                 continue;
             }
             Health::add(&r.stats.offered, n);
-            if r.tx.try_send(Arc::clone(&batch)).is_err() {
+            if r.tx.send(Arc::clone(&batch)).await.is_err() {
                 Health::add(&r.stats.dropped, n);
                 Health::add(&self.health.dropped, n);
                 if let Some(more) = self.drop_log.allow() {
                     warn!(sink = %r.name, records = n,
-                        "batch dropped: the sink's queue is full (output too slow); {more} more since last warning");
+                        "batch dropped: the sink has stopped (see earlier errors); {more} more since last warning");
                 }
             }
         }

@@ -154,11 +154,18 @@ pub fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
                 .is_some_and(|n| n.starts_with(prefix))
         })
         .collect();
+    // Rotated files are `<active>.<YYYYMMDDTHHMMSS.mmmZ>`: per family, the
+    // rotated ones in name (= time) order, then the active file.
     v.sort_by_key(|p| {
-        (
-            std::fs::metadata(p).unwrap().modified().unwrap(),
-            p.clone(),
-        )
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let n = name.len();
+        let rotated = n > 21 && name.ends_with('Z') && name.as_bytes()[n - 21] == b'.';
+        let family = if rotated {
+            name[..n - 21].to_string()
+        } else {
+            name.clone()
+        };
+        (family, !rotated, name)
     });
     v
 }
@@ -168,7 +175,12 @@ pub fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
 pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
     let bytes = std::fs::read(path).unwrap();
     if !bytes.is_empty() {
-        assert_eq!(bytes.last(), Some(&b'\n'), "{} ends mid-line", path.display());
+        assert_eq!(
+            bytes.last(),
+            Some(&b'\n'),
+            "{} ends mid-line",
+            path.display()
+        );
     }
     let text = String::from_utf8(bytes).unwrap();
     text.lines()
@@ -183,7 +195,12 @@ pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
 pub fn csv_records(path: &Path) -> Vec<csv::StringRecord> {
     let bytes = std::fs::read(path).unwrap();
     if !bytes.is_empty() {
-        assert_eq!(bytes.last(), Some(&b'\n'), "{} ends mid-record", path.display());
+        assert_eq!(
+            bytes.last(),
+            Some(&b'\n'),
+            "{} ends mid-record",
+            path.display()
+        );
     }
     csv::ReaderBuilder::new()
         .has_headers(false)
