@@ -20,6 +20,9 @@
 //!   single record is larger) and/or age: flush, fsync, rename to
 //!   `<name>.<UTC stamp>` (see [`super::rotation`]), create a new active file,
 //!   delete the oldest rotated files beyond `keep`.
+//! - **Following the name.** If the active file is renamed or deleted by
+//!   someone else (newsyslog), the next batch notices and recreates it;
+//!   [`FileSink::reopen`] (SIGHUP) does the same at once.
 //! - **Mode.** New files get exactly `file_mode` (default 0640), whatever the
 //!   umask. Existing files keep the mode the operator gave them.
 //! - **Buffering.** Records collect in a per-stream buffer that only ever
@@ -29,7 +32,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -202,6 +205,18 @@ impl FileSink {
         let last_error = &mut self.last_error;
         for f in &mut self.files {
             f.rotate_failed = false;
+            if f.replaced() {
+                // newsyslog renamed it (its SIGHUP may still be on the way)
+                // or someone deleted it: follow the name, like `tail -F`.
+                // If the name cannot be opened, keep the old file.
+                tracing::info!(
+                    path = %f.path.display(),
+                    "active file was renamed or removed; reopening it by name"
+                );
+                if let Err(e) = f.open(cfg) {
+                    f.note_failure(e, last_error);
+                }
+            }
             if f.file.is_none() {
                 if let Err(e) = f.open(cfg) {
                     f.note_failure(e, last_error);
@@ -230,13 +245,15 @@ impl FileSink {
 
     /// Close and reopen every active file by name (SIGHUP after a
     /// newsyslog-style rename): a missing file is created with its header.
+    /// A file that cannot be opened is reported and its old descriptor
+    /// stays in use.
     pub fn reopen(&mut self) -> Result<(), OutputError> {
         let mut first = None;
         for f in &mut self.files {
             let mut report = WriteReport::default();
-            let flushed = f.flush(&mut report);
-            f.file = None;
-            let result = flushed
+            // On failure the old file (if any) stays open and in use.
+            let result = f
+                .flush(&mut report)
                 .map_err(|source| OutputError::Write {
                     path: f.path.clone(),
                     source,
@@ -301,6 +318,12 @@ impl FileSink {
     }
 }
 
+// The daemon moves each sink into its own blocking task.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<FileSink>();
+};
+
 /// One stream's active file and its buffer of whole records.
 struct ActiveFile {
     name: String,
@@ -332,8 +355,35 @@ impl ActiveFile {
         self.len + self.buf.len() as u64 > self.header.len() as u64
     }
 
+    /// Whether the open file is no longer the one at `path` (renamed or
+    /// deleted behind our back). The buffer is empty between batches, so
+    /// nothing is lost by switching.
+    fn replaced(&self) -> bool {
+        let Some(file) = &self.file else {
+            return false;
+        };
+        let Ok(open) = file.metadata() else {
+            return false;
+        };
+        match std::fs::metadata(&self.path) {
+            Ok(named) => (named.dev(), named.ino()) != (open.dev(), open.ino()),
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
+        }
+    }
+
     /// Open the active file by name, creating it with exactly `file_mode`.
     fn open(&mut self, cfg: &FileSinkConfig) -> Result<(), OutputError> {
+        let (file, len, born) = self.open_file(cfg)?;
+        self.file = Some(file);
+        self.len = len;
+        self.born = born;
+        self.pending_truncate = None;
+        Ok(())
+    }
+
+    /// [`ActiveFile::open`] without touching `self`: the open file, its
+    /// length and its birth.
+    fn open_file(&self, cfg: &FileSinkConfig) -> Result<(File, u64, Instant), OutputError> {
         let err = |source| OutputError::Open {
             path: self.path.clone(),
             source,
@@ -386,11 +436,8 @@ impl ActiveFile {
             }
             Err(e) => return Err(err(e)),
         };
-        self.len = file.metadata().map_err(err)?.len();
-        self.file = Some(file);
-        self.born = born;
-        self.pending_truncate = None;
-        Ok(())
+        let len = file.metadata().map_err(err)?.len();
+        Ok((file, len, born))
     }
 
     /// An empty file starts with the header.
@@ -435,15 +482,11 @@ impl ActiveFile {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let records = self.ends.len() as u64;
         let result = self.write_buf(report);
-        if result.is_err() {
-            self.failing = true;
-        } else if self.failing {
+        if result.is_ok() && self.failing {
             self.failing = false;
             tracing::info!(path = %self.path.display(), "writing again after an error");
         }
-        debug_assert!(report.written + report.failed >= records);
         self.buf.clear();
         self.ends.clear();
         self.head = 0;

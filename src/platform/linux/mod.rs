@@ -3,9 +3,17 @@
 //!
 //! - `netlink`: the only FFI (socket, send, recv into one reused buffer).
 //! - `sock_diag`: request builder and pure parser, kernel bytes → records.
+//! - `procfs`: socket inode → owning process from `/proc/<pid>/fd`.
+//! - `snmp`: `/proc/net/snmp` and `/proc/net/netstat` → `TcpCounters`.
 
 mod netlink;
+pub mod procfs;
+pub mod snmp;
 pub mod sock_diag;
+
+use std::path::PathBuf;
+
+use tracing::debug;
 
 use super::{ProcessMap, ScanStats, Source, SourceError};
 use crate::record::{SocketRecord, TcpCounters};
@@ -17,6 +25,8 @@ pub struct LinuxSource {
     /// replies left over from the failed dump cannot mix in.
     diag: Option<DiagSocket>,
     seq: u32,
+    procs: procfs::ProcScanner,
+    net_dir: PathBuf,
 }
 
 impl LinuxSource {
@@ -31,6 +41,8 @@ impl LinuxSource {
         Ok(LinuxSource {
             diag: Some(diag),
             seq: 0,
+            procs: procfs::ProcScanner::new("/proc"),
+            net_dir: PathBuf::from("/proc/net"),
         })
     }
 
@@ -84,11 +96,19 @@ impl Source for LinuxSource {
     }
 
     fn processes(&mut self) -> Result<ProcessMap, SourceError> {
-        Ok(ProcessMap::new())
+        let map = self.procs.scan()?;
+        let st = self.procs.last_stats();
+        debug!(
+            processes = st.processes,
+            sockets = st.sockets,
+            skipped = st.skipped,
+            "process scan"
+        );
+        Ok(map)
     }
 
     fn counters(&mut self) -> Result<TcpCounters, SourceError> {
-        Ok(TcpCounters::default())
+        snmp::read(&self.net_dir)
     }
 }
 

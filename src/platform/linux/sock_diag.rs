@@ -393,3 +393,364 @@ fn i32_ne(b: &[u8], off: usize) -> Option<i32> {
     b.get(off..off + 4)
         .map(|x| i32::from_ne_bytes([x[0], x[1], x[2], x[3]]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::offset_of;
+
+    const SEQ: u32 = 7;
+
+    /// `struct tcp_info` offsets agree with the `libc` crate's definition
+    /// (the C header is checked by `tests/linux_tcp_info_layout.rs`).
+    #[test]
+    fn tcp_info_offsets_match_libc() {
+        type T = libc::tcp_info;
+        assert_eq!(offset_of!(T, tcpi_snd_rcv_wscale), tcpi::WSCALE);
+        assert_eq!(offset_of!(T, tcpi_rto), tcpi::RTO);
+        assert_eq!(offset_of!(T, tcpi_snd_mss), tcpi::SND_MSS);
+        assert_eq!(offset_of!(T, tcpi_unacked), tcpi::UNACKED);
+        assert_eq!(offset_of!(T, tcpi_lost), tcpi::LOST);
+        assert_eq!(offset_of!(T, tcpi_retrans), tcpi::RETRANS);
+        assert_eq!(offset_of!(T, tcpi_last_data_recv), tcpi::LAST_DATA_RECV);
+        assert_eq!(offset_of!(T, tcpi_rtt), tcpi::RTT);
+        assert_eq!(offset_of!(T, tcpi_rttvar), tcpi::RTTVAR);
+        assert_eq!(offset_of!(T, tcpi_snd_ssthresh), tcpi::SND_SSTHRESH);
+        assert_eq!(offset_of!(T, tcpi_snd_cwnd), tcpi::SND_CWND);
+        assert_eq!(offset_of!(T, tcpi_total_retrans), tcpi::TOTAL_RETRANS);
+        assert_eq!(offset_of!(T, tcpi_pacing_rate), tcpi::PACING_RATE);
+        assert_eq!(offset_of!(T, tcpi_bytes_acked), tcpi::BYTES_ACKED);
+        assert_eq!(offset_of!(T, tcpi_bytes_received), tcpi::BYTES_RECEIVED);
+        assert_eq!(offset_of!(T, tcpi_segs_out), tcpi::SEGS_OUT);
+        assert_eq!(offset_of!(T, tcpi_segs_in), tcpi::SEGS_IN);
+        assert_eq!(offset_of!(T, tcpi_min_rtt), tcpi::MIN_RTT);
+        assert_eq!(offset_of!(T, tcpi_delivery_rate), tcpi::DELIVERY_RATE);
+        assert_eq!(offset_of!(T, tcpi_bytes_sent), tcpi::BYTES_SENT);
+        assert_eq!(offset_of!(T, tcpi_bytes_retrans), tcpi::BYTES_RETRANS);
+        assert_eq!(offset_of!(T, tcpi_dsack_dups), tcpi::DSACK_DUPS);
+        assert_eq!(offset_of!(T, tcpi_rcv_ooopack), tcpi::RCV_OOOPACK);
+        assert_eq!(offset_of!(T, tcpi_snd_wnd), tcpi::SND_WND);
+        assert_eq!(offset_of!(T, tcpi_rcv_wnd), tcpi::RCV_WND);
+    }
+
+    fn put_u32(b: &mut [u8], off: usize, v: u32) {
+        b[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+    }
+
+    fn attr(kind: u16, data: &[u8]) -> Vec<u8> {
+        let mut a = Vec::new();
+        a.extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
+        a.extend_from_slice(&kind.to_ne_bytes());
+        a.extend_from_slice(data);
+        while a.len() % 4 != 0 {
+            a.push(0);
+        }
+        a
+    }
+
+    /// A test double of one kernel message: nlmsghdr + inet_diag_msg +
+    /// attributes, laid out as the kernel lays them out.
+    fn message(kind: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&((NLMSG_HDRLEN + payload.len()) as u32).to_ne_bytes());
+        m.extend_from_slice(&kind.to_ne_bytes());
+        m.extend_from_slice(&0x2u16.to_ne_bytes()); // NLM_F_MULTI
+        m.extend_from_slice(&seq.to_ne_bytes());
+        m.extend_from_slice(&0u32.to_ne_bytes());
+        m.extend_from_slice(payload);
+        while m.len() % 4 != 0 {
+            m.push(0);
+        }
+        m
+    }
+
+    fn diag_msg(state: u8, timer: u8, info: Option<&[u8]>) -> Vec<u8> {
+        let mut p = vec![0u8; INET_DIAG_MSG_LEN];
+        p[0] = libc::AF_INET as u8;
+        p[1] = state;
+        p[2] = timer;
+        p[4..6].copy_from_slice(&8080u16.to_be_bytes());
+        p[6..8].copy_from_slice(&443u16.to_be_bytes());
+        p[8..12].copy_from_slice(&[10, 0, 0, 1]);
+        p[24..28].copy_from_slice(&[10, 0, 0, 2]);
+        put_u32(&mut p, 44, 0xdead_beef);
+        put_u32(&mut p, 48, 0x1);
+        put_u32(&mut p, 52, 1234); // expires
+        put_u32(&mut p, 56, 11); // rqueue
+        put_u32(&mut p, 60, 22); // wqueue
+        put_u32(&mut p, 64, 1000); // uid
+        put_u32(&mut p, 68, 555); // inode
+        if let Some(info) = info {
+            p.extend(attr(INET_DIAG_INFO, info));
+        }
+        p.extend(attr(INET_DIAG_CONG, b"cubic\0"));
+        let mem: Vec<u8> = [100u32, 200, 0, 400, 0, 50, 0, 0, 0]
+            .iter()
+            .flat_map(|v| v.to_ne_bytes())
+            .collect();
+        p.extend(attr(INET_DIAG_SKMEMINFO, &mem));
+        p
+    }
+
+    fn tcp_info(len: usize, cwnd: u32, ssthresh: u32, mss: u32) -> Vec<u8> {
+        let mut t = vec![0u8; len.max(256)];
+        t[tcpi::WSCALE] = 0x7 | (0x9 << 4);
+        put_u32(&mut t, tcpi::SND_MSS, mss);
+        put_u32(&mut t, tcpi::SND_CWND, cwnd);
+        put_u32(&mut t, tcpi::SND_SSTHRESH, ssthresh);
+        put_u32(&mut t, tcpi::RTT, 321);
+        put_u32(&mut t, tcpi::MIN_RTT, u32::MAX);
+        put_u32(&mut t, tcpi::TOTAL_RETRANS, 3);
+        put_u32(&mut t, tcpi::RCV_OOOPACK, 4);
+        put_u32(&mut t, tcpi::SND_WND, 65535);
+        put_u32(&mut t, tcpi::RCV_WND, 131072);
+        t.truncate(len);
+        t
+    }
+
+    fn parse(buf: &[u8]) -> (Result<Progress, SourceError>, Vec<SocketRecord>, ScanStats) {
+        let mut out = Vec::new();
+        let mut stats = ScanStats::default();
+        let r = parse_datagram(buf, SEQ, 42, &mut out, &mut stats);
+        (r, out, stats)
+    }
+
+    #[test]
+    fn request_layout() {
+        let r = dump_request(libc::AF_INET6 as u8, 9);
+        assert_eq!(u32::from_ne_bytes(r[0..4].try_into().unwrap()), 72);
+        assert_eq!(u16::from_ne_bytes(r[4..6].try_into().unwrap()), 20);
+        assert_eq!(u32::from_ne_bytes(r[8..12].try_into().unwrap()), 9);
+        assert_eq!(r[16], libc::AF_INET6 as u8);
+        assert_eq!(r[17], 6);
+        assert_eq!(r[18], 0b0100_1010, "INFO, CONG, SKMEMINFO");
+        assert_eq!(&r[20..24], &[0xff; 4]);
+    }
+
+    #[test]
+    fn full_message_maps_every_field() {
+        let info = tcp_info(248, 10, 20, 1448);
+        let mut buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, 1, Some(&info)));
+        buf.extend(message(NLMSG_DONE, SEQ, &0i32.to_ne_bytes()));
+        let (r, out, stats) = parse(&buf);
+        assert_eq!(r.unwrap(), Progress::Done);
+        assert_eq!(stats, ScanStats::default());
+        let s = &out[0];
+        assert_eq!(s.local.to_string(), "10.0.0.1:8080");
+        assert_eq!(s.remote.to_string(), "10.0.0.2:443");
+        assert_eq!(s.state, TcpState::Established);
+        assert_eq!(s.sock_id, Some(0x1_dead_beef));
+        assert_eq!(
+            (s.uid, s.inode, s.proc_key),
+            (Some(1000), Some(555), Some(555))
+        );
+        assert_eq!((s.rcv_queue, s.snd_queue), (Some(11), Some(22)));
+        assert_eq!(s.timer_rexmt_ms, Some(1234));
+        assert_eq!(s.mss, Some(1448));
+        assert_eq!(s.cwnd, Some(14480));
+        assert_eq!(s.ssthresh, Some(28960));
+        assert_eq!((s.snd_wscale, s.rcv_wscale), (Some(7), Some(9)));
+        assert_eq!(s.rtt_us, Some(321));
+        assert_eq!(s.rtt_min_us, None, "~0 = no sample");
+        assert_eq!(s.rexmit, Some(3));
+        assert_eq!(s.ooo, Some(4));
+        assert_eq!(s.snd_wnd, Some(65535));
+        assert_eq!(s.rcv_wnd, Some(131072));
+        assert_eq!(s.cc.unwrap().as_str(), "cubic");
+        assert_eq!((s.rcv_buf_used, s.rcv_buf_hiwat), (Some(100), Some(200)));
+        assert_eq!((s.snd_buf_used, s.snd_buf_hiwat), (Some(50), Some(400)));
+        assert_eq!(s.rcv_buf_pct, Some(50.0));
+        assert_eq!(s.snd_buf_pct, Some(12.5));
+    }
+
+    #[test]
+    fn infinite_ssthresh_is_not_multiplied() {
+        for raw in [0x7fff_ffff, u32::MAX] {
+            let info = tcp_info(232, 10, raw, 65483);
+            let buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, 0, Some(&info)));
+            let (_, out, _) = parse(&buf);
+            assert_eq!(out[0].ssthresh, Some(SSTHRESH_INFINITE));
+            assert_eq!(out[0].cwnd, Some(654830));
+        }
+    }
+
+    #[test]
+    fn short_tcp_info_leaves_newer_fields_absent() {
+        // A 4.x kernel's tcp_info ends after tcpi_delivery_rate (168 bytes).
+        let info = tcp_info(168, 10, 20, 1000);
+        let buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, 0, Some(&info)));
+        let (_, out, stats) = parse(&buf);
+        assert_eq!(stats.skipped, 0);
+        let s = &out[0];
+        assert_eq!(s.cwnd, Some(10_000));
+        assert_eq!(s.delivery_rate, Some(0));
+        assert_eq!(
+            (s.bytes_sent, s.ooo, s.snd_wnd, s.rcv_wnd),
+            (None, None, None, None)
+        );
+        // A tcp_info cut inside a field: that field is absent too.
+        let info = tcp_info(tcpi::SND_CWND + 2, 10, 20, 1000);
+        let buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, 0, Some(&info)));
+        let (_, out, _) = parse(&buf);
+        assert_eq!(out[0].mss, Some(1000));
+        assert_eq!(out[0].cwnd, None);
+        // Longer than we know (a future kernel): the known prefix is used.
+        let info = tcp_info(400, 10, 20, 1000);
+        let buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, 0, Some(&info)));
+        assert_eq!(parse(&buf).1[0].rcv_wnd, Some(131072));
+    }
+
+    #[test]
+    fn mini_sockets_have_no_placeholder_uid_inode_or_queues() {
+        for state in [LINUX_TIME_WAIT, LINUX_NEW_SYN_RECV] {
+            let buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(state, 3, None));
+            let (_, out, _) = parse(&buf);
+            let s = &out[0];
+            assert_eq!(
+                (s.uid, s.inode, s.proc_key, s.rcv_queue),
+                (None, None, None, None)
+            );
+        }
+        let buf = message(
+            SOCK_DIAG_BY_FAMILY,
+            SEQ,
+            &diag_msg(LINUX_TIME_WAIT, 3, None),
+        );
+        assert_eq!(parse(&buf).1[0].timer_2msl_ms, Some(1234));
+        // A listener's tcp_info is mostly placeholders and its queues
+        // count connections: neither is reported.
+        let info = tcp_info(248, 10, 20, 0);
+        let buf = message(
+            SOCK_DIAG_BY_FAMILY,
+            SEQ,
+            &diag_msg(LINUX_LISTEN, 0, Some(&info)),
+        );
+        let s = &parse(&buf).1[0];
+        assert_eq!(s.state, TcpState::Listen);
+        assert_eq!((s.cwnd, s.mss, s.rcv_queue), (None, None, None));
+        assert_eq!(s.uid, Some(1000));
+    }
+
+    #[test]
+    fn kernel_errors_are_typed() {
+        let buf = message(NLMSG_ERROR, SEQ, &(-libc::EPERM).to_ne_bytes());
+        match parse(&buf).0 {
+            Err(SourceError::Io { source, .. }) => {
+                assert_eq!(source.raw_os_error(), Some(libc::EPERM))
+            }
+            other => panic!("{other:?}"),
+        }
+        let buf = message(NLMSG_DONE, SEQ, &(-libc::EINTR).to_ne_bytes());
+        assert!(matches!(parse(&buf).0, Err(SourceError::Io { .. })));
+        let buf = message(NLMSG_OVERRUN, SEQ, &[]);
+        assert!(matches!(parse(&buf).0, Err(SourceError::Malformed { .. })));
+    }
+
+    #[test]
+    fn corrupt_messages_are_skipped_and_counted() {
+        let info = tcp_info(232, 10, 20, 1000);
+        let good = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, 0, Some(&info)));
+
+        // Unknown state and family: skipped, the next message still parsed.
+        let mut bad_state = diag_msg(99, 0, None);
+        bad_state[1] = 99;
+        let mut bad_family = diag_msg(1, 0, None);
+        bad_family[0] = 77;
+        let mut buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &bad_state);
+        buf.extend(message(SOCK_DIAG_BY_FAMILY, SEQ, &bad_family));
+        buf.extend(message(
+            SOCK_DIAG_BY_FAMILY,
+            SEQ,
+            &diag_msg(1, 0, None)[..40],
+        ));
+        buf.extend(&good);
+        let (r, out, stats) = parse(&buf);
+        assert_eq!(r.unwrap(), Progress::More);
+        assert_eq!(out.len(), 1);
+        assert_eq!(stats.skipped, 3);
+
+        // An attribute claiming more bytes than the message holds.
+        let mut p = diag_msg(1, 0, None);
+        p[INET_DIAG_MSG_LEN..INET_DIAG_MSG_LEN + 2].copy_from_slice(&5000u16.to_ne_bytes());
+        let (_, out, stats) = parse(&message(SOCK_DIAG_BY_FAMILY, SEQ, &p));
+        assert_eq!((out.len(), stats.skipped), (0, 1));
+
+        // nlmsg_len past the end of the datagram: the rest is dropped.
+        let mut buf = good.clone();
+        buf[0..4].copy_from_slice(&100_000u32.to_ne_bytes());
+        let (r, out, stats) = parse(&buf);
+        assert_eq!(
+            (r.unwrap(), out.len(), stats.skipped),
+            (Progress::More, 0, 1)
+        );
+
+        // Messages of another (abandoned) dump are ignored.
+        let stale = message(SOCK_DIAG_BY_FAMILY, SEQ + 1, &diag_msg(1, 0, None));
+        let (_, out, stats) = parse(&stale);
+        assert_eq!((out.len(), stats.skipped), (0, 0));
+
+        // NLM_F_DUMP_INTR marks the scan inconsistent.
+        let mut buf = good.clone();
+        buf[6..8].copy_from_slice(&(0x2u16 | NLM_F_DUMP_INTR).to_ne_bytes());
+        assert!(parse(&buf).2.inconsistent);
+    }
+
+    /// A real datagram from this kernel, for mutation below.
+    fn real_dump() -> Vec<u8> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _c = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let mut sock = super::super::netlink::DiagSocket::open().unwrap();
+        sock.send(&dump_request(libc::AF_INET as u8, SEQ)).unwrap();
+        let mut all = Vec::new();
+        loop {
+            let d = sock.recv().unwrap().to_vec();
+            let done = parse(&d).0.unwrap() == Progress::Done;
+            all.extend(d);
+            if done {
+                return all;
+            }
+        }
+    }
+
+    #[test]
+    fn real_kernel_dump_parses_cleanly() {
+        let buf = real_dump();
+        let mut out = Vec::new();
+        let mut stats = ScanStats::default();
+        // Datagrams were concatenated; messages are self-delimiting.
+        let r = parse_datagram(&buf, SEQ, 1, &mut out, &mut stats).unwrap();
+        assert_eq!(r, Progress::Done);
+        assert_eq!(stats.skipped, 0);
+        assert!(out.len() >= 3, "listener + both ends: {}", out.len());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Arbitrary bytes: never a panic; every outcome is a value.
+        #[test]
+        fn random_bytes_never_panic(buf in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
+            let _ = parse(&buf);
+        }
+
+        /// A real dump truncated anywhere and with bytes overwritten: never a
+        /// panic, never more records than the intact dump had.
+        #[test]
+        fn mutated_real_dump_never_panics(
+            cut in 0usize..4096,
+            edits in proptest::collection::vec((0usize..4096, proptest::num::u8::ANY), 0..16),
+        ) {
+            let intact = real_dump();
+            let n_intact = parse(&intact).1.len();
+            let mut buf = intact.clone();
+            for (at, v) in edits {
+                if let Some(b) = buf.get_mut(at % intact.len().max(1)) {
+                    *b = v;
+                }
+            }
+            buf.truncate(cut % (intact.len() + 1));
+            let (_, out, _) = parse(&buf);
+            proptest::prop_assert!(out.len() <= n_intact);
+        }
+    }
+}
