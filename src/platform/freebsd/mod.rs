@@ -29,18 +29,17 @@ pub use replay::{ReplayInputs, ReplaySource};
 /// The live source `platform::open` uses on FreeBSD.
 #[cfg(target_os = "freebsd")]
 pub fn open_live(kind: super::SourceKind) -> Result<Box<dyn super::Source>, super::SourceError> {
-    use super::{SourceError, SourceKind};
+    use super::{SourceKind, unavailable};
     match kind {
         SourceKind::Auto | SourceKind::FreebsdSysctl => Ok(Box::new(FreeBsdSource::open()?)),
-        SourceKind::FreebsdKmod => Err(SourceError::Unavailable {
-            name: kind.name().to_string(),
-            reason: "the /dev/tcpstats reader is not in this build yet; use source = \
-                     \"freebsd-sysctl\" or \"auto\""
-                .into(),
-        }),
-        SourceKind::Linux => Err(SourceError::Unavailable {
-            name: kind.name().to_string(),
-            reason: "this is a FreeBSD host; use source = \"auto\" or \"freebsd-sysctl\"".into(),
-        }),
+        SourceKind::FreebsdKmod => Err(unavailable(
+            kind,
+            "the /dev/tcpstats reader is not in this build yet; use source = \"freebsd-sysctl\" \
+             or \"auto\"",
+        )),
+        SourceKind::Linux => Err(unavailable(
+            kind,
+            "this is a FreeBSD host; use source = \"auto\" or \"freebsd-sysctl\"",
+        )),
     }
 }
