@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use netpulse::output::Encoder;
 use netpulse::output::csv::{
-    CsvEncoder, SOCKET_COLUMNS, SOCKET_STREAM, SYSTEM_STREAM, system_columns,
+    CsvEncoder, SOCKET_STREAM, SYSTEM_STREAM, socket_columns, system_columns,
 };
 use netpulse::output::file_sink::{FileSink, FileSinkConfig};
 use netpulse::output::json::JsonEncoder;
@@ -18,7 +18,7 @@ use output_support::*;
 use proptest::prelude::*;
 
 fn column(name: &str) -> usize {
-    SOCKET_COLUMNS.iter().position(|c| c.0 == name).unwrap()
+    socket_columns().iter().position(|c| *c == name).unwrap()
 }
 
 #[test]
@@ -181,6 +181,9 @@ proptest! {
                 socket_i += 1;
                 prop_assert_eq!(&recs[0][column("command")], s.command.as_deref().unwrap_or(""));
                 prop_assert_eq!(&recs[0][column("local")], s.local.to_string());
+                prop_assert_eq!(&recs[0][column("remote")], s.remote.to_string());
+                prop_assert_eq!(&recs[0][column("fd")], s.fd.map(|c| c.to_string()).unwrap_or_default());
+                prop_assert_eq!(&recs[0][column("snd_wscale")], s.snd_wscale.map(|c| c.to_string()).unwrap_or_default());
                 prop_assert_eq!(&recs[0][column("cwnd")], s.cwnd.map(|c| c.to_string()).unwrap_or_default());
                 prop_assert_eq!(&recs[0][column("cc")], s.cc.map(|c| c.to_string()).unwrap_or_default());
             }
