@@ -290,13 +290,14 @@ fn main() {
         ));
     }
     println!(
-        "{:<8} {:>9} {:>10} {:>14}",
-        "run", "sockets", "cpu ms/s", "scraped MB/s"
+        "{:<8} {:>8} {:>9} {:>10} {:>14}",
+        "run", "samples", "sockets", "cpu ms/s", "scraped MB/s"
     );
     for r in &runs {
         println!(
-            "{:<8} {:>9} {:>10.1} {:>14.1}",
+            "{:<8} {:>8} {:>9} {:>10.1} {:>14.1}",
             r.name,
+            r.publishes,
             r.sockets,
             r.cpu.as_secs_f64() * 1e3 / r.secs as f64,
             r.scraped_bytes as f64 / 1e6 / r.secs as f64
