@@ -55,7 +55,7 @@ fn socket_mode_and_group_are_applied_and_reloadable() {
         unix_socket_group: "0".into(),
         ..unix_config(&path)
     };
-    rt.block_on(ep.reconfigure(&cfg2)).unwrap();
+    ep.reconfigure(&cfg2).unwrap();
     let md = std::fs::symlink_metadata(&path).unwrap();
     assert_eq!(md.mode() & 0o7777, 0o600);
     assert_eq!(md.gid(), 0);
@@ -65,7 +65,7 @@ fn socket_mode_and_group_are_applied_and_reloadable() {
         unix_socket_group: "no-such-group-np".into(),
         ..cfg2.clone()
     };
-    let err = rt.block_on(ep.reconfigure(&bad)).unwrap_err().to_string();
+    let err = ep.reconfigure(&bad).unwrap_err().to_string();
     assert!(err.contains("no-such-group-np"), "{err}");
 
     // A second agent on the same path is refused; a plain file is not removed.

@@ -50,6 +50,21 @@ pub const ALL_KEYS: &[&str] = &[
     "output.rotate_age",
     "output.keep",
     "output.file_mode",
+    "endpoint.unix_socket",
+    "endpoint.unix_socket_mode",
+    "endpoint.unix_socket_group",
+    "endpoint.unix_max_clients",
+    "endpoint.unix_client_queue",
+    "endpoint.unix_write_timeout",
+    "endpoint.http_listen",
+    "endpoint.http_max_connections",
+    "endpoint.http_header_timeout",
+    "endpoint.http_connection_timeout",
+    "endpoint.http_max_request_bytes",
+    "endpoint.snapshot_sockets",
+    "endpoint.metrics_ports",
+    "endpoint.per_socket_metrics",
+    "endpoint.per_socket_metrics_limit",
 ];
 
 /// A validated config. Add a section by adding a field here and a branch
@@ -60,6 +75,8 @@ pub struct Config {
     pub tiers: TiersConfig,
     pub filter: FilterConfig,
     pub outputs: Vec<OutputConfig>,
+    /// `[endpoint]`: the live Unix stream and HTTP server (off by default).
+    pub endpoint: crate::endpoint::EndpointConfig,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -171,6 +188,7 @@ impl Config {
             tiers: TiersConfig::default(),
             filter: FilterConfig::default(),
             outputs: vec![OutputConfig::default_json(DEFAULT_DATA_DIR)],
+            endpoint: Default::default(),
         }
     }
 

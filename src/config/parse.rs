@@ -141,13 +141,21 @@ pub(super) fn parse(text: &str) -> Result<Config, ConfigError> {
 }
 
 fn parse_root(root: &Table, p: &mut Problems) -> Config {
-    p.unknown_keys(root, "", &["agent", "tiers", "filter", "output"]);
+    p.unknown_keys(
+        root,
+        "",
+        &["agent", "tiers", "filter", "output", "endpoint"],
+    );
     let mut cfg = Config {
         agent: AgentConfig::default(),
         tiers: TiersConfig::default(),
         filter: FilterConfig::default(),
         outputs: Vec::new(),
+        endpoint: Default::default(),
     };
+    if let Some(t) = p.table(root, "endpoint", "endpoint") {
+        cfg.endpoint = parse_endpoint(t, p);
+    }
     if let Some(t) = p.table(root, "agent", "agent") {
         cfg.agent = parse_agent(t, p);
     }
@@ -179,6 +187,30 @@ fn parse_root(root: &Table, p: &mut Problems) -> Config {
             check_output_collisions(&cfg.outputs, p);
         }
         Some(_) => p.add("output", "must be written [[output]] (an array of tables), not [output]"),
+    }
+    cfg
+}
+
+/// `[endpoint]`: unknown keys named here, types by serde, values by the
+/// endpoint's own validation (every problem, each with what to do).
+fn parse_endpoint(t: &Table, p: &mut Problems) -> crate::endpoint::EndpointConfig {
+    use crate::endpoint::config::ALL_KEYS as KEYS;
+    p.unknown_keys(t, "endpoint.", KEYS);
+    let mut known = t.clone();
+    known.retain(|k, _| KEYS.contains(&k));
+    let cfg = match serde::Deserialize::deserialize(Value::Table(known)) {
+        Ok(c) => c,
+        Err(e) => {
+            let e: toml::de::Error = e;
+            p.add(
+                "endpoint",
+                format!("{}; see the Live endpoint keys in README.md", e.message()),
+            );
+            return Default::default();
+        }
+    };
+    if let Err(problems) = crate::endpoint::EndpointConfig::validate(&cfg) {
+        p.0.extend(problems);
     }
     cfg
 }

@@ -222,6 +222,22 @@ rotate_size = "64MiB"
 rotate_age = "1h"
 keep = 24
 file_mode = "0640"
+[endpoint]
+unix_socket = ""
+unix_socket_mode = "0660"
+unix_socket_group = ""
+unix_max_clients = 16
+unix_client_queue = 8
+unix_write_timeout = "5s"
+http_listen = ""
+http_max_connections = 64
+http_header_timeout = "5s"
+http_connection_timeout = "60s"
+http_max_request_bytes = 16384
+snapshot_sockets = 1000
+metrics_ports = []
+per_socket_metrics = false
+per_socket_metrics_limit = 200
 "#,
         dir.path().display()
     );

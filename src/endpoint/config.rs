@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::config::parse_duration;
+
 /// Default TCP port of the HTTP server when `http_listen` names only a port.
 pub const DEFAULT_HTTP_PORT: u16 = 9477;
 
@@ -126,11 +128,15 @@ impl EndpointConfig {
     pub fn validate(&self) -> Result<EndpointSettings, Vec<String>> {
         let mut problems = Vec::new();
         let mut duration = |key: &str, value: &str| match parse_duration(value) {
-            Some(d) if !d.is_zero() => d,
-            _ => {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
                 problems.push(format!(
-                    "endpoint.{key} = {value:?} is not a positive duration: write e.g. \"500ms\", \"5s\", \"1m\""
+                    "endpoint.{key}: `{value}` is zero; use a positive duration such as \"5s\""
                 ));
+                Duration::from_secs(1)
+            }
+            Err(e) => {
+                problems.push(format!("endpoint.{key}: {e}"));
                 Duration::from_secs(1)
             }
         };
@@ -145,20 +151,20 @@ impl EndpointConfig {
             let p = std::path::PathBuf::from(&self.unix_socket);
             if !p.is_absolute() {
                 problems.push(format!(
-                    "endpoint.unix_socket = {:?} is relative: use an absolute path such as \"/var/run/netpulse.sock\", or \"\" to turn the socket off",
+                    "endpoint.unix_socket: {:?} is relative; use an absolute path such as \"/var/run/netpulse.sock\", or \"\" to turn the socket off",
                     self.unix_socket
                 ));
             }
             if p.file_name().is_none() {
                 problems.push(format!(
-                    "endpoint.unix_socket = {:?} names no file: add a file name such as \"netpulse.sock\"",
+                    "endpoint.unix_socket: {:?} names no file; add a file name such as \"netpulse.sock\"",
                     self.unix_socket
                 ));
             }
             // sun_path is 104 bytes on FreeBSD, 108 on Linux, NUL included.
             if self.unix_socket.len() > 103 {
                 problems.push(format!(
-                    "endpoint.unix_socket is {} bytes long; Unix socket paths must be at most 103 bytes: choose a shorter path",
+                    "endpoint.unix_socket: the path is {} bytes long; Unix socket paths must be at most 103 bytes: choose a shorter path",
                     self.unix_socket.len()
                 ));
             }
@@ -168,7 +174,7 @@ impl EndpointConfig {
             Some(m) => m,
             None => {
                 problems.push(format!(
-                    "endpoint.unix_socket_mode = {:?} is not an octal permission: write e.g. \"0660\" (owner and group read/write)",
+                    "endpoint.unix_socket_mode: {:?} is not an octal permission; write e.g. \"0660\" (owner and group read/write)",
                     self.unix_socket_mode
                 ));
                 0o660
@@ -184,7 +190,7 @@ impl EndpointConfig {
                 Some(a) => Some(a),
                 None => {
                     problems.push(format!(
-                        "endpoint.http_listen = {:?} is not an address: write \"127.0.0.1:{DEFAULT_HTTP_PORT}\", \"[::1]:{DEFAULT_HTTP_PORT}\", a bare port, or \"\" to turn HTTP off",
+                        "endpoint.http_listen: {:?} is not an address; write \"127.0.0.1:{DEFAULT_HTTP_PORT}\", \"[::1]:{DEFAULT_HTTP_PORT}\", a bare port, or \"\" to turn HTTP off",
                         self.http_listen
                     ));
                     None
@@ -195,7 +201,7 @@ impl EndpointConfig {
         let mut at_least = |key: &str, value: usize, min: usize, max: usize, hint: &str| {
             if value < min || value > max {
                 problems.push(format!(
-                    "endpoint.{key} = {value} is out of range: use {min}..={max} ({hint})"
+                    "endpoint.{key}: {value} is out of range; use {min} to {max} ({hint})"
                 ));
             }
         };
@@ -236,13 +242,13 @@ impl EndpointConfig {
         );
         if self.metrics_ports.contains(&0) {
             problems.push(
-                "endpoint.metrics_ports contains 0: list real port numbers, e.g. [443, 5432]"
+                "endpoint.metrics_ports: contains 0; list real port numbers, e.g. [443, 5432]"
                     .into(),
             );
         }
         if self.metrics_ports.len() > 256 {
             problems.push(format!(
-                "endpoint.metrics_ports lists {} ports; at most 256 keep /metrics small: list the ports you alert on",
+                "endpoint.metrics_ports: {} ports listed; at most 256 keep /metrics small: list the ports you alert on",
                 self.metrics_ports.len()
             ));
         }
@@ -292,22 +298,6 @@ pub fn parse_listen(s: &str) -> Option<SocketAddr> {
         return Some(SocketAddr::from(([127, 0, 0, 1], port)));
     }
     s.parse().ok()
-}
-
-/// `"250ms"`, `"5s"`, `"2m"`, `"1h"` (a unit is required).
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    let ms = match unit.trim() {
-        "ms" => n,
-        "s" => n.checked_mul(1000)?,
-        "m" => n.checked_mul(60_000)?,
-        "h" => n.checked_mul(3_600_000)?,
-        _ => return None,
-    };
-    Some(Duration::from_millis(ms))
 }
 
 #[cfg(test)]
@@ -364,7 +354,10 @@ mod tests {
         assert_eq!(problems.len(), 6, "{problems:#?}");
         for p in &problems {
             assert!(p.starts_with("endpoint."), "{p}");
-            assert!(p.contains(':'), "no advice in {p}");
+            assert!(
+                p.contains(';') || p.contains("write e.g."),
+                "no advice in {p}"
+            );
         }
     }
 
@@ -374,9 +367,5 @@ mod tests {
         assert_eq!(parse_mode("600"), Some(0o600));
         assert_eq!(parse_mode("4755"), None);
         assert_eq!(parse_mode("0999"), None);
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("10"), None);
-        assert_eq!(parse_duration("99999999999999999999h"), None);
     }
 }

@@ -56,6 +56,11 @@ impl HttpServer {
         self.cancel.cancel();
         let _ = self.task.await;
     }
+
+    /// The same without waiting: the listener closes as its task ends.
+    pub fn stop_now(self) {
+        self.cancel.cancel();
+    }
 }
 
 /// Holds one connection slot; released on drop.

@@ -472,7 +472,7 @@ mod tests {
     fn floats_are_plain() {
         assert_eq!(fmt_f64(0.0001), "0.0001");
         assert_eq!(fmt_f64(2.5), "2.5");
-        assert_eq!(fmt_f64(1e-7), "0.000000100");
+        assert_eq!(fmt_f64(1e-7), "0.0000001");
         assert_eq!(ns_to_s(1_500_000_000), "1.500000000");
     }
 }

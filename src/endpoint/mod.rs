@@ -103,16 +103,17 @@ impl Endpoint {
     /// once; listeners are rebound only when their address changes, and the
     /// new one is bound before the old one closes, so a config whose
     /// address cannot be bound leaves the running listener in place.
-    pub async fn reconfigure(&mut self, cfg: &EndpointConfig) -> Result<(), EndpointError> {
+    /// Must be called inside the runtime the endpoint runs on.
+    pub fn reconfigure(&mut self, cfg: &EndpointConfig) -> Result<(), EndpointError> {
         let settings = Arc::new(cfg.validate().map_err(EndpointError::Config)?);
         let (old_unix, old_http) = self.apply_listeners(&settings)?;
         self.hub.set_settings(settings.clone());
         self.settings = settings;
         if let Some(u) = old_unix {
-            u.stop().await;
+            u.stop_now();
         }
         if let Some(h) = old_http {
-            h.stop().await;
+            h.stop_now();
         }
         Ok(())
     }
@@ -158,7 +159,7 @@ impl Endpoint {
                     Err(source) => {
                         if let Some(u) = new_unix {
                             // Undo: the running socket stays as it was.
-                            tokio::spawn(u.stop());
+                            u.stop_now();
                         }
                         return Err(EndpointError::HttpBind { addr, source });
                     }

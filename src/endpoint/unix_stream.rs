@@ -116,10 +116,20 @@ impl UnixServer {
     }
 
     /// Disconnect every client and remove the socket file (if it is still
-    /// ours).
+    /// ours), waiting for the tasks to end.
     pub async fn stop(self) {
         self.cancel.cancel();
+        self.remove_file();
         let _ = self.task.await;
+    }
+
+    /// The same without waiting: the listener closes as its task ends.
+    pub fn stop_now(self) {
+        self.cancel.cancel();
+        self.remove_file();
+    }
+
+    fn remove_file(&self) {
         if let Ok(md) = std::fs::symlink_metadata(&self.path) {
             if (md.dev(), md.ino()) == self.id {
                 let _ = std::fs::remove_file(&self.path);

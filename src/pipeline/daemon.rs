@@ -16,6 +16,7 @@ use super::scheduler::{TierSettings, run_tier};
 use super::sink_task::{Route, SinkHandle};
 use super::store::{Control, Store};
 use crate::config::Config;
+use crate::endpoint::Endpoint;
 use crate::output::sink::SinkError;
 use crate::platform::{self, SourceError};
 use crate::record::Tier;
@@ -31,6 +32,8 @@ pub enum DaemonError {
         #[source]
         source: SourceError,
     },
+    #[error("starting the live endpoint: {0}")]
+    Endpoint(#[from] crate::endpoint::EndpointError),
     #[error("opening output {name}: {source}")]
     Sink {
         name: String,
@@ -49,6 +52,7 @@ pub struct Daemon {
     sinks: Vec<SinkHandle>,
     retired: Vec<JoinHandle<()>>,
     stop: CancellationToken,
+    endpoint: Endpoint,
 }
 
 /// Counts at exit, for the log and for tests that compare files to them.
@@ -104,9 +108,17 @@ impl Daemon {
             sources.push(src);
         }
         let sinks = open_sinks(&cfg, &health)?;
+        let endpoint = match Endpoint::spawn(&cfg.endpoint) {
+            Ok(e) => e,
+            Err(e) => {
+                sinks.into_iter().for_each(SinkHandle::join);
+                return Err(e.into());
+            }
+        };
         let (tx, rx) = mpsc::channel::<Sample>(SAMPLE_QUEUE);
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
-        let store = tokio::spawn(Store::new(routes(&sinks), Arc::clone(&health)).run(rx, ctl_rx));
+        let store = Store::new(routes(&sinks), Arc::clone(&health)).with_endpoint(endpoint.hub());
+        let store = tokio::spawn(store.run(rx, ctl_rx));
         let stop = CancellationToken::new();
         let filter = Arc::new(SocketFilter::new(&cfg.filter));
         let mut settings = Vec::new();
@@ -136,6 +148,7 @@ impl Daemon {
             sinks,
             retired: Vec::new(),
             stop,
+            endpoint,
         })
     }
 
@@ -204,6 +217,12 @@ impl Daemon {
         for (tier, s) in Tier::ALL.into_iter().zip(&self.settings) {
             s.send_replace(tier_settings(&cfg, tier, &filter));
         }
+        // The config is already validated; only binding can fail here, and
+        // then the endpoint keeps its running listeners: a busy port must
+        // not cost the files their reload.
+        if let Err(e) = self.endpoint.reconfigure(&cfg.endpoint) {
+            warn!("endpoint kept its previous listeners: {e}");
+        }
         self.cfg = cfg;
         Ok(())
     }
@@ -226,6 +245,7 @@ impl Daemon {
             retired,
             stop,
             settings,
+            endpoint,
             ..
         } = self;
         let work = async move {
@@ -236,6 +256,8 @@ impl Daemon {
             drop(settings);
             drop(ctl);
             let _ = store.await;
+            // Every drained batch has been published: close the endpoint.
+            endpoint.shutdown().await;
             // The store dropped its routes; `join` drops ours, and each sink
             // writes what is queued, fsyncs and ends.
             let names: Vec<_> = sinks

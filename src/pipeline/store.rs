@@ -30,6 +30,8 @@ pub struct Store {
     routes: Vec<Route>,
     health: Arc<Health>,
     drop_log: LogLimit,
+    /// The live endpoint, handed every batch (never blocks).
+    endpoint: Option<crate::endpoint::Hub>,
 }
 
 impl Store {
@@ -42,7 +44,14 @@ impl Store {
             routes,
             health,
             drop_log: LogLimit::default(),
+            endpoint: None,
         }
+    }
+
+    /// Also publish every batch to the live endpoint.
+    pub fn with_endpoint(mut self, hub: crate::endpoint::Hub) -> Store {
+        self.endpoint = Some(hub);
+        self
     }
 
     /// Runs until every tier has dropped its sender and the queue is
@@ -149,6 +158,9 @@ impl Store {
         let n = batch.record_count() as u64;
         Health::add(&self.health.produced, n);
         let batch = Arc::new(batch);
+        if let Some(hub) = &self.endpoint {
+            hub.publish(Arc::clone(&batch));
+        }
         for r in &self.routes {
             if !r.tiers.contains(&tier) {
                 continue;
