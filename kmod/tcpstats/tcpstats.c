@@ -92,7 +92,8 @@ CTASSERT(TCPSTATS_OPT_ECN == TCPI_OPT_ECN);
 CTASSERT(TCPSTATS_OPT_TOE == TCPI_OPT_TOE);
 CTASSERT(TCPSTATS_OPT_TFO == TCPI_OPT_TFO);
 CTASSERT(TCPSTATS_OPT_ACE == TCPI_OPT_ACE);
-CTASSERT(sizeof(struct in6_addr) == sizeof(((struct tcpstats_record *)0)->tr_laddr));
+CTASSERT(sizeof(struct in6_addr) ==
+    sizeof(((struct tcpstats_record *)0)->tr_laddr));
 
 static MALLOC_DEFINE(M_TCPSTATS, "tcpstats", "tcpstats(4) snapshots");
 
@@ -454,7 +455,7 @@ static int
 tcpstats_snapshot(struct tcpstats_softc *sc, struct thread *td)
 {
 	struct tcpstats_walk tw;
-	uint64_t want, need;
+	uint64_t want;
 	size_t cap;
 	char *buf;
 	int attempt, error;
@@ -465,32 +466,34 @@ tcpstats_snapshot(struct tcpstats_softc *sc, struct thread *td)
 	sc->sc_state = SNAP_NONE;
 
 	want = tcpstats_hint(td);
-	buf = NULL;
-	for (attempt = 0; attempt < TCPSTATS_ATTEMPTS; attempt++) {
+	for (attempt = 1;; attempt++) {
 		cap = tcpstats_cap(want);
 		buf = malloc(cap, M_TCPSTATS, M_WAITOK);
 		CURVNET_SET(TD_TO_VNET(td));
 		tcpstats_walk(sc, td, buf, cap, &tw);
 		CURVNET_RESTORE();
 		if (tw.tw_signal) {
+			/*
+			 * The walk stopped part way, so this buffer must not
+			 * be delivered: it would look complete.
+			 */
+			free(buf, M_TCPSTATS);
 			error = sig_intr();
-			if (error != 0) {
-				free(buf, M_TCPSTATS);
+			if (error != 0)
 				return (error);
-			}
-			/* Not for us after all: walk again. */
-		} else if ((tw.tw_flags & TCPSTATS_F_TRUNCATED) == 0 ||
+			if (attempt == TCPSTATS_ATTEMPTS)
+				return (EINTR);
+			continue;
+		}
+		if ((tw.tw_flags & TCPSTATS_F_TRUNCATED) == 0 ||
 		    (tw.tw_flags & TCPSTATS_F_TIMEDOUT) != 0 ||
-		    cap >= atomic_load_int(&tcpstats_max_bytes) ||
-		    attempt == TCPSTATS_ATTEMPTS - 1)
+		    want >= atomic_load_int(&tcpstats_max_bytes) ||
+		    attempt == TCPSTATS_ATTEMPTS)
 			break;
-		need = ((struct tcpstats_header *)buf)->th_records_total;
-		want = tcpstats_size_hint(need);
+		/* The table grew since the hint: size from what was counted. */
+		want = tcpstats_size_hint(tw.tw_total);
 		free(buf, M_TCPSTATS);
-		buf = NULL;
 	}
-	if (buf == NULL)
-		return (EINTR);		/* every walk met a stray signal */
 	if ((tw.tw_flags & (TCPSTATS_F_TRUNCATED | TCPSTATS_F_TIMEDOUT)) != 0)
 		counter_u64_add(tcpstats_truncations, 1);
 	counter_u64_add(tcpstats_records, tw.tw_count);
@@ -637,8 +640,9 @@ tcpstats_sysctl_init(void)
 	struct sysctl_oid *oid;
 
 	sysctl_ctx_init(&tcpstats_sysctl_ctx);
-	oid = SYSCTL_ADD_NODE(&tcpstats_sysctl_ctx, SYSCTL_STATIC_CHILDREN(_dev),
-	    OID_AUTO, "tcpstats", CTLFLAG_RD | CTLFLAG_MPSAFE, NULL,
+	oid = SYSCTL_ADD_NODE(&tcpstats_sysctl_ctx,
+	    SYSCTL_STATIC_CHILDREN(_dev), OID_AUTO, "tcpstats",
+	    CTLFLAG_RD | CTLFLAG_MPSAFE, NULL,
 	    "tcpstats(4) TCP connection snapshots");
 	children = SYSCTL_CHILDREN(oid);
 	SYSCTL_ADD_COUNTER_U64(&tcpstats_sysctl_ctx, children, OID_AUTO,

@@ -102,11 +102,11 @@ struct tcpstats_header {
 	uint16_t	th_header_size;		/* records start here */
 	uint32_t	th_record_size;		/* stride between records */
 	uint32_t	th_flags;		/* TCPSTATS_F_* */
-	uint64_t	th_generation;		/* tcbinfo ipi_gencnt at start */
+	uint64_t	th_generation;		/* ipi_gencnt at start */
 	uint64_t	th_uptime_ns;		/* snapshot time, uptime ns */
 	uint32_t	th_record_count;	/* records in this stream */
 	uint32_t	th_records_total;	/* records that matched */
-	uint64_t	th_needed_size;		/* bytes for a complete stream */
+	uint64_t	th_needed_size;		/* complete stream size */
 	uint32_t	th_hz;			/* kernel hz (informational) */
 	uint32_t	th_spare32;
 	uint64_t	th_spare64;
@@ -121,7 +121,7 @@ struct tcpstats_header {
 struct tcpstats_record {
 	/* Identity. */
 	uint64_t	tr_gencnt;		/* inp_gencnt: stable id */
-	uint64_t	tr_kaddr;		/* struct socket *, privileged */
+	uint64_t	tr_kaddr;		/* socket address, root */
 	uint8_t		tr_laddr[16];
 	uint8_t		tr_faddr[16];
 	uint16_t	tr_lport;
@@ -178,7 +178,7 @@ struct tcpstats_record {
 	uint32_t	tr_timer_keep_ms;
 	uint32_t	tr_timer_2msl_ms;
 	uint32_t	tr_timer_delack_ms;
-	uint32_t	tr_idle_ms;		/* since last segment received */
+	uint32_t	tr_idle_ms;		/* since last receive */
 
 	/* Socket buffers, bytes (TCPSTATS_RF_HAVE_SOCKET). */
 	uint32_t	tr_snd_buf_used;
@@ -207,7 +207,7 @@ struct tcpstats_record {
 #define	TCPSTATS_FILTER_FPORTS		0x00000004
 #define	TCPSTATS_FILTER_FAMILY		0x00000008
 #define	TCPSTATS_FILTER_ALL		0x0000000f
-#define	TCPSTATS_NSTATES		11	/* TCPS_CLOSED..TCPS_TIME_WAIT */
+#define	TCPSTATS_NSTATES		11	/* CLOSED..TIME_WAIT */
 #define	TCPSTATS_STATE_MASK_ALL		((1U << TCPSTATS_NSTATES) - 1)
 
 struct tcpstats_filter {
@@ -228,7 +228,7 @@ struct tcpstats_info {
 	uint32_t	ti_abi_version;
 	uint32_t	ti_header_size;
 	uint32_t	ti_record_size;
-	uint32_t	ti_flags;		/* TCPSTATS_F_KADDR if granted */
+	uint32_t	ti_flags;		/* TCPSTATS_F_KADDR or 0 */
 	uint64_t	ti_size_hint;		/* bytes a read needs now */
 	uint64_t	ti_max_bytes;		/* dev.tcpstats.max_bytes */
 	uint32_t	ti_filter_max_ports;
