@@ -3,6 +3,8 @@
 //!
 //! PLACEHOLDER until the FreeBSD source lands (issue 4).
 
+pub mod tcpstats_dev;
+
 #[cfg(target_os = "freebsd")]
 pub fn open_live(kind: super::SourceKind) -> Result<Box<dyn super::Source>, super::SourceError> {
     Err(super::SourceError::Unavailable {
