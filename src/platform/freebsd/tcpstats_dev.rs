@@ -451,12 +451,10 @@ pub fn parse(
             summary.skipped += 1;
             continue;
         };
-        match to_socket_record(rec, ts) {
-            Some(r) => {
-                out.push(r);
-                summary.records += 1;
-            }
-            None => summary.skipped += 1,
+        if push_socket_record(rec, ts, out) {
+            summary.records += 1;
+        } else {
+            summary.skipped += 1;
         }
     }
     Ok(summary)
@@ -509,14 +507,24 @@ fn addr(rec: &[u8; abi::RECORD_SIZE], family: u8, a: Field, port: Field) -> Opti
     Some(SocketAddr::new(ip, u16_at(rec, port)))
 }
 
-/// One record as a `SocketRecord`; `None` for an unknown family or state.
-fn to_socket_record(rec: &[u8; abi::RECORD_SIZE], ts: u64) -> Option<SocketRecord> {
+/// Append one record as a `SocketRecord`; false (nothing appended) for an
+/// unknown family or state. Fills the record in place in `out`: a
+/// `SocketRecord` is large, and moving it per record costs more than
+/// parsing it.
+fn push_socket_record(rec: &[u8; abi::RECORD_SIZE], ts: u64, out: &mut Vec<SocketRecord>) -> bool {
     let family = u8_at(rec, abi::TR_FAMILY);
-    let local = addr(rec, family, abi::TR_LADDR, abi::TR_LPORT)?;
-    let remote = addr(rec, family, abi::TR_FADDR, abi::TR_FPORT)?;
-    let state = TcpState::from_freebsd(u8_at(rec, abi::TR_STATE) as u32)?;
+    let (Some(local), Some(remote), Some(state)) = (
+        addr(rec, family, abi::TR_LADDR, abi::TR_LPORT),
+        addr(rec, family, abi::TR_FADDR, abi::TR_FPORT),
+        TcpState::from_freebsd(u8_at(rec, abi::TR_STATE) as u32),
+    ) else {
+        return false;
+    };
+    out.push(SocketRecord::new(ts, local, remote, state));
+    let Some(r) = out.last_mut() else {
+        return false;
+    };
     let rflags = u32_at(rec, abi::TR_RFLAGS);
-    let mut r = SocketRecord::new(ts, local, remote, state);
 
     r.sock_id = Some(u64_at(rec, abi::TR_GENCNT));
     r.uid = Some(u32_at(rec, abi::TR_UID));
@@ -588,7 +596,7 @@ fn to_socket_record(rec: &[u8; abi::RECORD_SIZE], ts: u64) -> Option<SocketRecor
         }
         r.derive_buffer_pcts();
     }
-    Some(r)
+    true
 }
 
 /// Read one whole stream from an open device (or a captured file) into
