@@ -248,7 +248,7 @@ fn refusals_name_the_byte_offset() {
             reason,
         } => {
             assert_eq!((what.as_str(), offset), ("corrupt_count.bin", 32));
-            assert!(reason.contains("7 records"), "{reason}");
+            assert!(reason.starts_with("header announces 7 records"), "{reason}");
         }
         other => panic!("{other:?}"),
     }
@@ -314,4 +314,40 @@ proptest! {
             prop_assert!(s.records <= 4);
         }
     }
+}
+
+#[test]
+fn device_reader_over_captured_files() {
+    use netpulse::platform::freebsd::tcpstats_dev::{TcpstatsDevice, scan_stats};
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("tcpstats.bin");
+    std::fs::write(&good, fixture("truncated")).unwrap();
+    let mut dev = TcpstatsDevice::open(&good).unwrap();
+    let mut out = Vec::new();
+    let s = dev.snapshot(3, &mut out).unwrap();
+    assert_eq!(out.len(), 1);
+    let st = scan_stats(&s);
+    assert!(
+        st.inconsistent,
+        "a truncated snapshot is reported inconsistent"
+    );
+    // Polling again re-reads from the start.
+    out.clear();
+    dev.snapshot(4, &mut out).unwrap();
+    assert_eq!((out.len(), out[0].ts), (1, 4));
+
+    let bad = dir.path().join("bad.bin");
+    std::fs::write(&bad, fixture("corrupt_count")).unwrap();
+    let e = TcpstatsDevice::open(&bad)
+        .unwrap()
+        .snapshot(0, &mut out)
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("bad.bin") && msg.contains("at byte 32"),
+        "{msg}"
+    );
+
+    let missing = TcpstatsDevice::open(dir.path().join("nope")).err().unwrap();
+    assert!(missing.to_string().contains("nope"), "{missing}");
 }

@@ -14,10 +14,14 @@
 //! which CI regenerates from `kmod/tcpstats/tcpstats.h` with FreeBSD's
 //! compiler setup for amd64 and arm64.
 
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 
-use crate::platform::SourceError;
+use tracing::warn;
+
+use crate::platform::{ScanStats, SourceError};
 use crate::record::{SSTHRESH_INFINITE, ShortName, SocketRecord, TcpState};
 
 /// Where the module's device lives.
@@ -296,7 +300,11 @@ impl TcpstatsError {
 
     /// As the platform error type, naming the input.
     pub fn into_source_error(self, what: &str) -> SourceError {
-        SourceError::malformed(what, self.offset(), self.to_string())
+        // SourceError names the offset itself; do not say it twice.
+        let msg = self.to_string();
+        let prefix = format!("byte {}: ", self.offset());
+        let reason = msg.strip_prefix(&prefix).unwrap_or(&msg).to_string();
+        SourceError::malformed(what, self.offset(), reason)
     }
 }
 
@@ -608,6 +616,72 @@ pub fn read_stream<R: Read + Seek>(dev: &mut R, buf: &mut Vec<u8>) -> std::io::R
     dev.seek(SeekFrom::Start(0))?;
     dev.read_to_end(buf)?;
     Ok(())
+}
+
+/// An open `/dev/tcpstats`, or a file holding a stream captured from it:
+/// one whole snapshot per call, into a buffer reused between calls. The
+/// live FreeBSD source keeps one open; `replay --tcpstats-dev` opens the
+/// capture.
+pub struct TcpstatsDevice {
+    path: PathBuf,
+    file: File,
+    buf: Vec<u8>,
+}
+
+impl TcpstatsDevice {
+    /// Whether the module is loaded on this host (its device exists).
+    pub fn present() -> bool {
+        Path::new(DEVICE).exists()
+    }
+
+    pub fn open(path: impl Into<PathBuf>) -> Result<TcpstatsDevice, SourceError> {
+        let path = path.into();
+        let file = File::open(&path).map_err(|e| {
+            let hint = if path == Path::new(DEVICE) {
+                " (is the module loaded? `kldload tcpstats`; it allows dev.tcpstats.max_readers \
+                 readers at once)"
+            } else {
+                ""
+            };
+            SourceError::io(format!("open {}{hint}", path.display()), e)
+        })?;
+        Ok(TcpstatsDevice {
+            path,
+            file,
+            buf: Vec::new(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append every socket of one snapshot to `out`. An incomplete snapshot
+    /// (the kernel's byte or time limit) is used, logged with its remedy
+    /// and reported as `inconsistent`; a stream that cannot be read
+    /// correctly is an error naming the file and byte offset.
+    pub fn snapshot(
+        &mut self,
+        ts: u64,
+        out: &mut Vec<SocketRecord>,
+    ) -> Result<StreamSummary, SourceError> {
+        let what = self.path.display().to_string();
+        read_stream(&mut self.file, &mut self.buf)
+            .map_err(|e| SourceError::io(format!("read {what}"), e))?;
+        let summary = parse(&self.buf, ts, out).map_err(|e| e.into_source_error(&what))?;
+        if let Err(e) = summary.header.require_complete() {
+            warn!("{what}: {e}");
+        }
+        Ok(summary)
+    }
+}
+
+/// A snapshot's summary as the source trait reports it.
+pub fn scan_stats(summary: &StreamSummary) -> ScanStats {
+    ScanStats {
+        skipped: summary.skipped,
+        inconsistent: !summary.header.complete(),
+    }
 }
 
 #[cfg(test)]
