@@ -4,6 +4,11 @@
  * (gen.sh extracts each symbol's bytes). Never edit the .bin files by
  * hand: change this file and run tests/freebsd/tcpstats/gen.sh.
  */
+#include <sys/types.h>
+#include <sys/param.h>
+#include <sys/file.h>
+#include <sys/user.h>
+
 #include "tcpstats.h"
 
 #define	HDR	sizeof(struct tcpstats_header)
@@ -307,4 +312,27 @@ const struct {
 } corrupt_header_size = {
 	{ .th_magic = TCPSTATS_MAGIC, .th_version = TCPSTATS_ABI_VERSION,
 	  .th_header_size = 16, .th_record_size = REC },
+};
+
+/*
+ * `sysctl -b kern.file` and `sysctl -b kern.proc.all` captured alongside
+ * `normal`, so that replay joins records to processes by socket address.
+ */
+#define	XF(pid, uid, fd, type, data) { .xf_size = sizeof(struct xfile),	\
+	.xf_pid = (pid), .xf_uid = (uid), .xf_fd = (fd), .xf_type = (type), \
+	.xf_data = (data), .xf_count = 1 }
+
+const struct xfile kern_file[] = {
+	XF(4242, 1001, 3, DTYPE_SOCKET, 0xfffff80012345678ULL),	/* v4 conn */
+	XF(80, 0, 5, DTYPE_SOCKET, 0xfffff80012345a00ULL),	/* v6 listener */
+	XF(80, 80, 6, DTYPE_SOCKET, 0xfffff80012346000ULL),	/* rack conn */
+	XF(80, 80, 7, DTYPE_VNODE, 0xfffff800aaaa0000ULL),	/* not a socket */
+};
+
+#define	KP(pid, comm) { .ki_structsize = sizeof(struct kinfo_proc),	\
+	.ki_pid = (pid), .ki_ppid = 1, .ki_comm = comm }
+
+const struct kinfo_proc kern_proc[] = {
+	KP(80, "nginx"),
+	KP(4242, "curl"),
 };
