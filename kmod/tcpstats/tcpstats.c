@@ -284,7 +284,8 @@ tcpstats_fill(struct tcpstats_record *tr, struct inpcb *inp,
 	tr->tr_rttvar_us = tcpstats_rtt_us(tp->t_rttvar, usec,
 	    TCP_RTTVAR_SHIFT, tick);
 	tr->tr_rto_us = tcpstats_rtt_us(tp->t_rxtcur, usec, 0, tick);
-	tr->tr_rtt_min_us = tcpstats_rtt_us(tp->t_rttlow, usec, 0, tick);
+	tr->tr_rtt_min_us = tcpstats_rttlow_us(tp->t_rttlow, usec,
+	    (tr->tr_options & TCPSTATS_OPT_TIMESTAMPS) != 0, tick);
 
 	tr->tr_snd_una = tp->snd_una;
 	tr->tr_snd_nxt = tp->snd_nxt;

@@ -160,6 +160,21 @@ tcpstats_rtt_us(int64_t raw, bool usec_granularity, unsigned shift,
 }
 
 /*
+ * t_rttlow in microseconds.  The base stack records it from the timestamp
+ * echo in milliseconds (tcp_ts_getticks()) when timestamps are in use and
+ * in ticks otherwise; microsecond-granularity stacks keep microseconds.
+ */
+uint32_t
+tcpstats_rttlow_us(int64_t raw, bool usec_granularity, bool ts_ms,
+    uint32_t us_per_tick)
+{
+
+	if (usec_granularity)
+		return (tcpstats_rtt_us(raw, true, 0, 0));
+	return (tcpstats_rtt_us(raw, false, 0, ts_ms ? 1000 : us_per_tick));
+}
+
+/*
  * Milliseconds until an absolute sbintime_t deadline (t_timers[]); a timer
  * at SBT_MAX is not armed.  An armed timer never reports
  * TCPSTATS_TIMER_OFF, an overdue one reports 0.

@@ -62,6 +62,8 @@ bool	tcpstats_filter_match(const struct tcpstats_filter *f,
 	    const struct tcpstats_key *k);
 uint32_t tcpstats_rtt_us(int64_t raw, bool usec_granularity, unsigned shift,
 	    uint32_t us_per_tick);
+uint32_t tcpstats_rttlow_us(int64_t raw, bool usec_granularity, bool ts_ms,
+	    uint32_t us_per_tick);
 uint32_t tcpstats_timer_ms(int64_t expiry_sbt, int64_t now_sbt);
 uint32_t tcpstats_ticks_ms(uint32_t delta_ticks, uint32_t hz);
 int	tcpstats_stream_size(uint64_t nrecords, uint64_t *sizep);

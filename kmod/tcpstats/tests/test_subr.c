@@ -185,6 +185,12 @@ test_rtt(void)
 	CHECK(tcpstats_rtt_us(INT32_MAX, false, 0, UINT32_MAX) == UINT32_MAX);
 	CHECK(tcpstats_rtt_us(INT64_MAX, true, 0, 1) == UINT32_MAX);
 	CHECK(tcpstats_rtt_us(100, false, 40, 1000) == 0);
+
+	/* t_rttlow: ms with timestamps, ticks without, us for RACK. */
+	CHECK(tcpstats_rttlow_us(7, false, true, 10000) == 7000);
+	CHECK(tcpstats_rttlow_us(7, false, false, 10000) == 70000);
+	CHECK(tcpstats_rttlow_us(7, true, true, 10000) == 7);
+	CHECK(tcpstats_rttlow_us(0, false, true, 1000) == 0);
 }
 
 static void

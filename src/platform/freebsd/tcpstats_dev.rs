@@ -264,7 +264,8 @@ pub enum TcpstatsError {
     RecordTooSmall { found: u32 },
     #[error(
         "byte 32: header announces {count} records of {record_size} bytes from byte {start}, \
-         {need} bytes in all, but the stream has {have}"
+         {need} bytes in all, but the stream has only {have} bytes: the capture was cut short \
+         or is corrupt"
     )]
     CountOverrun {
         count: u32,
