@@ -348,6 +348,14 @@ fn device_reader_over_captured_files() {
         "{msg}"
     );
 
+    let unpriv = dir.path().join("unpriv.bin");
+    std::fs::write(&unpriv, fixture("unprivileged")).unwrap();
+    let mut dev = TcpstatsDevice::open(&unpriv).unwrap();
+    out.clear();
+    let s = dev.snapshot(0, &mut out).unwrap();
+    assert!(!s.header.has_kernel_addresses() && out[0].proc_key.is_none());
+    assert!(!scan_stats(&s).inconsistent);
+
     let missing = TcpstatsDevice::open(dir.path().join("nope")).err().unwrap();
     assert!(missing.to_string().contains("nope"), "{missing}");
 }

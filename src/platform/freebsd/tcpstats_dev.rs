@@ -627,6 +627,7 @@ pub struct TcpstatsDevice {
     path: PathBuf,
     file: File,
     buf: Vec<u8>,
+    warned_no_kaddr: bool,
 }
 
 impl TcpstatsDevice {
@@ -650,6 +651,7 @@ impl TcpstatsDevice {
             path,
             file,
             buf: Vec::new(),
+            warned_no_kaddr: false,
         })
     }
 
@@ -672,6 +674,13 @@ impl TcpstatsDevice {
         let summary = parse(&self.buf, ts, out).map_err(|e| e.into_source_error(&what))?;
         if let Err(e) = summary.header.require_complete() {
             warn!("{what}: {e}");
+        }
+        if !summary.header.has_kernel_addresses() && summary.records > 0 && !self.warned_no_kaddr {
+            self.warned_no_kaddr = true;
+            warn!(
+                "{what}: no socket addresses in the records (the reader was not root), so \
+                 sockets cannot be joined to processes: run netpulse as root for pid and command"
+            );
         }
         Ok(summary)
     }
