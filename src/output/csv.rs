@@ -180,6 +180,7 @@ pub const STATE_COUNT_COLUMNS: [&str; STATE_COUNT] = [
 #[rustfmt::skip]
 const SYSTEM_TAIL_COLUMNS: &[(&str, CellFn<SystemRecord>)] = columns!(SystemRecord:
     retransmit_rate, dup_rate, poll_us, skipped_ticks, dropped, write_errors, parse_errors,
+    tracked_sockets,
 );
 
 /// Header names of the socket file, in order.
@@ -482,6 +483,7 @@ mod tests {
             dropped: Some(6),
             write_errors: Some(7),
             parse_errors: Some(8),
+            tracked_sockets: Some(9),
         }
     }
 
