@@ -240,3 +240,33 @@ fn reconfigure_rebinds_and_a_bad_address_keeps_the_old_listener() {
     assert!(closes(taken), "listener still open after turning HTTP off");
     rt.block_on(ep.shutdown());
 }
+
+#[test]
+fn the_agent_config_reports_every_endpoint_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[[output]]\ndir = \"{}\"\n[endpoint]\nhttp_port = 1\nunix_socket_mode = \"rw\"\nhttp_listen = \"somewhere\"\nhttp_header_timeout = \"5\"\n",
+        dir.path().display()
+    );
+    let err = netpulse::config::Config::parse(&text).unwrap_err();
+    let problems = err.problems();
+    for key in [
+        "endpoint.http_port",
+        "endpoint.unix_socket_mode",
+        "endpoint.http_listen",
+        "endpoint.http_header_timeout",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.starts_with(key)),
+            "{key} not reported: {problems:#?}"
+        );
+    }
+    // A good table parses into the agent's config.
+    let good = format!(
+        "[[output]]\ndir = \"{}\"\n[endpoint]\nhttp_listen = \"9477\"\nmetrics_ports = [443]\n",
+        dir.path().display()
+    );
+    let cfg = netpulse::config::Config::parse(&good).unwrap();
+    assert_eq!(cfg.endpoint.http_listen, "9477");
+    assert_eq!(cfg.endpoint.metrics_ports, vec![443]);
+}
