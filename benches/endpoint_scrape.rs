@@ -275,6 +275,48 @@ fn main() {
         out.len()
     );
 
+    // Per sample, single-threaded wall time of each step: what the stand-in
+    // agent does, and what the endpoint renders once per sample for all
+    // scrapers (aggregates, /metrics, the default /api/snapshot).
+    {
+        let rt = runtime();
+        let _g = rt.enter();
+        let ep = Endpoint::spawn(&EndpointConfig::default()).unwrap();
+        let hub = ep.hub();
+        let (mut produce, mut encode, mut render) =
+            (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+        let mut sizes = (0, 0, 0);
+        let n = 10;
+        for i in 0..n {
+            let t = Instant::now();
+            let b = producer.batch(1000 + i);
+            produce += t.elapsed();
+            let t = Instant::now();
+            let mut out = Vec::new();
+            netpulse::output::json::write_batch(&b, &mut out);
+            encode += t.elapsed();
+            sizes.0 = b.sockets.len();
+            hub.publish(Arc::new(b));
+            let t = Instant::now();
+            let (m, s) = hub.render_now();
+            render += t.elapsed();
+            sizes.1 = m;
+            sizes.2 = s;
+        }
+        let ms = |d: Duration| d.as_secs_f64() * 1e3 / n as f64;
+        println!(
+            "per sample of {} sockets: produce {:.1} ms, JSON-encode {:.1} ms, endpoint render {:.1} ms ({:.1} % of produce+encode; /metrics {} B, /api/snapshot {} B)",
+            sizes.0,
+            ms(produce),
+            ms(encode),
+            ms(render),
+            ms(render) / (ms(produce) + ms(encode)) * 100.0,
+            sizes.1,
+            sizes.2
+        );
+        rt.block_on(ep.shutdown());
+    }
+
     // Interleaved repetitions, so that drift in the host's load and in its
     // other sockets falls on every scenario alike.
     let reps = env_num("NETPULSE_BENCH_REPS", 3);

@@ -192,3 +192,22 @@ impl Endpoint {
         }
     }
 }
+
+impl Hub {
+    /// Do what the first scrape after a sample does — render `/metrics`
+    /// and the default `/api/snapshot` of the latest state — and return the
+    /// body sizes. Later scrapes of the same sample reuse these renders.
+    /// For benchmarks.
+    #[doc(hidden)]
+    pub fn render_now(&self) -> (usize, usize) {
+        let live = self.live();
+        let m = live.metrics_body(metrics::render_data);
+        let q = snapshot::SnapshotQuery {
+            sockets: live.settings.snapshot_sockets,
+            top: snapshot::DEFAULT_TOP,
+        };
+        let host = self.host().to_string();
+        let s = live.snapshot_body((q.sockets, q.top), |l| snapshot::render(l, &host, q));
+        (m.len(), s.len())
+    }
+}
