@@ -87,6 +87,10 @@ fn metrics_are_valid_prometheus_text_and_match_the_sample() {
         metric(&body, "netpulse_sockets_rtt_seconds_bucket{le=\"+Inf\"}"),
         Some(connected)
     );
+    // Bucket bounds are exact decimals, not binary-float noise.
+    assert!(body.contains("netpulse_sockets_rtt_seconds_bucket{le=\"0.0001\"}"));
+    assert!(body.contains("netpulse_sockets_rtt_seconds_bucket{le=\"0.025\"}"));
+    assert!(body.contains("netpulse_sockets_cwnd_bytes_bucket{le=\"65536\"}"));
     // Per-socket series are capped, worst first, labels escaped.
     let per_socket = body
         .lines()

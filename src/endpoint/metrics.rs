@@ -50,14 +50,14 @@ pub fn render_data(live: &Live) -> Bytes {
         "netpulse_sockets_rtt_seconds",
         "Smoothed RTT of connected sockets at the last sample (a population, not events).",
         &summary.rtt_us,
-        1e-6,
+        6,
     );
     histogram(
         &mut o,
         "netpulse_sockets_cwnd_bytes",
         "Congestion window of connected sockets at the last sample, bytes (a population, not events).",
         &summary.cwnd_bytes,
-        1.0,
+        0,
     );
     header(
         &mut o,
@@ -268,7 +268,7 @@ fn health(o: &mut String, live: &Live) {
             let _ = writeln!(
                 poll,
                 "netpulse_poll_duration_seconds{{tier=\"{tier}\"}} {}",
-                fmt_f64(us as f64 * 1e-6)
+                fixed(us, 6)
             );
         }
         let _ = writeln!(
@@ -375,7 +375,7 @@ fn per_socket(o: &mut String, live: &Live) {
             "netpulse_socket_rtt_seconds",
             "gauge",
             "Smoothed RTT of one connection.",
-            |r| r.rtt_us.map(|v| fmt_f64(f64::from(v) * 1e-6)),
+            |r| r.rtt_us.map(|v| fixed(u64::from(v), 6)),
         ),
         (
             "netpulse_socket_cwnd_bytes",
@@ -410,7 +410,7 @@ fn header(o: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
-fn histogram(o: &mut String, name: &str, help: &str, h: &Histogram, scale: f64) {
+fn histogram(o: &mut String, name: &str, help: &str, h: &Histogram, decimals: u32) {
     header(o, name, "histogram", help);
     let mut cum = 0u64;
     for (bound, n) in h.bounds.iter().zip(&h.counts) {
@@ -418,11 +418,11 @@ fn histogram(o: &mut String, name: &str, help: &str, h: &Histogram, scale: f64) 
         let _ = writeln!(
             o,
             "{name}_bucket{{le=\"{}\"}} {cum}",
-            fmt_f64(*bound as f64 * scale)
+            fixed(*bound, decimals)
         );
     }
     let _ = writeln!(o, "{name}_bucket{{le=\"+Inf\"}} {}", h.count);
-    let _ = writeln!(o, "{name}_sum {}", fmt_f64(h.sum as f64 * scale));
+    let _ = writeln!(o, "{name}_sum {}", fixed(h.sum, decimals));
     let _ = writeln!(o, "{name}_count {}", h.count);
 }
 
@@ -440,16 +440,28 @@ fn escape_label(o: &mut String, v: &str) {
 
 fn fmt_f64(v: f64) -> String {
     if v.is_finite() {
-        // Shortest representation that round-trips; never "1e-6"-style
-        // surprises for the buckets people read.
-        let s = format!("{v}");
-        if s.contains('e') {
-            format!("{v:.9}")
-        } else {
-            s
-        }
+        // Rust's Display is the shortest round-trip form and never uses
+        // exponents: "0.0001", not "1e-4".
+        format!("{v}")
     } else {
         "NaN".into()
+    }
+}
+
+/// An integer count of 10^-`decimals` units as an exact decimal
+/// (microseconds → seconds with 6): no binary-float noise such as
+/// "0.00009999999999999999" in bucket labels.
+fn fixed(v: u64, decimals: u32) -> String {
+    if decimals == 0 {
+        return v.to_string();
+    }
+    let div = 10u64.pow(decimals);
+    let frac = format!("{:0width$}", v % div, width = decimals as usize);
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
+        (v / div).to_string()
+    } else {
+        format!("{}.{frac}", v / div)
     }
 }
 
@@ -473,6 +485,11 @@ mod tests {
         assert_eq!(fmt_f64(0.0001), "0.0001");
         assert_eq!(fmt_f64(2.5), "2.5");
         assert_eq!(fmt_f64(1e-7), "0.0000001");
+        assert_eq!(fixed(100, 6), "0.0001");
+        assert_eq!(fixed(25_000, 6), "0.025");
+        assert_eq!(fixed(2_500_000, 6), "2.5");
+        assert_eq!(fixed(1_000_000, 6), "1");
+        assert_eq!(fixed(4096, 0), "4096");
         assert_eq!(ns_to_s(1_500_000_000), "1.500000000");
     }
 }
