@@ -19,8 +19,9 @@ use crate::record::{Batch, STATE_COUNT, SocketRecord, StateCounts, SystemRecord,
 pub const TOP_MAX: usize = 100;
 
 /// Upper bounds of the RTT histogram buckets, microseconds (+Inf implied).
+/// From 25 µs: loopback and same-rack paths live below 100 µs.
 pub const RTT_BOUNDS_US: &[u64] = &[
-    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
     1_000_000, 2_500_000,
 ];
 
@@ -324,8 +325,8 @@ mod tests {
         assert_eq!(s.sockets, 5);
         assert_eq!(s.state_counts[TcpState::Established.index()], 3);
         assert_eq!(s.rtt_us.count, 3);
-        assert_eq!(s.rtt_us.counts[0], 1);
-        assert_eq!(s.rtt_us.counts[1], 1);
+        assert_eq!(s.rtt_us.counts[2], 1); // le 100
+        assert_eq!(s.rtt_us.counts[3], 1); // le 250
         assert_eq!(*s.rtt_us.counts.last().unwrap(), 1);
         assert_eq!(s.cwnd_bytes.count, 3);
         assert_eq!(s.rexmit_delta_sum, 4);
