@@ -249,7 +249,7 @@ fn reconfigure_rebinds_and_a_bad_address_keeps_the_old_listener() {
 fn the_agent_config_reports_every_endpoint_problem() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
-        "[[output]]\ndir = \"{}\"\n[endpoint]\nhttp_port = 1\nunix_socket_mode = \"rw\"\nhttp_listen = \"somewhere\"\nhttp_header_timeout = \"5\"\n",
+        "[[output]]\ndir = \"{}\"\n[endpoint]\nhttp_port = 1\nunix_socket_mode = \"rw\"\nhttp_listen = \"somewhere\"\nhttp_header_timeout = \"5\"\nunix_max_clients = \"x\"\n",
         dir.path().display()
     );
     let err = netpulse::config::Config::parse(&text).unwrap_err();
@@ -259,6 +259,7 @@ fn the_agent_config_reports_every_endpoint_problem() {
         "endpoint.unix_socket_mode",
         "endpoint.http_listen",
         "endpoint.http_header_timeout",
+        "endpoint.unix_max_clients",
     ] {
         assert!(
             problems.iter().any(|p| p.starts_with(key)),

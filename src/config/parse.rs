@@ -196,19 +196,27 @@ fn parse_root(root: &Table, p: &mut Problems) -> Config {
 fn parse_endpoint(t: &Table, p: &mut Problems) -> crate::endpoint::EndpointConfig {
     use crate::endpoint::config::ALL_KEYS as KEYS;
     p.unknown_keys(t, "endpoint.", KEYS);
-    let mut known = t.clone();
-    known.retain(|k, _| KEYS.contains(&k));
-    let cfg = match serde::Deserialize::deserialize(Value::Table(known)) {
-        Ok(c) => c,
-        Err(e) => {
-            let e: toml::de::Error = e;
-            p.add(
-                "endpoint",
-                format!("{}; see the Live endpoint keys in README.md", e.message()),
-            );
-            return Default::default();
+    // One key at a time, so a wrong type in one key does not hide the
+    // problems of the others.
+    let mut good = Table::new();
+    for (k, v) in t.iter().filter(|(k, _)| KEYS.contains(&k.as_str())) {
+        let mut one = Table::new();
+        one.insert(k.clone(), v.clone());
+        let r: Result<crate::endpoint::EndpointConfig, toml::de::Error> =
+            serde::Deserialize::deserialize(Value::Table(one));
+        match r {
+            Ok(_) => {
+                good.insert(k.clone(), v.clone());
+            }
+            Err(e) => p.add(
+                &format!("endpoint.{k}"),
+                format!("{}; see `[endpoint]` in netpulse.toml(5)", e.message()),
+            ),
         }
-    };
+    }
+    let r: Result<crate::endpoint::EndpointConfig, toml::de::Error> =
+        serde::Deserialize::deserialize(Value::Table(good));
+    let cfg = r.unwrap_or_default();
     if let Err(problems) = crate::endpoint::EndpointConfig::validate(&cfg) {
         p.0.extend(problems);
     }
