@@ -2,6 +2,7 @@
 //! somewhere (stdout, rotated files).
 
 pub mod json;
+pub mod proto;
 
 use crate::record::Batch;
 

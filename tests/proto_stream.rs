@@ -1,0 +1,279 @@
+//! The binary output end to end, with the real `netpulse` binary and
+//! Debian's `protoc` as an independent reader of our bytes.
+
+mod support {
+    pub mod linux_like;
+}
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use netpulse::output::proto::{Origin, ProtoEncoder, StreamDecoder};
+use netpulse::output::{Encoder, json};
+use netpulse::record::Batch;
+use support::linux_like;
+
+fn netpulse(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_netpulse"))
+        .args(args)
+        .output()
+        .expect("running the netpulse binary")
+}
+
+/// What a file sink with `format = "proto"` writes: every emit appended.
+fn write_stream(path: &Path, batches: &[Batch]) -> Vec<u64> {
+    let mut enc = ProtoEncoder::new("netpulse.pb");
+    let mut bytes = Vec::new();
+    let mut offsets = Vec::new();
+    for b in batches {
+        enc.encode(b, &mut |stream, rec| {
+            assert_eq!(stream, 0);
+            offsets.push(bytes.len() as u64);
+            bytes.extend_from_slice(rec);
+        });
+    }
+    std::fs::write(path, &bytes).unwrap();
+    offsets
+}
+
+/// What the JSON sink writes for the same batches.
+fn json_of(batches: &[Batch]) -> String {
+    let mut out = Vec::new();
+    for b in batches {
+        json::write_batch(b, &mut out);
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn batches() -> Vec<Batch> {
+    let mut v: Vec<Batch> = (0..6)
+        .map(|seq| linux_like::batch(seq, seq, 50 * seq as usize, seq % 2 == 1))
+        .collect();
+    // A tier with no system line, and a poll that found no sockets.
+    v[2].system = None;
+    v[4].sockets.clear();
+    v
+}
+
+#[test]
+fn decode_prints_what_the_json_sink_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("netpulse.pb");
+    let batches = batches();
+    write_stream(&path, &batches);
+    let out = netpulse(&["decode", path.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = String::from_utf8(out.stdout).unwrap();
+    let want = json_of(&batches);
+    assert_eq!(got.lines().count(), want.lines().count());
+    for (n, (g, w)) in got.lines().zip(want.lines()).enumerate() {
+        assert_eq!(g, w, "line {}", n + 1);
+    }
+    assert_eq!(got, want);
+
+    // Standard input works the same.
+    let stdin = std::fs::File::open(&path).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_netpulse"))
+        .args(["decode", "-"])
+        .stdin(stdin)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), want);
+}
+
+#[test]
+fn truncated_file_prints_complete_batches_then_fails_with_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("netpulse.pb");
+    let batches = batches();
+    let offsets = write_stream(&path, &batches);
+    let bytes = std::fs::read(&path).unwrap();
+    let last = *offsets.last().unwrap();
+    // Cut in the middle of the last message, as a killed writer would.
+    let cut = last as usize + (bytes.len() - last as usize) / 2;
+    std::fs::write(&path, &bytes[..cut]).unwrap();
+
+    let out = netpulse(&["decode", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        json_of(&batches[..batches.len() - 1])
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains(&format!("truncated message at byte offset {last}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn corrupt_file_is_a_clear_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("garbage.pb");
+    let batches = batches();
+    let offsets = write_stream(&path, &batches);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // Damage the third message's first socket record tag.
+    let third = offsets[2] as usize;
+    bytes[third + 3..third + 40].fill(0xff);
+    std::fs::write(&path, &bytes).unwrap();
+    let out = netpulse(&["decode", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        json_of(&batches[..2])
+    );
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains(&format!("byte offset {third}")), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // Not a protobuf stream at all (a JSON file given by mistake).
+    std::fs::write(&path, json_of(&batches[..1])).unwrap();
+    let out = netpulse(&["decode", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("byte offset 0") && err.contains("not a"),
+        "{err}"
+    );
+
+    let out = netpulse(&["decode", dir.path().join("missing.pb").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.pb"));
+}
+
+/// Field names declared in a message of the .proto file.
+fn proto_fields(proto: &str, message: &str) -> Vec<String> {
+    let start = proto.find(&format!("message {message} {{")).unwrap();
+    let body = &proto[start..];
+    let body = &body[..body.find("\n}").unwrap()];
+    body.lines()
+        .map(|l| l.split("//").next().unwrap().trim())
+        .filter(|l| l.ends_with(';') && l.contains('='))
+        .map(|l| {
+            let lhs = l.split('=').next().unwrap();
+            lhs.split_whitespace().last().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn protoc_decodes_our_stream() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let proto = std::fs::read_to_string(root.join("proto/tcpstats.proto")).unwrap();
+    let b = linux_like::batch(7, 41, 8, true);
+    let origin = Origin {
+        host: "db-7".into(),
+        platform: "freebsd".into(),
+        agent_version: "0.1.0".into(),
+    };
+    let mut enc = ProtoEncoder::with_origin("x.pb", origin);
+    let mut bytes = Vec::new();
+    enc.encode(&b, &mut |_, rec| bytes.extend_from_slice(rec));
+    // Our own decoder finds exactly one message spanning the whole buffer.
+    let decoded: Vec<_> = StreamDecoder::new(&bytes[..]).collect();
+    assert_eq!(decoded.len(), 1);
+    // Strip the varint length prefix: protoc --decode reads one message.
+    let mut len = 0usize;
+    let mut prefix = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        len |= usize::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            prefix = i + 1;
+            break;
+        }
+    }
+    assert_eq!(prefix + len, bytes.len());
+
+    let mut child = match Command::new("protoc")
+        .args([
+            "--decode",
+            "netpulse.v1.Batch",
+            "-I",
+            "proto",
+            "tcpstats.proto",
+        ])
+        .current_dir(root)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => panic!(
+            "cannot run protoc ({e}): install Debian's protobuf-compiler \
+             (.ci/setup.d/40-proto.sh does)"
+        ),
+    };
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&bytes[prefix..])
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // protoc knows every field we wrote: no numbered (unknown) fields.
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit())),
+        "{text}"
+    );
+    // Every field of every message appears (the batch sets all of them).
+    for (msg, count) in [
+        ("Header", 7),
+        ("SystemRecord", 14),
+        ("SocketRecord", 71),
+        ("TcpCounters", 12),
+    ] {
+        let fields = proto_fields(&proto, msg);
+        assert_eq!(fields.len(), count, "{msg}: {fields:?}");
+        for field in fields {
+            if field == "remote_scope_id" || (msg == "SystemRecord" && field == "tier") {
+                continue; // zero in this batch: proto3 does not write zero
+            }
+            assert!(
+                text.contains(&format!("{field}: ")) || text.contains(&format!("{field} {{")),
+                "{msg}.{field} missing from protoc's output:\n{text}"
+            );
+        }
+    }
+    assert_eq!(text.matches("sockets {").count(), 8);
+    let s = &b.sockets[0];
+    for want in [
+        "host: \"db-7\"".to_string(),
+        "seq: 41".to_string(),
+        format!("ts: {}", b.ts),
+        "tier: TIER_FAST".to_string(),
+        format!("state: TCP_STATE_{}", s.state.name()),
+        format!("cwnd: {}", s.cwnd.unwrap()),
+        format!("rtt_us: {}", s.rtt_us.unwrap()),
+        format!("rcv_buf_pct: {}", s.rcv_buf_pct.unwrap()),
+        "local_scope_id: 2".to_string(),
+        "stack: \"rack\"".to_string(),
+        // protoc escapes the quotes and the newline; é is two octal bytes.
+        r#"command: "my \"svc\", v2\nnext \303\251""#.to_string(),
+    ] {
+        assert!(text.contains(&want), "`{want}` missing:\n{text}");
+    }
+    // Address bytes: fe80::1 as 16 octal-escaped bytes.
+    assert!(
+        text.contains(
+            r#"local_addr: "\376\200\000\000\000\000\000\000\000\000\000\000\000\000\000\001""#
+        ),
+        "{text}"
+    );
+}
