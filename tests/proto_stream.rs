@@ -179,52 +179,8 @@ fn protoc_decodes_our_stream() {
     // Our own decoder finds exactly one message spanning the whole buffer.
     let decoded: Vec<_> = StreamDecoder::new(&bytes[..]).collect();
     assert_eq!(decoded.len(), 1);
-    // Strip the varint length prefix: protoc --decode reads one message.
-    let mut len = 0usize;
-    let mut prefix = 0;
-    for (i, &byte) in bytes.iter().enumerate() {
-        len |= usize::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            prefix = i + 1;
-            break;
-        }
-    }
-    assert_eq!(prefix + len, bytes.len());
-
-    let mut child = match Command::new("protoc")
-        .args([
-            "--decode",
-            "netpulse.v1.Batch",
-            "-I",
-            "proto",
-            "tcpstats.proto",
-        ])
-        .current_dir(root)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => panic!(
-            "cannot run protoc ({e}): install Debian's protobuf-compiler \
-             (.ci/setup.d/40-proto.sh does)"
-        ),
-    };
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&bytes[prefix..])
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // protoc --decode reads one message: strip the length prefix.
+    let text = protoc_decode(strip_prefix(&bytes));
 
     // protoc knows every field we wrote: no numbered (unknown) fields.
     assert!(
@@ -346,4 +302,130 @@ fn file_sink_rotates_proto_without_ever_splitting_a_message() {
     // The real binary reads a rotated file too.
     let out = netpulse(&["decode", files[0].to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
+}
+
+/// Strip the varint length prefix of a single-message stream.
+fn strip_prefix(bytes: &[u8]) -> &[u8] {
+    let mut len = 0usize;
+    for (i, &byte) in bytes.iter().enumerate().take(10) {
+        len |= usize::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            assert_eq!(i + 1 + len, bytes.len(), "exactly one message");
+            return &bytes[i + 1..];
+        }
+    }
+    panic!("no length prefix");
+}
+
+fn protoc_decode(message: &[u8]) -> String {
+    use std::io::Write;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new("protoc")
+        .args([
+            "--decode",
+            "netpulse.v1.Batch",
+            "-I",
+            "proto",
+            "tcpstats.proto",
+        ])
+        .current_dir(root)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("protoc: install Debian's protobuf-compiler (.ci/setup.d/40-proto.sh does)");
+    let mut stdin = child.stdin.take().unwrap();
+    let message = message.to_vec();
+    // Write from a thread: protoc's output may fill its pipe first.
+    let writer = std::thread::spawn(move || stdin.write_all(&message));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A real sample of this host's sockets (the Linux source, this test's own
+/// connection among them), written by the proto encoder and decoded by the
+/// real binary: the JSON of the very same sample, line for line.
+#[cfg(target_os = "linux")]
+#[test]
+fn real_sample_decodes_to_the_json_of_the_same_sample() {
+    use netpulse::pipeline::snapshot::collect_all;
+    use netpulse::platform::{self, SourceKind};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (_server, _) = listener.accept().unwrap();
+    let mut source = platform::open(SourceKind::Linux).unwrap();
+    let (batch, _) = collect_all(source.as_mut()).unwrap();
+    let ours = batch
+        .sockets
+        .iter()
+        .find(|s| s.local == client.local_addr().unwrap())
+        .expect("our own connection in the sample");
+    assert!(ours.rtt_us.is_some() && ours.pid.is_some() && ours.cc.is_some());
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("real.pb");
+    write_stream(&path, std::slice::from_ref(&batch));
+    let out = netpulse(&["decode", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let got = String::from_utf8(out.stdout).unwrap();
+    let want = json_of(std::slice::from_ref(&batch));
+    assert_eq!(got.lines().count(), batch.sockets.len() + 1);
+    for (n, (g, w)) in got.lines().zip(want.lines()).enumerate() {
+        assert_eq!(g, w, "line {}", n + 1);
+    }
+    assert_eq!(got, want);
+}
+
+/// `netpulse once --format proto` on this host: one message, which our
+/// decoder and protoc both read, holding this test's own connection.
+#[cfg(target_os = "linux")]
+#[test]
+fn once_format_proto_is_one_message_that_decode_and_protoc_read() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (_server, _) = listener.accept().unwrap();
+    let local = client.local_addr().unwrap().to_string();
+    let remote = listener.local_addr().unwrap().to_string();
+
+    let out = netpulse(&["once", "--format", "proto"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = out.stdout;
+    let body = strip_prefix(&bytes);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("once.pb");
+    std::fs::write(&path, &bytes).unwrap();
+    let out = netpulse(&["decode", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["type"], "system");
+    assert_eq!(lines[0]["total_sockets"], (lines.len() - 1) as u64);
+    let ours = lines
+        .iter()
+        .find(|v| v["local"] == local.as_str() && v["remote"] == remote.as_str())
+        .expect("our connection");
+    assert_eq!(ours["state"], "ESTABLISHED");
+    assert_eq!(ours["pid"], std::process::id());
+
+    let text = protoc_decode(body);
+    assert_eq!(text.matches("sockets {").count(), lines.len() - 1);
+    let port = client.local_addr().unwrap().port();
+    assert!(text.contains(&format!("local_port: {port}")), "port {port}");
+    assert!(text.contains("platform: \"linux\""));
+    assert!(text.contains(&format!("agent_version: \"{}\"", env!("CARGO_PKG_VERSION"))));
 }
