@@ -429,3 +429,47 @@ fn once_format_proto_is_one_message_that_decode_and_protoc_read() {
     assert!(text.contains("platform: \"linux\""));
     assert!(text.contains(&format!("agent_version: \"{}\"", env!("CARGO_PKG_VERSION"))));
 }
+
+/// A crash left half a message at the end of the active file: the sink
+/// cuts it when it opens the file again, so the messages appended after
+/// it stay readable.
+#[test]
+fn restarted_file_sink_cuts_a_torn_message_before_appending() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = FileSinkConfig {
+        dir: dir.path().to_path_buf(),
+        rotate_size: None,
+        rotate_age: None,
+        keep: 5,
+        file_mode: 0o640,
+    };
+    let batches: Vec<Batch> = (0..4).map(|s| linux_like::batch(s, s, 20, true)).collect();
+    let open = || FileSink::open(new_encoder(Format::Proto, "netpulse").unwrap(), cfg.clone());
+    let mut sink = open().unwrap();
+    sink.write_batch(&batches[0]);
+    sink.write_batch(&batches[1]);
+    drop(sink);
+
+    let active = dir.path().join("netpulse.pb");
+    let whole = std::fs::read(&active).unwrap();
+    let mut torn = Vec::new();
+    let mut enc = ProtoEncoder::new("x.pb");
+    enc.encode(&linux_like::batch(99, 99, 20, true), &mut |_, rec| {
+        torn.extend_from_slice(&rec[..rec.len() / 2])
+    });
+    std::fs::write(&active, [&whole[..], &torn[..]].concat()).unwrap();
+
+    let mut sink = open().unwrap();
+    assert_eq!(
+        std::fs::metadata(&active).unwrap().len(),
+        whole.len() as u64
+    );
+    sink.write_batch(&batches[2]);
+    sink.write_batch(&batches[3]);
+    sink.flush_sync().unwrap();
+    let bytes = std::fs::read(&active).unwrap();
+    let decoded: Vec<Batch> = StreamDecoder::new(&bytes[..])
+        .map(|d| d.unwrap().batch)
+        .collect();
+    assert_eq!(json_of(&decoded), json_of(&batches));
+}

@@ -37,6 +37,13 @@ pub trait Encoder: Send {
     fn record_terminator(&self) -> Option<u8> {
         None
     }
+
+    /// Whether each record is a varint length-delimited message (protobuf):
+    /// file sinks then cut a torn last message by walking the length
+    /// prefixes, as they cut a torn line at its terminator.
+    fn length_delimited(&self) -> bool {
+        false
+    }
 }
 
 /// Output format (`format` of an `[[output]]`, `--format`).

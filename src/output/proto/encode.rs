@@ -418,6 +418,10 @@ impl Encoder for ProtoEncoder {
     fn encode(&mut self, batch: &Batch, emit: &mut dyn FnMut(usize, &[u8])) {
         emit(0, self.writer.delimited(batch, &self.origin));
     }
+
+    fn length_delimited(&self) -> bool {
+        true
+    }
 }
 
 /// Test helpers shared by this module's tests and the stream tests.

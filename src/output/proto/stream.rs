@@ -8,7 +8,7 @@
 //! buffer grows only with bytes actually read, so a corrupt length cannot
 //! make it allocate gigabytes up front.
 
-use std::io::{BufRead, ErrorKind, Read};
+use std::io::{BufRead, ErrorKind, Read, Seek, SeekFrom};
 
 use prost::Message;
 
@@ -231,6 +231,42 @@ impl<R: BufRead> Iterator for StreamDecoder<R> {
                 self.done = true;
                 Some(Err(e))
             }
+        }
+    }
+}
+
+/// Length of the longest prefix of a stream of `len` bytes that holds only
+/// whole messages (framing only: each length prefix and the bytes it
+/// announces are present). A file sink cuts an existing file back to this
+/// before appending, so a message torn by a crash or power loss is dropped
+/// instead of swallowing the messages written after it. Reads only the
+/// prefixes, seeking over the bodies.
+pub fn whole_messages_len<R: Read + Seek>(file: &mut R, len: u64) -> std::io::Result<u64> {
+    let mut r = std::io::BufReader::with_capacity(16 * 1024, file);
+    r.seek(SeekFrom::Start(0))?;
+    let mut pos = 0u64;
+    loop {
+        let mut value = 0u64;
+        let mut prefix = 0u64;
+        let complete = loop {
+            let mut b = [0u8; 1];
+            if prefix as usize == MAX_VARINT || r.read(&mut b)? == 0 {
+                break false;
+            }
+            value |= u64::from(b[0] & 0x7f) << (7 * prefix);
+            prefix += 1;
+            if b[0] & 0x80 == 0 {
+                break true;
+            }
+        };
+        let end = pos.saturating_add(prefix).saturating_add(value);
+        if !complete || end > len {
+            return Ok(pos);
+        }
+        r.seek_relative(value as i64)?;
+        pos = end;
+        if pos == len {
+            return Ok(pos);
         }
     }
 }
@@ -486,6 +522,31 @@ mod tests {
         let (ok, err) = decode_all(&bytes);
         assert!(err.is_none(), "{err:?}");
         assert_eq!(json(&ok[0].batch), json(&batches[0]));
+    }
+
+    #[test]
+    fn whole_messages_len_finds_the_last_complete_message() {
+        let (_, bytes, offsets) = stream(4, 3);
+        let ends: Vec<u64> = offsets
+            .iter()
+            .skip(1)
+            .copied()
+            .chain([bytes.len() as u64])
+            .collect();
+        for cut in 0..=bytes.len() as u64 {
+            let mut f = std::io::Cursor::new(&bytes[..cut as usize]);
+            let keep = whole_messages_len(&mut f, cut).unwrap();
+            let want = ends
+                .iter()
+                .copied()
+                .filter(|&e| e <= cut)
+                .max()
+                .unwrap_or(0);
+            assert_eq!(keep, want, "cut {cut}");
+        }
+        // Garbage: an over-long varint keeps nothing.
+        let mut f = std::io::Cursor::new([0xffu8; 12]);
+        assert_eq!(whole_messages_len(&mut f, 12).unwrap(), 0);
     }
 
     proptest! {
