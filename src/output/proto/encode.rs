@@ -137,10 +137,15 @@ impl Writer {
             system,
             sockets,
         } = batch;
-        self.msg.clear();
         // Typical socket records are 200-400 bytes: one reservation up
         // front instead of repeated doubling of a multi-megabyte buffer.
-        self.msg.reserve(MAX_VARINT + 512 + sockets.len() * 384);
+        let estimate = MAX_VARINT + 512 + sockets.len() * 384;
+        if self.msg.capacity() > (16 << 20).max(4 * estimate) {
+            // One unusually large poll should not pin its buffer forever.
+            self.msg = Vec::new();
+        }
+        self.msg.clear();
+        self.msg.reserve(estimate);
         self.msg.resize(MAX_VARINT, 0);
 
         // Header (always present: gap detection needs `seq`).
