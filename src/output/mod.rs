@@ -7,6 +7,8 @@ pub mod file_sink;
 pub mod json;
 pub mod proto;
 pub mod rotation;
+pub mod sink;
+pub mod stdout_sink;
 
 pub use error::OutputError;
 
