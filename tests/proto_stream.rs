@@ -192,7 +192,7 @@ fn protoc_decodes_our_stream() {
     // Every field of every message appears (the batch sets all of them).
     for (msg, count) in [
         ("Header", 7),
-        ("SystemRecord", 14),
+        ("SystemRecord", 15),
         ("SocketRecord", 71),
         ("TcpCounters", 12),
     ] {

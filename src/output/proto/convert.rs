@@ -167,6 +167,7 @@ fn system_to_pb(s: &SystemRecord) -> pb::SystemRecord {
         dropped,
         write_errors,
         parse_errors,
+        tracked_sockets,
     } = s;
     pb::SystemRecord {
         ts: *ts,
@@ -183,6 +184,7 @@ fn system_to_pb(s: &SystemRecord) -> pb::SystemRecord {
         dropped: *dropped,
         write_errors: *write_errors,
         parse_errors: *parse_errors,
+        tracked_sockets: *tracked_sockets,
     }
 }
 
@@ -480,6 +482,7 @@ fn system_from_pb(s: pb::SystemRecord) -> Result<SystemRecord, InvalidBatch> {
         dropped,
         write_errors,
         parse_errors,
+        tracked_sockets,
     } = s;
     let state_counts =
         <[u64; STATE_COUNT]>::try_from(state_counts.as_slice()).map_err(|_| InvalidBatch {
@@ -530,6 +533,7 @@ fn system_from_pb(s: pb::SystemRecord) -> Result<SystemRecord, InvalidBatch> {
         dropped,
         write_errors,
         parse_errors,
+        tracked_sockets,
     })
 }
 

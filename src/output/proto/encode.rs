@@ -197,6 +197,7 @@ fn system_body(s: &SystemRecord, out: &mut Vec<u8>, sub: &mut Vec<u8>) {
         dropped,
         write_errors,
         parse_errors,
+        tracked_sockets,
     } = s;
     fixed64(out, 1, *ts);
     uint(out, 2, tier_to_pb(*tier) as u64);
@@ -224,6 +225,7 @@ fn system_body(s: &SystemRecord, out: &mut Vec<u8>, sub: &mut Vec<u8>) {
     opt_u64(out, 12, *dropped);
     opt_u64(out, 13, *write_errors);
     opt_u64(out, 14, *parse_errors);
+    opt_u64(out, 15, *tracked_sockets);
 }
 
 fn socket_body(r: &SocketRecord, out: &mut Vec<u8>) {
@@ -579,6 +581,7 @@ pub(crate) mod testdata {
         s.dropped = o64(rng);
         s.write_errors = o64(rng);
         s.parse_errors = o64(rng);
+        s.tracked_sockets = o64(rng);
         s
     }
 
