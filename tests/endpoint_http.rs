@@ -275,3 +275,27 @@ fn the_agent_config_reports_every_endpoint_problem() {
     assert_eq!(cfg.endpoint.http_listen, "9477");
     assert_eq!(cfg.endpoint.metrics_ports, vec![443]);
 }
+
+#[test]
+fn without_a_fast_tier_states_come_from_the_slow_tier_census() {
+    let rt = runtime();
+    let _g = rt.enter();
+    let ep = Endpoint::spawn(&http_config(0)).unwrap();
+    let addr = ep.http_addr().unwrap();
+    // Test data: a slow-tier batch carries only a system record.
+    let mut b = test_batch(3, 50);
+    b.tier = Some(netpulse::record::Tier::Slow);
+    b.sockets.clear();
+    if let Some(s) = b.system.as_mut() {
+        s.tier = Some(netpulse::record::Tier::Slow);
+    }
+    let estab = b.system.as_ref().unwrap().state_counts[TcpState::Established.index()];
+    ep.hub().publish(Arc::new(b));
+    let m = http_get(addr, "/metrics").text();
+    assert_eq!(
+        metric(&m, "netpulse_sockets{state=\"ESTABLISHED\"}"),
+        Some(estab as f64)
+    );
+    assert!(m.contains("netpulse_tier_sample_timestamp_seconds{tier=\"slow\"}"));
+    rt.block_on(ep.shutdown());
+}

@@ -31,8 +31,16 @@ pub fn render_data(live: &Live) -> Bytes {
         "gauge",
         "TCP sockets by state at the last sample.",
     );
+    // From the socket table; with the fast tier off, from the newest
+    // system record that counted states (slow tier).
+    let counts = match live.table {
+        Some(_) => summary.state_counts,
+        None => live
+            .newest_system(|s| s.total_sockets > 0)
+            .map_or([0; STATE_COUNT], |s| s.state_counts),
+    };
     for (i, st) in TcpState::ALL.iter().enumerate() {
-        let n = summary.state_counts.get(i).copied().unwrap_or(0);
+        let n = counts.get(i).copied().unwrap_or(0);
         let _ = writeln!(o, "netpulse_sockets{{state=\"{}\"}} {n}", st.name());
     }
     if let Some(b) = live.table.as_deref() {
