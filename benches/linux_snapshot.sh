@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Issue 2's benchmark on this host: hold >= 20,000 established loopback
+# connections (40,000 sockets) in several processes on 127.0.1.0/24, then
+# alternate runs of netpulse's snapshot and of `ss` on the same sockets.
+# Prints median CPU ratios and peak RSS. Needs root-free loopback only.
+#
+#   benches/linux_snapshot.sh [--conns N] [--holders H] [--runs R]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v ss >/dev/null || { echo "ss not found: apt-get install iproute2" >&2; exit 1; }
+exe=$(cargo bench --no-run --bench linux_snapshot --message-format=json 2>/dev/null \
+    | sed -n 's/.*"executable":"\([^"]*linux_snapshot[^"]*\)".*/\1/p' | tail -1)
+[ -x "$exe" ] || { echo "could not build the linux_snapshot bench" >&2; exit 1; }
+ulimit -n 20000 2>/dev/null || true
+echo "machine: $(nproc) cores, $(uname -sr), $(date -u +%FT%TZ)"
+exec "$exe" run "$@"
