@@ -1,11 +1,13 @@
 //! Linux: NETLINK_SOCK_DIAG socket dumps, /proc process attribution and
 //! /proc/net counters.
 //!
-//! - `netlink`: the only FFI (socket, send, recv into one reused buffer).
+//! - `netlink`: FFI for the dump (socket, send, recv into one reused buffer).
+//! - `huge_pages`: FFI advice (`madvise`) for the large socket table.
 //! - `sock_diag`: request builder and pure parser, kernel bytes → records.
 //! - `procfs`: socket inode → owning process from `/proc/<pid>/fd`.
 //! - `snmp`: `/proc/net/snmp` and `/proc/net/netstat` → `TcpCounters`.
 
+mod huge_pages;
 mod netlink;
 pub mod procfs;
 pub mod snmp;
@@ -90,7 +92,11 @@ impl Source for LinuxSource {
             0 => snmp::sockstat_estimate(&self.net_dir).unwrap_or(0),
             n => n,
         };
+        let capacity = out.capacity();
         out.reserve(expected + expected / 16 + 64);
+        if out.capacity() != capacity {
+            huge_pages::advise(out);
+        }
         let start = out.len();
         for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
             if let Err(e) = self.dump_family(family, ts, out, &mut stats) {
