@@ -1,8 +1,8 @@
 //! Issue 2's benchmark: one full socket snapshot serialized as JSON, against
 //! `ss -tin` (without process attribution) and `ss -tinp` (with it), on the
 //! same ≥ 40,000 loopback sockets, alternating runs; plus the snapshot's
-//! peak RSS. Run it with `benches/linux_snapshot.sh` (see README,
-//! Performance). Modes of this one binary:
+//! peak RSS. Run it with `benches/linux_snapshot.sh [--own-netns]` (see
+//! README, Performance). Modes of this one binary:
 //!
 //! - `run [--conns N] [--holders H] [--runs R]` (default; what `cargo bench`
 //!   runs): start H holder processes with N/H connections each, then
