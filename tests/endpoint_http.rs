@@ -299,3 +299,33 @@ fn without_a_fast_tier_states_come_from_the_slow_tier_census() {
     assert!(m.contains("netpulse_tier_sample_timestamp_seconds{tier=\"slow\"}"));
     rt.block_on(ep.shutdown());
 }
+
+#[test]
+fn many_different_snapshot_queries_cannot_crowd_out_the_standard_ones() {
+    let rt = runtime();
+    let _g = rt.enter();
+    let ep = Endpoint::spawn(&http_config(0)).unwrap();
+    let addr = ep.http_addr().unwrap();
+    ep.hub().publish(Arc::new(test_batch(5, 300)));
+    let statuses: Vec<u16> = (1..=12)
+        .map(|n| http_get(addr, &format!("/api/snapshot?sockets={n}&top=3")).status)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 200).count(),
+        8,
+        "{statuses:?}"
+    );
+    assert!(statuses[8..].iter().all(|&s| s == 503), "{statuses:?}");
+    // The default, the dashboard's and the whole table still answer.
+    for path in [
+        "/api/snapshot",
+        "/api/snapshot?sockets=0&top=10",
+        "/api/snapshot?sockets=all",
+    ] {
+        assert_eq!(http_get(addr, path).status, 200, "{path}");
+    }
+    // A new sample starts afresh.
+    ep.hub().publish(Arc::new(test_batch(6, 300)));
+    assert_eq!(http_get(addr, "/api/snapshot?sockets=11&top=3").status, 200);
+    rt.block_on(ep.shutdown());
+}

@@ -180,14 +180,32 @@ async fn handle(hub: &Hub, req: Request<Incoming>) -> Response<Full<Bytes>> {
         }
         "/api/snapshot" => {
             let live = hub.live();
-            let q = SnapshotQuery::parse(req.uri().query(), live.settings.snapshot_sockets);
+            let mut q = SnapshotQuery::parse(req.uri().query(), live.settings.snapshot_sockets);
+            // Every "more rows than there are" is the same document.
+            let total = live.sockets().len();
+            q.sockets = q.sockets.min(total);
+            let standard = q.top == snapshot::DEFAULT_TOP
+                && (q.sockets == 0
+                    || q.sockets == total
+                    || q.sockets == live.settings.snapshot_sockets.min(total));
             let host = hub.host().to_string();
             let data = blocking(move || {
-                live.snapshot_body((q.sockets, q.top), |l| snapshot::render(l, &host, q))
+                live.snapshot_body((q.sockets, q.top), standard, |l| {
+                    snapshot::render(l, &host, q)
+                })
             })
             .await;
             match data {
-                Some(d) => body(StatusCode::OK, "application/json", d),
+                Some(Some(d)) => body(StatusCode::OK, "application/json", d),
+                Some(None) => {
+                    let mut r = text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "too many different snapshot queries for this sample; retry in a second or use the default, ?sockets=all or ?sockets=0\n",
+                    );
+                    r.headers_mut()
+                        .insert("retry-after", HeaderValue::from_static("1"));
+                    r
+                }
                 None => busy(),
             }
         }

@@ -202,11 +202,17 @@ pub struct Live {
     pub systems: [Option<Arc<Batch>>; SYSTEM_SLOTS],
     summary: OnceLock<Summary>,
     metrics: OnceLock<Bytes>,
-    /// Rendered snapshots by (socket rows, top entries); a few variants.
-    snapshots: Mutex<Vec<((usize, usize), Bytes)>>,
+    /// Rendered snapshots by (socket rows, top entries); a few variants,
+    /// each rendered once however many requests want it at the same time.
+    snapshots: Mutex<Vec<SnapshotSlot>>,
 }
 
-const SNAPSHOT_VARIANTS: usize = 8;
+type SnapshotSlot = ((usize, usize), Arc<OnceLock<Bytes>>);
+
+/// Distinct snapshot queries rendered per sample. More are refused (the
+/// caller answers 503) so that many different queries at once cannot make
+/// the agent hold many copies of a big table.
+pub const SNAPSHOT_VARIANTS: usize = 8;
 
 impl Live {
     pub fn empty(settings: Arc<EndpointSettings>) -> Live {
@@ -276,21 +282,30 @@ impl Live {
         self.metrics.get_or_init(|| render(self)).clone()
     }
 
-    pub fn snapshot_body(&self, key: (usize, usize), render: impl FnOnce(&Live) -> Bytes) -> Bytes {
-        if let Ok(cache) = self.snapshots.lock() {
-            if let Some((_, b)) = cache.iter().find(|(k, _)| *k == key) {
-                return b.clone();
+    /// The rendered snapshot for `key`, rendering it if this is the first
+    /// request; `None` when this sample already has `SNAPSHOT_VARIANTS`
+    /// variants, unless `always` (the few standard queries: the default,
+    /// the dashboard's, the whole table), which nobody can crowd out.
+    pub fn snapshot_body(
+        &self,
+        key: (usize, usize),
+        always: bool,
+        render: impl FnOnce(&Live) -> Bytes,
+    ) -> Option<Bytes> {
+        let cell = {
+            let mut cache = self.snapshots.lock().ok()?;
+            match cache.iter().find(|(k, _)| *k == key) {
+                Some((_, c)) => c.clone(),
+                None if always || cache.len() < SNAPSHOT_VARIANTS => {
+                    let c = Arc::new(OnceLock::new());
+                    cache.push((key, c.clone()));
+                    c
+                }
+                None => return None,
             }
-        }
-        // Rendered outside the lock: a big table takes milliseconds and
-        // other variants should not wait for it.
-        let body = render(self);
-        if let Ok(mut cache) = self.snapshots.lock() {
-            if cache.len() < SNAPSHOT_VARIANTS && !cache.iter().any(|(k, _)| *k == key) {
-                cache.push((key, body.clone()));
-            }
-        }
-        body
+        };
+        // Rendered outside the cache lock: other variants need not wait.
+        Some(cell.get_or_init(|| render(self)).clone())
     }
 }
 

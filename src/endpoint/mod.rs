@@ -207,7 +207,7 @@ impl Hub {
             top: snapshot::DEFAULT_TOP,
         };
         let host = self.host().to_string();
-        let s = live.snapshot_body((q.sockets, q.top), |l| snapshot::render(l, &host, q));
-        (m.len(), s.len())
+        let s = live.snapshot_body((q.sockets, q.top), true, |l| snapshot::render(l, &host, q));
+        (m.len(), s.map_or(0, |s| s.len()))
     }
 }
