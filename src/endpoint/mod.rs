@@ -141,30 +141,40 @@ impl Endpoint {
         let http_same = self.http.is_some() == new.http_listen.is_some()
             && (self.http.is_none() || new.http_listen == old.http_listen);
 
-        let mut new_unix = None;
-        if !unix_same {
-            if let Some(path) = &new.unix_socket {
-                new_unix = Some(UnixServer::start(path, mode, group, self.hub.clone())?);
-            }
-        } else if let Some(u) = &self.unix {
-            if mode != old.unix_socket_mode || new.unix_socket_group != old.unix_socket_group {
-                u.set_permissions(mode, group)?;
-            }
-        }
+        // HTTP first: a bind failure then leaves everything untouched. The
+        // Unix side, whose permission change cannot be undone, goes last.
         let mut new_http = None;
         if !http_same {
             if let Some(addr) = new.http_listen {
-                match HttpServer::start(addr, self.hub.clone()) {
-                    Ok(h) => new_http = Some(h),
-                    Err(source) => {
-                        if let Some(u) = new_unix {
-                            // Undo: the running socket stays as it was.
-                            u.stop_now();
-                        }
-                        return Err(EndpointError::HttpBind { addr, source });
-                    }
-                }
+                let h = HttpServer::start(addr, self.hub.clone())
+                    .map_err(|source| EndpointError::HttpBind { addr, source })?;
+                new_http = Some(h);
             }
+        }
+        let mut new_unix = None;
+        let unix_result = if !unix_same {
+            match &new.unix_socket {
+                Some(path) => UnixServer::start(path, mode, group, self.hub.clone())
+                    .map(|u| new_unix = Some(u)),
+                None => Ok(()),
+            }
+        } else {
+            match &self.unix {
+                Some(u)
+                    if mode != old.unix_socket_mode
+                        || new.unix_socket_group != old.unix_socket_group =>
+                {
+                    u.set_permissions(mode, group)
+                }
+                _ => Ok(()),
+            }
+        };
+        if let Err(e) = unix_result {
+            if let Some(h) = new_http {
+                // Undo: the running HTTP listener stays as it was.
+                h.stop_now();
+            }
+            return Err(e);
         }
 
         let old_unix = if unix_same {
