@@ -47,8 +47,8 @@ tiers = ["fast", "standard", "slow"]
 [endpoint]
 unix_socket = "{dir}/netpulse.sock"
 unix_socket_mode = "{mode}"
-unix_client_queue = 1
-unix_write_timeout = "1s"
+unix_client_queue = 4
+unix_write_timeout = "5s"
 http_listen = "127.0.3.1:{http}"
 metrics_ports = [{port}]
 "#,
@@ -145,8 +145,8 @@ fn the_agent_serves_its_samples_and_drops_a_stuck_reader_without_losing_file_rec
     );
 
     // The Unix stream: one reader keeps up, one never reads. Each fast
-    // batch is ~2 MB, so the stuck one fills its socket and its one-sample
-    // queue within a few samples and is dropped.
+    // and standard batch is ~2 MB, so the stuck one fills its socket and
+    // its four-sample queue within a few seconds and is dropped.
     let stuck = UnixStream::connect(&sock).unwrap();
     let mut reader = UnixStream::connect(&sock).unwrap();
     let collector = std::thread::spawn(move || {
@@ -161,6 +161,15 @@ fn the_agent_serves_its_samples_and_drops_a_stuck_reader_without_losing_file_rec
         let m = http_get(addr, "/metrics").text();
         (metric(&m, "netpulse_endpoint_unix_clients_dropped_total")? >= 1.0).then_some(())
     });
+    // The reader keeps receiving: two more samples, then exactly one
+    // client was dropped and one is still connected.
+    std::thread::sleep(Duration::from_millis(2500));
+    let m = http_get(addr, "/metrics").text();
+    assert_eq!(
+        metric(&m, "netpulse_endpoint_unix_clients_dropped_total"),
+        Some(1.0)
+    );
+    assert_eq!(metric(&m, "netpulse_endpoint_unix_clients"), Some(1.0));
 
     // SIGHUP: a new mode applies to the live socket.
     std::fs::write(&agent.config, config(dir.path(), port, http, "0660")).unwrap();

@@ -237,10 +237,25 @@ async fn fan_out(
             }
         }
     }
+    // Stopping: let each client finish the samples already queued for it,
+    // so it ends on a whole line, but never wait long for a slow one.
+    let grace = hub.settings().unix_write_timeout.min(STOP_GRACE);
+    let mut tasks = Vec::new();
     for c in clients {
-        c.task.abort();
+        drop(c.tx);
+        tasks.push(c.task);
+    }
+    let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
+    if tokio::time::timeout(grace, futures::future::join_all(tasks))
+        .await
+        .is_err()
+    {
+        aborts.iter().for_each(|a| a.abort());
     }
 }
+
+/// Longest a stopping stream waits for clients to take their queued samples.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Decrements the connected-clients gauge however the writer ends
 /// (finished, failed, or aborted).
