@@ -94,7 +94,7 @@ fn a_stuck_reader_is_dropped_while_others_get_every_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.sock");
     let cfg = EndpointConfig {
-        unix_client_queue: 2,
+        unix_client_queue: 4,
         unix_write_timeout: "2s".into(),
         unix_max_clients: 3,
         ..unix_config(&path)
