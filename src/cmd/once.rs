@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use netpulse::output::{Format, json};
+use netpulse::output::{Format, csv, json};
 use netpulse::pipeline::snapshot::collect_all;
 use netpulse::platform::{self, SourceKind};
 use netpulse::record::Batch;
@@ -34,7 +34,8 @@ pub fn write_batch(batch: &Batch, format: Format) -> anyhow::Result<()> {
     let mut out = Vec::with_capacity(batch.sockets.len() * 512 + 512);
     match format {
         Format::Json => json::write_batch(batch, &mut out),
-        Format::Csv | Format::Proto => bail!("--format {format:?} is not available yet; use json"),
+        Format::Csv => csv::write_batch(batch, &mut out),
+        Format::Proto => bail!("--format {format:?} is not available yet; use json"),
     }
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(&out).context("writing to stdout")?;

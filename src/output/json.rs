@@ -66,6 +66,10 @@ impl Encoder for JsonEncoder {
             emit(0, &self.line);
         }
     }
+
+    fn record_terminator(&self) -> Option<u8> {
+        Some(b'\n')
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,13 @@
 //! Outputs: encoders turn batches into bytes; sinks put the bytes
 //! somewhere (stdout, rotated files).
 
+pub mod csv;
+mod error;
+pub mod file_sink;
 pub mod json;
+pub mod rotation;
+
+pub use error::OutputError;
 
 use crate::record::Batch;
 
@@ -23,6 +29,13 @@ pub trait Encoder: Send {
     /// Encode a batch, calling `emit(stream, bytes)` once per record (a
     /// JSON or CSV line, a length-delimited protobuf message).
     fn encode(&mut self, batch: &Batch, emit: &mut dyn FnMut(usize, &[u8]));
+
+    /// The byte every record ends with, if there is one (`\n` for JSON Lines
+    /// and CSV). File sinks use it to cut a torn last record left by a
+    /// crash before appending to an existing file.
+    fn record_terminator(&self) -> Option<u8> {
+        None
+    }
 }
 
 /// Output format (`format` of an `[[output]]`, `--format`).

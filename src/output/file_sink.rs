@@ -1,0 +1,671 @@
+//! Rotated output files with whole records only (blocking I/O; the daemon
+//! runs one sink per task on a blocking thread).
+//!
+//! Each stream of the encoder (`netpulse.jsonl`, or `netpulse-system.csv`
+//! and `netpulse-socket.csv`) has one active file with a stable name, so
+//! `tail -F` and log shippers follow it. Guarantees:
+//!
+//! - **Whole records.** A record (one `emit` call) is never split across two
+//!   files and never left half-written: when a write fails (ENOSPC, EIO) the
+//!   file is truncated back to the end of the last complete record, the
+//!   records that did not make it are counted in [`WriteReport::failed`],
+//!   and the next batch tries again, so writing resumes by itself when space
+//!   returns. A file found at start-up that ends in a torn record (power
+//!   loss) is cut back to its last complete line before appending.
+//! - **Header on every file.** The stream's header (the CSV header row) is
+//!   the first thing in every file: new, rotated, re-created after a
+//!   newsyslog rename, or an existing empty file. An existing non-empty file
+//!   is appended to as it is.
+//! - **Rotation** by size (a file never grows past `rotate_size` unless a
+//!   single record is larger) and/or age: flush, fsync, rename to
+//!   `<name>.<UTC stamp>` (see [`super::rotation`]), create a new active file,
+//!   delete the oldest rotated files beyond `keep`.
+//! - **Following the name.** If the active file is renamed or deleted by
+//!   someone else (newsyslog), the next batch notices and recreates it;
+//!   [`FileSink::reopen`] (SIGHUP) does the same at once.
+//! - **Mode.** New files get exactly `file_mode` (default 0640), whatever the
+//!   umask. Existing files keep the mode the operator gave them.
+//! - **Buffering.** Records collect in a per-stream buffer that only ever
+//!   holds whole records and is written out at least once per batch, so a
+//!   reader sees whole batches promptly and never a record's first half on
+//!   its own because of buffering.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::csv::CsvEncoder;
+use super::json::JsonEncoder;
+use super::rotation;
+pub use super::{Encoder, Format, OutputError};
+use crate::record::Batch;
+
+/// Buffered bytes per stream before a write (whole records only).
+const BUF_CAP: usize = 64 * 1024;
+
+/// Where and how one output writes its files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileSinkConfig {
+    /// Directory of the active and rotated files; created (mode 0750) if
+    /// missing.
+    pub dir: PathBuf,
+    /// Rotate before a record would take the active file past this many
+    /// bytes. `None`: no size limit.
+    pub rotate_size: Option<u64>,
+    /// Rotate an active file that holds records and is this old. `None`: no
+    /// age limit.
+    pub rotate_age: Option<Duration>,
+    /// Rotated files kept per stream; older ones are deleted. 0 deletes each
+    /// file as it is rotated.
+    pub keep: usize,
+    /// Permission bits of files netpulse creates (0640 by default).
+    pub file_mode: u32,
+}
+
+impl FileSinkConfig {
+    pub const DEFAULT_ROTATE_SIZE: u64 = 64 * 1024 * 1024;
+    pub const DEFAULT_ROTATE_AGE: Duration = Duration::from_secs(3600);
+    pub const DEFAULT_KEEP: usize = 24;
+    pub const DEFAULT_FILE_MODE: u32 = 0o640;
+
+    /// The documented defaults (64 MiB, 1 h, keep 24, mode 0640) in `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> FileSinkConfig {
+        FileSinkConfig {
+            dir: dir.into(),
+            rotate_size: Some(Self::DEFAULT_ROTATE_SIZE),
+            rotate_age: Some(Self::DEFAULT_ROTATE_AGE),
+            keep: Self::DEFAULT_KEEP,
+            file_mode: Self::DEFAULT_FILE_MODE,
+        }
+    }
+
+    fn validate(&self) -> Result<(), OutputError> {
+        if self.file_mode & !0o777 != 0 {
+            return Err(OutputError::Config(format!(
+                "file_mode {:o} has bits beyond 0777; use permission bits such as \"0640\"",
+                self.file_mode
+            )));
+        }
+        if self.rotate_size == Some(0) {
+            return Err(OutputError::Config(
+                "rotate_size must be larger than 0; use e.g. \"64MiB\", or leave it out for no size limit".into(),
+            ));
+        }
+        if self.rotate_age == Some(Duration::ZERO) {
+            return Err(OutputError::Config(
+                "rotate_age must be longer than 0; use e.g. \"1h\", or leave it out for no age limit".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Records of one [`FileSink::write_batch`] call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    /// Records now in the files (handed to the kernel).
+    pub written: u64,
+    /// Records lost to write errors (counted, never half-written).
+    pub failed: u64,
+}
+
+/// The encoder for `format`, its files named after `prefix`:
+/// Json → `<prefix>.jsonl`; Csv → `<prefix>-system.csv` and
+/// `<prefix>-socket.csv`.
+pub fn new_encoder(format: Format, prefix: &str) -> Result<Box<dyn Encoder>, OutputError> {
+    if prefix.is_empty() || prefix.contains('/') || prefix.starts_with('.') {
+        return Err(OutputError::Config(format!(
+            "file name prefix `{prefix}` must be a plain, non-hidden file name such as \"netpulse\""
+        )));
+    }
+    match format {
+        Format::Json => Ok(Box::new(JsonEncoder::new(format!("{prefix}.jsonl")))),
+        Format::Csv => Ok(Box::new(CsvEncoder::new(prefix))),
+        Format::Proto => Err(OutputError::FormatUnavailable(format)),
+    }
+}
+
+/// Rotated files for every stream of one encoder. Blocking I/O.
+pub struct FileSink {
+    encoder: Box<dyn Encoder>,
+    cfg: FileSinkConfig,
+    files: Vec<ActiveFile>,
+    last_error: Option<OutputError>,
+}
+
+impl FileSink {
+    /// Create the directory if needed and open (or create) every stream's
+    /// active file. An existing active file is appended to.
+    pub fn open(encoder: Box<dyn Encoder>, cfg: FileSinkConfig) -> Result<FileSink, OutputError> {
+        cfg.validate()?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(&cfg.dir)
+            .map_err(|source| OutputError::CreateDir {
+                dir: cfg.dir.clone(),
+                source,
+            })?;
+        let terminator = encoder.record_terminator();
+        let mut files = Vec::with_capacity(encoder.streams().len());
+        for s in encoder.streams() {
+            if s.file_name.is_empty() || s.file_name.contains('/') {
+                return Err(OutputError::Config(format!(
+                    "stream file name `{}` must be a plain file name",
+                    s.file_name
+                )));
+            }
+            let mut f = ActiveFile {
+                name: s.file_name.clone(),
+                path: cfg.dir.join(&s.file_name),
+                header: s.header.clone(),
+                terminator,
+                file: None,
+                len: 0,
+                born: Instant::now(),
+                buf: Vec::with_capacity(BUF_CAP),
+                ends: Vec::new(),
+                head: 0,
+                pending_truncate: None,
+                failing: false,
+                rotate_failed: false,
+            };
+            f.open(&cfg)?;
+            // Put the header on disk now: readers of a new CSV file see
+            // its columns before the first row.
+            // A full disk is not fatal here: the header is retried with
+            // the first record.
+            f.start_file_if_empty();
+            if let Err(e) = f.flush(&mut WriteReport::default()) {
+                f.note_failure(e, &mut None);
+            }
+            rotation::prune(&cfg.dir, &f.name, cfg.keep).map_err(|source| OutputError::Rotate {
+                path: f.path.clone(),
+                source,
+            })?;
+            files.push(f);
+        }
+        Ok(FileSink {
+            encoder,
+            cfg,
+            files,
+            last_error: None,
+        })
+    }
+
+    /// Encode `batch` into the active files, rotating as needed, and write
+    /// it out. Never fails as a whole: records that could not be written
+    /// are counted in `failed` (and the cause is kept for
+    /// [`FileSink::take_error`] and logged once per outage).
+    pub fn write_batch(&mut self, batch: &Batch) -> WriteReport {
+        let mut report = WriteReport::default();
+        let cfg = &self.cfg;
+        let last_error = &mut self.last_error;
+        for f in &mut self.files {
+            f.rotate_failed = false;
+            if f.replaced() {
+                // newsyslog renamed it (its SIGHUP may still be on the way)
+                // or someone deleted it: follow the name, like `tail -F`.
+                // If the name cannot be opened, keep the old file.
+                tracing::info!(
+                    path = %f.path.display(),
+                    "active file was renamed or removed; reopening it by name"
+                );
+                if let Err(e) = f.open(cfg) {
+                    f.note_failure(e, last_error);
+                }
+            }
+            if f.file.is_none() {
+                if let Err(e) = f.open(cfg) {
+                    f.note_failure(e, last_error);
+                }
+            }
+            let too_old = cfg.rotate_age.is_some_and(|age| f.born.elapsed() >= age);
+            if too_old && f.holds_records() {
+                f.rotate(cfg, &mut report, last_error);
+            }
+        }
+        let files = &mut self.files;
+        self.encoder.encode(batch, &mut |stream, rec| {
+            match files.get_mut(stream) {
+                Some(f) => f.push(rec, cfg, &mut report, last_error),
+                // An encoder bug, not an I/O problem: count it all the same.
+                None => report.failed += 1,
+            }
+        });
+        for f in files {
+            if let Err(e) = f.flush(&mut report) {
+                f.note_failure(e, last_error);
+            }
+        }
+        report
+    }
+
+    /// Close and reopen every active file by name (SIGHUP after a
+    /// newsyslog-style rename): a missing file is created with its header.
+    /// A file that cannot be opened is reported and its old descriptor
+    /// stays in use.
+    pub fn reopen(&mut self) -> Result<(), OutputError> {
+        let mut first = None;
+        for f in &mut self.files {
+            let mut report = WriteReport::default();
+            // On failure the old file (if any) stays open and in use.
+            let result = f
+                .flush(&mut report)
+                .map_err(|source| OutputError::Write {
+                    path: f.path.clone(),
+                    source,
+                })
+                .and_then(|()| f.open(&self.cfg))
+                .and_then(|()| {
+                    f.start_file_if_empty();
+                    f.flush(&mut report).map_err(|source| OutputError::Write {
+                        path: f.path.clone(),
+                        source,
+                    })
+                });
+            if let Err(e) = result {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Write out everything buffered and fsync every active file and the
+    /// directory (shutdown drain).
+    pub fn flush_sync(&mut self) -> Result<(), OutputError> {
+        let mut first = None;
+        for f in &mut self.files {
+            let mut report = WriteReport::default();
+            if let Err(source) = f.flush(&mut report) {
+                first.get_or_insert(OutputError::Write {
+                    path: f.path.clone(),
+                    source,
+                });
+            }
+            if let Some(Err(source)) = f.file.as_ref().map(File::sync_data) {
+                first.get_or_insert(OutputError::Sync {
+                    path: f.path.clone(),
+                    source,
+                });
+            }
+        }
+        // Renames and creations are only durable once the directory is.
+        if let Err(source) = File::open(&self.cfg.dir).and_then(|d| d.sync_all()) {
+            first.get_or_insert(OutputError::Sync {
+                path: self.cfg.dir.clone(),
+                source,
+            });
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// The most recent error since the last call, for the caller's log or
+    /// health report. Failures are also logged (once per outage).
+    pub fn take_error(&mut self) -> Option<OutputError> {
+        self.last_error.take()
+    }
+
+    /// Paths of the active files, one per stream.
+    pub fn active_paths(&self) -> impl Iterator<Item = &Path> {
+        self.files.iter().map(|f| f.path.as_path())
+    }
+
+    pub fn config(&self) -> &FileSinkConfig {
+        &self.cfg
+    }
+}
+
+// The daemon moves each sink into its own blocking task.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<FileSink>();
+};
+
+/// One stream's active file and its buffer of whole records.
+struct ActiveFile {
+    name: String,
+    path: PathBuf,
+    header: Vec<u8>,
+    terminator: Option<u8>,
+    /// `None` after a failed open or rotation; retried each batch.
+    file: Option<File>,
+    /// File length as far as this process knows.
+    len: u64,
+    /// When the active file was created (for age rotation).
+    born: Instant,
+    buf: Vec<u8>,
+    /// End offset in `buf` of each buffered record.
+    ends: Vec<usize>,
+    /// Header bytes at the start of `buf` (0 unless the file is new).
+    head: usize,
+    /// A truncation after a torn write that did not succeed yet: nothing is
+    /// appended until the file is back to this length.
+    pending_truncate: Option<u64>,
+    /// In an outage (logged once when it starts and once when it ends).
+    failing: bool,
+    /// Rotation already failed this batch: do not retry per record.
+    rotate_failed: bool,
+}
+
+impl ActiveFile {
+    fn holds_records(&self) -> bool {
+        self.len + self.buf.len() as u64 > self.header.len() as u64
+    }
+
+    /// Whether the open file is no longer the one at `path` (renamed or
+    /// deleted behind our back). The buffer is empty between batches, so
+    /// nothing is lost by switching.
+    fn replaced(&self) -> bool {
+        let Some(file) = &self.file else {
+            return false;
+        };
+        let Ok(open) = file.metadata() else {
+            return false;
+        };
+        match std::fs::metadata(&self.path) {
+            Ok(named) => (named.dev(), named.ino()) != (open.dev(), open.ino()),
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
+        }
+    }
+
+    /// Open the active file by name, creating it with exactly `file_mode`.
+    fn open(&mut self, cfg: &FileSinkConfig) -> Result<(), OutputError> {
+        let (file, len, born) = self.open_file(cfg)?;
+        self.file = Some(file);
+        self.len = len;
+        self.born = born;
+        self.pending_truncate = None;
+        Ok(())
+    }
+
+    /// [`ActiveFile::open`] without touching `self`: the open file, its
+    /// length and its birth.
+    fn open_file(&self, cfg: &FileSinkConfig) -> Result<(File, u64, Instant), OutputError> {
+        let err = |source| OutputError::Open {
+            path: self.path.clone(),
+            source,
+        };
+        if !cfg.dir.is_dir() {
+            // Someone removed the directory: recreate it rather than fail
+            // until restart.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o750)
+                .create(&cfg.dir)
+                .map_err(|source| OutputError::CreateDir {
+                    dir: cfg.dir.clone(),
+                    source,
+                })?;
+        }
+        let created = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create_new(true)
+            .mode(cfg.file_mode)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&self.path);
+        let (file, born) = match created {
+            Ok(file) => {
+                // The umask may have cleared bits of `mode` at creation.
+                file.set_permissions(std::fs::Permissions::from_mode(cfg.file_mode))
+                    .map_err(err)?;
+                (file, Instant::now())
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let mut file = OpenOptions::new()
+                    .read(true)
+                    .append(true)
+                    .custom_flags(libc::O_CLOEXEC)
+                    .open(&self.path)
+                    .map_err(err)?;
+                let meta = file.metadata().map_err(err)?;
+                if let Some(t) = self.terminator {
+                    let cut = repair_torn_tail(&mut file, meta.len(), t).map_err(err)?;
+                    if cut > 0 {
+                        tracing::warn!(
+                            path = %self.path.display(),
+                            bytes = cut,
+                            "removed an incomplete last record left by an earlier run"
+                        );
+                    }
+                }
+                (file, birth_instant(&meta))
+            }
+            Err(e) => return Err(err(e)),
+        };
+        let len = file.metadata().map_err(err)?.len();
+        Ok((file, len, born))
+    }
+
+    /// An empty file starts with the header.
+    fn start_file_if_empty(&mut self) {
+        if self.len == 0 && self.buf.is_empty() && !self.header.is_empty() {
+            self.buf.extend_from_slice(&self.header);
+            self.head = self.buf.len();
+        }
+    }
+
+    fn push(
+        &mut self,
+        rec: &[u8],
+        cfg: &FileSinkConfig,
+        report: &mut WriteReport,
+        last_error: &mut Option<OutputError>,
+    ) {
+        let too_big = cfg
+            .rotate_size
+            .is_some_and(|limit| self.len + (self.buf.len() + rec.len()) as u64 > limit);
+        if too_big && !self.rotate_failed && self.holds_records() {
+            self.rotate(cfg, report, last_error);
+        }
+        if self.file.is_none() {
+            report.failed += 1;
+            return;
+        }
+        if !self.ends.is_empty() && self.buf.len() + rec.len() > BUF_CAP {
+            if let Err(e) = self.flush(report) {
+                self.note_failure(e, last_error);
+            }
+        }
+        self.start_file_if_empty();
+        self.buf.extend_from_slice(rec);
+        self.ends.push(self.buf.len());
+    }
+
+    /// Write the buffer out. On failure, cut the file back to its last
+    /// complete record and count what was lost; the buffer is empty
+    /// afterwards either way.
+    fn flush(&mut self, report: &mut WriteReport) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let result = self.write_buf(report);
+        if result.is_ok() && self.failing {
+            self.failing = false;
+            tracing::info!(path = %self.path.display(), "writing again after an error");
+        }
+        self.buf.clear();
+        self.ends.clear();
+        self.head = 0;
+        result
+    }
+
+    fn write_buf(&mut self, report: &mut WriteReport) -> io::Result<()> {
+        let records = self.ends.len() as u64;
+        let Some(file) = self.file.as_mut() else {
+            report.failed += records;
+            return Err(io::Error::new(io::ErrorKind::NotFound, "file is not open"));
+        };
+        if let Some(target) = self.pending_truncate {
+            if let Err(e) = file.set_len(target) {
+                report.failed += records;
+                return Err(e);
+            }
+            self.len = target;
+            self.pending_truncate = None;
+        }
+        let mut done = 0;
+        let error = loop {
+            if done == self.buf.len() {
+                break None;
+            }
+            match file.write(&self.buf[done..]) {
+                Ok(0) => break Some(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Some(e),
+            }
+        };
+        let Some(error) = error else {
+            self.len += done as u64;
+            report.written += records;
+            return Ok(());
+        };
+        // Keep what ends on a record boundary (or the whole header).
+        let complete = self.ends.iter().take_while(|&&end| end <= done).count();
+        let keep = match complete {
+            0 if done >= self.head => self.head,
+            0 => 0,
+            n => self.ends[n - 1],
+        };
+        report.written += complete as u64;
+        report.failed += records - complete as u64;
+        let torn = (done - keep) as u64;
+        // Measure the file rather than trust `len`: an operator may have
+        // truncated it (copytruncate) under us. O_APPEND put our bytes last.
+        let actual = file
+            .metadata()
+            .map(|m| m.len())
+            .unwrap_or(self.len + done as u64);
+        let target = actual.saturating_sub(torn);
+        self.len = target;
+        if torn > 0 && file.set_len(target).is_err() {
+            self.pending_truncate = Some(target);
+        }
+        Err(error)
+    }
+
+    /// Flush, fsync, rename to the rotated name, prune, create a new active
+    /// file. On failure keep writing where possible and retry next batch.
+    fn rotate(
+        &mut self,
+        cfg: &FileSinkConfig,
+        report: &mut WriteReport,
+        last_error: &mut Option<OutputError>,
+    ) {
+        if let Err(e) = self.flush(report) {
+            self.note_failure(e, last_error);
+        }
+        if let Some(Err(source)) = self.file.as_ref().map(File::sync_data) {
+            // Rotate anyway: the data is in the page cache and a stuck
+            // file would grow without bound.
+            let e = OutputError::Sync {
+                path: self.path.clone(),
+                source,
+            };
+            tracing::warn!("{e}");
+            *last_error = Some(e);
+        }
+        let now_ms = crate::record::now_ns() / 1_000_000;
+        if let Err(source) = rotation::rotate(&cfg.dir, &self.name, cfg.keep, now_ms) {
+            self.rotate_failed = true;
+            let e = OutputError::Rotate {
+                path: self.path.clone(),
+                source,
+            };
+            tracing::warn!("{e}");
+            *last_error = Some(e);
+            // If the rename happened but pruning failed, the active file is
+            // gone: fall through and create it.
+            if self.path.exists() {
+                return;
+            }
+        }
+        self.file = None;
+        self.len = 0;
+        if let Err(e) = self.open(cfg) {
+            self.rotate_failed = true;
+            tracing::warn!("{e}");
+            *last_error = Some(e);
+        }
+    }
+
+    fn note_failure(&mut self, e: impl Into<FailureCause>, last_error: &mut Option<OutputError>) {
+        let e = match e.into() {
+            FailureCause::Io(source) => OutputError::Write {
+                path: self.path.clone(),
+                source,
+            },
+            FailureCause::Output(e) => e,
+        };
+        if !self.failing {
+            tracing::warn!("{e}");
+        }
+        self.failing = true;
+        *last_error = Some(e);
+    }
+}
+
+enum FailureCause {
+    Io(io::Error),
+    Output(OutputError),
+}
+
+impl From<io::Error> for FailureCause {
+    fn from(e: io::Error) -> Self {
+        FailureCause::Io(e)
+    }
+}
+
+impl From<OutputError> for FailureCause {
+    fn from(e: OutputError) -> Self {
+        FailureCause::Output(e)
+    }
+}
+
+/// The creation time of a file as an `Instant`, so an active file found at
+/// start-up still rotates on time. Falls back to "now" where the file
+/// system has no birth time.
+fn birth_instant(meta: &std::fs::Metadata) -> Instant {
+    let now = Instant::now();
+    meta.created()
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .and_then(|age| now.checked_sub(age))
+        .unwrap_or(now)
+}
+
+/// If the file does not end with `terminator`, cut it back to just after
+/// the last one (or to empty). Returns the bytes removed.
+fn repair_torn_tail(file: &mut File, len: u64, terminator: u8) -> io::Result<u64> {
+    const CHUNK: u64 = 64 * 1024;
+    if len == 0 {
+        return Ok(0);
+    }
+    let mut chunk = vec![0u8; CHUNK as usize];
+    let mut end = len;
+    let mut keep = 0;
+    let mut last_byte_checked = false;
+    while end > 0 {
+        let start = end.saturating_sub(CHUNK);
+        let n = (end - start) as usize;
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut chunk[..n])?;
+        if !last_byte_checked {
+            if chunk[n - 1] == terminator {
+                return Ok(0);
+            }
+            last_byte_checked = true;
+        }
+        if let Some(i) = chunk[..n].iter().rposition(|&b| b == terminator) {
+            keep = start + i as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    file.set_len(keep)?;
+    Ok(len - keep)
+}

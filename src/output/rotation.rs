@@ -1,0 +1,211 @@
+//! Rotated-file names and the bounded set of kept files.
+//!
+//! The active file of a stream keeps its name (`netpulse.jsonl`). Rotation
+//! renames it to `<active>.<UTC time of rotation>`, e.g.
+//! `netpulse.jsonl.20261126T040300.123Z` (ISO 8601 basic format, millisecond
+//! precision), then a fresh active file is created. Rotated files are never
+//! renamed again, so a shipper that already read one never sees it under a
+//! new name, and plain lexicographic order is chronological order. Stamps
+//! are strictly increasing per stream even if the clock steps back or two
+//! rotations fall in one millisecond (the next stamp is at least the newest
+//! existing one plus 1 ms). Pruning only ever deletes files whose name is
+//! exactly `<active>.<stamp>`: a compressed `….gz` or an operator's copy is
+//! left alone.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Length of a stamp: `YYYYMMDDTHHMMSS.mmmZ`.
+pub const STAMP_LEN: usize = 20;
+
+/// `20261126T040300.123Z` for milliseconds since the Unix epoch.
+pub fn format_stamp(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let sod = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}.{:03}Z",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60,
+        ms % 1000
+    )
+}
+
+/// Inverse of [`format_stamp`]; `None` unless `s` is exactly a stamp.
+pub fn parse_stamp(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() != STAMP_LEN || b[8] != b'T' || b[15] != b'.' || b[19] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u64> {
+        let part = s.get(r)?;
+        if !part.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        part.parse().ok()
+    };
+    let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let (h, mi, sec, milli) = (num(9..11)?, num(11..13)?, num(13..15)?, num(16..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    let days = days_from_civil(y as i64, mo as u32, d as u32);
+    let days = u64::try_from(days).ok()?;
+    Some(((days * 86_400 + h * 3600 + mi * 60 + sec) * 1000) + milli)
+}
+
+/// The rotated name of `active` for a rotation at `ms`.
+pub fn rotated_name(active: &str, ms: u64) -> String {
+    format!("{active}.{}", format_stamp(ms))
+}
+
+/// Rotated files of `active` in `dir`, oldest first, with their stamps.
+pub fn list_rotated(dir: &Path, active: &str) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(rest) = name.strip_prefix(active).and_then(|r| r.strip_prefix('.')) else {
+            continue;
+        };
+        if let Some(ms) = parse_stamp(rest) {
+            out.push((ms, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Rename `dir/active` to its rotated name, then delete the oldest rotated
+/// files beyond `keep`. Returns the rotated path.
+pub fn rotate(dir: &Path, active: &str, keep: usize, now_ms: u64) -> io::Result<PathBuf> {
+    let existing = list_rotated(dir, active)?;
+    let mut ms = match existing.last() {
+        Some(&(newest, _)) => now_ms.max(newest + 1),
+        None => now_ms,
+    };
+    // `rename` replaces its target: never let it replace a kept file that
+    // appeared since the listing.
+    let mut target = dir.join(rotated_name(active, ms));
+    while target.symlink_metadata().is_ok() {
+        ms += 1;
+        target = dir.join(rotated_name(active, ms));
+    }
+    std::fs::rename(dir.join(active), &target)?;
+    prune(dir, active, keep)?;
+    Ok(target)
+}
+
+/// Delete the oldest rotated files of `active` so that at most `keep`
+/// remain. Returns how many were deleted.
+pub fn prune(dir: &Path, active: &str, keep: usize) -> io::Result<usize> {
+    let files = list_rotated(dir, active)?;
+    let excess = files.len().saturating_sub(keep);
+    for (_, path) in &files[..excess] {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            // Someone (a shipper, an operator) removed it first: fine.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(excess)
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
+/// (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamp_known_values_and_round_trip() {
+        assert_eq!(format_stamp(0), "19700101T000000.000Z");
+        // 2026-11-26T04:03:00.123Z
+        let ms = 1_795_665_780_123;
+        assert_eq!(format_stamp(ms), "20261126T040300.123Z");
+        assert_eq!(parse_stamp("20261126T040300.123Z"), Some(ms));
+        // 2000-02-29 (leap day) and the end of a year.
+        for ms in [951_782_400_000u64, 978_307_199_999, 4_102_444_800_000] {
+            assert_eq!(parse_stamp(&format_stamp(ms)), Some(ms));
+        }
+        for bad in [
+            "",
+            "20261126T040300Z",
+            "20261126T040300.123Z.gz",
+            "2026112xT040300.123Z",
+            "20261326T040300.123Z",
+            "+0261126T040300.123Z",
+        ] {
+            assert_eq!(parse_stamp(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn stamps_sort_like_time() {
+        let mut prev = String::new();
+        for ms in (0..200u64).map(|i| 1_700_000_000_000 + i * 7_777_777) {
+            let s = format_stamp(ms);
+            assert!(s > prev, "{s} <= {prev}");
+            prev = s;
+        }
+    }
+
+    #[test]
+    fn rotate_keeps_increasing_names_and_prunes_only_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("a.jsonl.20261126T040300.123Z.gz"), "x").unwrap();
+        std::fs::write(d.join("a.jsonl.old"), "x").unwrap();
+        std::fs::write(d.join("ab.jsonl.20261126T040300.123Z"), "x").unwrap();
+        let mut names = Vec::new();
+        for i in 0..5 {
+            std::fs::write(d.join("a.jsonl"), format!("{i}")).unwrap();
+            // Same (and even earlier) clock each time: names still increase.
+            let p = rotate(d, "a.jsonl", 3, 1_000 - i).unwrap();
+            names.push(p);
+        }
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
+        let kept = list_rotated(d, "a.jsonl").unwrap();
+        assert_eq!(kept.len(), 3);
+        let contents: Vec<String> = kept
+            .iter()
+            .map(|(_, p)| std::fs::read_to_string(p).unwrap())
+            .collect();
+        assert_eq!(contents, ["2", "3", "4"]);
+        for other in [
+            "a.jsonl.20261126T040300.123Z.gz",
+            "a.jsonl.old",
+            "ab.jsonl.20261126T040300.123Z",
+        ] {
+            assert!(d.join(other).exists(), "{other} was deleted");
+        }
+        assert!(!d.join("a.jsonl").exists());
+    }
+}

@@ -1,0 +1,187 @@
+//! System TCP counters from `/proc/net/snmp` (`Tcp:`) and
+//! `/proc/net/netstat` (`TcpExt:`), under FreeBSD's `tcpstat` names.
+//!
+//! Both files hold pairs of lines, `Prefix: Name1 Name2 ...` then
+//! `Prefix: value1 value2 ...`. A counter is mapped only where the Linux
+//! counter means the same thing as FreeBSD's; the rest stay absent.
+//!
+//! | netpulse (FreeBSD `tcps_`) | Linux | note |
+//! |---|---|---|
+//! | `connattempt` | `Tcp: ActiveOpens` | connections initiated (CLOSED → SYN_SENT) |
+//! | `accepts` | `Tcp: PassiveOpens` | connections accepted (Linux counts when the child socket is created) |
+//! | `sndtotal` | `Tcp: OutSegs` | segments sent; Linux's count includes retransmissions, as FreeBSD's does |
+//! | `sndrexmitpack` | `Tcp: RetransSegs` | segments retransmitted |
+//! | `rcvtotal` | `Tcp: InSegs` | segments received, including bad ones |
+//! | `rcvbadsum` | `Tcp: InCsumErrors` | segments with a bad checksum |
+//! | `rcvduppack` | `TcpExt: DelayedACKLost` | data segments entirely below `rcv_nxt` (completely duplicate); Linux counts them under this name because a duplicate means our ACK was lost |
+//! | `connects` | — | Linux has no count of connections that reached ESTABLISHED |
+//! | `drops` | — | no Linux counter with FreeBSD's meaning (`EstabResets` counts only resets) |
+//! | `sndbyte`, `sndrexmitbyte`, `rcvbyte` | — | Linux keeps no system-wide byte counts |
+
+use crate::platform::SourceError;
+use crate::record::TcpCounters;
+
+/// `(file prefix, Linux name, netpulse name)`.
+pub const MAPPING: &[(&str, &str, &str)] = &[
+    ("Tcp", "ActiveOpens", "connattempt"),
+    ("Tcp", "PassiveOpens", "accepts"),
+    ("Tcp", "OutSegs", "sndtotal"),
+    ("Tcp", "RetransSegs", "sndrexmitpack"),
+    ("Tcp", "InSegs", "rcvtotal"),
+    ("Tcp", "InCsumErrors", "rcvbadsum"),
+    ("TcpExt", "DelayedACKLost", "rcvduppack"),
+];
+
+/// Set every mapped counter found under `prefix` in `text` (the contents of
+/// `file`, named in errors). Header and value lines must pair up with the
+/// same number of fields; values that are not unsigned integers (`Tcp:
+/// MaxConn` is `-1`) are not counters and are ignored.
+pub fn apply(
+    text: &str,
+    prefix: &str,
+    file: &str,
+    counters: &mut TcpCounters,
+) -> Result<(), SourceError> {
+    let mut header: Option<(usize, &str)> = None;
+    let mut found = false;
+    for (lineno, line) in text.lines().enumerate() {
+        let Some(rest) = line.strip_prefix(prefix).and_then(|r| r.strip_prefix(':')) else {
+            continue;
+        };
+        let Some((_, names)) = header.take() else {
+            header = Some((lineno, rest));
+            continue;
+        };
+        found = true;
+        let n_names = names.split_ascii_whitespace().count();
+        let n_values = rest.split_ascii_whitespace().count();
+        if n_names != n_values {
+            return Err(SourceError::malformed(
+                file.to_string(),
+                lineno + 1,
+                format!(
+                    "line {}: `{prefix}:` header has {n_names} names but the values line has \
+                     {n_values}; is {file} a procfs snmp file?",
+                    lineno + 1
+                ),
+            ));
+        }
+        for (name, value) in names
+            .split_ascii_whitespace()
+            .zip(rest.split_ascii_whitespace())
+        {
+            let Some(&(_, _, ours)) = MAPPING
+                .iter()
+                .find(|(p, linux, _)| *p == prefix && *linux == name)
+            else {
+                continue;
+            };
+            if let Ok(v) = value.parse::<u64>() {
+                counters.set(ours, v);
+            }
+        }
+    }
+    if let Some((lineno, _)) = header {
+        return Err(SourceError::malformed(
+            file.to_string(),
+            lineno + 1,
+            format!(
+                "line {}: `{prefix}:` header without a values line; the file looks truncated",
+                lineno + 1
+            ),
+        ));
+    }
+    if !found {
+        return Err(SourceError::malformed(
+            file.to_string(),
+            0,
+            format!("no `{prefix}:` lines; is {file} a procfs snmp file?"),
+        ));
+    }
+    Ok(())
+}
+
+/// Read both files under `net_dir` (normally `/proc/net`).
+pub fn read(net_dir: &std::path::Path) -> Result<TcpCounters, SourceError> {
+    let mut counters = TcpCounters::default();
+    for (file, prefix) in [("snmp", "Tcp"), ("netstat", "TcpExt")] {
+        let path = net_dir.join(file);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            SourceError::io(
+                format!("reading {} (is procfs mounted?)", path.display()),
+                e,
+            )
+        })?;
+        apply(&text, prefix, &path.display().to_string(), &mut counters)?;
+    }
+    Ok(counters)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SNMP: &str = "Ip: Forwarding DefaultTTL\nIp: 1 64\n\
+        Tcp: RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails EstabResets CurrEstab InSegs OutSegs RetransSegs InErrs OutRsts InCsumErrors\n\
+        Tcp: 1 200 120000 -1 47 6 0 1 3 14338 8318 5 0 2 9\n\
+        Udp: InDatagrams\nUdp: 0\n";
+
+    #[test]
+    fn maps_tcp_line_pairs() {
+        let mut c = TcpCounters::default();
+        apply(SNMP, "Tcp", "/proc/net/snmp", &mut c).unwrap();
+        assert_eq!(c.connattempt, Some(47));
+        assert_eq!(c.accepts, Some(6));
+        assert_eq!(c.rcvtotal, Some(14338));
+        assert_eq!(c.sndtotal, Some(8318));
+        assert_eq!(c.sndrexmitpack, Some(5));
+        assert_eq!(c.rcvbadsum, Some(9));
+        // No honest Linux equivalent: absent, not zero.
+        assert_eq!((c.connects, c.drops, c.sndbyte), (None, None, None));
+        let mut c = TcpCounters::default();
+        apply(
+            "TcpExt: SyncookiesSent DelayedACKLost\nTcpExt: 0 12\n",
+            "TcpExt",
+            "netstat",
+            &mut c,
+        )
+        .unwrap();
+        assert_eq!(c.rcvduppack, Some(12));
+    }
+
+    #[test]
+    fn odd_files_give_errors_naming_the_file() {
+        let mut c = TcpCounters::default();
+        let e = apply("Tcp: A B C\nTcp: 1 2\n", "Tcp", "/proc/net/snmp", &mut c).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("/proc/net/snmp") && msg.contains("3 names"),
+            "{msg}"
+        );
+        let e = apply("Tcp: A B\n", "Tcp", "/x/snmp", &mut c).unwrap_err();
+        assert!(e.to_string().contains("truncated"), "{e}");
+        let e = apply("Udp: A\nUdp: 1\n", "Tcp", "/x/snmp", &mut c).unwrap_err();
+        assert!(e.to_string().contains("no `Tcp:` lines"), "{e}");
+        // Non-numeric values are not counters; the rest still parse.
+        let mut c = TcpCounters::default();
+        apply("Tcp: ActiveOpens InSegs\nTcp: x 5\n", "Tcp", "f", &mut c).unwrap();
+        assert_eq!((c.connattempt, c.rcvtotal), (None, Some(5)));
+    }
+
+    #[test]
+    fn this_hosts_files_parse() {
+        let c = read(std::path::Path::new("/proc/net")).unwrap();
+        assert!(c.rcvtotal.is_some() && c.sndtotal.is_some() && c.rcvduppack.is_some());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn odd_text_never_panics(text in "((Tcp|TcpExt|Udp|Tc)(:|) ?([A-Za-z0-9 -]|\\n){0,40}\\n?){0,6}") {
+            let mut c = TcpCounters::default();
+            let _ = apply(&text, "Tcp", "f", &mut c);
+            let _ = apply(&text, "TcpExt", "f", &mut c);
+        }
+    }
+}

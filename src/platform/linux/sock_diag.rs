@@ -1,0 +1,756 @@
+//! sock_diag wire format: the dump request we send and a parser for the
+//! replies, in plain safe Rust over `&[u8]`.
+//!
+//! The parser walks `nlmsghdr`s, handles `NLMSG_DONE`/`NLMSG_ERROR`, and turns
+//! each `inet_diag_msg` plus its attributes (`INET_DIAG_INFO` = `tcp_info`,
+//! `INET_DIAG_CONG`, `INET_DIAG_SKMEMINFO`) into a `SocketRecord` without a
+//! heap allocation. Every read is bounds-checked: a field beyond what the
+//! kernel sent is absent, a malformed message is skipped and counted.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use tracing::debug;
+
+use crate::platform::{ScanStats, SourceError};
+use crate::record::{SSTHRESH_INFINITE, ShortName, SocketRecord, TcpState};
+
+// netlink.h
+const NLMSG_HDRLEN: usize = 16;
+const NLMSG_NOOP: u16 = 1;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLMSG_OVERRUN: u16 = 4;
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_DUMP_INTR: u16 = 0x10;
+const NLM_F_DUMP: u16 = 0x300;
+/// sock_diag.h
+pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
+
+// inet_diag.h attribute types.
+const INET_DIAG_INFO: u16 = 2;
+const INET_DIAG_CONG: u16 = 4;
+const INET_DIAG_SKMEMINFO: u16 = 7;
+/// Attribute type bits that are flags, not part of the type.
+const NLA_TYPE_MASK: u16 = !(0x8000 | 0x4000);
+
+/// `idiag_ext` bits: extension N is requested by bit N-1.
+pub const REQUESTED_EXTENSIONS: u8 =
+    (1 << (INET_DIAG_INFO - 1)) | (1 << (INET_DIAG_CONG - 1)) | (1 << (INET_DIAG_SKMEMINFO - 1));
+
+/// Every TCP state, including TIME_WAIT (6) and NEW_SYN_RECV (12).
+pub const ALL_STATES: u32 = u32::MAX;
+
+/// `sizeof(struct inet_diag_req_v2)`.
+const REQ_V2_LEN: usize = 56;
+/// `sizeof(struct inet_diag_msg)`.
+pub const INET_DIAG_MSG_LEN: usize = 72;
+pub const REQUEST_LEN: usize = NLMSG_HDRLEN + REQ_V2_LEN;
+
+// Linux TCP states that carry placeholder zeros instead of uid/inode/queues
+// (mini sockets: `inet_twsk_diag_fill`, `inet_req_diag_fill`).
+const LINUX_TIME_WAIT: u8 = 6;
+const LINUX_LISTEN: u8 = 10;
+const LINUX_NEW_SYN_RECV: u8 = 12;
+
+/// Linux's `TCP_INFINITE_SSTHRESH`.
+const LINUX_INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
+
+/// The dump request for one address family: `nlmsghdr` + `inet_diag_req_v2`
+/// asking for every TCP socket in every state with `tcp_info`, congestion
+/// control name and socket memory.
+pub fn dump_request(family: u8, seq: u32) -> [u8; REQUEST_LEN] {
+    let mut b = [0u8; REQUEST_LEN];
+    b[0..4].copy_from_slice(&(REQUEST_LEN as u32).to_ne_bytes());
+    b[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    b[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    b[8..12].copy_from_slice(&seq.to_ne_bytes());
+    // nlmsg_pid 0: the kernel fills in our port id.
+    let r = NLMSG_HDRLEN;
+    b[r] = family;
+    b[r + 1] = libc::IPPROTO_TCP as u8;
+    b[r + 2] = REQUESTED_EXTENSIONS;
+    b[r + 4..r + 8].copy_from_slice(&ALL_STATES.to_ne_bytes());
+    // inet_diag_sockid left zero: no filter, dump everything.
+    b
+}
+
+/// Whether a dump has more datagrams to come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    More,
+    Done,
+}
+
+/// Parse one datagram of a dump reply whose request had sequence number
+/// `seq`. Sockets are appended to `out`; malformed messages are skipped and
+/// counted in `stats.skipped`. A kernel-reported error is returned as
+/// `SourceError::Io`.
+pub fn parse_datagram(
+    buf: &[u8],
+    seq: u32,
+    ts: u64,
+    out: &mut Vec<SocketRecord>,
+    stats: &mut ScanStats,
+) -> Result<Progress, SourceError> {
+    let mut off = 0usize;
+    while off < buf.len() {
+        let Some(hdr) = buf.get(off..off + NLMSG_HDRLEN) else {
+            // Trailing bytes too short for a header.
+            stats.skipped += 1;
+            debug!(
+                offset = off,
+                "sock_diag: trailing bytes after the last message"
+            );
+            return Ok(Progress::More);
+        };
+        let len = u32_ne(hdr, 0) as usize;
+        let kind = u16_ne(hdr, 4);
+        let flags = u16_ne(hdr, 6);
+        let msg_seq = u32_ne(hdr, 8);
+        if len < NLMSG_HDRLEN || len > buf.len() - off {
+            // The framing itself is broken: nothing after this point of the
+            // datagram can be trusted.
+            stats.skipped += 1;
+            debug!(
+                offset = off,
+                len, "sock_diag: message length out of bounds, rest of datagram dropped"
+            );
+            return Ok(Progress::More);
+        }
+        let payload = &buf[off + NLMSG_HDRLEN..off + len];
+        off = off.saturating_add(align4(len));
+        if msg_seq != seq {
+            // Left over from an earlier, abandoned dump on this socket.
+            continue;
+        }
+        if flags & NLM_F_DUMP_INTR != 0 {
+            stats.inconsistent = true;
+        }
+        match kind {
+            SOCK_DIAG_BY_FAMILY => match parse_socket(payload, ts) {
+                Ok(rec) => out.push(rec),
+                Err(reason) => {
+                    stats.skipped += 1;
+                    debug!(reason, "sock_diag: skipped a malformed socket message");
+                }
+            },
+            NLMSG_DONE => {
+                // A dump's DONE carries an int: negative errno if the dump
+                // failed part-way.
+                let err = i32_ne(payload, 0).unwrap_or(0);
+                if err < 0 {
+                    return Err(SourceError::io(
+                        "sock_diag dump ended with an error; retry, and check `ss -t` works",
+                        std::io::Error::from_raw_os_error(-err),
+                    ));
+                }
+                return Ok(Progress::Done);
+            }
+            NLMSG_ERROR => {
+                let err = i32_ne(payload, 0).unwrap_or(-libc::EPROTO);
+                if err != 0 {
+                    return Err(SourceError::io(
+                        "sock_diag request refused by the kernel (is the inet_diag/tcp_diag module available?)",
+                        std::io::Error::from_raw_os_error(err.saturating_neg()),
+                    ));
+                }
+            }
+            NLMSG_OVERRUN => {
+                return Err(SourceError::malformed(
+                    "sock_diag dump",
+                    off,
+                    "the kernel reported an overrun; the dump is incomplete, retry",
+                ));
+            }
+            NLMSG_NOOP => {}
+            _ => {
+                stats.skipped += 1;
+                debug!(kind, "sock_diag: unexpected message type");
+            }
+        }
+    }
+    Ok(Progress::More)
+}
+
+/// One `inet_diag_msg` and its attributes → a record. The error is a static
+/// reason (no allocation on the skip path either).
+pub fn parse_socket(p: &[u8], ts: u64) -> Result<SocketRecord, &'static str> {
+    if p.len() < INET_DIAG_MSG_LEN {
+        return Err("inet_diag_msg truncated");
+    }
+    let family = p[0];
+    let linux_state = p[1];
+    let timer = p[2];
+    let state = TcpState::from_linux(linux_state).ok_or("unknown TCP state")?;
+    let sport = u16::from_be_bytes([p[4], p[5]]);
+    let dport = u16::from_be_bytes([p[6], p[7]]);
+    let (src, dst) = match family as i32 {
+        libc::AF_INET => (
+            IpAddr::V4(Ipv4Addr::new(p[8], p[9], p[10], p[11])),
+            IpAddr::V4(Ipv4Addr::new(p[24], p[25], p[26], p[27])),
+        ),
+        libc::AF_INET6 => (
+            IpAddr::V6(Ipv6Addr::from(arr16(&p[8..24]))),
+            IpAddr::V6(Ipv6Addr::from(arr16(&p[24..40]))),
+        ),
+        _ => return Err("unknown address family"),
+    };
+    let mut rec = SocketRecord::new(
+        ts,
+        SocketAddr::new(src, sport),
+        SocketAddr::new(dst, dport),
+        state,
+    );
+
+    // The cookie is two native-endian u32s, low word first.
+    let cookie = u64::from(u32_ne(p, 44)) | (u64::from(u32_ne(p, 48)) << 32);
+    if cookie != u64::MAX {
+        rec.sock_id = Some(cookie);
+    }
+    let expires = u32_ne(p, 52);
+    let rqueue = u32_ne(p, 56);
+    let wqueue = u32_ne(p, 60);
+    let uid = u32_ne(p, 64);
+    let inode = u32_ne(p, 68);
+
+    let mini = matches!(linux_state, LINUX_TIME_WAIT | LINUX_NEW_SYN_RECV);
+    if !mini {
+        rec.uid = Some(uid);
+        if inode != 0 {
+            rec.inode = Some(u64::from(inode));
+            rec.proc_key = Some(u64::from(inode));
+        }
+        // A listener's queues count connections (accept queue, backlog),
+        // not bytes, so they are left out rather than mislabelled.
+        if linux_state != LINUX_LISTEN {
+            rec.rcv_queue = Some(rqueue);
+            rec.snd_queue = Some(wqueue);
+        }
+    }
+    // idiag_timer kinds (inet_diag.c): 1 retransmit (also loss probe and
+    // reorder timeouts; SYN-ACK for request sockets), 2 keepalive,
+    // 3 TIME_WAIT, 4 zero-window probe. The delayed-ACK timer is not exposed.
+    match timer {
+        1 => rec.timer_rexmt_ms = Some(expires),
+        2 => rec.timer_keep_ms = Some(expires),
+        3 => rec.timer_2msl_ms = Some(expires),
+        4 => rec.timer_persist_ms = Some(expires),
+        _ => {}
+    }
+
+    let mut attrs = &p[INET_DIAG_MSG_LEN..];
+    while !attrs.is_empty() {
+        if attrs.len() < 4 {
+            return Err("attribute header truncated");
+        }
+        let alen = usize::from(u16_ne(attrs, 0));
+        let atype = u16_ne(attrs, 2) & NLA_TYPE_MASK;
+        if alen < 4 || alen > attrs.len() {
+            return Err("attribute length out of bounds");
+        }
+        let data = &attrs[4..alen];
+        match atype {
+            INET_DIAG_INFO if linux_state != LINUX_LISTEN => apply_tcp_info(&mut rec, data),
+            INET_DIAG_CONG => {
+                let cc = ShortName::from_c_bytes(data);
+                if !cc.is_empty() {
+                    rec.cc = Some(cc);
+                }
+            }
+            INET_DIAG_SKMEMINFO => apply_skmeminfo(&mut rec, data),
+            _ => {}
+        }
+        attrs = attrs.get(align4(alen)..).unwrap_or(&[]);
+    }
+    rec.derive_buffer_pcts();
+    Ok(rec)
+}
+
+/// Byte offsets in `struct tcp_info` (include/uapi/linux/tcp.h). Checked
+/// against the C header and the `libc` crate by tests.
+pub mod tcpi {
+    /// `tcpi_snd_wscale : 4, tcpi_rcv_wscale : 4` share this byte.
+    pub const WSCALE: usize = 6;
+    pub const RTO: usize = 8;
+    pub const SND_MSS: usize = 16;
+    pub const UNACKED: usize = 24;
+    pub const LOST: usize = 32;
+    pub const RETRANS: usize = 36;
+    pub const LAST_DATA_RECV: usize = 52;
+    pub const RTT: usize = 68;
+    pub const RTTVAR: usize = 72;
+    pub const SND_SSTHRESH: usize = 76;
+    pub const SND_CWND: usize = 80;
+    pub const TOTAL_RETRANS: usize = 100;
+    pub const PACING_RATE: usize = 104;
+    pub const BYTES_ACKED: usize = 120;
+    pub const BYTES_RECEIVED: usize = 128;
+    pub const SEGS_OUT: usize = 136;
+    pub const SEGS_IN: usize = 140;
+    pub const MIN_RTT: usize = 148;
+    pub const DELIVERY_RATE: usize = 160;
+    pub const BYTES_SENT: usize = 200;
+    pub const BYTES_RETRANS: usize = 208;
+    pub const DSACK_DUPS: usize = 216;
+    pub const RCV_OOOPACK: usize = 224;
+    pub const SND_WND: usize = 228;
+    /// Linux 6.7 and later.
+    pub const RCV_WND: usize = 232;
+}
+
+/// Copy `tcp_info` fields into the record. `d` may be shorter (older
+/// kernel) or longer (newer kernel) than the layout we know: each field is
+/// read only if the kernel sent all of its bytes.
+fn apply_tcp_info(rec: &mut SocketRecord, d: &[u8]) {
+    let u32_at = |off: usize| d.get(off..off + 4).map(|b| u32_ne(b, 0));
+    let u64_at = |off: usize| {
+        d.get(off..off + 8)
+            .map(|b| u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+    };
+
+    if let Some(&ws) = d.get(tcpi::WSCALE) {
+        // GCC allocates the first bitfield member in the low bits on
+        // little-endian targets and in the high bits on big-endian ones.
+        let (snd, rcv) = if cfg!(target_endian = "little") {
+            (ws & 0x0f, ws >> 4)
+        } else {
+            (ws >> 4, ws & 0x0f)
+        };
+        rec.snd_wscale = Some(snd);
+        rec.rcv_wscale = Some(rcv);
+    }
+    rec.rto_us = u32_at(tcpi::RTO);
+    let mss = u32_at(tcpi::SND_MSS);
+    rec.mss = mss;
+    rec.unacked = u32_at(tcpi::UNACKED);
+    rec.lost = u32_at(tcpi::LOST);
+    rec.retrans_out = u32_at(tcpi::RETRANS);
+    rec.idle_ms = u32_at(tcpi::LAST_DATA_RECV);
+    rec.rtt_us = u32_at(tcpi::RTT);
+    rec.rttvar_us = u32_at(tcpi::RTTVAR);
+    if let Some(mss) = mss.filter(|&m| m > 0) {
+        let mss = u64::from(mss);
+        rec.cwnd = u32_at(tcpi::SND_CWND).map(|c| u64::from(c) * mss);
+        rec.ssthresh = u32_at(tcpi::SND_SSTHRESH).map(|s| {
+            if s >= LINUX_INFINITE_SSTHRESH {
+                SSTHRESH_INFINITE
+            } else {
+                u64::from(s) * mss
+            }
+        });
+    }
+    rec.rexmit = u32_at(tcpi::TOTAL_RETRANS).map(u64::from);
+    // ~0 means "no pacing rate set", not a rate.
+    rec.pacing_rate = u64_at(tcpi::PACING_RATE).filter(|&r| r != u64::MAX);
+    rec.bytes_acked = u64_at(tcpi::BYTES_ACKED);
+    rec.bytes_received = u64_at(tcpi::BYTES_RECEIVED);
+    rec.segs_out = u32_at(tcpi::SEGS_OUT).map(u64::from);
+    rec.segs_in = u32_at(tcpi::SEGS_IN).map(u64::from);
+    // ~0 means "no RTT sample yet".
+    rec.rtt_min_us = u32_at(tcpi::MIN_RTT).filter(|&r| r != u32::MAX);
+    rec.delivery_rate = u64_at(tcpi::DELIVERY_RATE);
+    rec.bytes_sent = u64_at(tcpi::BYTES_SENT);
+    rec.bytes_retrans = u64_at(tcpi::BYTES_RETRANS);
+    rec.dsack_pack = u32_at(tcpi::DSACK_DUPS).map(u64::from);
+    rec.ooo = u32_at(tcpi::RCV_OOOPACK).map(u64::from);
+    rec.snd_wnd = u32_at(tcpi::SND_WND).map(u64::from);
+    rec.rcv_wnd = u32_at(tcpi::RCV_WND).map(u64::from);
+}
+
+/// `INET_DIAG_SKMEMINFO`: `u32 [SK_MEMINFO_VARS]` (linux/sock_diag.h).
+fn apply_skmeminfo(rec: &mut SocketRecord, d: &[u8]) {
+    const RMEM_ALLOC: usize = 0;
+    const RCVBUF: usize = 1;
+    const SNDBUF: usize = 3;
+    const WMEM_QUEUED: usize = 5;
+    let at = |i: usize| d.get(i * 4..i * 4 + 4).map(|b| u32_ne(b, 0));
+    rec.rcv_buf_used = at(RMEM_ALLOC);
+    rec.rcv_buf_hiwat = at(RCVBUF);
+    rec.snd_buf_hiwat = at(SNDBUF);
+    rec.snd_buf_used = at(WMEM_QUEUED);
+}
+
+fn align4(n: usize) -> usize {
+    n.saturating_add(3) & !3
+}
+
+fn arr16(b: &[u8]) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&b[..16]);
+    a
+}
+
+/// Native-endian u32 at `off`; callers have checked the bounds.
+fn u32_ne(b: &[u8], off: usize) -> u32 {
+    u32::from_ne_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
+}
+
+fn u16_ne(b: &[u8], off: usize) -> u16 {
+    u16::from_ne_bytes([b[off], b[off + 1]])
+}
+
+fn i32_ne(b: &[u8], off: usize) -> Option<i32> {
+    b.get(off..off + 4)
+        .map(|x| i32::from_ne_bytes([x[0], x[1], x[2], x[3]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::offset_of;
+
+    const SEQ: u32 = 7;
+
+    /// `struct tcp_info` offsets agree with the `libc` crate's definition
+    /// (the C header is checked by `tests/linux_tcp_info_layout.rs`).
+    #[test]
+    fn tcp_info_offsets_match_libc() {
+        type T = libc::tcp_info;
+        assert_eq!(offset_of!(T, tcpi_snd_rcv_wscale), tcpi::WSCALE);
+        assert_eq!(offset_of!(T, tcpi_rto), tcpi::RTO);
+        assert_eq!(offset_of!(T, tcpi_snd_mss), tcpi::SND_MSS);
+        assert_eq!(offset_of!(T, tcpi_unacked), tcpi::UNACKED);
+        assert_eq!(offset_of!(T, tcpi_lost), tcpi::LOST);
+        assert_eq!(offset_of!(T, tcpi_retrans), tcpi::RETRANS);
+        assert_eq!(offset_of!(T, tcpi_last_data_recv), tcpi::LAST_DATA_RECV);
+        assert_eq!(offset_of!(T, tcpi_rtt), tcpi::RTT);
+        assert_eq!(offset_of!(T, tcpi_rttvar), tcpi::RTTVAR);
+        assert_eq!(offset_of!(T, tcpi_snd_ssthresh), tcpi::SND_SSTHRESH);
+        assert_eq!(offset_of!(T, tcpi_snd_cwnd), tcpi::SND_CWND);
+        assert_eq!(offset_of!(T, tcpi_total_retrans), tcpi::TOTAL_RETRANS);
+        assert_eq!(offset_of!(T, tcpi_pacing_rate), tcpi::PACING_RATE);
+        assert_eq!(offset_of!(T, tcpi_bytes_acked), tcpi::BYTES_ACKED);
+        assert_eq!(offset_of!(T, tcpi_bytes_received), tcpi::BYTES_RECEIVED);
+        assert_eq!(offset_of!(T, tcpi_segs_out), tcpi::SEGS_OUT);
+        assert_eq!(offset_of!(T, tcpi_segs_in), tcpi::SEGS_IN);
+        assert_eq!(offset_of!(T, tcpi_min_rtt), tcpi::MIN_RTT);
+        assert_eq!(offset_of!(T, tcpi_delivery_rate), tcpi::DELIVERY_RATE);
+        assert_eq!(offset_of!(T, tcpi_bytes_sent), tcpi::BYTES_SENT);
+        assert_eq!(offset_of!(T, tcpi_bytes_retrans), tcpi::BYTES_RETRANS);
+        assert_eq!(offset_of!(T, tcpi_dsack_dups), tcpi::DSACK_DUPS);
+        assert_eq!(offset_of!(T, tcpi_rcv_ooopack), tcpi::RCV_OOOPACK);
+        assert_eq!(offset_of!(T, tcpi_snd_wnd), tcpi::SND_WND);
+        assert_eq!(offset_of!(T, tcpi_rcv_wnd), tcpi::RCV_WND);
+    }
+
+    fn put_u32(b: &mut [u8], off: usize, v: u32) {
+        b[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+    }
+
+    fn attr(kind: u16, data: &[u8]) -> Vec<u8> {
+        let mut a = Vec::new();
+        a.extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
+        a.extend_from_slice(&kind.to_ne_bytes());
+        a.extend_from_slice(data);
+        while a.len() % 4 != 0 {
+            a.push(0);
+        }
+        a
+    }
+
+    /// A test double of one kernel message: nlmsghdr + inet_diag_msg +
+    /// attributes, laid out as the kernel lays them out.
+    fn message(kind: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&((NLMSG_HDRLEN + payload.len()) as u32).to_ne_bytes());
+        m.extend_from_slice(&kind.to_ne_bytes());
+        m.extend_from_slice(&0x2u16.to_ne_bytes()); // NLM_F_MULTI
+        m.extend_from_slice(&seq.to_ne_bytes());
+        m.extend_from_slice(&0u32.to_ne_bytes());
+        m.extend_from_slice(payload);
+        while m.len() % 4 != 0 {
+            m.push(0);
+        }
+        m
+    }
+
+    fn diag_msg(state: u8, timer: u8, info: Option<&[u8]>) -> Vec<u8> {
+        let mut p = vec![0u8; INET_DIAG_MSG_LEN];
+        p[0] = libc::AF_INET as u8;
+        p[1] = state;
+        p[2] = timer;
+        p[4..6].copy_from_slice(&8080u16.to_be_bytes());
+        p[6..8].copy_from_slice(&443u16.to_be_bytes());
+        p[8..12].copy_from_slice(&[10, 0, 0, 1]);
+        p[24..28].copy_from_slice(&[10, 0, 0, 2]);
+        put_u32(&mut p, 44, 0xdead_beef);
+        put_u32(&mut p, 48, 0x1);
+        put_u32(&mut p, 52, 1234); // expires
+        put_u32(&mut p, 56, 11); // rqueue
+        put_u32(&mut p, 60, 22); // wqueue
+        put_u32(&mut p, 64, 1000); // uid
+        put_u32(&mut p, 68, 555); // inode
+        if let Some(info) = info {
+            p.extend(attr(INET_DIAG_INFO, info));
+        }
+        p.extend(attr(INET_DIAG_CONG, b"cubic\0"));
+        let mem: Vec<u8> = [100u32, 200, 0, 400, 0, 50, 0, 0, 0]
+            .iter()
+            .flat_map(|v| v.to_ne_bytes())
+            .collect();
+        p.extend(attr(INET_DIAG_SKMEMINFO, &mem));
+        p
+    }
+
+    fn tcp_info(len: usize, cwnd: u32, ssthresh: u32, mss: u32) -> Vec<u8> {
+        let mut t = vec![0u8; len.max(256)];
+        t[tcpi::WSCALE] = 0x7 | (0x9 << 4);
+        put_u32(&mut t, tcpi::SND_MSS, mss);
+        put_u32(&mut t, tcpi::SND_CWND, cwnd);
+        put_u32(&mut t, tcpi::SND_SSTHRESH, ssthresh);
+        put_u32(&mut t, tcpi::RTT, 321);
+        put_u32(&mut t, tcpi::MIN_RTT, u32::MAX);
+        put_u32(&mut t, tcpi::TOTAL_RETRANS, 3);
+        put_u32(&mut t, tcpi::RCV_OOOPACK, 4);
+        put_u32(&mut t, tcpi::SND_WND, 65535);
+        put_u32(&mut t, tcpi::RCV_WND, 131072);
+        t.truncate(len);
+        t
+    }
+
+    fn parse(buf: &[u8]) -> (Result<Progress, SourceError>, Vec<SocketRecord>, ScanStats) {
+        let mut out = Vec::new();
+        let mut stats = ScanStats::default();
+        let r = parse_datagram(buf, SEQ, 42, &mut out, &mut stats);
+        (r, out, stats)
+    }
+
+    #[test]
+    fn request_layout() {
+        let r = dump_request(libc::AF_INET6 as u8, 9);
+        assert_eq!(u32::from_ne_bytes(r[0..4].try_into().unwrap()), 72);
+        assert_eq!(u16::from_ne_bytes(r[4..6].try_into().unwrap()), 20);
+        assert_eq!(u32::from_ne_bytes(r[8..12].try_into().unwrap()), 9);
+        assert_eq!(r[16], libc::AF_INET6 as u8);
+        assert_eq!(r[17], 6);
+        assert_eq!(r[18], 0b0100_1010, "INFO, CONG, SKMEMINFO");
+        assert_eq!(&r[20..24], &[0xff; 4]);
+    }
+
+    #[test]
+    fn full_message_maps_every_field() {
+        let info = tcp_info(248, 10, 20, 1448);
+        let mut buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, 1, Some(&info)));
+        buf.extend(message(NLMSG_DONE, SEQ, &0i32.to_ne_bytes()));
+        let (r, out, stats) = parse(&buf);
+        assert_eq!(r.unwrap(), Progress::Done);
+        assert_eq!(stats, ScanStats::default());
+        let s = &out[0];
+        assert_eq!(s.local.to_string(), "10.0.0.1:8080");
+        assert_eq!(s.remote.to_string(), "10.0.0.2:443");
+        assert_eq!(s.state, TcpState::Established);
+        assert_eq!(s.sock_id, Some(0x1_dead_beef));
+        assert_eq!(
+            (s.uid, s.inode, s.proc_key),
+            (Some(1000), Some(555), Some(555))
+        );
+        assert_eq!((s.rcv_queue, s.snd_queue), (Some(11), Some(22)));
+        assert_eq!(s.timer_rexmt_ms, Some(1234));
+        assert_eq!(s.mss, Some(1448));
+        assert_eq!(s.cwnd, Some(14480));
+        assert_eq!(s.ssthresh, Some(28960));
+        assert_eq!((s.snd_wscale, s.rcv_wscale), (Some(7), Some(9)));
+        assert_eq!(s.rtt_us, Some(321));
+        assert_eq!(s.rtt_min_us, None, "~0 = no sample");
+        assert_eq!(s.rexmit, Some(3));
+        assert_eq!(s.ooo, Some(4));
+        assert_eq!(s.snd_wnd, Some(65535));
+        assert_eq!(s.rcv_wnd, Some(131072));
+        assert_eq!(s.cc.unwrap().as_str(), "cubic");
+        assert_eq!((s.rcv_buf_used, s.rcv_buf_hiwat), (Some(100), Some(200)));
+        assert_eq!((s.snd_buf_used, s.snd_buf_hiwat), (Some(50), Some(400)));
+        assert_eq!(s.rcv_buf_pct, Some(50.0));
+        assert_eq!(s.snd_buf_pct, Some(12.5));
+    }
+
+    #[test]
+    fn infinite_ssthresh_is_not_multiplied() {
+        for raw in [0x7fff_ffff, u32::MAX] {
+            let info = tcp_info(232, 10, raw, 65483);
+            let buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, 0, Some(&info)));
+            let (_, out, _) = parse(&buf);
+            assert_eq!(out[0].ssthresh, Some(SSTHRESH_INFINITE));
+            assert_eq!(out[0].cwnd, Some(654830));
+        }
+    }
+
+    #[test]
+    fn short_tcp_info_leaves_newer_fields_absent() {
+        // A 4.x kernel's tcp_info ends after tcpi_delivery_rate (168 bytes).
+        let info = tcp_info(168, 10, 20, 1000);
+        let buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, 0, Some(&info)));
+        let (_, out, stats) = parse(&buf);
+        assert_eq!(stats.skipped, 0);
+        let s = &out[0];
+        assert_eq!(s.cwnd, Some(10_000));
+        assert_eq!(s.delivery_rate, Some(0));
+        assert_eq!(
+            (s.bytes_sent, s.ooo, s.snd_wnd, s.rcv_wnd),
+            (None, None, None, None)
+        );
+        // A tcp_info cut inside a field: that field is absent too.
+        let info = tcp_info(tcpi::SND_CWND + 2, 10, 20, 1000);
+        let buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, 0, Some(&info)));
+        let (_, out, _) = parse(&buf);
+        assert_eq!(out[0].mss, Some(1000));
+        assert_eq!(out[0].cwnd, None);
+        // Longer than we know (a future kernel): the known prefix is used.
+        let info = tcp_info(400, 10, 20, 1000);
+        let buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, 0, Some(&info)));
+        assert_eq!(parse(&buf).1[0].rcv_wnd, Some(131072));
+    }
+
+    #[test]
+    fn mini_sockets_have_no_placeholder_uid_inode_or_queues() {
+        for state in [LINUX_TIME_WAIT, LINUX_NEW_SYN_RECV] {
+            let buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(state, 3, None));
+            let (_, out, _) = parse(&buf);
+            let s = &out[0];
+            assert_eq!(
+                (s.uid, s.inode, s.proc_key, s.rcv_queue),
+                (None, None, None, None)
+            );
+        }
+        let buf = message(
+            SOCK_DIAG_BY_FAMILY,
+            SEQ,
+            &diag_msg(LINUX_TIME_WAIT, 3, None),
+        );
+        assert_eq!(parse(&buf).1[0].timer_2msl_ms, Some(1234));
+        // A listener's tcp_info is mostly placeholders and its queues
+        // count connections: neither is reported.
+        let info = tcp_info(248, 10, 20, 0);
+        let buf = message(
+            SOCK_DIAG_BY_FAMILY,
+            SEQ,
+            &diag_msg(LINUX_LISTEN, 0, Some(&info)),
+        );
+        let s = &parse(&buf).1[0];
+        assert_eq!(s.state, TcpState::Listen);
+        assert_eq!((s.cwnd, s.mss, s.rcv_queue), (None, None, None));
+        assert_eq!(s.uid, Some(1000));
+    }
+
+    #[test]
+    fn kernel_errors_are_typed() {
+        let buf = message(NLMSG_ERROR, SEQ, &(-libc::EPERM).to_ne_bytes());
+        match parse(&buf).0 {
+            Err(SourceError::Io { source, .. }) => {
+                assert_eq!(source.raw_os_error(), Some(libc::EPERM))
+            }
+            other => panic!("{other:?}"),
+        }
+        let buf = message(NLMSG_DONE, SEQ, &(-libc::EINTR).to_ne_bytes());
+        assert!(matches!(parse(&buf).0, Err(SourceError::Io { .. })));
+        let buf = message(NLMSG_OVERRUN, SEQ, &[]);
+        assert!(matches!(parse(&buf).0, Err(SourceError::Malformed { .. })));
+    }
+
+    #[test]
+    fn corrupt_messages_are_skipped_and_counted() {
+        let info = tcp_info(232, 10, 20, 1000);
+        let good = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, 0, Some(&info)));
+
+        // Unknown state and family: skipped, the next message still parsed.
+        let mut bad_state = diag_msg(99, 0, None);
+        bad_state[1] = 99;
+        let mut bad_family = diag_msg(1, 0, None);
+        bad_family[0] = 77;
+        let mut buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &bad_state);
+        buf.extend(message(SOCK_DIAG_BY_FAMILY, SEQ, &bad_family));
+        buf.extend(message(
+            SOCK_DIAG_BY_FAMILY,
+            SEQ,
+            &diag_msg(1, 0, None)[..40],
+        ));
+        buf.extend(&good);
+        let (r, out, stats) = parse(&buf);
+        assert_eq!(r.unwrap(), Progress::More);
+        assert_eq!(out.len(), 1);
+        assert_eq!(stats.skipped, 3);
+
+        // An attribute claiming more bytes than the message holds.
+        let mut p = diag_msg(1, 0, None);
+        p[INET_DIAG_MSG_LEN..INET_DIAG_MSG_LEN + 2].copy_from_slice(&5000u16.to_ne_bytes());
+        let (_, out, stats) = parse(&message(SOCK_DIAG_BY_FAMILY, SEQ, &p));
+        assert_eq!((out.len(), stats.skipped), (0, 1));
+
+        // nlmsg_len past the end of the datagram: the rest is dropped.
+        let mut buf = good.clone();
+        buf[0..4].copy_from_slice(&100_000u32.to_ne_bytes());
+        let (r, out, stats) = parse(&buf);
+        assert_eq!(
+            (r.unwrap(), out.len(), stats.skipped),
+            (Progress::More, 0, 1)
+        );
+
+        // Messages of another (abandoned) dump are ignored.
+        let stale = message(SOCK_DIAG_BY_FAMILY, SEQ + 1, &diag_msg(1, 0, None));
+        let (_, out, stats) = parse(&stale);
+        assert_eq!((out.len(), stats.skipped), (0, 0));
+
+        // NLM_F_DUMP_INTR marks the scan inconsistent.
+        let mut buf = good.clone();
+        buf[6..8].copy_from_slice(&(0x2u16 | NLM_F_DUMP_INTR).to_ne_bytes());
+        assert!(parse(&buf).2.inconsistent);
+    }
+
+    /// A real datagram from this kernel, for mutation below.
+    fn real_dump() -> Vec<u8> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _c = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let mut sock = super::super::netlink::DiagSocket::open().unwrap();
+        sock.send(&dump_request(libc::AF_INET as u8, SEQ)).unwrap();
+        let mut all = Vec::new();
+        loop {
+            let d = sock.recv().unwrap().to_vec();
+            let done = parse(&d).0.unwrap() == Progress::Done;
+            all.extend(d);
+            if done {
+                return all;
+            }
+        }
+    }
+
+    #[test]
+    fn real_kernel_dump_parses_cleanly() {
+        let buf = real_dump();
+        let mut out = Vec::new();
+        let mut stats = ScanStats::default();
+        // Datagrams were concatenated; messages are self-delimiting.
+        let r = parse_datagram(&buf, SEQ, 1, &mut out, &mut stats).unwrap();
+        assert_eq!(r, Progress::Done);
+        assert_eq!(stats.skipped, 0);
+        assert!(out.len() >= 3, "listener + both ends: {}", out.len());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Arbitrary bytes: never a panic; every outcome is a value.
+        #[test]
+        fn random_bytes_never_panic(buf in proptest::collection::vec(proptest::num::u8::ANY, 0..2048)) {
+            let _ = parse(&buf);
+        }
+
+        /// A real dump truncated anywhere and with bytes overwritten: never a
+        /// panic, never more records than the intact dump had.
+        #[test]
+        fn mutated_real_dump_never_panics(
+            cut in 0usize..4096,
+            edits in proptest::collection::vec((0usize..4096, proptest::num::u8::ANY), 0..16),
+        ) {
+            let intact = real_dump();
+            let n_intact = parse(&intact).1.len();
+            let mut buf = intact.clone();
+            for (at, v) in edits {
+                if let Some(b) = buf.get_mut(at % intact.len().max(1)) {
+                    *b = v;
+                }
+            }
+            buf.truncate(cut % (intact.len() + 1));
+            let (_, out, _) = parse(&buf);
+            proptest::prop_assert!(out.len() <= n_intact);
+        }
+    }
+}
