@@ -4,6 +4,7 @@
 //! Data flows top to bottom through the modules:
 //! `platform` (sources) → `pipeline` (scheduler, delta store) → `output`.
 
+pub mod config;
 pub mod output;
 pub mod pipeline;
 pub mod platform;

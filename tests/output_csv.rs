@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use netpulse::output::Encoder;
 use netpulse::output::csv::{
-    CsvEncoder, SOCKET_COLUMNS, SOCKET_STREAM, SYSTEM_STREAM, system_columns,
+    CsvEncoder, SOCKET_STREAM, SYSTEM_STREAM, socket_columns, system_columns,
 };
 use netpulse::output::file_sink::{FileSink, FileSinkConfig};
 use netpulse::output::json::JsonEncoder;
@@ -18,7 +18,7 @@ use output_support::*;
 use proptest::prelude::*;
 
 fn column(name: &str) -> usize {
-    SOCKET_COLUMNS.iter().position(|c| c.0 == name).unwrap()
+    socket_columns().iter().position(|c| *c == name).unwrap()
 }
 
 #[test]
@@ -181,9 +181,51 @@ proptest! {
                 socket_i += 1;
                 prop_assert_eq!(&recs[0][column("command")], s.command.as_deref().unwrap_or(""));
                 prop_assert_eq!(&recs[0][column("local")], s.local.to_string());
+                prop_assert_eq!(&recs[0][column("remote")], s.remote.to_string());
+                prop_assert_eq!(&recs[0][column("fd")], s.fd.map(|c| c.to_string()).unwrap_or_default());
+                prop_assert_eq!(&recs[0][column("snd_wscale")], s.snd_wscale.map(|c| c.to_string()).unwrap_or_default());
                 prop_assert_eq!(&recs[0][column("cwnd")], s.cwnd.map(|c| c.to_string()).unwrap_or_default());
                 prop_assert_eq!(&recs[0][column("cc")], s.cc.map(|c| c.to_string()).unwrap_or_default());
             }
         }
     }
+}
+
+/// `netpulse once --format csv` on this host: two tables separated by a
+/// blank line, both readable by the csv crate, with our own listener in
+/// the socket table.
+#[test]
+fn once_format_csv_prints_two_readable_tables() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let local = listener.local_addr().unwrap().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netpulse"))
+        .args(["once", "--format", "csv"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (system, sockets) = text
+        .split_once("\n\n")
+        .expect("a blank line between tables");
+
+    let mut rd = csv::Reader::from_reader(system.as_bytes());
+    assert_eq!(rd.headers().unwrap().len(), system_columns().len());
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1);
+
+    let mut rd = csv::Reader::from_reader(sockets.as_bytes());
+    assert_eq!(rd.headers().unwrap().len(), socket_columns().len());
+    let rows: Vec<csv::StringRecord> = rd.records().map(Result::unwrap).collect();
+    let ours: Vec<&csv::StringRecord> = rows
+        .iter()
+        .filter(|r| r[column("local")] == local)
+        .collect();
+    assert_eq!(ours.len(), 1, "our listener {local} not listed once");
+    assert_eq!(&ours[0][column("state")], "LISTEN");
+    assert_eq!(&ours[0][column("pid")], std::process::id().to_string());
+    drop(listener);
 }

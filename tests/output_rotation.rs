@@ -423,3 +423,21 @@ fn reopen_that_fails_keeps_writing_to_the_old_file() {
     assert_eq!(sock_ids(&json_lines(&active)), [4, 5]);
     assert_eq!(sock_ids(&json_lines(&moved)), [0, 1, 2, 3]);
 }
+
+#[test]
+fn restart_after_a_column_change_rotates_the_old_file_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let active = dir.path().join("netpulse-socket.csv");
+    std::fs::write(&active, b"ts,local\n1,127.0.0.1:1\n").unwrap();
+    let enc = new_encoder(Format::Csv, "netpulse").unwrap();
+    let header = enc.streams()[1].header.clone();
+    let mut sink = FileSink::open(enc, config(dir.path(), None, None, 5)).unwrap();
+    sink.write_batch(&batch(0, 0, 1, true));
+    let rotated = rotation::list_rotated(dir.path(), "netpulse-socket.csv").unwrap();
+    assert_eq!(rotated.len(), 1);
+    assert_eq!(
+        std::fs::read(&rotated[0].1).unwrap(),
+        b"ts,local\n1,127.0.0.1:1\n"
+    );
+    assert_eq!(csv_rows(&active, &header).len(), 1);
+}

@@ -1,7 +1,34 @@
-//! `netpulse check-config`. PLACEHOLDER: not built yet.
+//! `netpulse check-config FILE`: exit 0, or 1 naming every problem.
 
 use std::process::ExitCode;
 
-pub fn main(_args: crate::CheckConfigArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`netpulse check-config` is not available in this build yet")
+use netpulse::config::{Config, ConfigError};
+
+pub fn main(args: crate::CheckConfigArgs) -> anyhow::Result<ExitCode> {
+    match Config::load(&args.file) {
+        Ok(cfg) => {
+            println!(
+                "{}: OK ({} output(s))",
+                args.file.display(),
+                cfg.outputs.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ ConfigError::Invalid { .. }) => {
+            let problems = e.problems();
+            eprintln!(
+                "{}: {} problem(s); fix them and run check-config again:",
+                args.file.display(),
+                problems.len()
+            );
+            for p in problems {
+                eprintln!("  {p}");
+            }
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(ExitCode::from(1))
+        }
+    }
 }

@@ -2,19 +2,21 @@
 //! `<prefix>-socket.csv`), each starting with a fixed header row.
 //!
 //! - Columns are the JSON field names, in JSON order, listed once below
-//!   ([`SOCKET_COLUMNS`], the `SYSTEM_*` tables). A unit test fails when a
+//!   (`SOCKET_COLUMNS`, the `SYSTEM_*` tables). A unit test fails when a
 //!   field is added to `SocketRecord` / `SystemRecord` but not here.
 //! - `state_counts` becomes 11 columns `state_counts_closed` …
 //!   `state_counts_time_wait` (FreeBSD `TCPS_*` order), so spreadsheets and
 //!   SQL see numbers, not an array.
 //! - An absent value is an empty cell, never 0.
 //! - Quoting follows RFC 4180 where needed (a command name may contain
-//!   commas, quotes or newlines); records end with `\n` (RFC 4180 readers
-//!   accept it; `\r\n` would only get in the way of line tools).
-//! - No allocation per record: cells and rows go through reused buffers.
+//!   commas, quotes or newlines), decided and done by the csv crate's own
+//!   engine (`csv_core`); records end with `\n` (RFC 4180 readers accept it;
+//!   `\r\n` would only get in the way of line tools).
+//! - No allocation per record: a row is built in one reused buffer. Numbers,
+//!   which never need quoting, are formatted straight into it.
 
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use csv_core::WriteResult;
@@ -29,64 +31,98 @@ pub const SYSTEM_STREAM: usize = 0;
 /// Index of the socket stream in [`CsvEncoder::streams`].
 pub const SOCKET_STREAM: usize = 1;
 
-/// Writes one column's cell of a record into a buffer.
-type CellFn<R> = fn(&R, &mut Vec<u8>);
+/// Writes one column's cell of a record into the row.
+type CellFn<R> = fn(&R, &mut Row);
 
 /// A value that can be a CSV cell. `None` is an empty cell.
 trait Cell {
-    fn cell(&self, out: &mut Vec<u8>);
+    fn cell(&self, row: &mut Row);
 }
 
-macro_rules! display_cell {
+macro_rules! unsigned_cell {
     ($($t:ty),*) => {$(
         impl Cell for $t {
-            fn cell(&self, out: &mut Vec<u8>) {
-                // Writing to a Vec cannot fail.
-                let _ = write!(out, "{self}");
+            fn cell(&self, row: &mut Row) {
+                row.uint(u64::from(*self));
             }
         }
     )*};
 }
-display_cell!(u8, u32, u64, i32, SocketAddr);
+unsigned_cell!(u8, u32, u64);
+
+impl Cell for i32 {
+    fn cell(&self, row: &mut Row) {
+        row.sep();
+        if *self < 0 {
+            row.out.push(b'-');
+        }
+        push_u64(&mut row.out, u64::from(self.unsigned_abs()));
+    }
+}
 
 impl Cell for f64 {
-    fn cell(&self, out: &mut Vec<u8>) {
+    fn cell(&self, row: &mut Row) {
+        row.sep();
         // Like JSON, a non-finite value is absent.
         if self.is_finite() {
-            let _ = write!(out, "{self}");
+            // Writing to a Vec cannot fail.
+            let _ = write!(row.out, "{self}");
         }
     }
 }
 
 impl<T: Cell> Cell for Option<T> {
-    fn cell(&self, out: &mut Vec<u8>) {
-        if let Some(v) = self {
-            v.cell(out);
+    fn cell(&self, row: &mut Row) {
+        match self {
+            Some(v) => v.cell(row),
+            None => row.sep(),
+        }
+    }
+}
+
+impl Cell for SocketAddr {
+    fn cell(&self, row: &mut Row) {
+        row.sep();
+        // `1.2.3.4:5` / `[::1]:5`: never needs quoting.
+        match self.ip() {
+            IpAddr::V4(ip) => {
+                for (i, o) in ip.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        row.out.push(b'.');
+                    }
+                    push_u64(&mut row.out, u64::from(o));
+                }
+                row.out.push(b':');
+                push_u64(&mut row.out, u64::from(self.port()));
+            }
+            IpAddr::V6(_) => {
+                let _ = write!(row.out, "{self}");
+            }
         }
     }
 }
 
 impl Cell for TcpState {
-    fn cell(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.name().as_bytes());
+    fn cell(&self, row: &mut Row) {
+        row.text(self.name().as_bytes());
     }
 }
 
 impl Cell for Tier {
-    fn cell(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.name().as_bytes());
+    fn cell(&self, row: &mut Row) {
+        row.text(self.name().as_bytes());
     }
 }
 
 impl Cell for ShortName {
-    fn cell(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.as_str().as_bytes());
+    fn cell(&self, row: &mut Row) {
+        row.text(self.as_str().as_bytes());
     }
 }
 
 impl Cell for Arc<str> {
-    fn cell(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.as_bytes());
+    fn cell(&self, row: &mut Row) {
+        row.text(self.as_bytes());
     }
 }
 
@@ -94,13 +130,14 @@ impl Cell for Arc<str> {
 macro_rules! columns {
     ($rec:ty: $($field:ident),* $(,)?) => {
         &[$(
-            (stringify!($field), |r: &$rec, out: &mut Vec<u8>| Cell::cell(&r.$field, out)),
+            (stringify!($field), |r: &$rec, row: &mut Row| Cell::cell(&r.$field, row)),
         )*]
     };
 }
 
 /// Every socket column, in JSON order.
-pub const SOCKET_COLUMNS: &[(&str, CellFn<SocketRecord>)] = columns!(SocketRecord:
+#[rustfmt::skip]
+const SOCKET_COLUMNS: &[(&str, CellFn<SocketRecord>)] = columns!(SocketRecord:
     ts, tier, sock_id, local, remote, uid, inode, state,
     cwnd, ssthresh, mss, rcv_wnd, snd_wnd, snd_wscale, rcv_wscale,
     cc, stack,
@@ -118,7 +155,7 @@ pub const SOCKET_COLUMNS: &[(&str, CellFn<SocketRecord>)] = columns!(SocketRecor
 );
 
 /// System columns before `state_counts`.
-pub const SYSTEM_HEAD_COLUMNS: &[(&str, CellFn<SystemRecord>)] =
+const SYSTEM_HEAD_COLUMNS: &[(&str, CellFn<SystemRecord>)] =
     columns!(SystemRecord: ts, tier, interval_ms, total_sockets);
 
 /// `state_counts` spread over one column per state, `TcpState::ALL` order.
@@ -140,8 +177,10 @@ pub const STATE_COUNT_COLUMNS: [&str; STATE_COUNT] = [
 // (generated with the counters themselves, so they cannot drift), then:
 
 /// System columns after the counters and their deltas.
-pub const SYSTEM_TAIL_COLUMNS: &[(&str, CellFn<SystemRecord>)] = columns!(SystemRecord:
+#[rustfmt::skip]
+const SYSTEM_TAIL_COLUMNS: &[(&str, CellFn<SystemRecord>)] = columns!(SystemRecord:
     retransmit_rate, dup_rate, poll_us, skipped_ticks, dropped, write_errors, parse_errors,
+    tracked_sockets,
 );
 
 /// Header names of the socket file, in order.
@@ -159,89 +198,90 @@ pub fn system_columns() -> Vec<&'static str> {
     v
 }
 
-/// Builds one CSV row at a time into a reused buffer.
-struct RowWriter {
+/// One CSV row being built in a reused buffer.
+struct Row {
+    /// Decides quoting (RFC 4180: `,` `"` CR LF) like `csv::Writer`.
     core: csv_core::Writer,
-    cell: Vec<u8>,
-    row: Vec<u8>,
-    fields: usize,
+    out: Vec<u8>,
+    first: bool,
 }
 
-impl RowWriter {
-    fn new() -> RowWriter {
-        RowWriter {
+impl Row {
+    fn new() -> Row {
+        Row {
             core: csv_core::Writer::new(),
-            cell: Vec::with_capacity(256),
-            row: Vec::with_capacity(2048),
-            fields: 0,
+            out: Vec::with_capacity(2048),
+            first: true,
         }
     }
 
     fn start(&mut self) {
-        self.row.clear();
-        self.fields = 0;
+        self.out.clear();
+        self.first = true;
     }
 
-    /// Append `self.cell` as the next field.
-    fn push_cell(&mut self) {
-        if self.fields > 0 {
-            run(&mut self.row, 2, |out| self.core.delimiter(out));
+    /// Start the next cell: a delimiter unless it is the first.
+    fn sep(&mut self) {
+        if !self.first {
+            self.out.push(b',');
         }
-        self.fields += 1;
-        let mut input = &self.cell[..];
-        loop {
-            let start = self.row.len();
-            // Worst case every byte is a doubled quote, plus the opening one.
-            self.row.resize(start + 2 * input.len() + 2, 0);
-            let (res, nin, nout) = self.core.field(input, &mut self.row[start..]);
-            self.row.truncate(start + nout);
-            input = &input[nin..];
-            if res == WriteResult::InputEmpty {
-                break;
-            }
+        self.first = false;
+    }
+
+    fn uint(&mut self, v: u64) {
+        self.sep();
+        push_u64(&mut self.out, v);
+    }
+
+    /// A text cell, quoted (with `"` doubled) only where RFC 4180 needs it.
+    fn text(&mut self, s: &[u8]) {
+        self.sep();
+        if !self.core.should_quote(s) {
+            self.out.extend_from_slice(s);
+            return;
         }
-    }
-
-    fn push(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
-        self.cell.clear();
-        write(&mut self.cell);
-        self.push_cell();
-    }
-
-    fn push_str(&mut self, s: &str) {
-        self.push(|out| out.extend_from_slice(s.as_bytes()));
+        self.out.push(b'"');
+        let start = self.out.len();
+        // Worst case: every byte is a quote, doubled.
+        self.out.resize(start + 2 * s.len(), 0);
+        let (res, nin, nout) = csv_core::quote(s, &mut self.out[start..], b'"', b'"', true);
+        debug_assert!(res == WriteResult::InputEmpty && nin == s.len());
+        self.out.truncate(start + nout);
+        self.out.push(b'"');
     }
 
     /// End the row; returns it, terminator included.
     fn finish(&mut self) -> &[u8] {
-        run(&mut self.row, 3, |out| self.core.terminator(out));
-        &self.row
+        self.out.push(b'\n');
+        &self.out
     }
 }
 
-/// Call a csv_core writer step with `room` spare bytes until it is done.
-fn run(row: &mut Vec<u8>, room: usize, mut step: impl FnMut(&mut [u8]) -> (WriteResult, usize)) {
+/// Decimal digits of `v`, without going through `fmt`.
+fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
     loop {
-        let start = row.len();
-        row.resize(start + room, 0);
-        let (res, n) = step(&mut row[start..]);
-        row.truncate(start + n);
-        if res == WriteResult::InputEmpty {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
             break;
         }
     }
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// CSV into two file families, `<prefix>-system.csv` and
 /// `<prefix>-socket.csv`.
 pub struct CsvEncoder {
     streams: [Stream; 2],
-    row: RowWriter,
+    row: Row,
 }
 
 impl CsvEncoder {
     pub fn new(prefix: &str) -> CsvEncoder {
-        let mut row = RowWriter::new();
+        let mut row = Row::new();
         let system = header(&mut row, &system_columns());
         let socket = header(&mut row, &socket_columns());
         CsvEncoder {
@@ -261,41 +301,41 @@ impl CsvEncoder {
 
     /// One `system` row, terminator included.
     pub fn system_row(&mut self, r: &SystemRecord) -> &[u8] {
-        let w = &mut self.row;
-        w.start();
+        let row = &mut self.row;
+        row.start();
         for (_, cell) in SYSTEM_HEAD_COLUMNS {
-            w.push(|out| cell(r, out));
+            cell(r, row);
         }
         for n in r.state_counts {
-            w.push(|out| n.cell(out));
+            row.uint(n);
         }
         for (_, v) in r.counters.iter() {
-            w.push(|out| v.cell(out));
+            v.cell(row);
         }
         for (_, v) in r.deltas.iter() {
-            w.push(|out| v.cell(out));
+            v.cell(row);
         }
         for (_, cell) in SYSTEM_TAIL_COLUMNS {
-            w.push(|out| cell(r, out));
+            cell(r, row);
         }
-        w.finish()
+        row.finish()
     }
 
     /// One `socket` row, terminator included.
     pub fn socket_row(&mut self, r: &SocketRecord) -> &[u8] {
-        let w = &mut self.row;
-        w.start();
+        let row = &mut self.row;
+        row.start();
         for (_, cell) in SOCKET_COLUMNS {
-            w.push(|out| cell(r, out));
+            cell(r, row);
         }
-        w.finish()
+        row.finish()
     }
 }
 
-fn header(row: &mut RowWriter, names: &[&str]) -> Vec<u8> {
+fn header(row: &mut Row, names: &[&str]) -> Vec<u8> {
     row.start();
     for n in names {
-        row.push_str(n);
+        row.text(n.as_bytes());
     }
     row.finish().to_vec()
 }
@@ -443,6 +483,7 @@ mod tests {
             dropped: Some(6),
             write_errors: Some(7),
             parse_errors: Some(8),
+            tracked_sockets: Some(9),
         }
     }
 

@@ -15,7 +15,8 @@
 //! - **Header on every file.** The stream's header (the CSV header row) is
 //!   the first thing in every file: new, rotated, re-created after a
 //!   newsyslog rename, or an existing empty file. An existing non-empty file
-//!   is appended to as it is.
+//!   is appended to as it is, unless it starts with a different header (an
+//!   upgrade changed the columns): then it is rotated away first.
 //! - **Rotation** by size (a file never grows past `rotate_size` unless a
 //!   single record is larger) and/or age: flush, fsync, rename to
 //!   `<name>.<UTC stamp>` (see [`super::rotation`]), create a new active file,
@@ -32,7 +33,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -171,8 +172,22 @@ impl FileSink {
                 pending_truncate: None,
                 failing: false,
                 rotate_failed: false,
+                name_lost: false,
             };
             f.open(&cfg)?;
+            if !f.header_matches() {
+                // Written by a version with other columns: appending rows
+                // under the old header would misalign every reader.
+                tracing::info!(
+                    path = %f.path.display(),
+                    "header differs from this version's; rotating the file away"
+                );
+                let mut report = WriteReport::default();
+                f.rotate(&cfg, &mut report, &mut None);
+                if f.file.is_none() {
+                    f.open(&cfg)?;
+                }
+            }
             // Put the header on disk now: readers of a new CSV file see
             // its columns before the first row.
             // A full disk is not fatal here: the header is retried with
@@ -209,12 +224,21 @@ impl FileSink {
                 // newsyslog renamed it (its SIGHUP may still be on the way)
                 // or someone deleted it: follow the name, like `tail -F`.
                 // If the name cannot be opened, keep the old file.
-                tracing::info!(
-                    path = %f.path.display(),
-                    "active file was renamed or removed; reopening it by name"
-                );
-                if let Err(e) = f.open(cfg) {
-                    f.note_failure(e, last_error);
+                match f.open(cfg) {
+                    Ok(()) => {
+                        f.name_lost = false;
+                        tracing::info!(
+                            path = %f.path.display(),
+                            "active file was renamed or removed; reopened it by name"
+                        );
+                    }
+                    Err(e) => {
+                        if !f.name_lost {
+                            tracing::warn!("{e}; still writing to the renamed or removed file");
+                        }
+                        f.name_lost = true;
+                        *last_error = Some(e);
+                    }
                 }
             }
             if f.file.is_none() {
@@ -348,11 +372,30 @@ struct ActiveFile {
     failing: bool,
     /// Rotation already failed this batch: do not retry per record.
     rotate_failed: bool,
+    /// The name points to another file that cannot be opened (logged once).
+    name_lost: bool,
 }
 
 impl ActiveFile {
     fn holds_records(&self) -> bool {
         self.len + self.buf.len() as u64 > self.header.len() as u64
+    }
+
+    /// Whether a non-empty file starts with this stream's header (always
+    /// true for streams without one).
+    fn header_matches(&self) -> bool {
+        if self.header.is_empty() || self.len == 0 {
+            return true;
+        }
+        let Some(file) = &self.file else {
+            return true;
+        };
+        let mut start = vec![0u8; self.header.len()];
+        match file.read_exact_at(&mut start, 0) {
+            Ok(()) => start == self.header,
+            // Shorter than the header: not ours.
+            Err(_) => false,
+        }
     }
 
     /// Whether the open file is no longer the one at `path` (renamed or

@@ -6,6 +6,8 @@ mod error;
 pub mod file_sink;
 pub mod json;
 pub mod rotation;
+pub mod sink;
+pub mod stdout_sink;
 
 pub use error::OutputError;
 

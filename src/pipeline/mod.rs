@@ -1,3 +1,13 @@
 //! The pipeline between sources and outputs.
 
+pub mod daemon;
+pub mod delta;
+pub mod filter;
+pub mod health;
+pub mod log_limit;
+pub mod poll;
+pub mod sample;
+pub mod scheduler;
+pub mod sink_task;
 pub mod snapshot;
+pub mod store;

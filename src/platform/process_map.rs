@@ -58,7 +58,8 @@ impl ProcessMap {
         };
         rec.pid = Some(info.pid);
         rec.fd = Some(info.fd);
-        rec.command = Some(Arc::clone(&info.command));
+        // An empty command means "not known" (e.g. a FreeBSD dump without kern.proc).
+        rec.command = (!info.command.is_empty()).then(|| Arc::clone(&info.command));
         if rec.uid.is_none() {
             rec.uid = info.uid;
         }

@@ -43,6 +43,9 @@ pub struct SystemRecord {
     /// Kernel records skipped as malformed since start.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parse_errors: Option<u64>,
+    /// Sockets the delta store tracks (follows the live, filtered count).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracked_sockets: Option<u64>,
 }
 
 impl SystemRecord {

@@ -1,12 +1,45 @@
-//! FreeBSD: parsers for sysctl and /dev/tcpstats bytes (plain Rust, built
-//! and tested everywhere) and the live source (FreeBSD only).
+//! FreeBSD: parsers for sysctl bytes (plain Rust over `&[u8]`, built and
+//! tested everywhere), the replay source over captured dumps, and the live
+//! source (FreeBSD only).
 //!
-//! PLACEHOLDER until the FreeBSD source lands (issue 4).
+//! Data flow: `sysctl` (the only FFI) or `replay` (files) → bytes →
+//! `pcblist` / `kern_file` / `kinfo_proc` / `tcpstat` / `tcp_states` →
+//! records. Every offset comes from `layout`, generated from FreeBSD's
+//! headers.
+
+mod bytes;
+pub mod command_cache;
+pub mod kern_file;
+pub mod kinfo_proc;
+pub mod layout;
+pub mod pcblist;
+pub mod replay;
+pub mod tcp_states;
+pub mod tcpstat;
 
 #[cfg(target_os = "freebsd")]
+mod live;
+#[cfg(target_os = "freebsd")]
+mod sysctl;
+
+#[cfg(target_os = "freebsd")]
+pub use live::FreeBsdSource;
+pub use replay::{ReplayInputs, ReplaySource};
+
+/// The live source `platform::open` uses on FreeBSD.
+#[cfg(target_os = "freebsd")]
 pub fn open_live(kind: super::SourceKind) -> Result<Box<dyn super::Source>, super::SourceError> {
-    Err(super::SourceError::Unavailable {
-        name: kind.name().to_string(),
-        reason: "the FreeBSD source is not built yet".into(),
-    })
+    use super::{SourceKind, unavailable};
+    match kind {
+        SourceKind::Auto | SourceKind::FreebsdSysctl => Ok(Box::new(FreeBsdSource::open()?)),
+        SourceKind::FreebsdKmod => Err(unavailable(
+            kind,
+            "the /dev/tcpstats reader is not in this build yet; use source = \"freebsd-sysctl\" \
+             or \"auto\"",
+        )),
+        SourceKind::Linux => Err(unavailable(
+            kind,
+            "this is a FreeBSD host; use source = \"auto\" or \"freebsd-sysctl\"",
+        )),
+    }
 }

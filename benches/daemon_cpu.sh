@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Daemon cost at 40,000 sockets, against `ss -tin` on the same sockets,
+# measured in the same run (not part of CI: it needs ~3 minutes and
+# 20,000 loopback connections).
+#
+#   benches/daemon_cpu.sh [RUNS]      (default 3 runs of 20 fast ticks)
+#
+# Reports: daemon CPU per fast tick (socket dump, deltas, JSON and CSV
+# writing) / CPU of one `ss -tin > /dev/null` (target <= 0.5), steady RSS
+# at 40,000 sockets (target <= 64 MiB), and the idle cost over 60 s with
+# the load gone (target <= 0.2 % of one core).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-3}
+cargo build --release --quiet
+BIN=$PWD/target/release/netpulse
+exec python3 - "$BIN" "$RUNS" <<'PY'
+import os, resource, signal, socket, subprocess, sys, tempfile, time
+
+BIN, RUNS = sys.argv[1], int(sys.argv[2])
+PROCS, PER = 4, 5000          # 4 processes x 5,000 connections = 40,000 sockets
+TICKS = 20
+
+def hold(ip):
+    """One load process: PER connections to itself on `ip`, held open."""
+    l = socket.socket(); l.bind((ip, 0)); l.listen(4096)
+    pairs = []
+    for _ in range(PER):
+        c = socket.create_connection(l.getsockname())
+        s, _ = l.accept()
+        pairs.append((c, s))
+    os.write(1, b"ready\n")
+    signal.pause()
+
+def cpu_of(pid):
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+def rss_kib(pid):
+    for l in open(f"/proc/{pid}/status"):
+        if l.startswith("VmRSS:"):
+            return int(l.split()[1])
+
+def ss_cpu(n=5):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    for _ in range(n):
+        subprocess.run(["ss", "-tin"], stdout=subprocess.DEVNULL, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) / n
+
+def agent(cfg_text, tmp):
+    cfg = os.path.join(tmp, "netpulse.toml")
+    open(cfg, "w").write(cfg_text)
+    p = subprocess.Popen([BIN, "run", "--config", cfg], stderr=open(os.path.join(tmp, "log"), "w"))
+    return p
+
+def host_sockets():
+    return sum(1 for _ in open("/proc/net/tcp")) + sum(1 for _ in open("/proc/net/tcp6")) - 2
+
+kids = []
+for i in range(PROCS):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r); os.dup2(w, 1)
+        try:
+            hold(f"127.0.2.{10 + i}")
+        finally:
+            os._exit(0)
+    os.close(w)
+    assert os.read(r, 6) == b"ready\n"
+    kids.append(pid)
+print(f"load: {PROCS * PER * 2} loopback sockets in {PROCS} processes; host total {host_sockets()}")
+print(f"machine: {os.cpu_count()} cores, {os.uname().release}; other work on this host is not stopped")
+
+results = []
+try:
+    for run in range(RUNS):
+        tmp = tempfile.mkdtemp(prefix="np-bench-")
+        p = agent(f"""
+[tiers.fast]
+interval = "1s"
+[tiers.standard]
+interval = "1h"      # one process scan at start, so lines carry pid/command
+[tiers.slow]
+enabled = false
+[tiers.aggregate]
+enabled = false
+[[output]]
+format = "json"
+dir = "{tmp}/out"
+rotate_size = "256MiB"
+keep = 1
+[[output]]
+format = "csv"
+dir = "{tmp}/out"
+rotate_size = "256MiB"
+keep = 1
+""", tmp)
+        time.sleep(4)                      # first polls and the process scan
+        c0, t0 = cpu_of(p.pid), time.time()
+        time.sleep(TICKS)
+        c1, t1 = cpu_of(p.pid), time.time()
+        rss = rss_kib(p.pid)
+        ss = ss_cpu()
+        p.send_signal(signal.SIGTERM); p.wait(timeout=30)
+        per_tick = (c1 - c0) / round(t1 - t0)
+        results.append((per_tick, ss, rss))
+        print(f"run {run + 1}: daemon {per_tick * 1000:.1f} ms CPU/tick, ss -tin {ss * 1000:.1f} ms, "
+              f"ratio {per_tick / ss:.2f}, RSS {rss / 1024:.1f} MiB")
+        subprocess.run(["rm", "-rf", tmp])
+finally:
+    for k in kids:
+        os.kill(k, signal.SIGTERM)
+    for k in kids:
+        os.waitpid(k, 0)
+
+ratios = sorted(r[0] / r[1] for r in results)
+print(f"fast tick / ss -tin: median {ratios[len(ratios) // 2]:.2f} (target <= 0.5) over {RUNS} runs")
+print(f"steady RSS: max {max(r[2] for r in results) / 1024:.1f} MiB (target <= 64)")
+
+time.sleep(2)
+tmp = tempfile.mkdtemp(prefix="np-bench-idle-")
+p = agent(f'[[output]]\nformat = "json"\ndir = "{tmp}/out"\n', tmp)
+time.sleep(3)
+c0 = cpu_of(p.pid); time.sleep(60); c1 = cpu_of(p.pid)
+n = host_sockets()
+p.send_signal(signal.SIGTERM); p.wait(timeout=30)
+subprocess.run(["rm", "-rf", tmp])
+print(f"idle (defaults, {n} sockets on this shared host): {(c1 - c0) / 60 * 100:.3f} % of one core over 60 s (target <= 0.2 %)")
+PY

@@ -1,0 +1,230 @@
+//! The TOML config (DESIGN.md section 5): what to sample, how often, what
+//! to leave out, and where to write it.
+//!
+//! Parsing walks the TOML tree by hand rather than through
+//! `#[serde(deny_unknown_fields)]` so that one pass reports EVERY problem
+//! (serde stops at the first), each naming its key and what to do.
+
+mod parse;
+mod units;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use units::{format_duration, parse_duration, parse_size};
+
+use crate::output::Format;
+use crate::platform::SourceKind;
+use crate::record::{TcpState, Tier};
+
+/// Where `netpulse run` looks when no `--config` is given.
+pub const DEFAULT_PATH: &str = "/usr/local/etc/netpulse.toml";
+/// Where the built-in defaults write when there is no config file.
+pub const DEFAULT_DATA_DIR: &str = "./netpulse-data";
+/// `dir` value meaning "standard output" (foreground use, JSON only).
+pub const STDOUT_DIR: &str = "-";
+
+/// Every key the config accepts, dotted; `tiers.<tier>` keys for each tier
+/// and `output.*` for each `[[output]]`. The sample config and man page
+/// document exactly these.
+pub const ALL_KEYS: &[&str] = &[
+    "agent.source",
+    "agent.log_level",
+    "agent.shutdown_timeout",
+    "tiers.fast.enabled",
+    "tiers.fast.interval",
+    "tiers.standard.enabled",
+    "tiers.standard.interval",
+    "tiers.slow.enabled",
+    "tiers.slow.interval",
+    "tiers.aggregate.enabled",
+    "tiers.aggregate.interval",
+    "filter.exclude_states",
+    "filter.local_ports",
+    "filter.remote_ports",
+    "output.format",
+    "output.dir",
+    "output.prefix",
+    "output.tiers",
+    "output.rotate_size",
+    "output.rotate_age",
+    "output.keep",
+    "output.file_mode",
+];
+
+/// A validated config. Add a section by adding a field here and a branch
+/// in `parse::parse_root`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub agent: AgentConfig,
+    pub tiers: TiersConfig,
+    pub filter: FilterConfig,
+    pub outputs: Vec<OutputConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AgentConfig {
+    pub source: SourceKind,
+    /// `off`, `error`, `warn`, `info`, `debug` or `trace`; `RUST_LOG` wins.
+    pub log_level: String,
+    /// How long SIGTERM may take to drain and fsync before exiting non-zero.
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TierConfig {
+    pub enabled: bool,
+    pub interval: Duration,
+}
+
+/// Per-tier settings, indexed by `Tier`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TiersConfig {
+    by_tier: [TierConfig; 4],
+}
+
+impl TiersConfig {
+    pub fn get(&self, tier: Tier) -> TierConfig {
+        self.by_tier[tier as usize]
+    }
+
+    pub fn set(&mut self, tier: Tier, cfg: TierConfig) {
+        self.by_tier[tier as usize] = cfg;
+    }
+}
+
+impl Default for TiersConfig {
+    fn default() -> Self {
+        TiersConfig {
+            by_tier: Tier::ALL.map(|t| TierConfig {
+                enabled: true,
+                interval: Duration::from_millis(t.default_interval_ms()),
+            }),
+        }
+    }
+}
+
+/// Which sockets enter the pipeline. A socket is kept when its state is not
+/// excluded AND (no port list is set, OR its local port is in
+/// `local_ports`, OR its remote port is in `remote_ports`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FilterConfig {
+    pub exclude_states: Vec<TcpState>,
+    pub local_ports: Vec<u16>,
+    pub remote_ports: Vec<u16>,
+}
+
+/// One `[[output]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputConfig {
+    pub format: Format,
+    /// Directory of the files, or `-` for standard output.
+    pub dir: PathBuf,
+    /// File-name prefix, so several outputs can share a directory.
+    pub prefix: String,
+    /// Tiers whose batches this output writes.
+    pub tiers: Vec<Tier>,
+    /// Rotate when the active file would grow past this many bytes.
+    pub rotate_size: Option<u64>,
+    /// Rotate when the active file is older than this.
+    pub rotate_age: Option<Duration>,
+    /// Rotated files kept per family; older ones are deleted.
+    pub keep: usize,
+    pub file_mode: u32,
+}
+
+impl OutputConfig {
+    pub fn is_stdout(&self) -> bool {
+        self.dir.as_os_str() == STDOUT_DIR
+    }
+
+    /// The built-in output: JSON Lines of every tier under `dir`.
+    pub fn default_json(dir: impl Into<PathBuf>) -> OutputConfig {
+        OutputConfig {
+            format: Format::Json,
+            dir: dir.into(),
+            prefix: "netpulse".into(),
+            tiers: Tier::ALL.to_vec(),
+            rotate_size: Some(64 << 20),
+            rotate_age: Some(Duration::from_secs(3600)),
+            keep: 24,
+            file_mode: 0o640,
+        }
+    }
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            source: SourceKind::Auto,
+            log_level: "info".into(),
+            shutdown_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Config {
+    /// What `netpulse run` uses when no config file exists.
+    pub fn builtin() -> Config {
+        Config {
+            agent: AgentConfig::default(),
+            tiers: TiersConfig::default(),
+            filter: FilterConfig::default(),
+            outputs: vec![OutputConfig::default_json(DEFAULT_DATA_DIR)],
+        }
+    }
+
+    /// Read, parse and validate `path` (directories are checked, not created).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text).map_err(|e| e.with_path(path))
+    }
+
+    /// Parse and validate config text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        parse::parse(text)
+    }
+}
+
+/// Why a config was refused. `Invalid` lists every problem found.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {}: {source} (check the path and its permissions)", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{origin}is not valid TOML: {message}")]
+    Syntax { origin: String, message: String },
+    #[error("{origin}{} problem(s):\n  {}", problems.len(), problems.join("\n  "))]
+    Invalid {
+        origin: String,
+        problems: Vec<String>,
+    },
+}
+
+impl ConfigError {
+    fn with_path(self, path: &Path) -> ConfigError {
+        let origin = format!("{}: ", path.display());
+        match self {
+            ConfigError::Syntax { message, .. } => ConfigError::Syntax { origin, message },
+            ConfigError::Invalid { problems, .. } => ConfigError::Invalid { origin, problems },
+            other => other,
+        }
+    }
+
+    /// Each problem on its own (one for read and syntax errors).
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            ConfigError::Invalid { problems, .. } => problems.clone(),
+            other => vec![other.to_string()],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,263 @@
+use super::*;
+
+fn problems(text: &str) -> Vec<String> {
+    match Config::parse(text) {
+        Ok(c) => panic!("accepted: {c:?}"),
+        Err(e) => e.problems(),
+    }
+}
+
+fn has(problems: &[String], key: &str, words: &str) -> bool {
+    problems
+        .iter()
+        .any(|p| p.starts_with(&format!("{key}:")) && p.contains(words))
+}
+
+#[test]
+fn full_config_parses() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+[agent]
+source = "linux"
+log_level = "debug"
+shutdown_timeout = "2s"
+
+[tiers.fast]
+interval = "250ms"
+[tiers.slow]
+enabled = false
+
+[filter]
+exclude_states = ["TIME_WAIT", "listen"]
+local_ports = [443]
+remote_ports = [5432, 6379]
+
+[[output]]
+format = "json"
+dir = "{d}"
+tiers = ["fast", "aggregate"]
+rotate_size = "512KiB"
+rotate_age = "5m"
+keep = 3
+file_mode = "0600"
+
+[[output]]
+format = "csv"
+dir = "{d}/new/sub"
+prefix = "edge"
+rotate_size = "off"
+"#,
+        d = dir.path().display()
+    );
+    let c = Config::parse(&text).unwrap();
+    assert_eq!(c.agent.source, SourceKind::Linux);
+    assert_eq!(c.agent.shutdown_timeout, Duration::from_secs(2));
+    assert_eq!(c.tiers.get(Tier::Fast).interval, Duration::from_millis(250));
+    assert!(!c.tiers.get(Tier::Slow).enabled);
+    assert_eq!(
+        c.tiers.get(Tier::Aggregate).interval,
+        Duration::from_secs(300)
+    );
+    assert_eq!(
+        c.filter.exclude_states,
+        vec![TcpState::TimeWait, TcpState::Listen]
+    );
+    assert_eq!(c.filter.remote_ports, vec![5432, 6379]);
+    assert_eq!(c.outputs.len(), 2);
+    assert_eq!(c.outputs[0].tiers, vec![Tier::Fast, Tier::Aggregate]);
+    assert_eq!(c.outputs[0].rotate_size, Some(512 * 1024));
+    assert_eq!(c.outputs[0].keep, 3);
+    assert_eq!(c.outputs[0].file_mode, 0o600);
+    assert_eq!(c.outputs[1].format, Format::Csv);
+    assert_eq!(c.outputs[1].prefix, "edge");
+    assert_eq!(c.outputs[1].rotate_size, None);
+    assert_eq!(c.outputs[1].tiers, Tier::ALL.to_vec());
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let p = problems(
+        r#"
+bogus_top = 1
+[agent]
+source = "solaris"
+log_level = "loud"
+shutdown_timeout = "0s"
+colour = "blue"
+
+[tiers.fast]
+interval = "5"
+[tiers.medium]
+interval = "1s"
+[tiers.slow]
+interval = "0ms"
+
+[filter]
+exclude_states = ["TIME_WAIT", "HALF_OPEN"]
+local_ports = [70000]
+
+[[output]]
+format = "xml"
+dir = "/dev/null/netpulse"
+tiers = ["fast", "sometimes"]
+rotate_size = "64MB"
+keep = -3
+file_mode = "0666"
+size = 5
+
+[[output]]
+format = "csv"
+dir = "-"
+"#,
+    );
+    for (key, words) in [
+        ("bogus_top", "unknown key"),
+        ("agent.source", "solaris"),
+        ("agent.log_level", "loud"),
+        ("agent.shutdown_timeout", "out of range"),
+        ("agent.colour", "unknown key"),
+        ("tiers.fast.interval", "no unit"),
+        ("tiers.medium", "unknown key"),
+        ("tiers.slow.interval", "out of range"),
+        ("filter.exclude_states[1]", "HALF_OPEN"),
+        ("filter.local_ports[0]", "70000"),
+        ("output[0].format", "xml"),
+        ("output[0].dir", "not a directory"),
+        ("output[0].tiers[1]", "sometimes"),
+        ("output[0].rotate_size", "64MiB"),
+        ("output[0].keep", "0 (keep"),
+        ("output[0].file_mode", "world-write"),
+        ("output[0].size", "unknown key"),
+        ("output[1].format", "json only"),
+    ] {
+        assert!(has(&p, key, words), "missing `{key}` ~ `{words}` in {p:#?}");
+    }
+    assert_eq!(p.len(), 18, "{p:#?}");
+}
+
+#[test]
+fn structural_problems() {
+    let p = problems("[output]\nformat = \"json\"\n");
+    assert!(has(&p, "output", "[[output]]"), "{p:?}");
+    let p = problems(
+        "[tiers.fast]\nenabled = false\n[tiers.standard]\nenabled = false\n[tiers.slow]\nenabled = false\n[tiers.aggregate]\nenabled = \"no\"\n",
+    );
+    assert!(has(&p, "tiers.aggregate.enabled", "true or false"), "{p:?}");
+    assert!(has(&p, "output", "no [[output]]"), "{p:?}");
+    let p = problems("[[output]]\nformat = \"json\"\n");
+    assert!(has(&p, "output[0].dir", "missing"), "{p:?}");
+    let e = Config::parse("[agent\n").unwrap_err();
+    assert!(matches!(e, ConfigError::Syntax { .. }), "{e}");
+}
+
+#[test]
+fn tiers_all_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    for t in Tier::ALL {
+        text += &format!("[tiers.{}]\nenabled = false\n", t.name());
+    }
+    text += &format!("[[output]]\ndir = \"{}\"\n", dir.path().display());
+    assert!(has(&problems(&text), "tiers", "enable at least one"));
+}
+
+#[test]
+fn duplicate_files_and_unwritable_dirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    let text = format!(
+        "[[output]]\ndir = \"{d}\"\n[[output]]\ndir = \"{d}/\"\n[[output]]\ndir = \"{d}\"\nprefix = \"other\"\n[[output]]\ndir = \"{d}\"\nformat = \"csv\"\n[[output]]\ndir = \"{f}\"\n[[output]]\ndir = \"{f}/below\"\n",
+        f = file.display()
+    );
+    let p = problems(&text);
+    assert!(has(&p, "output[1]", "like output[0]"), "{p:#?}");
+    assert!(has(&p, "output[4].dir", "not a directory"), "{p:#?}");
+    assert!(has(&p, "output[5].dir", "not a directory"), "{p:#?}");
+    assert_eq!(p.len(), 3, "{p:#?}");
+}
+
+#[test]
+fn read_only_filesystem_is_not_writable() {
+    // /proc/sys is mounted read-only in most containers and never writable
+    // as a directory for new files.
+    let p = problems("[[output]]\ndir = \"/proc/1\"\n");
+    assert!(has(&p, "output[0].dir", "not writable"), "{p:#?}");
+}
+
+#[test]
+fn all_keys_cover_the_parser() {
+    // Every key in ALL_KEYS is accepted, and a key outside it is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+[agent]
+source = "auto"
+log_level = "info"
+shutdown_timeout = "5s"
+[tiers.fast]
+enabled = true
+interval = "1s"
+[tiers.standard]
+enabled = true
+interval = "30s"
+[tiers.slow]
+enabled = true
+interval = "60s"
+[tiers.aggregate]
+enabled = true
+interval = "300s"
+[filter]
+exclude_states = []
+local_ports = []
+remote_ports = []
+[[output]]
+format = "json"
+dir = "{}"
+prefix = "netpulse"
+tiers = ["fast"]
+rotate_size = "64MiB"
+rotate_age = "1h"
+keep = 24
+file_mode = "0640"
+"#,
+        dir.path().display()
+    );
+    let root: toml::Table = text.parse().unwrap();
+    let mut keys = Vec::new();
+    for (k, v) in &root {
+        let tables: Vec<&toml::Table> = match v {
+            toml::Value::Table(t) => vec![t],
+            toml::Value::Array(a) => a.iter().filter_map(|x| x.as_table()).collect(),
+            _ => vec![],
+        };
+        for t in tables {
+            for (k2, v2) in t {
+                match v2 {
+                    toml::Value::Table(t3) => {
+                        keys.extend(t3.keys().map(|k3| format!("{k}.{k2}.{k3}")))
+                    }
+                    _ => keys.push(format!("{k}.{k2}")),
+                }
+            }
+        }
+    }
+    keys.sort();
+    let mut all: Vec<String> = ALL_KEYS.iter().map(|s| s.to_string()).collect();
+    all.sort();
+    assert_eq!(keys, all);
+    Config::parse(&text).unwrap();
+}
+
+#[test]
+fn builtin_defaults() {
+    let c = Config::builtin();
+    assert_eq!(c.outputs[0].dir, Path::new(DEFAULT_DATA_DIR));
+    assert_eq!(c.outputs[0].file_mode, 0o640);
+    assert_eq!(
+        c.tiers.get(Tier::Standard).interval,
+        Duration::from_secs(30)
+    );
+}

@@ -1,0 +1,281 @@
+//! The running agent: tier tasks → delta store → sink threads, and the two
+//! things an operator does to it: reload (SIGHUP) and drain (SIGTERM).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use super::filter::SocketFilter;
+use super::health::Health;
+use super::sample::Sample;
+use super::scheduler::{TierSettings, run_tier};
+use super::sink_task::{Route, SinkHandle};
+use super::store::{Control, Store};
+use crate::config::Config;
+use crate::output::sink::SinkError;
+use crate::platform::{self, SourceError};
+use crate::record::Tier;
+
+/// Samples queued between the tiers and the delta store: one per tier.
+pub const SAMPLE_QUEUE: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("opening the socket source for the {tier} tier: {source}")]
+    Source {
+        tier: Tier,
+        #[source]
+        source: SourceError,
+    },
+    #[error("opening output {name}: {source}")]
+    Sink {
+        name: String,
+        #[source]
+        source: SinkError,
+    },
+}
+
+pub struct Daemon {
+    cfg: Config,
+    health: Arc<Health>,
+    settings: Vec<watch::Sender<TierSettings>>,
+    tiers: Vec<JoinHandle<()>>,
+    store: JoinHandle<()>,
+    ctl: mpsc::UnboundedSender<Control>,
+    sinks: Vec<SinkHandle>,
+    retired: Vec<JoinHandle<()>>,
+    stop: CancellationToken,
+}
+
+/// Counts at exit, for the log and for tests that compare files to them.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub produced: u64,
+    pub dropped: u64,
+    pub skipped_ticks: u64,
+    pub write_errors: u64,
+    pub sinks: Vec<(String, u64, u64, u64, u64)>,
+}
+
+fn tier_settings(cfg: &Config, tier: Tier, filter: &Arc<SocketFilter>) -> TierSettings {
+    let t = cfg.tiers.get(tier);
+    TierSettings {
+        enabled: t.enabled,
+        interval: t.interval,
+        filter: Arc::clone(filter),
+    }
+}
+
+fn open_sinks(cfg: &Config, health: &Arc<Health>) -> Result<Vec<SinkHandle>, DaemonError> {
+    let mut handles = Vec::new();
+    for o in &cfg.outputs {
+        match SinkHandle::start(o, health) {
+            Ok(h) => handles.push(h),
+            Err(source) => {
+                handles.into_iter().for_each(SinkHandle::join);
+                return Err(DaemonError::Sink {
+                    name: crate::output::sink::describe(o),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(handles)
+}
+
+fn routes(sinks: &[SinkHandle]) -> Vec<Route> {
+    sinks.iter().filter_map(SinkHandle::route).collect()
+}
+
+impl Daemon {
+    /// Open a source per tier (each tier polls on its own, so a slow
+    /// process scan never delays the socket table) and every output, then
+    /// start. Must be called inside a tokio runtime.
+    pub fn start(cfg: Config) -> Result<Daemon, DaemonError> {
+        let health = Arc::new(Health::default());
+        let mut sources = Vec::new();
+        for tier in Tier::ALL {
+            let src = platform::open(cfg.agent.source)
+                .map_err(|source| DaemonError::Source { tier, source })?;
+            sources.push(src);
+        }
+        let sinks = open_sinks(&cfg, &health)?;
+        let (tx, rx) = mpsc::channel::<Sample>(SAMPLE_QUEUE);
+        let (ctl, ctl_rx) = mpsc::unbounded_channel();
+        let store = tokio::spawn(Store::new(routes(&sinks), Arc::clone(&health)).run(rx, ctl_rx));
+        let stop = CancellationToken::new();
+        let filter = Arc::new(SocketFilter::new(&cfg.filter));
+        let mut settings = Vec::new();
+        let mut tiers = Vec::new();
+        for (tier, src) in Tier::ALL.into_iter().zip(sources) {
+            let (stx, srx) = watch::channel(tier_settings(&cfg, tier, &filter));
+            settings.push(stx);
+            tiers.push(tokio::spawn(run_tier(
+                tier,
+                src,
+                srx,
+                tx.clone(),
+                Arc::clone(&health),
+                stop.clone(),
+            )));
+        }
+        for o in &sinks {
+            info!(sink = %o.name, tiers = %tier_names(&o.cfg.tiers), "writing");
+        }
+        Ok(Daemon {
+            cfg,
+            health,
+            settings,
+            tiers,
+            store,
+            ctl,
+            sinks,
+            retired: Vec::new(),
+            stop,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
+    }
+
+    /// Apply a validated config without restarting: intervals, enabled
+    /// tiers, filters, outputs; every file is reopened (newsyslog). When a
+    /// new output cannot be opened, nothing changes.
+    pub fn reload(&mut self, cfg: Config) -> Result<(), DaemonError> {
+        if cfg.agent.source != self.cfg.agent.source {
+            warn!("agent.source changes take effect at the next restart");
+        }
+        // Keep outputs whose config is unchanged; open the new ones first so
+        // a failure leaves the running set alone.
+        let mut fresh = std::collections::HashMap::new();
+        for (i, o) in cfg.outputs.iter().enumerate() {
+            if self.sinks.iter().any(|h| &h.cfg == o) {
+                continue;
+            }
+            match SinkHandle::start(o, &self.health) {
+                Ok(h) => {
+                    fresh.insert(i, h);
+                }
+                Err(source) => {
+                    for (_, h) in fresh {
+                        self.retire(h);
+                    }
+                    return Err(DaemonError::Sink {
+                        name: crate::output::sink::describe(o),
+                        source,
+                    });
+                }
+            }
+        }
+        let mut old: Vec<Option<SinkHandle>> = std::mem::take(&mut self.sinks)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut next = Vec::new();
+        for (i, o) in cfg.outputs.iter().enumerate() {
+            let kept = old
+                .iter_mut()
+                .find(|h| h.as_ref().is_some_and(|h| &h.cfg == o))
+                .and_then(Option::take);
+            if let Some(h) = kept {
+                h.request_reopen();
+                next.push(h);
+            } else if let Some(h) = fresh.remove(&i) {
+                info!(sink = %h.name, tiers = %tier_names(&o.tiers), "output added");
+                next.push(h);
+            }
+        }
+        let _ = self.ctl.send(Control::SetRoutes(routes(&next)));
+        for h in old.into_iter().flatten() {
+            info!(sink = %h.name, "output removed; draining it");
+            self.retire(h);
+        }
+        self.sinks = next;
+        let filter = Arc::new(SocketFilter::new(&cfg.filter));
+        for (tier, s) in Tier::ALL.into_iter().zip(&self.settings) {
+            s.send_replace(tier_settings(&cfg, tier, &filter));
+        }
+        self.cfg = cfg;
+        Ok(())
+    }
+
+    /// Close a sink in the background once the delta store let go of it.
+    fn retire(&mut self, h: SinkHandle) {
+        self.retired
+            .push(tokio::task::spawn_blocking(move || h.join()));
+    }
+
+    /// Stop the tiers, drain every queued sample through the delta store
+    /// and sinks, fsync. `Err` when `deadline` passed first.
+    pub async fn shutdown(self, deadline: Duration) -> Result<Summary, Summary> {
+        let Daemon {
+            health,
+            tiers,
+            store,
+            ctl,
+            sinks,
+            retired,
+            stop,
+            settings,
+            ..
+        } = self;
+        let work = async move {
+            stop.cancel();
+            for t in tiers {
+                let _ = t.await;
+            }
+            drop(settings);
+            drop(ctl);
+            let _ = store.await;
+            // The store dropped its routes; `join` drops ours, and each sink
+            // writes what is queued, fsyncs and ends.
+            let names: Vec<_> = sinks
+                .iter()
+                .map(|h| (h.name.clone(), Arc::clone(&h.stats)))
+                .collect();
+            for h in sinks {
+                let _ = tokio::task::spawn_blocking(move || h.join()).await;
+            }
+            for r in retired {
+                let _ = r.await;
+            }
+            names
+        };
+        let result = tokio::time::timeout(deadline, work).await;
+        let mut sum = Summary {
+            produced: Health::get(&health.produced),
+            dropped: Health::get(&health.dropped),
+            skipped_ticks: Health::get(&health.skipped_ticks),
+            write_errors: Health::get(&health.write_errors),
+            sinks: Vec::new(),
+        };
+        match result {
+            Ok(names) => {
+                for (n, s) in names {
+                    sum.sinks.push((
+                        n,
+                        Health::get(&s.offered),
+                        Health::get(&s.written),
+                        Health::get(&s.failed),
+                        Health::get(&s.dropped),
+                    ));
+                }
+                Ok(sum)
+            }
+            Err(_) => Err(sum),
+        }
+    }
+}
+
+fn tier_names(tiers: &[Tier]) -> String {
+    tiers.iter().map(|t| t.name()).collect::<Vec<_>>().join(",")
+}

@@ -1,0 +1,45 @@
+//! The agent's own health counters, shared by every task and reported in
+//! each `system` line and in the exit summary. Nothing is dropped, skipped
+//! or lost without one of these moving.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+#[derive(Debug, Default)]
+pub struct Health {
+    /// Ticks skipped because the tier's previous poll was still running.
+    pub skipped_ticks: AtomicU64,
+    /// Records dropped because a queue was full.
+    pub dropped: AtomicU64,
+    /// Records a sink failed to write.
+    pub write_errors: AtomicU64,
+    /// Kernel records skipped as malformed.
+    pub parse_errors: AtomicU64,
+    /// Polls that failed outright (each logged).
+    pub poll_errors: AtomicU64,
+    /// Records the delta store handed to the sinks (the `produced` count of
+    /// the exit summary).
+    pub produced: AtomicU64,
+    /// Sockets the delta store tracks after the latest fast sample.
+    pub tracked_sockets: AtomicU64,
+}
+
+impl Health {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Relaxed)
+    }
+}
+
+/// Per-sink counters, in records.
+#[derive(Debug, Default)]
+pub struct SinkStats {
+    /// Records routed to this sink.
+    pub offered: AtomicU64,
+    pub written: AtomicU64,
+    pub failed: AtomicU64,
+    /// Records dropped because this sink's queue was full.
+    pub dropped: AtomicU64,
+}

@@ -1,0 +1,204 @@
+//! One tokio task per tier: ticks aligned to wall-clock multiples of the
+//! interval (so a fleet's samples line up), the blocking poll on its own
+//! thread, and a tick that falls due while the previous poll still runs
+//! skipped and counted, never queued.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use super::filter::SocketFilter;
+use super::health::Health;
+use super::log_limit::LogLimit;
+use super::poll::poll;
+use super::sample::Sample;
+use crate::platform::{Source, SourceError};
+use crate::record::{Tier, now_ns};
+
+/// What a tier task runs with; replaced on reload.
+#[derive(Clone, Debug)]
+pub struct TierSettings {
+    pub enabled: bool,
+    pub interval: Duration,
+    pub filter: Arc<SocketFilter>,
+}
+
+type PollResult = (Box<dyn Source>, Result<Sample, SourceError>);
+
+/// The next wall-clock multiple of `interval` (ns since the epoch) after
+/// both `now_ns` and the `last` tick fired, so a timer that fires a hair
+/// early never runs one tick twice, and an interval change lines up at once.
+pub fn next_tick(now_ns: u64, interval: Duration, last: Option<u64>) -> u64 {
+    let iv = interval.as_nanos().clamp(1, u64::MAX as u128) as u64;
+    let after = now_ns.max(last.unwrap_or(0));
+    (after / iv).saturating_add(1).saturating_mul(iv)
+}
+
+/// The tier's loop. The first poll runs at once (so the process map and
+/// counter baselines exist from the start), then on aligned ticks.
+pub async fn run_tier(
+    tier: Tier,
+    source: Box<dyn Source>,
+    mut settings: watch::Receiver<TierSettings>,
+    tx: mpsc::Sender<Sample>,
+    health: Arc<Health>,
+    stop: CancellationToken,
+) {
+    let mut source = Some(source);
+    let mut inflight: Option<JoinHandle<PollResult>> = None;
+    let mut last_tick: Option<u64> = None;
+    let mut first = true;
+    let mut skip_log = LogLimit::default();
+    let mut err_log = LogLimit::default();
+    // A queue slot reserved before each poll: a finished poll always has
+    // room, and a full pipeline shows up as skipped ticks, never as
+    // samples thrown away after the work was done.
+    let mut permit: Option<mpsc::OwnedPermit<Sample>> = None;
+    loop {
+        let s = settings.borrow_and_update().clone();
+        let iv = s.interval;
+        // (deadline, tick number) of the next poll, if the tier is enabled.
+        let due = if !s.enabled {
+            None
+        } else if first {
+            Some((Instant::now(), None))
+        } else {
+            let now = now_ns();
+            let at_ns = next_tick(now, iv, last_tick);
+            Some((
+                Instant::now() + Duration::from_nanos(at_ns - now),
+                Some(at_ns),
+            ))
+        };
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            done = join(&mut inflight), if inflight.is_some() => {
+                inflight = None;
+                match done {
+                    Ok((src, result)) => {
+                        source = Some(src);
+                        match result {
+                            Ok(sample) => match permit.take() {
+                                Some(p) => {
+                                    p.send(sample);
+                                }
+                                None => Health::add(&health.dropped, sample.record_count()),
+                            },
+                            Err(e) => poll_failed(tier, &e, &health, &mut err_log),
+                        }
+                    }
+                    Err(e) => {
+                        // The poll panicked: the source went with it.
+                        warn!(tier = tier.name(), "poll task failed: {e}; this tier stops until restart");
+                        Health::add(&health.poll_errors, 1);
+                    }
+                }
+            }
+            r = settings.changed() => {
+                if r.is_err() {
+                    break;
+                }
+            }
+            _ = sleep_until(due.map(|d| d.0)), if due.is_some() => {
+                first = false;
+                if let Some((_, k)) = due {
+                    last_tick = k.or(last_tick);
+                }
+                let busy = if inflight.is_some() {
+                    Some("the previous poll is still running")
+                } else {
+                    match tx.clone().try_reserve_owned() {
+                        Ok(p) => {
+                            permit = Some(p);
+                            None
+                        }
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            Some("the pipeline is still writing earlier samples")
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => break,
+                    }
+                };
+                match (busy, source.take()) {
+                    (None, Some(mut src)) => {
+                        let filter = Arc::clone(&s.filter);
+                        let ms = iv.as_millis() as u64;
+                        inflight = Some(tokio::task::spawn_blocking(move || {
+                            let r = poll(tier, src.as_mut(), &filter, ms);
+                            (src, r)
+                        }));
+                    }
+                    (Some(why), src) => {
+                        source = src;
+                        Health::add(&health.skipped_ticks, 1);
+                        if let Some(n) = skip_log.allow() {
+                            warn!(tier = tier.name(), interval_ms = iv.as_millis() as u64,
+                                "tick skipped: {why} ({n} more skipped since last warning)");
+                        }
+                    }
+                    // The source was lost with a panicked poll (logged).
+                    (None, None) => permit = None,
+                }
+            }
+        }
+    }
+    // A poll still running is abandoned: it is not a queued sample, and a
+    // process scan of a large host could outlast the shutdown deadline.
+    if inflight.is_some() {
+        debug!(tier = tier.name(), "abandoning the poll in progress");
+    }
+}
+
+async fn join(
+    h: &mut Option<JoinHandle<PollResult>>,
+) -> Result<PollResult, tokio::task::JoinError> {
+    match h {
+        Some(h) => h.await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn poll_failed(tier: Tier, e: &SourceError, health: &Health, log: &mut LogLimit) {
+    Health::add(&health.poll_errors, 1);
+    if let Some(more) = log.allow() {
+        warn!(
+            tier = tier.name(),
+            "poll failed: {e} ({more} more since last warning)"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_align_to_wall_clock_and_never_repeat() {
+        let s = Duration::from_secs(1);
+        const G: u64 = 1_000_000_000;
+        assert_eq!(next_tick(10_400_000_000, s, None), 11 * G);
+        assert_eq!(next_tick(11 * G, s, None), 12 * G);
+        // A timer that fired a hair early must not fire the same tick twice.
+        assert_eq!(next_tick(11 * G - 1, s, Some(11 * G)), 12 * G);
+        let m = Duration::from_secs(300);
+        assert_eq!(next_tick(1_709_312_450 * G, m, None), 1_709_312_700 * G);
+        // An interval change lines up with the new interval's multiples.
+        let ms300 = Duration::from_millis(300);
+        assert_eq!(
+            next_tick(11 * G + 50_000_000, ms300, Some(11 * G)),
+            11_100_000_000
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! The delta-store task: the single owner of per-socket state, the
+//! latest process map and counter baselines. Turns tier samples into
+//! batches and routes each to the sinks that take its tier.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use super::delta::DeltaStore;
+use super::health::Health;
+use super::log_limit::LogLimit;
+use super::sample::{Census, Payload, Sample};
+use super::sink_task::Route;
+use crate::platform::ProcessMap;
+use crate::record::{Batch, SystemRecord, TcpCounters, Tier};
+
+/// Control messages, applied between samples.
+pub enum Control {
+    /// Replace the sink routes (reload). Dropping a route closes its sink.
+    SetRoutes(Vec<Route>),
+}
+
+pub struct Store {
+    deltas: DeltaStore,
+    procs: Option<ProcessMap>,
+    /// Counters at the previous poll of each tier, for window deltas.
+    last_counters: [Option<TcpCounters>; 4],
+    seq: [u64; 4],
+    routes: Vec<Route>,
+    health: Arc<Health>,
+    drop_log: LogLimit,
+}
+
+impl Store {
+    pub fn new(routes: Vec<Route>, health: Arc<Health>) -> Store {
+        Store {
+            deltas: DeltaStore::new(),
+            procs: None,
+            last_counters: [None; 4],
+            seq: [0; 4],
+            routes,
+            health,
+            drop_log: LogLimit::default(),
+        }
+    }
+
+    /// Runs until every tier has dropped its sender and the queue is
+    /// empty, then drops the routes so the sinks drain and close.
+    pub async fn run(
+        mut self,
+        mut samples: mpsc::Receiver<Sample>,
+        mut ctl: mpsc::UnboundedReceiver<Control>,
+    ) {
+        let mut ctl_open = true;
+        loop {
+            tokio::select! {
+                biased;
+                c = ctl.recv(), if ctl_open => match c {
+                    Some(Control::SetRoutes(r)) => self.routes = r,
+                    None => ctl_open = false,
+                },
+                s = samples.recv() => match s {
+                    Some(s) => {
+                        let batch = self.batch(s);
+                        self.route(batch).await;
+                    }
+                    None => break,
+                },
+            }
+        }
+    }
+
+    /// Build the output batch of one sample.
+    pub fn batch(&mut self, s: Sample) -> Batch {
+        let h = Arc::clone(&self.health);
+        let i = s.tier as usize;
+        let seq = self.seq[i];
+        self.seq[i] += 1;
+        let mut sys = SystemRecord {
+            ts: s.ts,
+            tier: Some(s.tier),
+            interval_ms: s.interval_ms,
+            poll_us: Some(s.poll_us),
+            ..SystemRecord::default()
+        };
+        let mut sockets = Vec::new();
+        match s.payload {
+            Payload::Sockets {
+                sockets: mut socks,
+                census,
+                scan,
+            } => {
+                Health::add(&h.parse_errors, scan.skipped);
+                self.deltas.apply(s.ts, &mut socks, self.procs.as_ref());
+                h.tracked_sockets.store(
+                    self.deltas.len() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                set_census(&mut sys, Some(census));
+                sockets = socks;
+            }
+            Payload::Standard {
+                procs,
+                counters,
+                census,
+            } => {
+                if let Some(p) = procs {
+                    self.procs = Some(p);
+                }
+                set_census(&mut sys, census);
+                self.set_counters(&mut sys, s.tier, counters);
+            }
+            Payload::States { census } => set_census(&mut sys, Some(census)),
+            Payload::Aggregate { counters, census } => {
+                set_census(&mut sys, census);
+                self.set_counters(&mut sys, s.tier, counters);
+            }
+        }
+        sys.skipped_ticks = Some(Health::get(&h.skipped_ticks));
+        sys.dropped = Some(Health::get(&h.dropped));
+        sys.write_errors = Some(Health::get(&h.write_errors));
+        sys.parse_errors = Some(Health::get(&h.parse_errors));
+        sys.tracked_sockets = Some(Health::get(&h.tracked_sockets));
+        Batch {
+            tier: Some(s.tier),
+            ts: s.ts,
+            seq,
+            interval_ms: s.interval_ms,
+            system: Some(sys),
+            sockets,
+        }
+    }
+
+    fn set_counters(&mut self, sys: &mut SystemRecord, tier: Tier, counters: Option<TcpCounters>) {
+        let Some(c) = counters else { return };
+        sys.counters = c;
+        if let Some(prev) = &self.last_counters[tier as usize] {
+            sys.set_deltas_since(prev);
+        }
+        self.last_counters[tier as usize] = Some(c);
+    }
+
+    /// Hand the batch to every sink that takes its tier, waiting for queue
+    /// space: a slow sink slows the pipeline (the tiers then skip ticks,
+    /// counted) instead of losing records after they were collected.
+    async fn route(&mut self, batch: Batch) {
+        let Some(tier) = batch.tier else { return };
+        let n = batch.record_count() as u64;
+        Health::add(&self.health.produced, n);
+        let batch = Arc::new(batch);
+        for r in &self.routes {
+            if !r.tiers.contains(&tier) {
+                continue;
+            }
+            Health::add(&r.stats.offered, n);
+            if r.tx.send(Arc::clone(&batch)).await.is_err() {
+                Health::add(&r.stats.dropped, n);
+                Health::add(&self.health.dropped, n);
+                if let Some(more) = self.drop_log.allow() {
+                    warn!(sink = %r.name, records = n,
+                        "batch dropped: the sink has stopped (see earlier errors); {more} more since last warning");
+                }
+            }
+        }
+    }
+}
+
+/// The census fields of a system line. Without a census (its poll failed)
+/// they stay 0 and the failure is in the log.
+fn set_census(sys: &mut SystemRecord, census: Option<Census>) {
+    if let Some(c) = census {
+        sys.total_sockets = c.total;
+        sys.state_counts = c.state_counts;
+    }
+}

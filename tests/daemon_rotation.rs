@@ -1,0 +1,158 @@
+//! Rotation through the daemon: a small size limit across at least 20
+//! rotations. Every file parses on its own, CSV files each start with the
+//! header, the files together hold every record exactly once, and a
+//! `tail -F` started before the run reads every record exactly once.
+
+mod daemon_support;
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::Duration;
+
+use daemon_support::*;
+
+#[test]
+fn twenty_rotations_lose_and_repeat_nothing() {
+    let conns = connections("127.0.2.2", 5);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let active = out.join("rot.jsonl");
+    // Follow by name from the first line. GNU tail's inotify mode, and its
+    // polling mode with the default --max-unchanged-stats=5, notice a
+    // replaced file only after tens to hundreds of ms, so with this test's
+    // rotation every ~200 ms they would skip whole files whatever the
+    // writer does. Polling every 10 ms and re-checking the name after each
+    // unchanged poll, tail reads the old file to its end before switching,
+    // as log shippers do.
+    let mut tail = Command::new("tail")
+        .args([
+            "---disable-inotify",
+            "--max-unchanged-stats=1",
+            "-n",
+            "+1",
+            "-s",
+            "0.01",
+            "-F",
+        ])
+        .arg(&active)
+        .stdout(std::fs::File::create(dir.path().join("tail.out")).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let agent = Agent::start(
+        dir.path(),
+        &format!(
+            r#"
+[tiers.fast]
+interval = "50ms"
+[tiers.standard]
+enabled = false
+[tiers.aggregate]
+enabled = false
+[tiers.slow]
+enabled = false
+[filter]
+local_ports = [{p}]
+remote_ports = [{p}]
+[[output]]
+format = "json"
+dir = "{o}"
+prefix = "rot"
+rotate_size = "24KiB"
+keep = 1000
+[[output]]
+format = "csv"
+dir = "{o}"
+prefix = "rot"
+rotate_size = "12KiB"
+keep = 1000
+"#,
+            o = out.display(),
+            p = conns.port
+        ),
+    );
+    // 11 lines (~5 KiB of JSON) per poll: a rotation every ~5 polls
+    // (250 ms), so a follower has time to see each file.
+    let t0 = std::time::Instant::now();
+    while (files(&out, "rot.jsonl").len() < 22 || files(&out, "rot-socket.csv").len() < 22)
+        && t0.elapsed() < Duration::from_secs(20)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, _, log) = agent.stop();
+    assert!(status.success(), "{log}");
+    let sum = summary(&log);
+    assert_eq!(sum.dropped, 0, "{log}");
+
+    let json_files = files(&out, "rot.jsonl");
+    assert!(
+        json_files.len() > 20,
+        "only {} JSON files",
+        json_files.len()
+    );
+    let mut lines = Vec::new();
+    for f in &json_files {
+        for l in std::fs::read_to_string(f).unwrap().lines() {
+            lines.push(l.to_string());
+        }
+        json_lines(f); // parses on its own, ends with a whole line
+    }
+    assert_eq!(lines.len() as u64, sum.produced, "{log}");
+    let unique: HashSet<&String> = lines.iter().collect();
+    assert_eq!(unique.len(), lines.len(), "a record is in two files");
+
+    for family in ["rot-socket.csv", "rot-system.csv"] {
+        let fs = files(&out, family);
+        assert!(!fs.is_empty());
+        let mut header = None;
+        for f in &fs {
+            let recs = csv_records(f);
+            let h = recs
+                .first()
+                .unwrap_or_else(|| panic!("{} is empty", f.display()));
+            assert!(
+                h.iter().any(|c| c == "ts"),
+                "{} starts without the header",
+                f.display()
+            );
+            match &header {
+                None => header = Some(h.clone()),
+                Some(first) => assert_eq!(first, h),
+            }
+        }
+    }
+    let csv_rows: u64 = files(&out, "rot-")
+        .iter()
+        .filter(|f| f.to_string_lossy().contains(".csv"))
+        .map(|f| csv_records(f).len() as u64 - 1)
+        .sum();
+    assert_eq!(csv_rows, sum.produced);
+    assert!(files(&out, "rot-socket.csv").len() > 20);
+
+    // tail -F: give it a moment to read the last file, then compare.
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = tail.kill();
+    let _ = tail.wait();
+    let followed = std::fs::read_to_string(dir.path().join("tail.out")).unwrap();
+    let followed: Vec<&str> = followed.lines().collect();
+    let seen: HashSet<&str> = followed.iter().copied().collect();
+    let missing: Vec<usize> = (0..lines.len())
+        .filter(|&i| !seen.contains(lines[i].as_str()))
+        .collect();
+    let sizes: Vec<usize> = json_files.iter().map(|f| json_lines(f).len()).collect();
+    assert!(
+        missing.is_empty(),
+        "tail -F missed records {missing:?}; lines per file {sizes:?}"
+    );
+    assert_eq!(
+        followed.len(),
+        lines.len(),
+        "tail -F read {} of {} records",
+        followed.len(),
+        lines.len()
+    );
+    let want: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_eq!(followed, want, "tail -F saw records out of order or twice");
+    drop(conns);
+}

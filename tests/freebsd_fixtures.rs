@@ -1,0 +1,468 @@
+//! The FreeBSD parsers over byte-exact fixtures: real FreeBSD structures
+//! initialised in tests/freebsd/fixtures/*.c and compiled for the FreeBSD
+//! target by tests/freebsd/gen_fixtures.sh. Every value asserted here is the
+//! initialiser in the C file; bad-input tests corrupt those bytes at offsets
+//! taken from the generated layout.
+
+use std::net::SocketAddr;
+
+use netpulse::platform::SourceError;
+use netpulse::platform::freebsd::layout::*;
+use netpulse::platform::freebsd::{kern_file, kinfo_proc, pcblist, tcp_states, tcpstat};
+use netpulse::record::{SSTHRESH_INFINITE, SocketRecord, TcpState};
+
+fn fixture(name: &str) -> Vec<u8> {
+    let p = format!(
+        "{}/tests/freebsd/fixtures/{name}.bin",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn parse_pcblist(buf: &[u8]) -> Result<(Vec<SocketRecord>, pcblist::PcbListSummary), SourceError> {
+    let mut out = Vec::new();
+    let s = pcblist::parse(buf, "pcblist.bin", 77, &mut out)?;
+    Ok((out, s))
+}
+
+fn malformed(e: SourceError) -> (usize, String) {
+    match e {
+        SourceError::Malformed {
+            what,
+            offset,
+            reason,
+        } => {
+            assert_eq!(what, "pcblist.bin");
+            (offset, reason)
+        }
+        other => panic!("expected Malformed, got {other}"),
+    }
+}
+
+/// Every field of every record equals the C initialiser.
+#[test]
+fn pcblist_decodes_every_field() {
+    let (recs, s) = parse_pcblist(&fixture("pcblist")).unwrap();
+    assert_eq!(s.header_count, 6);
+    assert_eq!((s.header_gen, s.trailer_gen), (1000, 1000));
+    assert_eq!((s.records, s.skipped), (6, 0));
+    assert!(s.consistent());
+    assert_eq!(recs.len(), 6);
+    assert!(recs.iter().all(|r| r.ts == 77));
+
+    let r = &recs[0];
+    assert_eq!(r.sock_id, Some(901));
+    assert_eq!(r.local, addr("192.0.2.10:52341"));
+    assert_eq!(r.remote, addr("198.51.100.7:443"));
+    assert_eq!(r.state, TcpState::Established);
+    assert_eq!(r.uid, Some(1001));
+    assert_eq!(r.proc_key, Some(0xfffff80012345600));
+    assert_eq!(r.stack.unwrap().as_str(), "freebsd");
+    assert_eq!(r.cc.unwrap().as_str(), "cubic");
+    assert_eq!(r.cwnd, Some(14480));
+    assert_eq!(
+        r.ssthresh,
+        Some(SSTHRESH_INFINITE),
+        "initial ssthresh means none yet"
+    );
+    assert_eq!(r.mss, Some(1448));
+    assert_eq!(r.rcv_wnd, Some(131328));
+    assert_eq!(r.snd_wnd, Some(65535));
+    assert_eq!(r.rexmit, Some(7));
+    assert_eq!(r.ooo, Some(3));
+    assert_eq!(r.zerowin, Some(1));
+    assert_eq!(r.dsack_bytes, Some(2896));
+    assert_eq!(r.dsack_pack, Some(2));
+    assert_eq!(r.timer_rexmt_ms, Some(204));
+    assert_eq!(r.timer_persist_ms, None, "0 = timer not running");
+    assert_eq!(r.timer_keep_ms, Some(7199000));
+    assert_eq!(r.timer_2msl_ms, None);
+    assert_eq!(r.timer_delack_ms, None);
+    assert_eq!(r.idle_ms, Some(15));
+    assert_eq!(r.snd_buf_used, Some(1000));
+    assert_eq!(r.snd_buf_hiwat, Some(65536));
+    assert_eq!(r.rcv_buf_used, Some(8061));
+    assert_eq!(r.rcv_buf_hiwat, Some(65536));
+    assert_eq!(r.snd_buf_pct, Some(1.5));
+    assert_eq!(r.rcv_buf_pct, Some(12.3));
+    // pcblist has no RTT and no process: those stay absent, not zero.
+    assert_eq!((r.rtt_us, r.rto_us, r.pid, r.fd), (None, None, None, None));
+
+    let r = &recs[1];
+    assert_eq!(r.sock_id, Some(5));
+    assert_eq!(r.local, addr("0.0.0.0:22"));
+    assert_eq!(r.remote, addr("0.0.0.0:0"));
+    assert_eq!(r.state, TcpState::Listen);
+    assert_eq!(r.uid, Some(0));
+    assert_eq!(r.proc_key, Some(0xfffff80012340000));
+    assert_eq!(r.cc.unwrap().as_str(), "newreno");
+    assert_eq!(r.cwnd, Some(1073725440));
+    assert_eq!(r.ssthresh, Some(SSTHRESH_INFINITE));
+    assert_eq!(r.mss, Some(536));
+    assert_eq!((r.rcv_wnd, r.snd_wnd), (Some(0), Some(0)));
+    assert_eq!(r.idle_ms, Some(3600000));
+    assert_eq!(r.timer_keep_ms, None);
+    assert_eq!((r.snd_buf_used, r.snd_buf_hiwat), (Some(0), Some(32768)));
+    assert_eq!((r.rcv_buf_used, r.rcv_buf_hiwat), (Some(0), Some(65536)));
+    assert_eq!((r.snd_buf_pct, r.rcv_buf_pct), (Some(0.0), Some(0.0)));
+
+    let r = &recs[2];
+    assert_eq!(r.sock_id, Some(902));
+    assert_eq!(r.local, addr("[2001:db8::1]:443"));
+    assert_eq!(r.remote, addr("[2001:db8::2]:60000"));
+    assert_eq!(r.state, TcpState::Established);
+    assert_eq!(r.uid, Some(80));
+    assert_eq!(r.proc_key, Some(0xfffff80012345700));
+    assert_eq!(r.stack.unwrap().as_str(), "rack");
+    assert_eq!(r.cc.unwrap().as_str(), "cubic");
+    assert_eq!(
+        (r.cwnd, r.ssthresh, r.mss),
+        (Some(28560), Some(28560), Some(1428))
+    );
+    assert_eq!((r.rcv_wnd, r.snd_wnd), (Some(131072), Some(262144)));
+    assert_eq!((r.rexmit, r.ooo, r.zerowin), (Some(0), Some(0), Some(0)));
+    assert_eq!(r.timer_rexmt_ms, Some(300));
+    assert_eq!(r.timer_keep_ms, Some(7200000));
+    assert_eq!(r.timer_delack_ms, Some(40));
+    assert_eq!(r.idle_ms, Some(2));
+    assert_eq!(
+        (r.snd_buf_used, r.snd_buf_hiwat),
+        (Some(49152), Some(65536))
+    );
+    assert_eq!((r.snd_buf_pct, r.rcv_buf_pct), (Some(75.0), Some(0.0)));
+
+    let r = &recs[3];
+    assert_eq!(r.sock_id, Some(870));
+    assert_eq!(r.local.to_string(), "[fe80::1%2]:22");
+    assert_eq!(r.remote.to_string(), "[fe80::2%2]:50000");
+    assert_eq!(r.state, TcpState::TimeWait);
+    assert_eq!(r.timer_2msl_ms, Some(30000));
+    assert_eq!(r.idle_ms, Some(30000));
+    assert_eq!(
+        (r.cwnd, r.ssthresh, r.mss),
+        (Some(2856), Some(5712), Some(1428))
+    );
+    // No socket any more: no owner, buffers or join key.
+    assert_eq!((r.uid, r.proc_key), (None, None));
+    assert_eq!(
+        (r.snd_buf_used, r.rcv_buf_hiwat, r.snd_buf_pct),
+        (None, None, None)
+    );
+
+    let r = &recs[4];
+    assert_eq!(r.sock_id, Some(903));
+    assert_eq!(r.local, addr("10.0.0.1:40000"));
+    assert_eq!(r.remote, addr("10.0.0.2:5432"));
+    assert_eq!(r.state, TcpState::SynSent);
+    assert_eq!(r.rexmit, Some(1));
+    assert_eq!(r.timer_rexmt_ms, Some(1000));
+    assert_eq!(r.timer_keep_ms, Some(72000));
+    assert_eq!(
+        (r.cwnd, r.ssthresh, r.mss),
+        (Some(14600), Some(SSTHRESH_INFINITE), Some(1460))
+    );
+    assert_eq!(r.proc_key, Some(0xfffff80012345800));
+
+    let r = &recs[5];
+    assert_eq!(r.sock_id, Some(904));
+    assert_eq!(r.local, addr("127.0.0.1:8080"));
+    assert_eq!(r.remote, addr("127.0.0.1:51000"));
+    assert_eq!(r.state, TcpState::CloseWait);
+    assert_eq!(r.zerowin, Some(4));
+    assert_eq!(r.timer_persist_ms, Some(5000));
+    assert_eq!(r.timer_keep_ms, Some(7080000));
+    assert_eq!(r.idle_ms, Some(120000));
+    assert_eq!(
+        (r.cwnd, r.ssthresh, r.mss),
+        (Some(43690), Some(21845), Some(16344))
+    );
+    assert_eq!((r.rcv_buf_used, r.rcv_buf_pct), (Some(65536), Some(100.0)));
+}
+
+#[test]
+fn kern_file_keeps_socket_descriptors_only() {
+    let files = kern_file::parse(&fixture("kern_file"), "kern_file.bin").unwrap();
+    let got: Vec<_> = files.iter().map(|f| (f.pid, f.uid, f.fd, f.key)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (4242, 1001, 3, 0xfffff80012345600),
+            (5000, 1001, 3, 0xfffff80012345600),
+            (5000, 1001, 4, 0xfffff80012345900),
+            (80, 80, 5, 0xfffff80012345700),
+            (1, 0, 7, 0xfffff80099999900),
+            (700, 0, 3, 0xfffff80012340000),
+        ]
+    );
+}
+
+#[test]
+fn kinfo_proc_gives_pid_and_command() {
+    let procs = kinfo_proc::parse(&fixture("kern_proc"), "kern_proc.bin").unwrap();
+    let got: Vec<_> = procs.iter().map(|(p, c)| (*p, c.as_ref())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, "init"),
+            (80, "nginx"),
+            (700, "sshd"),
+            (4242, "curl"),
+            (5000, "fetch \"x\",y"),
+            (6000, "abcdefghijklmnopqrs"),
+        ]
+    );
+}
+
+#[test]
+fn process_join_uses_the_socket_address() {
+    let files = kern_file::parse(&fixture("kern_file"), "f").unwrap();
+    let procs: std::collections::HashMap<_, _> = kinfo_proc::parse(&fixture("kern_proc"), "p")
+        .unwrap()
+        .into_iter()
+        .collect();
+    let map = kern_file::process_map(&files, |pid| procs.get(&pid).cloned());
+    let (mut recs, _) = parse_pcblist(&fixture("pcblist")).unwrap();
+    recs.iter_mut().for_each(|r| map.attribute(r));
+    let got: Vec<_> = recs
+        .iter()
+        .map(|r| (r.pid, r.fd, r.command.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some(4242), Some(3), Some("curl")), // shared with 5000: lowest pid
+            (Some(700), Some(3), Some("sshd")),
+            (Some(80), Some(5), Some("nginx")),
+            (None, None, None), // TIME_WAIT: no socket
+            (None, None, None), // nobody holds it
+            (Some(5000), Some(4), Some("fetch \"x\",y")),
+        ]
+    );
+    // Without names the join still gives pid/fd, and no fake command.
+    let bare = kern_file::process_map(&files, |_| None);
+    let mut r = recs[2].clone();
+    r.command = None;
+    bare.attribute(&mut r);
+    assert_eq!((r.pid, r.command), (Some(80), None));
+}
+
+#[test]
+fn tcpstat_counters_by_member_name() {
+    let c = tcpstat::parse(&fixture("tcp_stats"), "tcp_stats.bin").unwrap();
+    let got: Vec<_> = c.iter().collect();
+    let want: Vec<_> = [
+        ("connattempt", 101),
+        ("accepts", 102),
+        ("connects", 103),
+        ("drops", 104),
+        ("sndtotal", 105),
+        ("sndbyte", 106),
+        ("sndrexmitpack", 107),
+        ("sndrexmitbyte", 108),
+        ("rcvtotal", 109),
+        ("rcvbyte", 110),
+        ("rcvduppack", 111),
+        ("rcvbadsum", 112),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n, Some(v)))
+    .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn every_counter_name_has_a_header_offset() {
+    let names: Vec<_> = TCPSTAT_FIELDS.iter().map(|(n, _)| *n).collect();
+    let mut want = netpulse::record::TcpCounters::NAMES.to_vec();
+    let mut got = names.clone();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want, "regenerate layout.rs after changing TcpCounters");
+}
+
+#[test]
+fn tcp_states_in_tcps_order() {
+    let s = tcp_states::parse(&fixture("tcp_states"), "tcp_states.bin").unwrap();
+    assert_eq!(s, [0, 1, 1, 0, 2, 1, 0, 0, 0, 7, 1]);
+}
+
+// ---- bad input: clear errors naming the byte, never a panic ----
+
+fn set_u64(buf: &mut [u8], at: usize, v: u64) {
+    buf[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+const TRAILER: usize = XINPGEN_SIZE + 6 * XTCPCB_SIZE;
+
+#[test]
+fn generation_change_is_reported_not_hidden() {
+    let mut b = fixture("pcblist");
+    set_u64(&mut b, TRAILER + XIG_GEN.offset, 1001);
+    let (recs, s) = parse_pcblist(&b).unwrap();
+    assert_eq!(recs.len(), 6, "the data is still used");
+    assert_eq!((s.header_gen, s.trailer_gen), (1000, 1001));
+    assert!(!s.consistent());
+}
+
+#[test]
+fn more_records_than_announced_is_inconsistent() {
+    let mut b = fixture("pcblist");
+    b[XIG_COUNT.offset..XIG_COUNT.end()].copy_from_slice(&2u32.to_le_bytes());
+    let (_, s) = parse_pcblist(&b).unwrap();
+    assert!(!s.consistent());
+    // Fewer than announced is normal (sockets this reader may not see).
+    b[XIG_COUNT.offset..XIG_COUNT.end()].copy_from_slice(&60u32.to_le_bytes());
+    assert!(parse_pcblist(&b).unwrap().1.consistent());
+}
+
+#[test]
+fn unknown_record_length_names_both_lengths() {
+    let mut b = fixture("pcblist");
+    let second = XINPGEN_SIZE + XTCPCB_SIZE;
+    set_u64(&mut b, second, 760);
+    let (off, reason) = malformed(parse_pcblist(&b).unwrap_err());
+    assert_eq!(off, second);
+    assert!(reason.contains("760") && reason.contains("744"), "{reason}");
+    set_u64(&mut b, second, 0);
+    let (off, reason) = malformed(parse_pcblist(&b).unwrap_err());
+    assert_eq!(off, second);
+    assert!(reason.contains("xt_len = 0"), "{reason}");
+    set_u64(&mut b, second, u64::MAX);
+    assert_eq!(malformed(parse_pcblist(&b).unwrap_err()).0, second);
+}
+
+#[test]
+fn bad_header_and_inner_lengths() {
+    let good = fixture("pcblist");
+    let mut b = good.clone();
+    set_u64(&mut b, 0, 72);
+    let (off, reason) = malformed(parse_pcblist(&b).unwrap_err());
+    assert_eq!(off, 0);
+    assert!(
+        reason.contains("xig_len = 72") && reason.contains("64"),
+        "{reason}"
+    );
+
+    let mut b = good.clone();
+    set_u64(&mut b, XINPGEN_SIZE + XT_XI_LEN.offset, 408);
+    let (off, reason) = malformed(parse_pcblist(&b).unwrap_err());
+    assert_eq!(off, XINPGEN_SIZE + XT_XI_LEN.offset);
+    assert!(reason.contains("408") && reason.contains("400"), "{reason}");
+
+    let mut b = good.clone();
+    set_u64(&mut b, XINPGEN_SIZE + XT_XSO_LEN.offset, 248);
+    let (off, reason) = malformed(parse_pcblist(&b).unwrap_err());
+    assert_eq!(off, XINPGEN_SIZE + XT_XSO_LEN.offset);
+    assert!(reason.contains("248") && reason.contains("240"), "{reason}");
+}
+
+#[test]
+fn truncation_at_every_length_is_an_error_naming_the_offset() {
+    let good = fixture("pcblist");
+    for cut in 0..good.len() {
+        let mut out = vec![];
+        let e = pcblist::parse(&good[..cut], "pcblist.bin", 0, &mut out).unwrap_err();
+        let (off, reason) = malformed(e);
+        assert!(off <= cut, "cut {cut}: offset {off}");
+        assert!(reason.contains("truncated"), "cut {cut}: {reason}");
+        assert!(out.is_empty(), "no partial output on error");
+    }
+    let mut long = good.clone();
+    long.extend_from_slice(&[0; 5]);
+    let (off, reason) = malformed(parse_pcblist(&long).unwrap_err());
+    assert_eq!(off, good.len());
+    assert!(reason.contains("5 unexpected bytes"), "{reason}");
+}
+
+#[test]
+fn unknown_state_or_family_is_a_counted_skip() {
+    let mut b = fixture("pcblist");
+    let rec2 = XINPGEN_SIZE + XTCPCB_SIZE;
+    b[rec2 + XT_T_STATE.offset..rec2 + XT_T_STATE.end()].copy_from_slice(&11i32.to_le_bytes());
+    let rec3 = rec2 + XTCPCB_SIZE;
+    b[rec3 + XT_INP_VFLAG.offset] = 0;
+    let (recs, s) = parse_pcblist(&b).unwrap();
+    assert_eq!((s.records, s.skipped, recs.len()), (4, 2, 4));
+    assert_eq!(
+        recs.iter().map(|r| r.sock_id.unwrap()).collect::<Vec<_>>(),
+        vec![901, 870, 903, 904]
+    );
+}
+
+#[test]
+fn kern_file_bad_sizes() {
+    let good = fixture("kern_file");
+    assert!(kern_file::parse(&[], "f").unwrap().is_empty());
+    let mut b = good.clone();
+    set_u64(&mut b, XFILE_SIZE * 2, 136);
+    match kern_file::parse(&b, "kf").unwrap_err() {
+        SourceError::Malformed {
+            what,
+            offset,
+            reason,
+        } => {
+            assert_eq!((what.as_str(), offset), ("kf", XFILE_SIZE * 2));
+            assert!(
+                reason.contains("xf_size = 136") && reason.contains("128"),
+                "{reason}"
+            );
+        }
+        e => panic!("{e}"),
+    }
+    set_u64(&mut b, XFILE_SIZE * 2, 0);
+    assert!(
+        kern_file::parse(&b, "kf").is_err(),
+        "zero size must not loop"
+    );
+    for cut in [1, 7, 8, 127, 129, good.len() - 1] {
+        match kern_file::parse(&good[..cut], "kf").unwrap_err() {
+            SourceError::Malformed { offset, reason, .. } => {
+                assert_eq!(offset, cut / XFILE_SIZE * XFILE_SIZE);
+                assert!(reason.contains("truncated"), "{cut}: {reason}");
+            }
+            e => panic!("{e}"),
+        }
+    }
+}
+
+#[test]
+fn kinfo_proc_bad_sizes() {
+    let good = fixture("kern_proc");
+    let mut b = good.clone();
+    b[KINFO_PROC_SIZE..KINFO_PROC_SIZE + 4].copy_from_slice(&1096i32.to_le_bytes());
+    match kinfo_proc::parse(&b, "kp").unwrap_err() {
+        SourceError::Malformed { offset, reason, .. } => {
+            assert_eq!(offset, KINFO_PROC_SIZE);
+            assert!(
+                reason.contains("1096") && reason.contains("1088"),
+                "{reason}"
+            );
+        }
+        e => panic!("{e}"),
+    }
+    match kinfo_proc::parse(&good[..KINFO_PROC_SIZE + 100], "kp").unwrap_err() {
+        SourceError::Malformed { offset, reason, .. } => {
+            assert_eq!(offset, KINFO_PROC_SIZE);
+            assert!(reason.contains("truncated"), "{reason}");
+        }
+        e => panic!("{e}"),
+    }
+}
+
+#[test]
+fn tcpstat_and_states_bad_sizes() {
+    let stats = fixture("tcp_stats");
+    assert!(tcpstat::parse(&[], "s").is_err());
+    assert!(tcpstat::parse(&stats[..999], "s").is_err());
+    // An older, shorter tcpstat keeps the early counters and drops the rest.
+    let short = tcpstat::parse(&stats[..160], "s").unwrap();
+    assert_eq!(short.sndbyte, Some(106));
+    assert_eq!(short.sndrexmitpack, None);
+    let states = fixture("tcp_states");
+    assert!(tcp_states::parse(&states[..80], "t").is_err());
+    assert!(tcp_states::parse(&[states.clone(), vec![0; 8]].concat(), "t").is_err());
+}
