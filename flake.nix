@@ -46,7 +46,7 @@
           ./etc
           ./man
           ./rc.d
-        ] ++ lib.filter lib.pathExists [ ./proto ./benches ./build.rs ]);
+        ] ++ lib.filter lib.pathExists [ ./proto ./benches ./build.rs ./kmod ]);
       };
 
       packageFor = pkgs:
@@ -66,7 +66,10 @@
           doCheck = false;
 
           postInstall = ''
-            installManPage man/*.[1-9]
+            # ours, and tcpstats(4) from next to the kernel module
+            for page in man/*.[1-9] kmod/*/*.[1-9]; do
+              if [ -e "$page" ]; then installManPage "$page"; fi
+            done
             install -Dm0555 rc.d/netpulse $out/etc/rc.d/netpulse
             substituteInPlace $out/etc/rc.d/netpulse \
               --replace-fail /usr/local/bin/netpulse $out/bin/netpulse
@@ -153,7 +156,9 @@
             { nativeBuildInputs = [ pkgs.shellcheck pkgs.mandoc ]; } ''
             cd ${srcFor pkgs}
             shellcheck -s sh rc.d/netpulse tests/rcd/rc.subr-test-double tests/rcd/daemon-test-double
-            for page in man/*.[1-9]; do mandoc -T lint -W warning "$page"; done
+            for page in man/*.[1-9] kmod/*/*.[1-9]; do
+              if [ -e "$page" ]; then mandoc -T lint -W warning "$page"; fi
+            done
             touch $out
           '';
         });

@@ -10,7 +10,9 @@ echo "shellcheck -s sh rc.d/netpulse tests/rcd/*"
 shellcheck -s sh rc.d/netpulse tests/rcd/rc.subr-test-double tests/rcd/daemon-test-double
 
 shopt -s nullglob
-pages=(man/*.[1-9])
+# Every page the project installs: ours under man/, tcpstats(4) next to
+# the module.
+pages=(man/*.[1-9] kmod/*/*.[1-9])
 if [ ${#pages[@]} -eq 0 ]; then
     echo "no manual pages under man/" >&2
     exit 1
