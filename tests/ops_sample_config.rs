@@ -188,3 +188,28 @@ fn writable_or_creatable(dir: &Path) -> bool {
     }
     false
 }
+
+/// Every value in the sample is the built-in default, as its header says
+/// ("deleting a line changes nothing"): parsed, it equals the config the
+/// agent builds from nothing, apart from the output directory.
+#[test]
+fn sample_values_are_the_defaults() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tmp.path().join("data");
+    let text = read("etc/netpulse.toml.sample");
+    let edited = text.replace(
+        "dir = \"/var/log/netpulse\"",
+        &format!("dir = \"{}\"", data.display()),
+    );
+    assert_ne!(edited, text, "the sample's [[output]] dir line changed");
+    let parsed = netpulse::config::Config::parse(&edited)
+        .unwrap_or_else(|e| panic!("the sample does not parse: {e}"));
+    let mut defaults = netpulse::config::Config::builtin();
+    for o in &mut defaults.outputs {
+        o.dir = data.clone();
+    }
+    assert_eq!(
+        parsed, defaults,
+        "etc/netpulse.toml.sample must show the built-in defaults"
+    );
+}
