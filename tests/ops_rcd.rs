@@ -682,3 +682,27 @@ fn newsyslog_entry_matches_the_rc_script() {
         "data files are rotated by the agent, not by newsyslog"
     );
 }
+
+/// Every rc.conf variable the script reads is described in its header and
+/// in netpulse(8)'s SERVICE section.
+#[test]
+fn rc_variables_are_documented() {
+    let script = fs::read_to_string(repo().join("rc.d/netpulse")).expect("rc.d/netpulse");
+    let page = fs::read_to_string(repo().join("man/netpulse.8")).expect("man/netpulse.8");
+    let vars: Vec<&str> = script
+        .lines()
+        .filter_map(|l| l.strip_prefix(": \"${"))
+        .filter_map(|l| l.split(":=").next())
+        .collect();
+    assert!(vars.len() >= 10, "rc.conf variables found: {vars:?}");
+    for var in vars {
+        assert!(
+            script.lines().any(|l| l.starts_with(&format!("# {var} ("))),
+            "rc.d/netpulse's header does not describe {var}"
+        );
+        assert!(
+            page.lines().any(|l| l == format!(".It Va {var}")),
+            "man/netpulse.8 does not describe {var}"
+        );
+    }
+}
