@@ -148,6 +148,7 @@
           '';
           clippy = cargoCheck "clippy" "cargo clippy --offline --all-targets -- -D warnings";
           fmt = pkgs.runCommand "netpulse-fmt" { nativeBuildInputs = [ toolchain ]; } ''
+            export HOME=$TMPDIR
             cd ${srcFor pkgs}
             cargo fmt --all -- --check
             touch $out
