@@ -24,7 +24,7 @@ fn twenty_rotations_lose_and_repeat_nothing() {
     // rotation every ~200 ms they would skip whole files whatever the
     // writer does. Polling every 10 ms and re-checking the name after each
     // unchanged poll, tail reads the old file to its end before switching,
-    // as log shippers do.
+    // as log shippers do. (Killed on drop: it must not outlive a failed test.)
     let mut tail = KillOnDrop(
         Command::new("tail")
             .args([
@@ -163,14 +163,4 @@ keep = 1000
     let want: Vec<&str> = lines.iter().map(String::as_str).collect();
     assert_eq!(followed, want, "tail -F saw records out of order or twice");
     drop(conns);
-}
-
-/// The follower must not outlive a failed test.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
