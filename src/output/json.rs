@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::json_socket::write_socket_line;
 use super::{Encoder, Stream};
 use crate::record::Batch;
 
@@ -57,7 +58,7 @@ pub fn write_batch(batch: &Batch, out: &mut Vec<u8>) {
         write_line("system", sys, out);
     }
     for s in &batch.sockets {
-        write_line("socket", s, out);
+        write_socket_line(s, out);
     }
 }
 
@@ -92,7 +93,7 @@ impl Encoder for JsonEncoder {
         }
         for s in &batch.sockets {
             self.line.clear();
-            write_line("socket", s, &mut self.line);
+            write_socket_line(s, &mut self.line);
             emit(0, &self.line);
         }
     }

@@ -5,6 +5,7 @@ pub mod csv;
 mod error;
 pub mod file_sink;
 pub mod json;
+mod json_socket;
 pub mod proto;
 pub mod rotation;
 pub mod sink;
