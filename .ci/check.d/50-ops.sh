@@ -26,6 +26,8 @@ done
 echo "nix-instantiate --parse flake.nix"
 # No nix daemon or nixbld group on CI: parsing needs neither.
 nix-instantiate --option build-users-group '' --parse flake.nix >/dev/null
+echo "nix-instantiate --eval --strict tests/nix/flake-eval.nix (inputs are test doubles)"
+nix-instantiate --option build-users-group '' --eval --strict tests/nix/flake-eval.nix >/dev/null
 
 echo "newsyslog line: logfile owner mode count size when flags pidfile signal"
 awk '!/^#/ && NF { if (NF != 9) { print FILENAME ": " NR ": expected 9 fields, got " NF; bad = 1 } n++ }
