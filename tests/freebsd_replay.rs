@@ -183,9 +183,16 @@ fn replay_errors_name_the_file_and_byte() {
     );
     assert!(err.contains("xf_size = 1088"), "{err}");
 
+    // A pcblist dump given as a /dev/tcpstats capture: refused by its magic.
     let out = replay(&["--tcpstats-dev", &path("pcblist")]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not supported by this build yet"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pcblist.bin")
+            && err.contains("at byte 0")
+            && err.contains("not a /dev/tcpstats stream"),
+        "{err}"
+    );
 }
 
 #[test]

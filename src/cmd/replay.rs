@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use netpulse::output::Format;
 use netpulse::pipeline::snapshot::collect_all;
 use netpulse::platform::Source;
-use netpulse::platform::freebsd::{ReplayInputs, ReplaySource};
+use netpulse::platform::freebsd::{ReplayInputs, ReplaySource, SocketsDump};
 
 use crate::ReplayArgs;
 
@@ -16,16 +16,14 @@ pub fn main(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let Some(format) = Format::from_name(&args.format) else {
         bail!("unknown --format `{}`: use json, csv or proto", args.format);
     };
-    if args.tcpstats_dev.is_some() {
-        bail!(
-            "--tcpstats-dev is not supported by this build yet; capture \
-             `sysctl -b net.inet.tcp.pcblist` on the host and pass it with --pcblist"
-        );
-    }
-    let Some(pcblist) = args.pcblist else {
-        bail!(
-            "give the socket table with --pcblist FILE (`sysctl -b net.inet.tcp.pcblist > FILE`)"
-        );
+    let sockets = match (args.pcblist, args.tcpstats_dev) {
+        (Some(p), None) => SocketsDump::Pcblist(p),
+        (None, Some(p)) => SocketsDump::TcpstatsDev(p),
+        _ => bail!(
+            "give the socket table with exactly one of --pcblist FILE \
+             (`sysctl -b net.inet.tcp.pcblist > FILE`) or --tcpstats-dev FILE \
+             (`cat /dev/tcpstats > FILE`)"
+        ),
     };
     if args.kern_proc.is_some() && args.kern_file.is_none() {
         bail!(
@@ -34,7 +32,7 @@ pub fn main(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let inputs = ReplayInputs {
-        pcblist,
+        sockets,
         kern_file: args.kern_file,
         kern_proc: args.kern_proc,
         tcp_stats: args.tcp_stats,

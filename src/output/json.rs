@@ -16,11 +16,7 @@ pub fn write_line<T: Serialize>(kind: &str, rec: &T, out: &mut Vec<u8>) {
     }
     // Every record has at least `ts`, so the object is `{"ts":...}`: put the
     // type tag right after the opening brace.
-    let tag = br#""type":""#
-        .iter()
-        .chain(kind.as_bytes())
-        .chain(br#"","#)
-        .copied();
+    let tag = br#""type":""#.iter().chain(kind.as_bytes()).chain(br#"","#).copied();
     out.splice(start + 1..start + 1, tag);
     out.push(b'\n');
 }

@@ -3,11 +3,12 @@
 
 use std::collections::HashSet;
 
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::command_cache::CommandCache;
+use super::tcpstats_dev::{self, TcpstatsDevice};
 use super::{kern_file, kinfo_proc, pcblist, sysctl, tcp_states, tcpstat};
-use crate::platform::{ProcessMap, ScanStats, Source, SourceError};
+use crate::platform::{ProcessMap, ScanStats, Source, SourceError, SourceKind};
 use crate::record::{SocketRecord, StateCounts, TcpCounters};
 
 const _: () = assert!(
@@ -19,22 +20,63 @@ const _: () = assert!(
 /// before the last one is used anyway and counted as inconsistent.
 const GENERATION_RETRIES: usize = 3;
 
-/// Where the socket table comes from. `/dev/tcpstats` (the kernel module)
-/// slots in here as a second variant.
+/// Where the socket table comes from: the tcpstats kernel module's device
+/// (RTT, RTO, sequence numbers) or `net.inet.tcp.pcblist`.
 enum SocketReader {
     Pcblist { buf: Vec<u8> },
+    Tcpstats { dev: TcpstatsDevice },
 }
 
 impl SocketReader {
     fn read(&mut self, ts: u64, out: &mut Vec<SocketRecord>) -> Result<ScanStats, SourceError> {
         match self {
             SocketReader::Pcblist { buf } => read_pcblist(buf, ts, out),
+            SocketReader::Tcpstats { dev } => {
+                let start = out.len();
+                let s = dev.snapshot(ts, out).inspect_err(|_| out.truncate(start))?;
+                Ok(tcpstats_dev::scan_stats(&s))
+            }
         }
     }
 
     fn name(&self) -> &'static str {
         match self {
             SocketReader::Pcblist { .. } => "freebsd-sysctl",
+            SocketReader::Tcpstats { .. } => "freebsd-kmod",
+        }
+    }
+
+    /// `freebsd-kmod` requires the module; `auto` prefers it when loaded
+    /// and falls back to pcblist, saying which it uses.
+    fn choose(kind: SourceKind) -> Result<SocketReader, SourceError> {
+        let pcblist = || SocketReader::Pcblist { buf: Vec::new() };
+        match kind {
+            SourceKind::FreebsdKmod => Ok(SocketReader::Tcpstats {
+                dev: TcpstatsDevice::open(tcpstats_dev::DEVICE)?,
+            }),
+            SourceKind::Auto if TcpstatsDevice::present() => {
+                match TcpstatsDevice::open(tcpstats_dev::DEVICE) {
+                    Ok(dev) => {
+                        info!(
+                            "sockets from {} (tcpstats kernel module)",
+                            tcpstats_dev::DEVICE
+                        );
+                        Ok(SocketReader::Tcpstats { dev })
+                    }
+                    Err(e) => {
+                        warn!("{e}; falling back to {}", pcblist::SYSCTL);
+                        Ok(pcblist())
+                    }
+                }
+            }
+            _ => {
+                info!(
+                    "sockets from {} (load the tcpstats kernel module for RTT, RTO and \
+                     sequence numbers)",
+                    pcblist::SYSCTL
+                );
+                Ok(pcblist())
+            }
         }
     }
 }
@@ -86,11 +128,11 @@ pub struct FreeBsdSource {
 }
 
 impl FreeBsdSource {
-    /// The sysctl source; reads the socket table once so that a host where
+    /// The live source; reads the socket table once so that a host where
     /// it cannot work fails here, with the reason.
-    pub fn open() -> Result<FreeBsdSource, SourceError> {
+    pub fn open(kind: SourceKind) -> Result<FreeBsdSource, SourceError> {
         let mut src = FreeBsdSource {
-            sockets: SocketReader::Pcblist { buf: Vec::new() },
+            sockets: SocketReader::choose(kind)?,
             files_buf: Vec::new(),
             proc_buf: Vec::new(),
             stats_buf: Vec::new(),

@@ -17,6 +17,8 @@ pub mod replay;
 pub mod tcp_states;
 pub mod tcpstat;
 
+pub mod tcpstats_dev;
+
 #[cfg(target_os = "freebsd")]
 mod live;
 #[cfg(target_os = "freebsd")]
@@ -24,19 +26,16 @@ mod sysctl;
 
 #[cfg(target_os = "freebsd")]
 pub use live::FreeBsdSource;
-pub use replay::{ReplayInputs, ReplaySource};
+pub use replay::{ReplayInputs, ReplaySource, SocketsDump};
 
 /// The live source `platform::open` uses on FreeBSD.
 #[cfg(target_os = "freebsd")]
 pub fn open_live(kind: super::SourceKind) -> Result<Box<dyn super::Source>, super::SourceError> {
     use super::{SourceKind, unavailable};
     match kind {
-        SourceKind::Auto | SourceKind::FreebsdSysctl => Ok(Box::new(FreeBsdSource::open()?)),
-        SourceKind::FreebsdKmod => Err(unavailable(
-            kind,
-            "the /dev/tcpstats reader is not in this build yet; use source = \"freebsd-sysctl\" \
-             or \"auto\"",
-        )),
+        SourceKind::Auto | SourceKind::FreebsdSysctl | SourceKind::FreebsdKmod => {
+            Ok(Box::new(FreeBsdSource::open(kind)?))
+        }
         SourceKind::Linux => Err(unavailable(
             kind,
             "this is a FreeBSD host; use source = \"auto\" or \"freebsd-sysctl\"",

@@ -1,6 +1,7 @@
 //! The replay source: the same parsers over dumps captured on a FreeBSD
-//! host with `sysctl -b NAME > FILE`, so a host can be analysed offline.
-//! Every error names the file and the byte offset.
+//! host with `sysctl -b NAME > FILE` (or `cat /dev/tcpstats > FILE`), so a
+//! host can be analysed offline. Every error names the file and the byte
+//! offset.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -8,15 +9,23 @@ use std::sync::Arc;
 
 use tracing::warn;
 
-use super::{kern_file, kinfo_proc, pcblist, tcp_states, tcpstat};
+use super::{kern_file, kinfo_proc, pcblist, tcp_states, tcpstat, tcpstats_dev};
 use crate::platform::{ProcessMap, ScanStats, Source, SourceError};
 use crate::record::{SocketRecord, StateCounts, TcpCounters};
 
-/// Which dumps to read. Only the socket table is required.
-#[derive(Clone, Debug, Default)]
-pub struct ReplayInputs {
+/// Where the socket table was captured from.
+#[derive(Clone, Debug)]
+pub enum SocketsDump {
     /// `sysctl -b net.inet.tcp.pcblist`
-    pub pcblist: PathBuf,
+    Pcblist(PathBuf),
+    /// `cat /dev/tcpstats` (the tcpstats kernel module)
+    TcpstatsDev(PathBuf),
+}
+
+/// Which dumps to read. Only the socket table is required.
+#[derive(Clone, Debug)]
+pub struct ReplayInputs {
+    pub sockets: SocketsDump,
     /// `sysctl -b kern.file`
     pub kern_file: Option<PathBuf>,
     /// `sysctl -b kern.proc.all`
@@ -55,7 +64,8 @@ impl Dump {
 }
 
 pub struct ReplaySource {
-    pcblist: Dump,
+    sockets: Dump,
+    tcpstats_dev: bool,
     kern_file: Option<Dump>,
     kern_proc: Option<Dump>,
     tcp_stats: Option<Dump>,
@@ -66,8 +76,13 @@ impl ReplaySource {
     /// Read every given file now, so a missing file fails before any output.
     pub fn open(inputs: &ReplayInputs) -> Result<ReplaySource, SourceError> {
         let opt = |p: &Option<PathBuf>| p.as_deref().map(Dump::read).transpose();
+        let (sockets, tcpstats_dev) = match &inputs.sockets {
+            SocketsDump::Pcblist(p) => (Dump::read(p)?, false),
+            SocketsDump::TcpstatsDev(p) => (Dump::read(p)?, true),
+        };
         Ok(ReplaySource {
-            pcblist: Dump::read(&inputs.pcblist)?,
+            sockets,
+            tcpstats_dev,
             kern_file: opt(&inputs.kern_file)?,
             kern_proc: opt(&inputs.kern_proc)?,
             tcp_stats: opt(&inputs.tcp_stats)?,
@@ -82,7 +97,16 @@ impl Source for ReplaySource {
     }
 
     fn sockets(&mut self, ts: u64, out: &mut Vec<SocketRecord>) -> Result<ScanStats, SourceError> {
-        let d = &self.pcblist;
+        let d = &self.sockets;
+        if self.tcpstats_dev {
+            let what = d.path.display().to_string();
+            let s =
+                tcpstats_dev::parse(&d.bytes, ts, out).map_err(|e| e.into_source_error(&what))?;
+            if let Err(e) = s.header.require_complete() {
+                warn!("{what}: {e}");
+            }
+            return Ok(tcpstats_dev::scan_stats(&s));
+        }
         let s = pcblist::parse(&d.bytes, pcblist::SYSCTL, ts, out).map_err(|e| d.err(e))?;
         let inconsistent = !s.consistent();
         if inconsistent {
