@@ -81,10 +81,11 @@ dir = "{o}"
         json, sum.produced,
         "records in JSON files vs produced\n{log}"
     );
-    assert!(fast_systems >= 10, "{fast_systems} fast polls in 1.5 s");
-    // Each fast poll saw the 2,000 accepted sockets on our port.
-    assert!(
-        ours >= 2000 * fast_systems,
+    assert!(fast_systems >= 6, "{fast_systems} fast polls");
+    // Each fast poll saw the listener and the 1,500 accepted sockets.
+    assert_eq!(
+        ours,
+        1501 * fast_systems,
         "{ours} of our sockets over {fast_systems} polls"
     );
 

@@ -59,27 +59,33 @@ remote_ports = [{p}]
 format = "json"
 dir = "{o}"
 prefix = "rot"
-rotate_size = "24KiB"
+rotate_size = "16KiB"
 keep = 1000
 [[output]]
 format = "csv"
 dir = "{o}"
 prefix = "rot"
-rotate_size = "12KiB"
+rotate_size = "6KiB"
 keep = 1000
 "#,
             o = out.display(),
             p = conns.port
         ),
     );
-    // 11 lines (~5 KiB of JSON) per poll: a rotation every ~5 polls
-    // (250 ms), so a follower has time to see each file.
+    // 11 lines (~5 KiB of JSON, ~2 KiB of CSV) per poll: a rotation every
+    // few polls, so a follower has time to see each file.
     let t0 = std::time::Instant::now();
     while (files(&out, "rot.jsonl").len() < 22 || files(&out, "rot-socket.csv").len() < 22)
         && t0.elapsed() < Duration::from_secs(20)
     {
         std::thread::sleep(Duration::from_millis(100));
     }
+    eprintln!(
+        "{} JSON, {} socket CSV files after {:?}",
+        files(&out, "rot.jsonl").len(),
+        files(&out, "rot-socket.csv").len(),
+        t0.elapsed()
+    );
     let (status, _, log) = agent.stop();
     assert!(status.success(), "{log}");
     let sum = summary(&log);

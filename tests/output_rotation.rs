@@ -368,8 +368,7 @@ fn bad_settings_are_refused_with_advice() {
         .unwrap();
     assert!(err.to_string().contains("0640"), "{err}");
     assert!(new_encoder(Format::Json, "a/b").is_err());
-    let err = new_encoder(Format::Proto, "n").err().unwrap();
-    assert!(err.to_string().contains("json"), "{err}");
+    assert!(new_encoder(Format::Proto, "n").is_ok());
     // A directory that cannot be created names itself.
     let file = dir.path().join("plain-file");
     std::fs::write(&file, b"").unwrap();

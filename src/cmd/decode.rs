@@ -1,7 +1,73 @@
-//! `netpulse decode`. PLACEHOLDER: not built yet.
+//! `netpulse decode FILE`: a protobuf stream (`format = "proto"` files,
+//! `netpulse once --format proto`) back to the JSON lines the JSON sink
+//! writes for the same samples, line for line.
+//!
+//! `FILE` may be `-` for standard input. Exit status: 0 when the whole
+//! stream decoded; 3 when it ends inside a message (every complete message
+//! before it is printed first; a file still being written, or a writer
+//! killed mid-write); 1 for a corrupt stream or an unreadable file (again
+//! after printing what came before).
 
+use std::fs::File;
+use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::process::ExitCode;
 
-pub fn main(_args: crate::DecodeArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`netpulse decode` is not available in this build yet")
+use anyhow::Context;
+use netpulse::output::json;
+use netpulse::output::proto::StreamDecoder;
+
+/// Exit status for a stream that ends inside a message.
+const EXIT_TRUNCATED: u8 = 3;
+
+pub fn main(args: crate::DecodeArgs) -> anyhow::Result<ExitCode> {
+    let name = args.file.display().to_string();
+    let reader: Box<dyn BufRead> = if name == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file = File::open(&args.file).with_context(|| {
+            format!("opening {name}: give the path of a protobuf stream written by netpulse")
+        })?;
+        Box::new(BufReader::with_capacity(1 << 20, file))
+    };
+
+    let mut stdout = std::io::stdout().lock();
+    let mut out = Vec::new();
+    for item in StreamDecoder::new(reader) {
+        let decoded = match item {
+            Ok(d) => d,
+            Err(e) => {
+                flush(&mut stdout)?;
+                eprintln!("netpulse: {name}: {e}");
+                return Ok(ExitCode::from(if e.is_truncation() {
+                    EXIT_TRUNCATED
+                } else {
+                    1
+                }));
+            }
+        };
+        out.clear();
+        json::write_batch(&decoded.batch, &mut out);
+        if !write(&mut stdout, &out)? {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    flush(&mut stdout)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// False when the reader went away (`netpulse decode F | head`): stop
+/// quietly, as other filters do.
+fn write(stdout: &mut impl Write, bytes: &[u8]) -> anyhow::Result<bool> {
+    match stdout.write_all(bytes) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(e).context("writing to stdout"),
+    }
+}
+
+fn flush(stdout: &mut impl Write) -> anyhow::Result<()> {
+    match stdout.flush() {
+        Err(e) if e.kind() != ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(()),
+    }
 }

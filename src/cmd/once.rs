@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use netpulse::output::{Format, csv, json};
+use netpulse::output::{Format, csv, json, proto};
 use netpulse::pipeline::snapshot::collect_all;
 use netpulse::platform::{self, SourceKind};
 use netpulse::record::Batch;
@@ -35,7 +35,7 @@ pub fn write_batch(batch: &Batch, format: Format) -> anyhow::Result<()> {
     match format {
         Format::Json => json::write_batch(batch, &mut out),
         Format::Csv => csv::write_batch(batch, &mut out),
-        Format::Proto => bail!("--format {format:?} is not available yet; use json"),
+        Format::Proto => proto::write_batch(batch, &proto::Origin::this_host(), &mut out),
     }
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(&out).context("writing to stdout")?;

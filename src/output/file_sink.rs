@@ -39,6 +39,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::csv::CsvEncoder;
 use super::json::JsonEncoder;
+use super::proto::ProtoEncoder;
 use super::rotation;
 pub use super::{Encoder, Format, OutputError};
 use crate::record::Batch;
@@ -114,7 +115,7 @@ pub struct WriteReport {
 
 /// The encoder for `format`, its files named after `prefix`:
 /// Json → `<prefix>.jsonl`; Csv → `<prefix>-system.csv` and
-/// `<prefix>-socket.csv`.
+/// `<prefix>-socket.csv`; Proto → `<prefix>.pb`.
 pub fn new_encoder(format: Format, prefix: &str) -> Result<Box<dyn Encoder>, OutputError> {
     if prefix.is_empty() || prefix.contains('/') || prefix.starts_with('.') {
         return Err(OutputError::Config(format!(
@@ -124,7 +125,7 @@ pub fn new_encoder(format: Format, prefix: &str) -> Result<Box<dyn Encoder>, Out
     match format {
         Format::Json => Ok(Box::new(JsonEncoder::new(format!("{prefix}.jsonl")))),
         Format::Csv => Ok(Box::new(CsvEncoder::new(prefix))),
-        Format::Proto => Err(OutputError::FormatUnavailable(format)),
+        Format::Proto => Ok(Box::new(ProtoEncoder::new(format!("{prefix}.pb")))),
     }
 }
 
@@ -150,6 +151,7 @@ impl FileSink {
                 source,
             })?;
         let terminator = encoder.record_terminator();
+        let length_delimited = encoder.length_delimited();
         let mut files = Vec::with_capacity(encoder.streams().len());
         for s in encoder.streams() {
             if s.file_name.is_empty() || s.file_name.contains('/') {
@@ -163,6 +165,7 @@ impl FileSink {
                 path: cfg.dir.join(&s.file_name),
                 header: s.header.clone(),
                 terminator,
+                length_delimited,
                 file: None,
                 len: 0,
                 born: Instant::now(),
@@ -354,6 +357,8 @@ struct ActiveFile {
     path: PathBuf,
     header: Vec<u8>,
     terminator: Option<u8>,
+    /// Records are length-delimited messages (protobuf).
+    length_delimited: bool,
     /// `None` after a failed open or rotation; retried each batch.
     file: Option<File>,
     /// File length as far as this process knows.
@@ -465,15 +470,19 @@ impl ActiveFile {
                     .open(&self.path)
                     .map_err(err)?;
                 let meta = file.metadata().map_err(err)?;
-                if let Some(t) = self.terminator {
-                    let cut = repair_torn_tail(&mut file, meta.len(), t).map_err(err)?;
-                    if cut > 0 {
-                        tracing::warn!(
-                            path = %self.path.display(),
-                            bytes = cut,
-                            "removed an incomplete last record left by an earlier run"
-                        );
-                    }
+                let cut = if let Some(t) = self.terminator {
+                    repair_torn_tail(&mut file, meta.len(), t).map_err(err)?
+                } else if self.length_delimited {
+                    repair_torn_message(&mut file, meta.len()).map_err(err)?
+                } else {
+                    0
+                };
+                if cut > 0 {
+                    tracing::warn!(
+                        path = %self.path.display(),
+                        bytes = cut,
+                        "removed an incomplete last record left by an earlier run"
+                    );
                 }
                 (file, birth_instant(&meta))
             }
@@ -679,6 +688,16 @@ fn birth_instant(meta: &std::fs::Metadata) -> Instant {
         .and_then(|t| SystemTime::now().duration_since(t).ok())
         .and_then(|age| now.checked_sub(age))
         .unwrap_or(now)
+}
+
+/// Cut a length-delimited stream back to its last whole message. Returns
+/// the bytes removed.
+fn repair_torn_message(file: &mut File, len: u64) -> io::Result<u64> {
+    let keep = super::proto::whole_messages_len(file, len)?;
+    if keep < len {
+        file.set_len(keep)?;
+    }
+    Ok(len - keep)
 }
 
 /// If the file does not end with `terminator`, cut it back to just after

@@ -3,22 +3,53 @@
 
 use serde::Serialize;
 
+use super::json_socket::write_socket_line;
 use super::{Encoder, Stream};
 use crate::record::Batch;
 
 /// Append `{"type":"<kind>",...}\n` for one record to `out`.
 pub fn write_line<T: Serialize>(kind: &str, rec: &T, out: &mut Vec<u8>) {
     let start = out.len();
+    // Every record has at least `ts`, so it serializes as `{"ts":...}`:
+    // write the type tag first, then the record minus its opening brace,
+    // straight into `out` (no temporary string, no shifting the line).
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",");
+    let mut body = WithoutFirstByte {
+        out: &mut *out,
+        skipped: false,
+    };
     // Records are plain data with string keys; serializing them cannot fail.
-    if serde_json::to_writer(&mut *out, rec).is_err() {
+    if serde_json::to_writer(&mut body, rec).is_err() {
         out.truncate(start);
         return;
     }
-    // Every record has at least `ts`, so the object is `{"ts":...}`: put the
-    // type tag right after the opening brace.
-    let tag = br#""type":""#.iter().chain(kind.as_bytes()).chain(br#"","#).copied();
-    out.splice(start + 1..start + 1, tag);
     out.push(b'\n');
+}
+
+/// Appends everything written to it except the very first byte.
+struct WithoutFirstByte<'a> {
+    out: &'a mut Vec<u8>,
+    skipped: bool,
+}
+
+impl std::io::Write for WithoutFirstByte<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let rest = match (self.skipped, buf.split_first()) {
+            (false, Some((_, rest))) => {
+                self.skipped = true;
+                rest
+            }
+            _ => buf,
+        };
+        self.out.extend_from_slice(rest);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Append a whole batch as JSON lines.
@@ -27,7 +58,7 @@ pub fn write_batch(batch: &Batch, out: &mut Vec<u8>) {
         write_line("system", sys, out);
     }
     for s in &batch.sockets {
-        write_line("socket", s, out);
+        write_socket_line(s, out);
     }
 }
 
@@ -62,7 +93,7 @@ impl Encoder for JsonEncoder {
         }
         for s in &batch.sockets {
             self.line.clear();
-            write_line("socket", s, &mut self.line);
+            write_socket_line(s, &mut self.line);
             emit(0, &self.line);
         }
     }

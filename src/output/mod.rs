@@ -5,6 +5,8 @@ pub mod csv;
 mod error;
 pub mod file_sink;
 pub mod json;
+mod json_socket;
+pub mod proto;
 pub mod rotation;
 pub mod sink;
 pub mod stdout_sink;
@@ -37,6 +39,13 @@ pub trait Encoder: Send {
     /// crash before appending to an existing file.
     fn record_terminator(&self) -> Option<u8> {
         None
+    }
+
+    /// Whether each record is a varint length-delimited message (protobuf):
+    /// file sinks then cut a torn last message by walking the length
+    /// prefixes, as they cut a torn line at its terminator.
+    fn length_delimited(&self) -> bool {
+        false
     }
 }
 

@@ -14,10 +14,11 @@ use crate::config::OutputConfig;
 use crate::output::sink::{self, Sink, SinkError};
 use crate::record::{Batch, Tier};
 
-/// Batches queued per sink. Small on purpose: a queued 40,000-socket batch
+/// Batches queued per sink (besides the one being written). One is enough:
+/// a poll takes far less than an interval to write, a 40,000-socket batch
 /// is ~20 MiB, and a full queue only slows the pipeline (ticks are then
-/// skipped and counted).
-pub const SINK_QUEUE: usize = 2;
+/// skipped and counted), it never loses records.
+pub const SINK_QUEUE: usize = 1;
 
 /// The daemon's side of a running sink.
 pub struct SinkHandle {

@@ -117,6 +117,22 @@ pub fn read(net_dir: &std::path::Path) -> Result<TcpCounters, SourceError> {
     Ok(counters)
 }
 
+/// How many TCP sockets exist right now, from `/proc/net/sockstat`
+/// (`alloc`, both families, plus `tw`), to size a scan's output up front.
+/// `None` when the file is unreadable or odd: the estimate is only a hint.
+pub fn sockstat_estimate(net_dir: &std::path::Path) -> Option<usize> {
+    let text = std::fs::read_to_string(net_dir.join("sockstat")).ok()?;
+    let line = text.lines().find_map(|l| l.strip_prefix("TCP:"))?;
+    let mut words = line.split_ascii_whitespace();
+    let mut total = 0usize;
+    while let (Some(k), Some(v)) = (words.next(), words.next()) {
+        if k == "alloc" || k == "tw" {
+            total = total.saturating_add(v.parse().ok()?);
+        }
+    }
+    Some(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +182,17 @@ mod tests {
         let mut c = TcpCounters::default();
         apply("Tcp: ActiveOpens InSegs\nTcp: x 5\n", "Tcp", "f", &mut c).unwrap();
         assert_eq!((c.connattempt, c.rcvtotal), (None, Some(5)));
+    }
+
+    #[test]
+    fn sockstat_estimate_counts_this_hosts_sockets() {
+        let _l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let n = sockstat_estimate(std::path::Path::new("/proc/net")).unwrap();
+        assert!(n >= 1);
+        assert_eq!(
+            sockstat_estimate(std::path::Path::new("/nonexistent")),
+            None
+        );
     }
 
     #[test]

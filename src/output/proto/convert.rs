@@ -1,0 +1,748 @@
+//! Generated message types ↔ `record::Batch`.
+//!
+//! Both directions destructure every struct without `..`: a field added
+//! to a record or to the schema fails to compile here until it is mapped,
+//! so the binary output can never silently lose a field.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::sync::Arc;
+
+use super::Origin;
+use super::pb;
+use crate::record::{
+    Batch, STATE_COUNT, ShortName, SocketRecord, SystemRecord, TcpCounterDeltas, TcpCounters,
+    TcpState, Tier,
+};
+
+/// Which record of a batch a problem is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordRef {
+    /// The batch message itself.
+    Batch,
+    Header,
+    System,
+    /// Index into the batch's socket records, from 0.
+    Socket(usize),
+}
+
+impl std::fmt::Display for RecordRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecordRef::Batch => f.write_str("batch"),
+            RecordRef::Header => f.write_str("header"),
+            RecordRef::System => f.write_str("system record"),
+            RecordRef::Socket(i) => write!(f, "socket record {i}"),
+        }
+    }
+}
+
+/// What is wrong with a field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    Missing,
+    UnknownEnumValue(i32),
+    AddressLength(usize),
+    PortAboveMax(u32),
+    ValueTooLarge(u64),
+    SlotCount(usize),
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Missing => f.write_str("is missing"),
+            Problem::UnknownEnumValue(v) => write!(
+                f,
+                "has the enum value {v}, which this netpulse does not know \
+                 (written by a newer netpulse? decode with that version)"
+            ),
+            Problem::AddressLength(n) => {
+                write!(f, "is {n} bytes long; an address is 4 (IPv4) or 16 (IPv6)")
+            }
+            Problem::PortAboveMax(p) => write!(f, "is {p}, above the largest port 65535"),
+            Problem::ValueTooLarge(v) => write!(f, "is {v}, too large for this field"),
+            Problem::SlotCount(n) => write!(f, "has {n} slots, expected {STATE_COUNT}"),
+        }
+    }
+}
+
+/// A well-formed protobuf message whose content is not a valid batch.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{record}: field `{field}` {problem}")]
+pub struct InvalidBatch {
+    pub record: RecordRef,
+    pub field: &'static str,
+    pub problem: Problem,
+}
+
+// ---------------------------------------------------------------- to pb
+
+/// The generated-types form of a batch (the reference the fast encoder is
+/// checked against).
+pub(super) fn to_pb(batch: &Batch, origin: &Origin) -> pb::Batch {
+    let Batch {
+        tier,
+        ts,
+        seq,
+        interval_ms,
+        system,
+        sockets,
+    } = batch;
+    pb::Batch {
+        header: Some(pb::Header {
+            host: origin.host.clone(),
+            platform: origin.platform.clone(),
+            tier: tier_to_pb(*tier),
+            interval_ms: *interval_ms,
+            ts: *ts,
+            seq: *seq,
+            agent_version: origin.agent_version.clone(),
+        }),
+        system: system.as_ref().map(system_to_pb),
+        sockets: sockets.iter().map(socket_to_pb).collect(),
+    }
+}
+
+pub(super) fn tier_to_pb(t: Option<Tier>) -> i32 {
+    (match t {
+        None => pb::Tier::Unspecified,
+        Some(Tier::Fast) => pb::Tier::Fast,
+        Some(Tier::Standard) => pb::Tier::Standard,
+        Some(Tier::Slow) => pb::Tier::Slow,
+        Some(Tier::Aggregate) => pb::Tier::Aggregate,
+    }) as i32
+}
+
+/// Network-order address bytes (4 or 16 used), port, IPv6 scope id.
+pub(super) struct AddrParts {
+    pub bytes: [u8; 16],
+    pub len: usize,
+    pub port: u32,
+    pub scope_id: u32,
+}
+
+impl AddrParts {
+    pub fn of(a: &SocketAddr) -> AddrParts {
+        let mut bytes = [0u8; 16];
+        match a {
+            SocketAddr::V4(v4) => {
+                bytes[..4].copy_from_slice(&v4.ip().octets());
+                AddrParts {
+                    bytes,
+                    len: 4,
+                    port: u32::from(v4.port()),
+                    scope_id: 0,
+                }
+            }
+            SocketAddr::V6(v6) => {
+                bytes.copy_from_slice(&v6.ip().octets());
+                AddrParts {
+                    bytes,
+                    len: 16,
+                    port: u32::from(v6.port()),
+                    scope_id: v6.scope_id(),
+                }
+            }
+        }
+    }
+
+    pub fn addr(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+fn system_to_pb(s: &SystemRecord) -> pb::SystemRecord {
+    let SystemRecord {
+        ts,
+        tier,
+        interval_ms,
+        total_sockets,
+        state_counts,
+        counters,
+        deltas,
+        retransmit_rate,
+        dup_rate,
+        poll_us,
+        skipped_ticks,
+        dropped,
+        write_errors,
+        parse_errors,
+        tracked_sockets,
+    } = s;
+    pb::SystemRecord {
+        ts: *ts,
+        tier: tier_to_pb(*tier),
+        interval_ms: *interval_ms,
+        total_sockets: *total_sockets,
+        state_counts: state_counts.to_vec(),
+        counters: counters_to_pb(counters),
+        deltas: deltas_to_pb(deltas),
+        retransmit_rate: *retransmit_rate,
+        dup_rate: *dup_rate,
+        poll_us: *poll_us,
+        skipped_ticks: *skipped_ticks,
+        dropped: *dropped,
+        write_errors: *write_errors,
+        parse_errors: *parse_errors,
+        tracked_sockets: *tracked_sockets,
+    }
+}
+
+/// `None` when no counter was read, so an absent message means "none".
+pub(super) fn counters_to_pb(c: &TcpCounters) -> Option<pb::TcpCounters> {
+    let TcpCounters {
+        connattempt,
+        accepts,
+        connects,
+        drops,
+        sndtotal,
+        sndbyte,
+        sndrexmitpack,
+        sndrexmitbyte,
+        rcvtotal,
+        rcvbyte,
+        rcvduppack,
+        rcvbadsum,
+    } = *c;
+    let m = pb::TcpCounters {
+        connattempt,
+        accepts,
+        connects,
+        drops,
+        sndtotal,
+        sndbyte,
+        sndrexmitpack,
+        sndrexmitbyte,
+        rcvtotal,
+        rcvbyte,
+        rcvduppack,
+        rcvbadsum,
+    };
+    (m != pb::TcpCounters::default()).then_some(m)
+}
+
+pub(super) fn deltas_to_pb(d: &TcpCounterDeltas) -> Option<pb::TcpCounters> {
+    let TcpCounterDeltas {
+        connattempt_delta,
+        accepts_delta,
+        connects_delta,
+        drops_delta,
+        sndtotal_delta,
+        sndbyte_delta,
+        sndrexmitpack_delta,
+        sndrexmitbyte_delta,
+        rcvtotal_delta,
+        rcvbyte_delta,
+        rcvduppack_delta,
+        rcvbadsum_delta,
+    } = *d;
+    let m = pb::TcpCounters {
+        connattempt: connattempt_delta,
+        accepts: accepts_delta,
+        connects: connects_delta,
+        drops: drops_delta,
+        sndtotal: sndtotal_delta,
+        sndbyte: sndbyte_delta,
+        sndrexmitpack: sndrexmitpack_delta,
+        sndrexmitbyte: sndrexmitbyte_delta,
+        rcvtotal: rcvtotal_delta,
+        rcvbyte: rcvbyte_delta,
+        rcvduppack: rcvduppack_delta,
+        rcvbadsum: rcvbadsum_delta,
+    };
+    (m != pb::TcpCounters::default()).then_some(m)
+}
+
+fn socket_to_pb(r: &SocketRecord) -> pb::SocketRecord {
+    let SocketRecord {
+        ts,
+        tier,
+        sock_id,
+        local,
+        remote,
+        uid,
+        inode,
+        state,
+        cwnd,
+        ssthresh,
+        mss,
+        rcv_wnd,
+        snd_wnd,
+        snd_wscale,
+        rcv_wscale,
+        cc,
+        stack,
+        rtt_us,
+        rttvar_us,
+        rto_us,
+        rtt_min_us,
+        snd_una,
+        snd_nxt,
+        snd_max,
+        rcv_nxt,
+        rcv_adv,
+        rexmit,
+        ooo,
+        zerowin,
+        dsack_bytes,
+        dsack_pack,
+        bytes_sent,
+        bytes_acked,
+        bytes_received,
+        bytes_retrans,
+        segs_out,
+        segs_in,
+        unacked,
+        lost,
+        retrans_out,
+        delivery_rate,
+        pacing_rate,
+        rexmit_delta,
+        ooo_delta,
+        zerowin_delta,
+        bytes_acked_delta,
+        bytes_received_delta,
+        segs_out_delta,
+        segs_in_delta,
+        age_ms,
+        timer_rexmt_ms,
+        timer_persist_ms,
+        timer_keep_ms,
+        timer_2msl_ms,
+        timer_delack_ms,
+        idle_ms,
+        snd_buf_used,
+        snd_buf_hiwat,
+        rcv_buf_used,
+        rcv_buf_hiwat,
+        snd_buf_pct,
+        rcv_buf_pct,
+        snd_queue,
+        rcv_queue,
+        pid,
+        fd,
+        command,
+        // A kernel address on FreeBSD: never leaves the process.
+        proc_key: _,
+    } = r;
+    let l = AddrParts::of(local);
+    let rm = AddrParts::of(remote);
+    pb::SocketRecord {
+        ts: *ts,
+        tier: tier_to_pb(*tier),
+        sock_id: *sock_id,
+        local_addr: l.addr().to_vec(),
+        local_port: l.port,
+        remote_addr: rm.addr().to_vec(),
+        remote_port: rm.port,
+        uid: *uid,
+        inode: *inode,
+        state: state.index() as i32,
+        cwnd: *cwnd,
+        ssthresh: *ssthresh,
+        mss: *mss,
+        rcv_wnd: *rcv_wnd,
+        snd_wnd: *snd_wnd,
+        snd_wscale: snd_wscale.map(u32::from),
+        rcv_wscale: rcv_wscale.map(u32::from),
+        cc: cc.map(|n| n.as_str().to_string()),
+        stack: stack.map(|n| n.as_str().to_string()),
+        rtt_us: *rtt_us,
+        rttvar_us: *rttvar_us,
+        rto_us: *rto_us,
+        rtt_min_us: *rtt_min_us,
+        snd_una: *snd_una,
+        snd_nxt: *snd_nxt,
+        snd_max: *snd_max,
+        rcv_nxt: *rcv_nxt,
+        rcv_adv: *rcv_adv,
+        rexmit: *rexmit,
+        ooo: *ooo,
+        zerowin: *zerowin,
+        dsack_bytes: *dsack_bytes,
+        dsack_pack: *dsack_pack,
+        bytes_sent: *bytes_sent,
+        bytes_acked: *bytes_acked,
+        bytes_received: *bytes_received,
+        bytes_retrans: *bytes_retrans,
+        segs_out: *segs_out,
+        segs_in: *segs_in,
+        unacked: *unacked,
+        lost: *lost,
+        retrans_out: *retrans_out,
+        delivery_rate: *delivery_rate,
+        pacing_rate: *pacing_rate,
+        rexmit_delta: *rexmit_delta,
+        ooo_delta: *ooo_delta,
+        zerowin_delta: *zerowin_delta,
+        bytes_acked_delta: *bytes_acked_delta,
+        bytes_received_delta: *bytes_received_delta,
+        segs_out_delta: *segs_out_delta,
+        segs_in_delta: *segs_in_delta,
+        age_ms: *age_ms,
+        timer_rexmt_ms: *timer_rexmt_ms,
+        timer_persist_ms: *timer_persist_ms,
+        timer_keep_ms: *timer_keep_ms,
+        timer_2msl_ms: *timer_2msl_ms,
+        timer_delack_ms: *timer_delack_ms,
+        idle_ms: *idle_ms,
+        snd_buf_used: *snd_buf_used,
+        snd_buf_hiwat: *snd_buf_hiwat,
+        rcv_buf_used: *rcv_buf_used,
+        rcv_buf_hiwat: *rcv_buf_hiwat,
+        snd_buf_pct: *snd_buf_pct,
+        rcv_buf_pct: *rcv_buf_pct,
+        snd_queue: *snd_queue,
+        rcv_queue: *rcv_queue,
+        pid: *pid,
+        fd: *fd,
+        command: command.as_deref().map(str::to_string),
+        local_scope_id: l.scope_id,
+        remote_scope_id: rm.scope_id,
+    }
+}
+
+// -------------------------------------------------------------- from pb
+
+/// A decoded message back to a batch, validating every enum, address,
+/// port and narrow integer. Names longer than `ShortName::CAPACITY` (not
+/// written by netpulse) are truncated.
+pub(super) fn from_pb(m: pb::Batch) -> Result<(Origin, Batch), InvalidBatch> {
+    let pb::Batch {
+        header,
+        system,
+        sockets,
+    } = m;
+    let Some(pb::Header {
+        host,
+        platform,
+        tier,
+        interval_ms,
+        ts,
+        seq,
+        agent_version,
+    }) = header
+    else {
+        return Err(InvalidBatch {
+            record: RecordRef::Batch,
+            field: "header",
+            problem: Problem::Missing,
+        });
+    };
+    let batch = Batch {
+        tier: tier_from_pb(tier, RecordRef::Header)?,
+        ts,
+        seq,
+        interval_ms,
+        system: system.map(system_from_pb).transpose()?,
+        sockets: sockets
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| socket_from_pb(s, RecordRef::Socket(i)))
+            .collect::<Result<_, _>>()?,
+    };
+    Ok((
+        Origin {
+            host,
+            platform,
+            agent_version,
+        },
+        batch,
+    ))
+}
+
+fn tier_from_pb(v: i32, record: RecordRef) -> Result<Option<Tier>, InvalidBatch> {
+    match pb::Tier::try_from(v) {
+        Ok(pb::Tier::Unspecified) => Ok(None),
+        Ok(pb::Tier::Fast) => Ok(Some(Tier::Fast)),
+        Ok(pb::Tier::Standard) => Ok(Some(Tier::Standard)),
+        Ok(pb::Tier::Slow) => Ok(Some(Tier::Slow)),
+        Ok(pb::Tier::Aggregate) => Ok(Some(Tier::Aggregate)),
+        Err(_) => Err(InvalidBatch {
+            record,
+            field: "tier",
+            problem: Problem::UnknownEnumValue(v),
+        }),
+    }
+}
+
+fn system_from_pb(s: pb::SystemRecord) -> Result<SystemRecord, InvalidBatch> {
+    let pb::SystemRecord {
+        ts,
+        tier,
+        interval_ms,
+        total_sockets,
+        state_counts,
+        counters,
+        deltas,
+        retransmit_rate,
+        dup_rate,
+        poll_us,
+        skipped_ticks,
+        dropped,
+        write_errors,
+        parse_errors,
+        tracked_sockets,
+    } = s;
+    let state_counts =
+        <[u64; STATE_COUNT]>::try_from(state_counts.as_slice()).map_err(|_| InvalidBatch {
+            record: RecordRef::System,
+            field: "state_counts",
+            problem: Problem::SlotCount(state_counts.len()),
+        })?;
+    let counters = counters.unwrap_or_default();
+    let deltas = deltas.unwrap_or_default();
+    Ok(SystemRecord {
+        ts,
+        tier: tier_from_pb(tier, RecordRef::System)?,
+        interval_ms,
+        total_sockets,
+        state_counts,
+        counters: TcpCounters {
+            connattempt: counters.connattempt,
+            accepts: counters.accepts,
+            connects: counters.connects,
+            drops: counters.drops,
+            sndtotal: counters.sndtotal,
+            sndbyte: counters.sndbyte,
+            sndrexmitpack: counters.sndrexmitpack,
+            sndrexmitbyte: counters.sndrexmitbyte,
+            rcvtotal: counters.rcvtotal,
+            rcvbyte: counters.rcvbyte,
+            rcvduppack: counters.rcvduppack,
+            rcvbadsum: counters.rcvbadsum,
+        },
+        deltas: TcpCounterDeltas {
+            connattempt_delta: deltas.connattempt,
+            accepts_delta: deltas.accepts,
+            connects_delta: deltas.connects,
+            drops_delta: deltas.drops,
+            sndtotal_delta: deltas.sndtotal,
+            sndbyte_delta: deltas.sndbyte,
+            sndrexmitpack_delta: deltas.sndrexmitpack,
+            sndrexmitbyte_delta: deltas.sndrexmitbyte,
+            rcvtotal_delta: deltas.rcvtotal,
+            rcvbyte_delta: deltas.rcvbyte,
+            rcvduppack_delta: deltas.rcvduppack,
+            rcvbadsum_delta: deltas.rcvbadsum,
+        },
+        retransmit_rate,
+        dup_rate,
+        poll_us,
+        skipped_ticks,
+        dropped,
+        write_errors,
+        parse_errors,
+        tracked_sockets,
+    })
+}
+
+fn addr_from_pb(
+    bytes: &[u8],
+    port: u32,
+    scope_id: u32,
+    record: RecordRef,
+    fields: [&'static str; 2],
+) -> Result<SocketAddr, InvalidBatch> {
+    let port = u16::try_from(port).map_err(|_| InvalidBatch {
+        record,
+        field: fields[1],
+        problem: Problem::PortAboveMax(port),
+    })?;
+    let ip = if let Ok(v4) = <[u8; 4]>::try_from(bytes) {
+        IpAddr::V4(Ipv4Addr::from(v4))
+    } else if let Ok(v6) = <[u8; 16]>::try_from(bytes) {
+        IpAddr::V6(Ipv6Addr::from(v6))
+    } else {
+        return Err(InvalidBatch {
+            record,
+            field: fields[0],
+            problem: Problem::AddressLength(bytes.len()),
+        });
+    };
+    Ok(match ip {
+        IpAddr::V4(ip) => SocketAddr::V4(SocketAddrV4::new(ip, port)),
+        IpAddr::V6(ip) => SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope_id)),
+    })
+}
+
+fn narrow_u8(
+    v: Option<u32>,
+    record: RecordRef,
+    field: &'static str,
+) -> Result<Option<u8>, InvalidBatch> {
+    v.map(|v| {
+        u8::try_from(v).map_err(|_| InvalidBatch {
+            record,
+            field,
+            problem: Problem::ValueTooLarge(u64::from(v)),
+        })
+    })
+    .transpose()
+}
+
+fn socket_from_pb(s: pb::SocketRecord, record: RecordRef) -> Result<SocketRecord, InvalidBatch> {
+    let pb::SocketRecord {
+        ts,
+        tier,
+        sock_id,
+        local_addr,
+        local_port,
+        remote_addr,
+        remote_port,
+        uid,
+        inode,
+        state,
+        cwnd,
+        ssthresh,
+        mss,
+        rcv_wnd,
+        snd_wnd,
+        snd_wscale,
+        rcv_wscale,
+        cc,
+        stack,
+        rtt_us,
+        rttvar_us,
+        rto_us,
+        rtt_min_us,
+        snd_una,
+        snd_nxt,
+        snd_max,
+        rcv_nxt,
+        rcv_adv,
+        rexmit,
+        ooo,
+        zerowin,
+        dsack_bytes,
+        dsack_pack,
+        bytes_sent,
+        bytes_acked,
+        bytes_received,
+        bytes_retrans,
+        segs_out,
+        segs_in,
+        unacked,
+        lost,
+        retrans_out,
+        delivery_rate,
+        pacing_rate,
+        rexmit_delta,
+        ooo_delta,
+        zerowin_delta,
+        bytes_acked_delta,
+        bytes_received_delta,
+        segs_out_delta,
+        segs_in_delta,
+        age_ms,
+        timer_rexmt_ms,
+        timer_persist_ms,
+        timer_keep_ms,
+        timer_2msl_ms,
+        timer_delack_ms,
+        idle_ms,
+        snd_buf_used,
+        snd_buf_hiwat,
+        rcv_buf_used,
+        rcv_buf_hiwat,
+        snd_buf_pct,
+        rcv_buf_pct,
+        snd_queue,
+        rcv_queue,
+        pid,
+        fd,
+        command,
+        local_scope_id,
+        remote_scope_id,
+    } = s;
+    let state = u32::try_from(state)
+        .ok()
+        .and_then(TcpState::from_freebsd)
+        .ok_or(InvalidBatch {
+            record,
+            field: "state",
+            problem: Problem::UnknownEnumValue(state),
+        })?;
+    Ok(SocketRecord {
+        ts,
+        tier: tier_from_pb(tier, record)?,
+        sock_id,
+        local: addr_from_pb(
+            &local_addr,
+            local_port,
+            local_scope_id,
+            record,
+            ["local_addr", "local_port"],
+        )?,
+        remote: addr_from_pb(
+            &remote_addr,
+            remote_port,
+            remote_scope_id,
+            record,
+            ["remote_addr", "remote_port"],
+        )?,
+        uid,
+        inode,
+        state,
+        cwnd,
+        ssthresh,
+        mss,
+        rcv_wnd,
+        snd_wnd,
+        snd_wscale: narrow_u8(snd_wscale, record, "snd_wscale")?,
+        rcv_wscale: narrow_u8(rcv_wscale, record, "rcv_wscale")?,
+        cc: cc.as_deref().map(ShortName::new),
+        stack: stack.as_deref().map(ShortName::new),
+        rtt_us,
+        rttvar_us,
+        rto_us,
+        rtt_min_us,
+        snd_una,
+        snd_nxt,
+        snd_max,
+        rcv_nxt,
+        rcv_adv,
+        rexmit,
+        ooo,
+        zerowin,
+        dsack_bytes,
+        dsack_pack,
+        bytes_sent,
+        bytes_acked,
+        bytes_received,
+        bytes_retrans,
+        segs_out,
+        segs_in,
+        unacked,
+        lost,
+        retrans_out,
+        delivery_rate,
+        pacing_rate,
+        rexmit_delta,
+        ooo_delta,
+        zerowin_delta,
+        bytes_acked_delta,
+        bytes_received_delta,
+        segs_out_delta,
+        segs_in_delta,
+        age_ms,
+        timer_rexmt_ms,
+        timer_persist_ms,
+        timer_keep_ms,
+        timer_2msl_ms,
+        timer_delack_ms,
+        idle_ms,
+        snd_buf_used,
+        snd_buf_hiwat,
+        rcv_buf_used,
+        rcv_buf_hiwat,
+        snd_buf_pct,
+        rcv_buf_pct,
+        snd_queue,
+        rcv_queue,
+        pid,
+        fd,
+        command: command.map(Arc::from),
+        proc_key: None,
+    })
+}

@@ -1,0 +1,686 @@
+//! Batch → length-delimited `netpulse.v1.Batch`, written straight from the
+//! records.
+//!
+//! Building the generated structs first would cost several allocations per
+//! socket (address bytes, names, command); a poll of a busy host has tens
+//! of thousands of sockets every second. This writes the same bytes prost
+//! would (fields in number order, proto3 defaults omitted, `optional`
+//! fields whenever present) with two reused buffers and no allocation per
+//! record. `encode_via_prost` is the straightforward reference; the tests
+//! require both to produce identical bytes.
+
+use prost::Message;
+
+use super::Origin;
+use super::convert::{AddrParts, counters_to_pb, deltas_to_pb, tier_to_pb, to_pb};
+use crate::output::{Encoder, Stream};
+use crate::record::{Batch, SocketRecord, SystemRecord};
+
+const VARINT: u32 = 0;
+const FIXED64: u32 = 1;
+const LEN: u32 = 2;
+
+/// Longest varint: a u64 takes at most 10 bytes.
+const MAX_VARINT: usize = 10;
+
+#[inline(always)]
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+#[inline(always)]
+fn key(out: &mut Vec<u8>, tag: u32, wire_type: u32) {
+    varint(out, u64::from(tag << 3 | wire_type));
+}
+
+/// proto3 implicit-presence scalar: zero is not written.
+#[inline(always)]
+fn uint(out: &mut Vec<u8>, tag: u32, v: u64) {
+    if v != 0 {
+        key(out, tag, VARINT);
+        varint(out, v);
+    }
+}
+
+#[inline(always)]
+fn opt_u64(out: &mut Vec<u8>, tag: u32, v: Option<u64>) {
+    if let Some(v) = v {
+        key(out, tag, VARINT);
+        varint(out, v);
+    }
+}
+
+#[inline(always)]
+fn opt_u32(out: &mut Vec<u8>, tag: u32, v: Option<u32>) {
+    opt_u64(out, tag, v.map(u64::from));
+}
+
+/// `int32`: negative values are sign-extended to 64 bits on the wire.
+#[inline(always)]
+fn opt_i32(out: &mut Vec<u8>, tag: u32, v: Option<i32>) {
+    opt_u64(out, tag, v.map(|v| i64::from(v) as u64));
+}
+
+#[inline(always)]
+fn fixed64(out: &mut Vec<u8>, tag: u32, v: u64) {
+    if v != 0 {
+        key(out, tag, FIXED64);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+#[inline(always)]
+fn opt_f64(out: &mut Vec<u8>, tag: u32, v: Option<f64>) {
+    if let Some(v) = v {
+        key(out, tag, FIXED64);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// `bytes` / `string` with implicit presence: empty is not written.
+#[inline(always)]
+fn bytes(out: &mut Vec<u8>, tag: u32, v: &[u8]) {
+    if !v.is_empty() {
+        opt_bytes(out, tag, Some(v));
+    }
+}
+
+/// `optional string`: written whenever present, even when empty.
+#[inline(always)]
+fn opt_bytes(out: &mut Vec<u8>, tag: u32, v: Option<&[u8]>) {
+    if let Some(v) = v {
+        key(out, tag, LEN);
+        varint(out, v.len() as u64);
+        out.extend_from_slice(v);
+    }
+}
+
+/// A nested message: key, length, then the body already in `body`.
+#[inline(always)]
+fn nested(out: &mut Vec<u8>, tag: u32, body: &[u8]) {
+    key(out, tag, LEN);
+    varint(out, body.len() as u64);
+    out.extend_from_slice(body);
+}
+
+/// Encodes batches; owns the buffers it reuses between calls.
+struct Writer {
+    /// The message being built, after `MAX_VARINT` bytes kept free for its
+    /// length prefix (written last, right before the body: no copy).
+    msg: Vec<u8>,
+    /// One nested record at a time (its length precedes it on the wire).
+    rec: Vec<u8>,
+    /// The counters sub-message of the system record.
+    sub: Vec<u8>,
+}
+
+impl Writer {
+    fn new() -> Writer {
+        Writer {
+            msg: Vec::new(),
+            rec: Vec::with_capacity(1024),
+            sub: Vec::with_capacity(256),
+        }
+    }
+
+    /// The length-delimited message for `batch` (a slice of `self.msg`).
+    fn delimited(&mut self, batch: &Batch, origin: &Origin) -> &[u8] {
+        let Batch {
+            tier,
+            ts,
+            seq,
+            interval_ms,
+            system,
+            sockets,
+        } = batch;
+        // Typical socket records are 200-400 bytes: one reservation up
+        // front instead of repeated doubling of a multi-megabyte buffer.
+        let estimate = MAX_VARINT + 512 + sockets.len() * 384;
+        if self.msg.capacity() > (16 << 20).max(4 * estimate) {
+            // One unusually large poll should not pin its buffer forever.
+            self.msg = Vec::new();
+        }
+        self.msg.clear();
+        self.msg.reserve(estimate);
+        self.msg.resize(MAX_VARINT, 0);
+
+        // Header (always present: gap detection needs `seq`).
+        let r = &mut self.rec;
+        r.clear();
+        bytes(r, 1, origin.host.as_bytes());
+        bytes(r, 2, origin.platform.as_bytes());
+        uint(r, 3, tier_to_pb(*tier) as u64);
+        uint(r, 4, *interval_ms);
+        fixed64(r, 5, *ts);
+        uint(r, 6, *seq);
+        bytes(r, 7, origin.agent_version.as_bytes());
+        nested(&mut self.msg, 1, &self.rec);
+
+        if let Some(sys) = system {
+            self.rec.clear();
+            system_body(sys, &mut self.rec, &mut self.sub);
+            nested(&mut self.msg, 2, &self.rec);
+        }
+        for s in sockets {
+            self.rec.clear();
+            socket_body(s, &mut self.rec);
+            nested(&mut self.msg, 3, &self.rec);
+        }
+
+        // Length prefix, right-aligned against the body.
+        let body_len = (self.msg.len() - MAX_VARINT) as u64;
+        let mut prefix = Vec::with_capacity(MAX_VARINT);
+        varint(&mut prefix, body_len);
+        let start = MAX_VARINT - prefix.len();
+        self.msg[start..MAX_VARINT].copy_from_slice(&prefix);
+        &self.msg[start..]
+    }
+}
+
+fn system_body(s: &SystemRecord, out: &mut Vec<u8>, sub: &mut Vec<u8>) {
+    let SystemRecord {
+        ts,
+        tier,
+        interval_ms,
+        total_sockets,
+        state_counts,
+        counters,
+        deltas,
+        retransmit_rate,
+        dup_rate,
+        poll_us,
+        skipped_ticks,
+        dropped,
+        write_errors,
+        parse_errors,
+        tracked_sockets,
+    } = s;
+    fixed64(out, 1, *ts);
+    uint(out, 2, tier_to_pb(*tier) as u64);
+    uint(out, 3, *interval_ms);
+    uint(out, 4, *total_sockets);
+    // Packed repeated uint64.
+    sub.clear();
+    for &c in state_counts {
+        varint(sub, c);
+    }
+    nested(out, 5, sub);
+    // Once per batch: the generated struct is cheap here and keeps the
+    // counter list in one place (convert.rs).
+    for (tag, m) in [(6, counters_to_pb(counters)), (7, deltas_to_pb(deltas))] {
+        if let Some(m) = m {
+            sub.clear();
+            m.encode_raw(sub);
+            nested(out, tag, sub);
+        }
+    }
+    opt_f64(out, 8, *retransmit_rate);
+    opt_f64(out, 9, *dup_rate);
+    opt_u64(out, 10, *poll_us);
+    opt_u64(out, 11, *skipped_ticks);
+    opt_u64(out, 12, *dropped);
+    opt_u64(out, 13, *write_errors);
+    opt_u64(out, 14, *parse_errors);
+    opt_u64(out, 15, *tracked_sockets);
+}
+
+fn socket_body(r: &SocketRecord, out: &mut Vec<u8>) {
+    let SocketRecord {
+        ts,
+        tier,
+        sock_id,
+        local,
+        remote,
+        uid,
+        inode,
+        state,
+        cwnd,
+        ssthresh,
+        mss,
+        rcv_wnd,
+        snd_wnd,
+        snd_wscale,
+        rcv_wscale,
+        cc,
+        stack,
+        rtt_us,
+        rttvar_us,
+        rto_us,
+        rtt_min_us,
+        snd_una,
+        snd_nxt,
+        snd_max,
+        rcv_nxt,
+        rcv_adv,
+        rexmit,
+        ooo,
+        zerowin,
+        dsack_bytes,
+        dsack_pack,
+        bytes_sent,
+        bytes_acked,
+        bytes_received,
+        bytes_retrans,
+        segs_out,
+        segs_in,
+        unacked,
+        lost,
+        retrans_out,
+        delivery_rate,
+        pacing_rate,
+        rexmit_delta,
+        ooo_delta,
+        zerowin_delta,
+        bytes_acked_delta,
+        bytes_received_delta,
+        segs_out_delta,
+        segs_in_delta,
+        age_ms,
+        timer_rexmt_ms,
+        timer_persist_ms,
+        timer_keep_ms,
+        timer_2msl_ms,
+        timer_delack_ms,
+        idle_ms,
+        snd_buf_used,
+        snd_buf_hiwat,
+        rcv_buf_used,
+        rcv_buf_hiwat,
+        snd_buf_pct,
+        rcv_buf_pct,
+        snd_queue,
+        rcv_queue,
+        pid,
+        fd,
+        command,
+        // A kernel address on FreeBSD: never leaves the process.
+        proc_key: _,
+    } = r;
+    let l = AddrParts::of(local);
+    let rm = AddrParts::of(remote);
+    fixed64(out, 1, *ts);
+    uint(out, 2, tier_to_pb(*tier) as u64);
+    opt_u64(out, 3, *sock_id);
+    bytes(out, 4, l.addr());
+    uint(out, 5, u64::from(l.port));
+    bytes(out, 6, rm.addr());
+    uint(out, 7, u64::from(rm.port));
+    opt_u32(out, 8, *uid);
+    opt_u64(out, 9, *inode);
+    uint(out, 10, state.index() as u64);
+    opt_u64(out, 11, *cwnd);
+    opt_u64(out, 12, *ssthresh);
+    opt_u32(out, 13, *mss);
+    opt_u64(out, 14, *rcv_wnd);
+    opt_u64(out, 15, *snd_wnd);
+    opt_u32(out, 16, snd_wscale.map(u32::from));
+    opt_u32(out, 17, rcv_wscale.map(u32::from));
+    opt_bytes(out, 18, cc.as_ref().map(|n| n.as_str().as_bytes()));
+    opt_bytes(out, 19, stack.as_ref().map(|n| n.as_str().as_bytes()));
+    opt_u32(out, 20, *rtt_us);
+    opt_u32(out, 21, *rttvar_us);
+    opt_u32(out, 22, *rto_us);
+    opt_u32(out, 23, *rtt_min_us);
+    opt_u32(out, 24, *snd_una);
+    opt_u32(out, 25, *snd_nxt);
+    opt_u32(out, 26, *snd_max);
+    opt_u32(out, 27, *rcv_nxt);
+    opt_u32(out, 28, *rcv_adv);
+    opt_u64(out, 29, *rexmit);
+    opt_u64(out, 30, *ooo);
+    opt_u64(out, 31, *zerowin);
+    opt_u64(out, 32, *dsack_bytes);
+    opt_u64(out, 33, *dsack_pack);
+    opt_u64(out, 34, *bytes_sent);
+    opt_u64(out, 35, *bytes_acked);
+    opt_u64(out, 36, *bytes_received);
+    opt_u64(out, 37, *bytes_retrans);
+    opt_u64(out, 38, *segs_out);
+    opt_u64(out, 39, *segs_in);
+    opt_u32(out, 40, *unacked);
+    opt_u32(out, 41, *lost);
+    opt_u32(out, 42, *retrans_out);
+    opt_u64(out, 43, *delivery_rate);
+    opt_u64(out, 44, *pacing_rate);
+    opt_u64(out, 45, *rexmit_delta);
+    opt_u64(out, 46, *ooo_delta);
+    opt_u64(out, 47, *zerowin_delta);
+    opt_u64(out, 48, *bytes_acked_delta);
+    opt_u64(out, 49, *bytes_received_delta);
+    opt_u64(out, 50, *segs_out_delta);
+    opt_u64(out, 51, *segs_in_delta);
+    opt_u64(out, 52, *age_ms);
+    opt_u32(out, 53, *timer_rexmt_ms);
+    opt_u32(out, 54, *timer_persist_ms);
+    opt_u32(out, 55, *timer_keep_ms);
+    opt_u32(out, 56, *timer_2msl_ms);
+    opt_u32(out, 57, *timer_delack_ms);
+    opt_u32(out, 58, *idle_ms);
+    opt_u32(out, 59, *snd_buf_used);
+    opt_u32(out, 60, *snd_buf_hiwat);
+    opt_u32(out, 61, *rcv_buf_used);
+    opt_u32(out, 62, *rcv_buf_hiwat);
+    opt_f64(out, 63, *snd_buf_pct);
+    opt_f64(out, 64, *rcv_buf_pct);
+    opt_u32(out, 65, *snd_queue);
+    opt_u32(out, 66, *rcv_queue);
+    opt_u32(out, 67, *pid);
+    opt_i32(out, 68, *fd);
+    opt_bytes(out, 69, command.as_deref().map(str::as_bytes));
+    uint(out, 70, u64::from(l.scope_id));
+    uint(out, 71, u64::from(rm.scope_id));
+}
+
+/// Append `batch` as one length-delimited `netpulse.v1.Batch` to `out`
+/// (`netpulse once --format proto`).
+pub fn write_batch(batch: &Batch, origin: &Origin, out: &mut Vec<u8>) {
+    out.extend_from_slice(Writer::new().delimited(batch, origin));
+}
+
+/// The same bytes as `write_batch`, built the simple way: generated
+/// structs, then `prost::Message::encode_length_delimited`. The reference
+/// the fast path is tested and benchmarked against.
+pub fn encode_via_prost(batch: &Batch, origin: &Origin, out: &mut Vec<u8>) {
+    let m = to_pb(batch, origin);
+    out.reserve(m.encoded_len() + MAX_VARINT);
+    // Encoding into a Vec grows it as needed; it cannot run out of space.
+    let _ = m.encode_length_delimited(out);
+}
+
+/// Protobuf into one file family: each batch is ONE `emit`, so a sink
+/// never splits a message across files.
+pub struct ProtoEncoder {
+    streams: [Stream; 1],
+    origin: Origin,
+    writer: Writer,
+}
+
+impl ProtoEncoder {
+    /// Batches stamped with this host's origin (`Origin::this_host`).
+    pub fn new(file_name: impl Into<String>) -> ProtoEncoder {
+        ProtoEncoder::with_origin(file_name, Origin::this_host())
+    }
+
+    pub fn with_origin(file_name: impl Into<String>, origin: Origin) -> ProtoEncoder {
+        ProtoEncoder {
+            streams: [Stream {
+                file_name: file_name.into(),
+                header: Vec::new(),
+            }],
+            origin,
+            writer: Writer::new(),
+        }
+    }
+}
+
+impl Encoder for ProtoEncoder {
+    fn streams(&self) -> &[Stream] {
+        &self.streams
+    }
+
+    fn encode(&mut self, batch: &Batch, emit: &mut dyn FnMut(usize, &[u8])) {
+        emit(0, self.writer.delimited(batch, &self.origin));
+    }
+
+    fn length_delimited(&self) -> bool {
+        true
+    }
+}
+
+/// Test helpers shared by this module's tests and the stream tests.
+#[cfg(test)]
+pub(crate) mod testdata {
+    use std::sync::Arc;
+
+    use crate::record::{
+        Batch, ShortName, SocketRecord, SystemRecord, TcpCounters, TcpState, Tier,
+    };
+
+    /// A tiny deterministic generator (no extra crate for test data).
+    pub struct Rng(pub u64);
+    impl Rng {
+        pub fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        /// Edge values often, anything otherwise.
+        pub fn value(&mut self) -> u64 {
+            match self.next() % 6 {
+                0 => 0,
+                1 => u64::MAX,
+                2 => u64::from(u32::MAX),
+                3 => self.next() % 1000,
+                _ => self.next(),
+            }
+        }
+        pub fn opt64(&mut self) -> Option<u64> {
+            (self.next() % 5 != 0).then(|| self.value())
+        }
+    }
+
+    /// A socket record with every field set (or, with `sparse`, each field
+    /// present at random) to values that stress the encoding.
+    pub fn socket(rng: &mut Rng, all: bool) -> SocketRecord {
+        let mut r = SocketRecord::new(
+            rng.value(),
+            if rng.next() % 2 == 0 {
+                "192.168.1.5:52341".parse().unwrap()
+            } else {
+                "[fe80::1%3]:0".parse().unwrap()
+            },
+            if rng.next() % 2 == 0 {
+                "[2001:db8::1]:443".parse().unwrap()
+            } else {
+                "0.0.0.0:65535".parse().unwrap()
+            },
+            TcpState::ALL[(rng.next() % 11) as usize],
+        );
+        let o64 = |rng: &mut Rng| if all { Some(rng.value()) } else { rng.opt64() };
+        let o32 = |rng: &mut Rng| o64(rng).map(|v| v as u32);
+        r.tier = [None, Some(Tier::Fast), Some(Tier::Aggregate)][(rng.next() % 3) as usize];
+        r.sock_id = o64(rng);
+        r.uid = o32(rng);
+        r.inode = o64(rng);
+        r.cwnd = o64(rng);
+        r.ssthresh = o64(rng);
+        r.mss = o32(rng);
+        r.rcv_wnd = o64(rng);
+        r.snd_wnd = o64(rng);
+        r.snd_wscale = o32(rng).map(|v| v as u8);
+        r.rcv_wscale = o32(rng).map(|v| v as u8);
+        r.cc = o32(rng).map(|_| ShortName::new("cubic"));
+        r.stack = o32(rng).map(|v| ShortName::new(if v % 2 == 0 { "" } else { "rack" }));
+        r.rtt_us = o32(rng);
+        r.rttvar_us = o32(rng);
+        r.rto_us = o32(rng);
+        r.rtt_min_us = o32(rng);
+        r.snd_una = o32(rng);
+        r.snd_nxt = o32(rng);
+        r.snd_max = o32(rng);
+        r.rcv_nxt = o32(rng);
+        r.rcv_adv = o32(rng);
+        r.rexmit = o64(rng);
+        r.ooo = o64(rng);
+        r.zerowin = o64(rng);
+        r.dsack_bytes = o64(rng);
+        r.dsack_pack = o64(rng);
+        r.bytes_sent = o64(rng);
+        r.bytes_acked = o64(rng);
+        r.bytes_received = o64(rng);
+        r.bytes_retrans = o64(rng);
+        r.segs_out = o64(rng);
+        r.segs_in = o64(rng);
+        r.unacked = o32(rng);
+        r.lost = o32(rng);
+        r.retrans_out = o32(rng);
+        r.delivery_rate = o64(rng);
+        r.pacing_rate = o64(rng);
+        r.rexmit_delta = o64(rng);
+        r.ooo_delta = o64(rng);
+        r.zerowin_delta = o64(rng);
+        r.bytes_acked_delta = o64(rng);
+        r.bytes_received_delta = o64(rng);
+        r.segs_out_delta = o64(rng);
+        r.segs_in_delta = o64(rng);
+        r.age_ms = o64(rng);
+        r.timer_rexmt_ms = o32(rng);
+        r.timer_persist_ms = o32(rng);
+        r.timer_keep_ms = o32(rng);
+        r.timer_2msl_ms = o32(rng);
+        r.timer_delack_ms = o32(rng);
+        r.idle_ms = o32(rng);
+        r.snd_buf_used = o32(rng);
+        r.snd_buf_hiwat = o32(rng);
+        r.rcv_buf_used = o32(rng);
+        r.rcv_buf_hiwat = o32(rng);
+        r.snd_buf_pct = o64(rng).map(|v| (v % 1001) as f64 / 10.0);
+        r.rcv_buf_pct = o64(rng).map(|v| 12.3 + (v % 7) as f64);
+        r.snd_queue = o32(rng);
+        r.rcv_queue = o32(rng);
+        r.pid = o32(rng);
+        r.fd = o32(rng).map(|v| v as i32);
+        r.command = o32(rng).map(|v| {
+            Arc::from(match v % 3 {
+                0 => "firefox",
+                1 => "a,b \"quoted\"\nnewline é",
+                _ => "",
+            })
+        });
+        r.proc_key = Some(0xffff_f800_1234_5678);
+        r
+    }
+
+    pub fn system(rng: &mut Rng, all: bool) -> SystemRecord {
+        let mut s = SystemRecord {
+            ts: rng.value(),
+            tier: Some(Tier::Standard),
+            interval_ms: rng.value(),
+            total_sockets: rng.value(),
+            ..SystemRecord::default()
+        };
+        for c in s.state_counts.iter_mut() {
+            *c = rng.value();
+        }
+        let mut earlier = TcpCounters::default();
+        for name in TcpCounters::NAMES {
+            if all || rng.next() % 3 != 0 {
+                s.counters.set(name, rng.value());
+                earlier.set(name, rng.value() % 2);
+            }
+        }
+        s.set_deltas_since(&earlier);
+        let o64 = |rng: &mut Rng| if all { Some(rng.value()) } else { rng.opt64() };
+        s.poll_us = o64(rng);
+        s.skipped_ticks = o64(rng);
+        s.dropped = o64(rng);
+        s.write_errors = o64(rng);
+        s.parse_errors = o64(rng);
+        s.tracked_sockets = o64(rng);
+        s
+    }
+
+    pub fn batch(seed: u64, sockets: usize, all: bool) -> Batch {
+        let mut rng = Rng(seed | 1);
+        Batch {
+            tier: [None, Some(Tier::Fast), Some(Tier::Slow)][(seed % 3) as usize],
+            ts: rng.value(),
+            seq: rng.value(),
+            interval_ms: rng.value(),
+            system: (all || rng.next() % 2 == 0).then(|| system(&mut rng, all)),
+            sockets: (0..sockets).map(|_| socket(&mut rng, all)).collect(),
+        }
+    }
+
+    /// What the JSON sink writes for `batch`.
+    pub fn json(batch: &Batch) -> String {
+        let mut out = Vec::new();
+        crate::output::json::write_batch(batch, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testdata::*;
+    use super::*;
+
+    fn origin() -> Origin {
+        Origin {
+            host: "host-a".into(),
+            platform: "freebsd".into(),
+            agent_version: "9.9.9".into(),
+        }
+    }
+
+    #[test]
+    fn fast_path_bytes_equal_prost_bytes() {
+        for seed in 0..200 {
+            for all in [true, false] {
+                let b = batch(seed, (seed % 7) as usize, all);
+                let mut fast = Vec::new();
+                write_batch(&b, &origin(), &mut fast);
+                let mut reference = Vec::new();
+                encode_via_prost(&b, &origin(), &mut reference);
+                assert_eq!(fast, reference, "seed {seed} all {all}");
+            }
+        }
+    }
+
+    #[test]
+    fn empty_batch_and_empty_origin_still_frame() {
+        let b = Batch {
+            tier: None,
+            ts: 0,
+            seq: 0,
+            interval_ms: 0,
+            system: None,
+            sockets: Vec::new(),
+        };
+        let mut fast = Vec::new();
+        write_batch(&b, &Origin::default(), &mut fast);
+        // Length 2: the header field, present and empty.
+        assert_eq!(fast, [2, 0x0a, 0]);
+        let mut reference = Vec::new();
+        encode_via_prost(&b, &Origin::default(), &mut reference);
+        assert_eq!(fast, reference);
+    }
+
+    #[test]
+    fn encoder_emits_one_message_per_batch() {
+        let mut enc = ProtoEncoder::with_origin("x.pb", origin());
+        assert_eq!(enc.streams()[0].file_name, "x.pb");
+        assert!(enc.streams()[0].header.is_empty());
+        for n in [0, 1, 300] {
+            let b = batch(n as u64, n, true);
+            let mut emits = Vec::new();
+            enc.encode(&b, &mut |s, bytes| emits.push((s, bytes.to_vec())));
+            assert_eq!(emits.len(), 1);
+            let mut want = Vec::new();
+            write_batch(&b, &origin(), &mut want);
+            assert_eq!(emits[0], (0, want));
+        }
+    }
+
+    #[test]
+    fn proc_key_is_never_written() {
+        let mut b = batch(3, 5, true);
+        let key = 0xffff_f800_1234_5678u64;
+        for s in &mut b.sockets {
+            s.proc_key = Some(key);
+        }
+        let mut out = Vec::new();
+        write_batch(&b, &origin(), &mut out);
+        let needle_le = key.to_le_bytes();
+        let mut needle_varint = Vec::new();
+        varint(&mut needle_varint, key);
+        for n in [&needle_le[..], &needle_varint[..]] {
+            assert!(!out.windows(n.len()).any(|w| w == n));
+        }
+    }
+}
