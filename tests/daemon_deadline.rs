@@ -10,7 +10,7 @@ use daemon_support::*;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-fn stuck_agent(dir: &std::path::Path, port: u16, timeout: &str) -> std::process::Child {
+fn stuck_agent(dir: &std::path::Path, port: u16, timeout: &str) -> KillOnDrop {
     let cfg = dir.join("netpulse.toml");
     std::fs::write(
         &cfg,
@@ -20,14 +20,16 @@ fn stuck_agent(dir: &std::path::Path, port: u16, timeout: &str) -> std::process:
     )
     .unwrap();
     let log = std::fs::File::create(dir.join("agent.log")).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_netpulse"))
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped()) // never read: the pipe fills and the sink blocks
-        .stderr(log)
-        .spawn()
-        .unwrap()
+    KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_netpulse"))
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped()) // never read: the pipe fills and the sink blocks
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// Wait until the agent's stdout pipe is full (its sink is blocked).
@@ -51,11 +53,12 @@ fn drain_past_the_deadline_exits_nonzero() {
     // ~200 lines of ~500 bytes per poll fill a 64 KiB pipe at once.
     let conns = connections("127.0.2.6", 100);
     let dir = tempfile::tempdir().unwrap();
-    let mut child = stuck_agent(dir.path(), conns.port, "1s");
+    let mut agent = stuck_agent(dir.path(), conns.port, "1s");
+    let child = &mut agent.0;
     wait_stuck(dir.path());
     let t0 = Instant::now();
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    let status = wait_exit(&mut child, Duration::from_secs(10));
+    let status = wait_exit(child, Duration::from_secs(10));
     let took = t0.elapsed();
     let log = std::fs::read_to_string(dir.path().join("agent.log")).unwrap();
     assert_eq!(status.code(), Some(1), "{log}");
@@ -74,7 +77,8 @@ fn drain_past_the_deadline_exits_nonzero() {
 fn second_signal_exits_at_once() {
     let conns = connections("127.0.2.7", 100);
     let dir = tempfile::tempdir().unwrap();
-    let mut child = stuck_agent(dir.path(), conns.port, "60s");
+    let mut agent = stuck_agent(dir.path(), conns.port, "60s");
+    let child = &mut agent.0;
     wait_stuck(dir.path());
     let pid = Pid::from_raw(child.id() as i32);
     kill(pid, Signal::SIGTERM).unwrap();
@@ -85,7 +89,7 @@ fn second_signal_exits_at_once() {
     );
     let t0 = Instant::now();
     kill(pid, Signal::SIGINT).unwrap();
-    let status = wait_exit(&mut child, Duration::from_secs(10));
+    let status = wait_exit(child, Duration::from_secs(10));
     let log = std::fs::read_to_string(dir.path().join("agent.log")).unwrap();
     assert_eq!(status.code(), Some(1), "{log}");
     assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());

@@ -24,22 +24,24 @@ fn twenty_rotations_lose_and_repeat_nothing() {
     // rotation every ~200 ms they would skip whole files whatever the
     // writer does. Polling every 10 ms and re-checking the name after each
     // unchanged poll, tail reads the old file to its end before switching,
-    // as log shippers do.
-    let mut tail = Command::new("tail")
-        .args([
-            "---disable-inotify",
-            "--max-unchanged-stats=1",
-            "-n",
-            "+1",
-            "-s",
-            "0.01",
-            "-F",
-        ])
-        .arg(&active)
-        .stdout(std::fs::File::create(dir.path().join("tail.out")).unwrap())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    // as log shippers do. (Killed on drop: it must not outlive a failed test.)
+    let mut tail = KillOnDrop(
+        Command::new("tail")
+            .args([
+                "---disable-inotify",
+                "--max-unchanged-stats=1",
+                "-n",
+                "+1",
+                "-s",
+                "0.01",
+                "-F",
+            ])
+            .arg(&active)
+            .stdout(std::fs::File::create(dir.path().join("tail.out")).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let agent = Agent::start(
         dir.path(),
         &format!(
@@ -138,8 +140,8 @@ keep = 1000
 
     // tail -F: give it a moment to read the last file, then compare.
     std::thread::sleep(Duration::from_millis(500));
-    let _ = tail.kill();
-    let _ = tail.wait();
+    let _ = tail.0.kill();
+    let _ = tail.0.wait();
     let followed = std::fs::read_to_string(dir.path().join("tail.out")).unwrap();
     let followed: Vec<&str> = followed.lines().collect();
     let seen: HashSet<&str> = followed.iter().copied().collect();

@@ -174,3 +174,113 @@ fn set_census(sys: &mut SystemRecord, census: Option<Census>) {
         sys.state_counts = c.state_counts;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::{ProcessInfo, ScanStats};
+    use crate::record::{SocketRecord, TcpState};
+
+    fn counters(sndtotal: u64, rexmit: u64, rcvtotal: u64, dup: u64) -> TcpCounters {
+        let mut c = TcpCounters::default();
+        c.set("sndtotal", sndtotal);
+        c.set("sndrexmitpack", rexmit);
+        c.set("rcvtotal", rcvtotal);
+        c.set("rcvduppack", dup);
+        c
+    }
+
+    fn sample(tier: Tier, payload: Payload) -> Sample {
+        Sample {
+            tier,
+            ts: 1_000_000_000,
+            interval_ms: 300_000,
+            poll_us: 7,
+            payload,
+        }
+    }
+
+    fn census(n: u64) -> Census {
+        let mut state_counts = [0; 11];
+        state_counts[TcpState::Established.index()] = n;
+        Census {
+            total: n,
+            state_counts,
+        }
+    }
+
+    #[test]
+    fn aggregate_window_deltas_and_rates() {
+        let mut st = Store::new(Vec::new(), Arc::new(Health::default()));
+        let agg = |c| Payload::Aggregate {
+            counters: Some(c),
+            census: Some(census(3)),
+        };
+        let first = st.batch(sample(Tier::Aggregate, agg(counters(1000, 10, 500, 5))));
+        let sys = first.system.unwrap();
+        assert_eq!(
+            (sys.deltas.sndtotal_delta, sys.retransmit_rate),
+            (None, None)
+        );
+        assert_eq!((sys.total_sockets, sys.tier), (3, Some(Tier::Aggregate)));
+        let second = st.batch(sample(Tier::Aggregate, agg(counters(3000, 30, 1500, 15))));
+        let sys = second.system.unwrap();
+        assert_eq!(second.seq, 1);
+        assert_eq!(sys.deltas.sndtotal_delta, Some(2000));
+        assert_eq!(sys.retransmit_rate, Some(0.01));
+        assert_eq!(sys.dup_rate, Some(0.01));
+        assert_eq!(sys.counters.sndtotal, Some(3000));
+    }
+
+    #[test]
+    fn fast_batches_join_the_latest_process_map_and_report_health() {
+        let health = Arc::new(Health::default());
+        Health::add(&health.skipped_ticks, 2);
+        let mut st = Store::new(Vec::new(), Arc::clone(&health));
+        let mut procs = ProcessMap::new();
+        procs.insert(
+            77,
+            ProcessInfo {
+                pid: 4242,
+                fd: 9,
+                uid: None,
+                command: Arc::from("postgres"),
+            },
+        );
+        st.batch(sample(
+            Tier::Standard,
+            Payload::Standard {
+                procs: Some(procs),
+                counters: None,
+                census: None,
+            },
+        ));
+        let mut s = SocketRecord::new(
+            0,
+            "127.0.0.1:5432".parse().unwrap(),
+            "127.0.0.1:40000".parse().unwrap(),
+            TcpState::Established,
+        );
+        s.sock_id = Some(1);
+        s.proc_key = Some(77);
+        let fast = st.batch(sample(
+            Tier::Fast,
+            Payload::Sockets {
+                sockets: vec![s],
+                census: census(5),
+                scan: ScanStats {
+                    skipped: 3,
+                    inconsistent: false,
+                },
+            },
+        ));
+        assert_eq!(fast.sockets[0].pid, Some(4242));
+        assert_eq!(fast.sockets[0].command.as_deref(), Some("postgres"));
+        let sys = fast.system.unwrap();
+        assert_eq!(sys.total_sockets, 5, "host-wide census, before the filter");
+        assert_eq!(sys.tracked_sockets, Some(1));
+        assert_eq!(sys.skipped_ticks, Some(2));
+        assert_eq!(sys.parse_errors, Some(3));
+        assert_eq!(sys.poll_us, Some(7));
+    }
+}

@@ -239,3 +239,13 @@ pub fn line_count(path: &Path) -> usize {
         .map(|f| BufReader::new(f).lines().count())
         .unwrap_or(0)
 }
+
+/// A child process killed when the test ends, passed or failed.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
