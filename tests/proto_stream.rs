@@ -365,9 +365,16 @@ fn real_sample_decodes_to_the_json_of_the_same_sample() {
     let ours = batch
         .sockets
         .iter()
-        .find(|s| s.local == client.local_addr().unwrap())
+        // Both ends: an earlier connection from the same ephemeral port may
+        // still be in TIME_WAIT towards another peer.
+        .find(|s| {
+            s.local == client.local_addr().unwrap() && s.remote == listener.local_addr().unwrap()
+        })
         .expect("our own connection in the sample");
-    assert!(ours.rtt_us.is_some() && ours.pid.is_some() && ours.cc.is_some());
+    assert!(
+        ours.rtt_us.is_some() && ours.pid.is_some() && ours.cc.is_some(),
+        "{ours:?}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("real.pb");
