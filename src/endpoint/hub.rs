@@ -5,7 +5,7 @@
 //! to the Unix stream with `try_send`; if the stream is behind, the batch is
 //! dropped for the stream and counted, and files are unaffected.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -23,6 +23,10 @@ pub struct Hub {
 
 struct HubInner {
     live: Mutex<Arc<Live>>,
+    /// HTTP is on, so the latest batch must be kept for it. With HTTP off
+    /// the hub keeps no table: holding the last 40,000-socket batch while
+    /// the next one is built would double the agent's memory for nobody.
+    keep_latest: AtomicBool,
     stream: Mutex<Option<mpsc::Sender<Arc<Batch>>>>,
     host: String,
     pub(super) counters: Counters,
@@ -90,6 +94,7 @@ impl Hub {
             .unwrap_or_default();
         Hub {
             inner: Arc::new(HubInner {
+                keep_latest: AtomicBool::new(settings.http_listen.is_some()),
                 live: Mutex::new(Arc::new(Live::empty(settings))),
                 stream: Mutex::new(None),
                 host,
@@ -103,10 +108,14 @@ impl Hub {
         bump(&self.inner.counters.published);
         // The old state (maybe the last reference to a big table) is freed
         // after the lock is released.
-        let _old = self.inner.live.lock().ok().map(|mut live| {
-            let next = Arc::new(live.with_batch(batch.clone()));
-            std::mem::replace(&mut *live, next)
-        });
+        let _old = if self.inner.keep_latest.load(Ordering::Relaxed) {
+            self.inner.live.lock().ok().map(|mut live| {
+                let next = Arc::new(live.with_batch(batch.clone()));
+                std::mem::replace(&mut *live, next)
+            })
+        } else {
+            None
+        };
         let stream = self.inner.stream.lock().ok().and_then(|s| s.clone());
         if let Some(tx) = stream {
             match tx.try_send(batch) {
@@ -157,8 +166,15 @@ impl Hub {
     }
 
     pub(super) fn set_settings(&self, settings: Arc<EndpointSettings>) {
+        let keep = settings.http_listen.is_some();
+        self.inner.keep_latest.store(keep, Ordering::Relaxed);
         let _old = self.inner.live.lock().ok().map(|mut live| {
-            let next = Arc::new(live.derive(settings));
+            // HTTP turned off: let go of the table it was serving.
+            let next = if keep {
+                Arc::new(live.derive(settings))
+            } else {
+                Arc::new(Live::empty(settings))
+            };
             std::mem::replace(&mut *live, next)
         });
     }
