@@ -9,15 +9,35 @@
 //! within one interval, which is why every live source provides `sock_id`.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
-use crate::platform::ProcessMap;
+use crate::platform::{KernelIdHash, ProcessMap};
 use crate::record::SocketRecord;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Key {
     Id(u64),
     Tuple(SocketAddr, SocketAddr, Option<u64>),
+}
+
+/// Kernel ids go to the map's fast hasher as they are; a 4-tuple, which a
+/// remote peer can choose, is first condensed by std's keyed SipHash so
+/// crafted tuples cannot pile into one bucket.
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        match self {
+            Key::Id(id) => state.write_u64(*id),
+            Key::Tuple(local, remote, inode) => {
+                static KEYED: OnceLock<RandomState> = OnceLock::new();
+                let sip = KEYED.get_or_init(RandomState::new);
+                // The variant tag keeps a tuple's digest from equalling an id.
+                state.write_u64(!0);
+                state.write_u64(sip.hash_one((local, remote, inode)));
+            }
+        }
+    }
 }
 
 impl Key {
@@ -74,7 +94,7 @@ pub struct ApplyStats {
 
 #[derive(Default)]
 pub struct DeltaStore {
-    entries: HashMap<Key, Entry>,
+    entries: HashMap<Key, Entry, KernelIdHash>,
     generation: u64,
 }
 

@@ -2,12 +2,14 @@
 //! come from. Everything above this module is platform-independent.
 
 pub mod freebsd;
+mod kernel_id_hash;
 #[cfg(target_os = "linux")]
 pub mod linux;
 mod process_map;
 
 use std::path::PathBuf;
 
+pub use kernel_id_hash::{KernelIdHash, KernelIdHasher};
 pub use process_map::{ProcessInfo, ProcessMap};
 
 use crate::record::{SocketRecord, StateCounts, TcpCounters};

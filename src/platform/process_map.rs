@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::KernelIdHash;
 use crate::record::SocketRecord;
 
 /// The process holding a socket open.
@@ -19,7 +20,7 @@ pub struct ProcessInfo {
 /// Keyed by `SocketRecord::proc_key` (Linux inode, FreeBSD socket address).
 #[derive(Clone, Debug, Default)]
 pub struct ProcessMap {
-    by_key: HashMap<u64, ProcessInfo>,
+    by_key: HashMap<u64, ProcessInfo, KernelIdHash>,
 }
 
 impl ProcessMap {
