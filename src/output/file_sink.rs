@@ -137,19 +137,24 @@ pub struct FileSink {
     last_error: Option<OutputError>,
 }
 
+/// The output directory and its parents, mode 0750 where created.
+fn create_dir(dir: &Path) -> Result<(), OutputError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(dir)
+        .map_err(|source| OutputError::CreateDir {
+            dir: dir.to_path_buf(),
+            source,
+        })
+}
+
 impl FileSink {
     /// Create the directory if needed and open (or create) every stream's
     /// active file. An existing active file is appended to.
     pub fn open(encoder: Box<dyn Encoder>, cfg: FileSinkConfig) -> Result<FileSink, OutputError> {
         cfg.validate()?;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o750)
-            .create(&cfg.dir)
-            .map_err(|source| OutputError::CreateDir {
-                dir: cfg.dir.clone(),
-                source,
-            })?;
+        create_dir(&cfg.dir)?;
         let terminator = encoder.record_terminator();
         let length_delimited = encoder.length_delimited();
         let mut files = Vec::with_capacity(encoder.streams().len());
@@ -439,14 +444,7 @@ impl ActiveFile {
         if !cfg.dir.is_dir() {
             // Someone removed the directory: recreate it rather than fail
             // until restart.
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o750)
-                .create(&cfg.dir)
-                .map_err(|source| OutputError::CreateDir {
-                    dir: cfg.dir.clone(),
-                    source,
-                })?;
+            create_dir(&cfg.dir)?;
         }
         let created = OpenOptions::new()
             .read(true)
