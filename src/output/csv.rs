@@ -373,84 +373,7 @@ mod tests {
     use super::*;
     use crate::record::{TcpCounterDeltas, TcpCounters};
 
-    /// Every field set. The literal names every field on purpose: adding a
-    /// field to `SocketRecord` breaks this test until the field is set
-    /// here, and then `columns_cover_every_json_field` fails until the
-    /// field has a CSV column.
-    fn full_socket() -> SocketRecord {
-        SocketRecord {
-            ts: 1,
-            tier: Some(Tier::Fast),
-            sock_id: Some(2),
-            local: "10.0.0.1:5".parse().unwrap(),
-            remote: "[::1]:6".parse().unwrap(),
-            uid: Some(3),
-            inode: Some(4),
-            state: TcpState::Established,
-            cwnd: Some(5),
-            ssthresh: Some(6),
-            mss: Some(7),
-            rcv_wnd: Some(8),
-            snd_wnd: Some(9),
-            snd_wscale: Some(10),
-            rcv_wscale: Some(11),
-            cc: Some(ShortName::new("cubic")),
-            stack: Some(ShortName::new("rack")),
-            rtt_us: Some(12),
-            rttvar_us: Some(13),
-            rto_us: Some(14),
-            rtt_min_us: Some(15),
-            snd_una: Some(16),
-            snd_nxt: Some(17),
-            snd_max: Some(18),
-            rcv_nxt: Some(19),
-            rcv_adv: Some(20),
-            rexmit: Some(21),
-            ooo: Some(22),
-            zerowin: Some(23),
-            dsack_bytes: Some(24),
-            dsack_pack: Some(25),
-            bytes_sent: Some(26),
-            bytes_acked: Some(27),
-            bytes_received: Some(28),
-            bytes_retrans: Some(29),
-            segs_out: Some(30),
-            segs_in: Some(31),
-            unacked: Some(32),
-            lost: Some(33),
-            retrans_out: Some(34),
-            delivery_rate: Some(35),
-            pacing_rate: Some(36),
-            rexmit_delta: Some(37),
-            ooo_delta: Some(38),
-            zerowin_delta: Some(39),
-            bytes_acked_delta: Some(40),
-            bytes_received_delta: Some(41),
-            segs_out_delta: Some(42),
-            segs_in_delta: Some(43),
-            age_ms: Some(44),
-            timer_rexmt_ms: Some(45),
-            timer_persist_ms: Some(46),
-            timer_keep_ms: Some(47),
-            timer_2msl_ms: Some(48),
-            timer_delack_ms: Some(49),
-            idle_ms: Some(50),
-            snd_buf_used: Some(51),
-            snd_buf_hiwat: Some(52),
-            rcv_buf_used: Some(53),
-            rcv_buf_hiwat: Some(54),
-            snd_buf_pct: Some(55.5),
-            rcv_buf_pct: Some(56.5),
-            snd_queue: Some(57),
-            rcv_queue: Some(58),
-            pid: Some(59),
-            fd: Some(60),
-            command: Some(Arc::from("nginx: worker")),
-            proc_key: Some(61),
-        }
-    }
-
-    /// Every field set; see `full_socket`.
+    /// Every field set, as `SocketRecord::every_field_set` is.
     fn full_system() -> SystemRecord {
         let mut before = TcpCounters::default();
         let mut counters = TcpCounters::default();
@@ -505,7 +428,9 @@ mod tests {
 
     #[test]
     fn columns_cover_every_json_field() {
-        let sock: BTreeSet<String> = json_keys(&full_socket()).into_iter().collect();
+        let sock: BTreeSet<String> = json_keys(&SocketRecord::every_field_set(1))
+            .into_iter()
+            .collect();
         let cols: BTreeSet<String> = socket_columns().into_iter().map(String::from).collect();
         assert_eq!(sock, cols, "SocketRecord fields vs SOCKET_COLUMNS");
         assert_eq!(cols.len(), SOCKET_COLUMNS.len(), "duplicate socket column");
@@ -535,7 +460,7 @@ mod tests {
     #[test]
     fn values_land_in_their_columns_and_absent_is_empty() {
         let mut enc = CsvEncoder::new("t");
-        let full = full_socket();
+        let full = SocketRecord::every_field_set(1);
         let want = serde_json::to_value(&full).unwrap();
         let row = enc.socket_row(&full).to_vec();
         for (name, cell) in parse_row(&enc.streams()[SOCKET_STREAM].header, &row) {
@@ -598,7 +523,10 @@ mod tests {
             seq: 0,
             interval_ms: 1000,
             system: Some(full_system()),
-            sockets: vec![full_socket(), full_socket()],
+            sockets: vec![
+                SocketRecord::every_field_set(1),
+                SocketRecord::every_field_set(1),
+            ],
         };
         let mut out = Vec::new();
         write_batch(&batch, &mut out);

@@ -160,7 +160,7 @@ mod tests {
 
     use super::*;
     use crate::output::json::write_line;
-    use crate::record::{ShortName, TcpState, Tier};
+    use crate::record::{ShortName, TcpState};
 
     fn serde_line(r: &SocketRecord) -> String {
         let mut v = Vec::new();
@@ -174,82 +174,13 @@ mod tests {
         String::from_utf8(v).unwrap()
     }
 
-    /// Every field set. The struct literal names every field, so a field
-    /// added to `SocketRecord` breaks this test until the writer (and this
-    /// list) know it.
     fn full(seed: u64) -> SocketRecord {
-        let n = |k: u64| Some(seed.wrapping_mul(31).wrapping_add(k));
-        let s = |k: u64| Some((seed as u32).wrapping_add(k as u32));
-        SocketRecord {
-            ts: seed,
-            tier: Some(Tier::Fast),
-            sock_id: n(1),
-            local: "10.1.2.3:443".parse().unwrap(),
-            remote: "[fe80::1%2]:55555".parse().unwrap(),
-            uid: s(2),
-            inode: n(3),
-            state: TcpState::FinWait2,
-            cwnd: n(4),
-            ssthresh: n(5),
-            mss: s(6),
-            rcv_wnd: n(7),
-            snd_wnd: n(8),
-            snd_wscale: Some(7),
-            rcv_wscale: Some(14),
-            cc: Some(ShortName::new("cubic")),
-            stack: Some(ShortName::new("rack\"\\")),
-            rtt_us: s(9),
-            rttvar_us: s(10),
-            rto_us: s(11),
-            rtt_min_us: s(12),
-            snd_una: s(13),
-            snd_nxt: s(14),
-            snd_max: s(15),
-            rcv_nxt: s(16),
-            rcv_adv: s(17),
-            rexmit: n(18),
-            ooo: n(19),
-            zerowin: n(20),
-            dsack_bytes: n(21),
-            dsack_pack: n(22),
-            bytes_sent: n(23),
-            bytes_acked: n(24),
-            bytes_received: n(25),
-            bytes_retrans: n(26),
-            segs_out: n(27),
-            segs_in: n(28),
-            unacked: s(29),
-            lost: s(30),
-            retrans_out: s(31),
-            delivery_rate: n(32),
-            pacing_rate: n(33),
-            rexmit_delta: n(34),
-            ooo_delta: n(35),
-            zerowin_delta: n(36),
-            bytes_acked_delta: n(37),
-            bytes_received_delta: n(38),
-            segs_out_delta: n(39),
-            segs_in_delta: n(40),
-            age_ms: n(41),
-            timer_rexmt_ms: s(42),
-            timer_persist_ms: s(43),
-            timer_keep_ms: s(44),
-            timer_2msl_ms: s(45),
-            timer_delack_ms: s(46),
-            idle_ms: s(47),
-            snd_buf_used: s(48),
-            snd_buf_hiwat: s(49),
-            rcv_buf_used: s(50),
-            rcv_buf_hiwat: s(51),
-            snd_buf_pct: Some(12.3),
-            rcv_buf_pct: Some(0.0),
-            snd_queue: s(52),
-            rcv_queue: s(53),
-            pid: s(54),
-            fd: Some(-1),
-            command: Some(Arc::from("a,\"b\"\n\u{1}é")),
-            proc_key: n(55),
-        }
+        let mut r = SocketRecord::every_field_set(seed);
+        // Awkward strings and a zero float, for escaping and number format.
+        r.stack = Some(ShortName::new("rack\"\\"));
+        r.command = Some(Arc::from("a,\"b\"\n\u{1}é"));
+        r.rcv_buf_pct = Some(0.0);
+        r
     }
 
     #[test]
