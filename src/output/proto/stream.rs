@@ -344,15 +344,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_cut_point_yields_the_complete_messages_then_truncation() {
-        let (batches, bytes, offsets) = stream(3, 2);
-        let ends: Vec<u64> = offsets
+    /// Where each message of `stream`'s output ends: the next one's start,
+    /// and the end of the bytes for the last.
+    fn message_ends(offsets: &[u64], bytes: &[u8]) -> Vec<u64> {
+        offsets
             .iter()
             .skip(1)
             .copied()
             .chain([bytes.len() as u64])
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn every_cut_point_yields_the_complete_messages_then_truncation() {
+        let (batches, bytes, offsets) = stream(3, 2);
+        let ends = message_ends(&offsets, &bytes);
         for cut in 0..=bytes.len() as u64 {
             let (decoded, err) = decode_all(&bytes[..cut as usize]);
             let complete = ends.iter().filter(|&&end| end <= cut).count();
@@ -527,12 +533,7 @@ mod tests {
     #[test]
     fn whole_messages_len_finds_the_last_complete_message() {
         let (_, bytes, offsets) = stream(4, 3);
-        let ends: Vec<u64> = offsets
-            .iter()
-            .skip(1)
-            .copied()
-            .chain([bytes.len() as u64])
-            .collect();
+        let ends = message_ends(&offsets, &bytes);
         for cut in 0..=bytes.len() as u64 {
             let mut f = std::io::Cursor::new(&bytes[..cut as usize]);
             let keep = whole_messages_len(&mut f, cut).unwrap();
