@@ -154,6 +154,11 @@ impl Service {
             .env("RCD_TEST_RC_CONF", &self.rc_conf)
             .env("RCD_TEST_KLD_LOG", self.path("kld.log"))
             .env("TMPDIR", self.dir.path())
+            // FreeBSD's `su -m` runs the invoking user's login shell; the
+            // util-linux `su -m` standing in for it here takes $SHELL and
+            // falls back to the target's shell (nologin for `nobody`)
+            // when $SHELL is unset, as it is under CI.
+            .env("SHELL", "/bin/sh")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
