@@ -15,6 +15,7 @@ use super::sample::Sample;
 use super::scheduler::{TierSettings, run_tier};
 use super::sink_task::{Route, SinkHandle};
 use super::store::{Control, Store};
+use super::table_pool::TablePool;
 use crate::config::Config;
 use crate::endpoint::Endpoint;
 use crate::output::sink::SinkError;
@@ -53,6 +54,8 @@ pub struct Daemon {
     retired: Vec<JoinHandle<()>>,
     stop: CancellationToken,
     endpoint: Endpoint,
+    /// The fast tier's socket table, reused from tick to tick.
+    tables: TablePool,
 }
 
 /// Counts at exit, for the log and for tests that compare files to them.
@@ -74,10 +77,14 @@ fn tier_settings(cfg: &Config, tier: Tier, filter: &Arc<SocketFilter>) -> TierSe
     }
 }
 
-fn open_sinks(cfg: &Config, health: &Arc<Health>) -> Result<Vec<SinkHandle>, DaemonError> {
+fn open_sinks(
+    cfg: &Config,
+    health: &Arc<Health>,
+    tables: &TablePool,
+) -> Result<Vec<SinkHandle>, DaemonError> {
     let mut handles = Vec::new();
     for o in &cfg.outputs {
-        match SinkHandle::start(o, health) {
+        match SinkHandle::start(o, health, tables) {
             Ok(h) => handles.push(h),
             Err(source) => {
                 handles.into_iter().for_each(SinkHandle::join);
@@ -107,7 +114,8 @@ impl Daemon {
                 .map_err(|source| DaemonError::Source { tier, source })?;
             sources.push(src);
         }
-        let sinks = open_sinks(&cfg, &health)?;
+        let tables = TablePool::new();
+        let sinks = open_sinks(&cfg, &health, &tables)?;
         let endpoint = match Endpoint::spawn(&cfg.endpoint) {
             Ok(e) => e,
             Err(e) => {
@@ -133,6 +141,7 @@ impl Daemon {
                 tx.clone(),
                 Arc::clone(&health),
                 stop.clone(),
+                tables.clone(),
             )));
         }
         for o in &sinks {
@@ -149,6 +158,7 @@ impl Daemon {
             retired: Vec::new(),
             stop,
             endpoint,
+            tables,
         })
     }
 
@@ -174,7 +184,7 @@ impl Daemon {
             if self.sinks.iter().any(|h| &h.cfg == o) {
                 continue;
             }
-            match SinkHandle::start(o, &self.health) {
+            match SinkHandle::start(o, &self.health, &self.tables) {
                 Ok(h) => {
                     fresh.insert(i, h);
                 }

@@ -11,3 +11,4 @@ pub mod scheduler;
 pub mod sink_task;
 pub mod snapshot;
 pub mod store;
+pub mod table_pool;

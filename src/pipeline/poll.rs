@@ -15,12 +15,14 @@ pub fn poll(
     source: &mut dyn Source,
     filter: &SocketFilter,
     interval_ms: u64,
+    table: Vec<SocketRecord>,
 ) -> Result<Sample, SourceError> {
     let started = Instant::now();
     let ts = now_ns();
     let payload = match tier {
         Tier::Fast => {
-            let mut sockets = Vec::new();
+            let mut sockets = table;
+            sockets.clear();
             let scan = source.sockets(ts, &mut sockets)?;
             let census = Census {
                 total: sockets.len() as u64,

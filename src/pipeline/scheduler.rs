@@ -17,6 +17,7 @@ use super::health::Health;
 use super::log_limit::LogLimit;
 use super::poll::poll;
 use super::sample::Sample;
+use super::table_pool::TablePool;
 use crate::platform::{Source, SourceError};
 use crate::record::{Tier, now_ns};
 
@@ -48,6 +49,7 @@ pub async fn run_tier(
     tx: mpsc::Sender<Sample>,
     health: Arc<Health>,
     stop: CancellationToken,
+    tables: TablePool,
 ) {
     let mut source = Some(source);
     let mut inflight: Option<JoinHandle<PollResult>> = None;
@@ -128,8 +130,12 @@ pub async fn run_tier(
                     (None, Some(mut src)) => {
                         let filter = Arc::clone(&s.filter);
                         let ms = iv.as_millis() as u64;
+                        let table = match tier {
+                            Tier::Fast => tables.take(),
+                            _ => Vec::new(),
+                        };
                         inflight = Some(tokio::task::spawn_blocking(move || {
-                            let r = poll(tier, src.as_mut(), &filter, ms);
+                            let r = poll(tier, src.as_mut(), &filter, ms, table);
                             (src, r)
                         }));
                     }

@@ -10,6 +10,7 @@ use tracing::{error, info, warn};
 
 use super::health::{Health, SinkStats};
 use super::log_limit::LogLimit;
+use super::table_pool::TablePool;
 use crate::config::OutputConfig;
 use crate::output::sink::{self, Sink, SinkError};
 use crate::record::{Batch, Tier};
@@ -44,22 +45,27 @@ impl SinkHandle {
     /// Open the output and start its thread. The thread ends once every
     /// copy of its route is dropped (ours in `join`, the delta store's when
     /// it exits or gets new routes) and the queue is written and fsynced.
-    pub fn start(cfg: &OutputConfig, health: &Arc<Health>) -> Result<SinkHandle, SinkError> {
+    pub fn start(
+        cfg: &OutputConfig,
+        health: &Arc<Health>,
+        tables: &TablePool,
+    ) -> Result<SinkHandle, SinkError> {
         let sink = sink::open(cfg)?;
         let name = sink::describe(cfg);
         let (tx, rx) = mpsc::channel(SINK_QUEUE);
         let stats = Arc::new(SinkStats::default());
         let reopen = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (stats, reopen, health, name) = (
+            let (stats, reopen, health, name, tables) = (
                 Arc::clone(&stats),
                 Arc::clone(&reopen),
                 Arc::clone(health),
                 name.clone(),
+                tables.clone(),
             );
             std::thread::Builder::new()
                 .name(format!("sink {name}"))
-                .spawn(move || sink_loop(sink, rx, &reopen, &stats, &health, &name))?
+                .spawn(move || sink_loop(sink, rx, &reopen, &stats, &health, &name, &tables))?
         };
         let route = Route {
             tiers: cfg.tiers.clone(),
@@ -98,6 +104,8 @@ impl SinkHandle {
     }
 }
 
+/// `tables` takes back a fast batch's table from whichever sink writes it
+/// last.
 fn sink_loop(
     mut sink: Box<dyn Sink>,
     mut rx: mpsc::Receiver<Arc<Batch>>,
@@ -105,6 +113,7 @@ fn sink_loop(
     stats: &SinkStats,
     health: &Health,
     name: &str,
+    tables: &TablePool,
 ) {
     let mut fail_log = LogLimit::default();
     while let Some(batch) = rx.blocking_recv() {
@@ -126,6 +135,7 @@ fn sink_loop(
                     "records could not be written (disk full or I/O error; check the output directory); {more} more failing batches since last warning");
             }
         }
+        tables.recycle(batch);
     }
     if let Err(e) = sink.flush_sync() {
         error!(sink = %name, "final flush/fsync failed: {e}; the last records may not be on disk");
