@@ -16,11 +16,13 @@
 //!   which never need quoting, are formatted straight into it.
 
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use csv_core::WriteResult;
 
+use super::line_writer::{Cursor, LineWriter, SOCKET_ADDR_MAX_LEN, U64_MAX_LEN};
+use super::socket_fields::socket_fields;
 use super::{Encoder, Stream};
 use crate::record::{
     Batch, STATE_COUNT, ShortName, SocketRecord, SystemRecord, TcpCounters, TcpState, Tier,
@@ -31,19 +33,48 @@ pub const SYSTEM_STREAM: usize = 0;
 /// Index of the socket stream in [`CsvEncoder::streams`].
 pub const SOCKET_STREAM: usize = 1;
 
-/// Writes one column's cell of a record into the row.
-type CellFn<R> = fn(&R, &mut Row);
+/// Decides quoting (RFC 4180: `,` `"` CR LF) like `csv::Writer`.
+type Quoting = csv_core::Writer;
 
-/// A value that can be a CSV cell. `None` is an empty cell.
+/// Writes one column's cell of a record.
+type CellFn<R> = fn(&R, &mut Cursor<'_>, &Quoting);
+
+/// A value that can be a CSV cell (the value only; the caller writes the
+/// delimiters). `None` is an empty cell.
 trait Cell {
-    fn cell(&self, row: &mut Row);
+    /// Most bytes [`Cell::cell`] writes, but for [`Cell::extra_len`]: a
+    /// constant, so most of a row's bound costs nothing to work out.
+    const MAX_LEN: usize;
+
+    /// What this value may take beyond `MAX_LEN` (a long string).
+    #[inline(always)]
+    fn extra_len(&self) -> usize {
+        0
+    }
+
+    fn cell(&self, c: &mut Cursor<'_>, q: &Quoting);
+
+    /// The delimiter before the cell, then the cell.
+    #[inline(always)]
+    fn cell_after(&self, delimiter: &[u8], c: &mut Cursor<'_>, q: &Quoting) {
+        c.bytes(delimiter);
+        self.cell(c, q);
+    }
 }
 
 macro_rules! unsigned_cell {
     ($($t:ty),*) => {$(
         impl Cell for $t {
-            fn cell(&self, row: &mut Row) {
-                row.uint(u64::from(*self));
+            const MAX_LEN: usize = U64_MAX_LEN;
+
+            #[inline(always)]
+            fn cell(&self, c: &mut Cursor<'_>, _: &Quoting) {
+                c.u64(u64::from(*self));
+            }
+
+            #[inline(always)]
+            fn cell_after(&self, delimiter: &[u8], c: &mut Cursor<'_>, _: &Quoting) {
+                c.prefixed_u64(delimiter, u64::from(*self));
             }
         }
     )*};
@@ -51,108 +82,143 @@ macro_rules! unsigned_cell {
 unsigned_cell!(u8, u32, u64);
 
 impl Cell for i32 {
-    fn cell(&self, row: &mut Row) {
-        row.sep();
-        if *self < 0 {
-            row.out.push(b'-');
-        }
-        push_u64(&mut row.out, u64::from(self.unsigned_abs()));
+    const MAX_LEN: usize = 1 + U64_MAX_LEN;
+
+    #[inline(always)]
+    fn cell(&self, c: &mut Cursor<'_>, _: &Quoting) {
+        c.i64(i64::from(*self));
+    }
+
+    #[inline(always)]
+    fn cell_after(&self, delimiter: &[u8], c: &mut Cursor<'_>, _: &Quoting) {
+        c.prefixed_i64(delimiter, i64::from(*self));
     }
 }
 
+/// Most bytes `f64`'s `Display` writes: no exponent, so up to 309 integer
+/// digits (`f64::MAX`) or 324 fraction digits (`5e-324`), plus sign and
+/// point.
+const F64_DISPLAY_MAX_LEN: usize = 330;
+
 impl Cell for f64 {
-    fn cell(&self, row: &mut Row) {
-        row.sep();
+    const MAX_LEN: usize = F64_DISPLAY_MAX_LEN;
+
+    fn cell(&self, c: &mut Cursor<'_>, _: &Quoting) {
         // Like JSON, a non-finite value is absent.
         if self.is_finite() {
-            // Writing to a Vec cannot fail.
-            let _ = write!(row.out, "{self}");
+            c.write_io(|out| write!(out, "{self}"));
         }
     }
 }
 
 impl<T: Cell> Cell for Option<T> {
-    fn cell(&self, row: &mut Row) {
+    const MAX_LEN: usize = T::MAX_LEN;
+
+    #[inline(always)]
+    fn extra_len(&self) -> usize {
+        self.as_ref().map_or(0, T::extra_len)
+    }
+
+    #[inline(always)]
+    fn cell(&self, c: &mut Cursor<'_>, q: &Quoting) {
+        if let Some(v) = self {
+            v.cell(c, q);
+        }
+    }
+
+    #[inline(always)]
+    fn cell_after(&self, delimiter: &[u8], c: &mut Cursor<'_>, q: &Quoting) {
         match self {
-            Some(v) => v.cell(row),
-            None => row.sep(),
+            Some(v) => v.cell_after(delimiter, c, q),
+            None => c.bytes(delimiter),
         }
     }
 }
 
 impl Cell for SocketAddr {
-    fn cell(&self, row: &mut Row) {
-        row.sep();
+    const MAX_LEN: usize = SOCKET_ADDR_MAX_LEN;
+
+    #[inline(always)]
+    fn cell(&self, c: &mut Cursor<'_>, _: &Quoting) {
         // `1.2.3.4:5` / `[::1]:5`: never needs quoting.
-        match self.ip() {
-            IpAddr::V4(ip) => {
-                for (i, o) in ip.octets().into_iter().enumerate() {
-                    if i > 0 {
-                        row.out.push(b'.');
-                    }
-                    push_u64(&mut row.out, u64::from(o));
-                }
-                row.out.push(b':');
-                push_u64(&mut row.out, u64::from(self.port()));
-            }
-            IpAddr::V6(_) => {
-                let _ = write!(row.out, "{self}");
+        c.socket_addr(self);
+    }
+}
+
+/// Longest state or tier name, with room to spare (`SYN_RECEIVED`).
+const NAME_MAX_LEN: usize = 32;
+
+/// Text cells: `text` quotes where needed.
+macro_rules! text_cell {
+    ($($t:ty: $max:expr, |$v:ident| $bytes:expr),* $(,)?) => {$(
+        impl Cell for $t {
+            const MAX_LEN: usize = $max;
+
+            fn cell(&self, c: &mut Cursor<'_>, q: &Quoting) {
+                let $v = self;
+                text(c, q, $bytes);
             }
         }
-    }
+    )*};
 }
-
-impl Cell for TcpState {
-    fn cell(&self, row: &mut Row) {
-        row.text(self.name().as_bytes());
-    }
-}
-
-impl Cell for Tier {
-    fn cell(&self, row: &mut Row) {
-        row.text(self.name().as_bytes());
-    }
-}
-
-impl Cell for ShortName {
-    fn cell(&self, row: &mut Row) {
-        row.text(self.as_str().as_bytes());
-    }
-}
+text_cell!(
+    TcpState: text_max_len(NAME_MAX_LEN), |s| s.name().as_bytes(),
+    Tier: text_max_len(NAME_MAX_LEN), |t| t.name().as_bytes(),
+    ShortName: text_max_len(ShortName::CAPACITY), |n| n.as_str().as_bytes(),
+);
 
 impl Cell for Arc<str> {
-    fn cell(&self, row: &mut Row) {
-        row.text(self.as_bytes());
+    const MAX_LEN: usize = text_max_len(0);
+
+    #[inline(always)]
+    fn extra_len(&self) -> usize {
+        text_max_len(self.len())
     }
+
+    fn cell(&self, c: &mut Cursor<'_>, q: &Quoting) {
+        text(c, q, self.as_bytes());
+    }
+}
+
+/// Most bytes the cell of `v` takes.
+#[inline(always)]
+fn max_len<T: Cell>(v: &T) -> usize {
+    T::MAX_LEN + v.extra_len()
 }
 
 /// `(column name, cell writer)` for fields whose column is the field name.
 macro_rules! columns {
     ($rec:ty: $($field:ident),* $(,)?) => {
         &[$(
-            (stringify!($field), |r: &$rec, row: &mut Row| Cell::cell(&r.$field, row)),
+            (
+                stringify!($field),
+                |r: &$rec, c: &mut Cursor<'_>, q: &Quoting| Cell::cell(&r.$field, c, q),
+            ),
         )*]
     };
 }
 
-/// Every socket column, in JSON order.
-#[rustfmt::skip]
-const SOCKET_COLUMNS: &[(&str, CellFn<SocketRecord>)] = columns!(SocketRecord:
-    ts, tier, sock_id, local, remote, uid, inode, state,
-    cwnd, ssthresh, mss, rcv_wnd, snd_wnd, snd_wscale, rcv_wscale,
-    cc, stack,
-    rtt_us, rttvar_us, rto_us, rtt_min_us,
-    snd_una, snd_nxt, snd_max, rcv_nxt, rcv_adv,
-    rexmit, ooo, zerowin, dsack_bytes, dsack_pack,
-    bytes_sent, bytes_acked, bytes_received, bytes_retrans, segs_out, segs_in,
-    unacked, lost, retrans_out, delivery_rate, pacing_rate,
-    rexmit_delta, ooo_delta, zerowin_delta,
-    bytes_acked_delta, bytes_received_delta, segs_out_delta, segs_in_delta, age_ms,
-    timer_rexmt_ms, timer_persist_ms, timer_keep_ms, timer_2msl_ms, timer_delack_ms, idle_ms,
-    snd_buf_used, snd_buf_hiwat, rcv_buf_used, rcv_buf_hiwat, snd_buf_pct, rcv_buf_pct,
-    snd_queue, rcv_queue,
-    pid, fd, command,
-);
+/// The socket columns (the JSON fields, in JSON order, from the one list in
+/// `socket_fields`) and the straight-line row writer: no call per column,
+/// cells inlined.
+macro_rules! socket_table {
+    ($first:ident $(, $field:ident)*) => {
+        /// Every socket column, in JSON order.
+        const SOCKET_COLUMNS: &[&str] = &[stringify!($first) $(, stringify!($field))*];
+
+        /// Append one socket row, terminator included. The bound adds up
+        /// each cell's longest form (a constant but for the strings).
+        fn socket_row(r: &SocketRecord, w: &mut LineWriter, q: &Quoting) {
+            let max = SOCKET_COLUMNS.len() + max_len(&r.$first) $(+ max_len(&r.$field))*;
+            w.record(max, |c| {
+                Cell::cell(&r.$first, c, q);
+                $( Cell::cell_after(&r.$field, b",", c, q); )*
+                c.byte(b'\n');
+            });
+        }
+    };
+}
+socket_fields!(socket_table);
 
 /// System columns before `state_counts`.
 const SYSTEM_HEAD_COLUMNS: &[(&str, CellFn<SystemRecord>)] =
@@ -185,7 +251,7 @@ const SYSTEM_TAIL_COLUMNS: &[(&str, CellFn<SystemRecord>)] = columns!(SystemReco
 
 /// Header names of the socket file, in order.
 pub fn socket_columns() -> Vec<&'static str> {
-    SOCKET_COLUMNS.iter().map(|c| c.0).collect()
+    SOCKET_COLUMNS.to_vec()
 }
 
 /// Header names of the system file, in order.
@@ -198,83 +264,51 @@ pub fn system_columns() -> Vec<&'static str> {
     v
 }
 
-/// One CSV row being built in a reused buffer.
-struct Row {
-    /// Decides quoting (RFC 4180: `,` `"` CR LF) like `csv::Writer`.
-    core: csv_core::Writer,
-    out: Vec<u8>,
-    first: bool,
+/// Most bytes of a text cell: every byte a quote, doubled, and the two
+/// quotes around.
+const fn text_max_len(len: usize) -> usize {
+    2 * len + 2
 }
 
-impl Row {
-    fn new() -> Row {
-        Row {
-            core: csv_core::Writer::new(),
-            out: Vec::with_capacity(2048),
-            first: true,
-        }
-    }
-
-    fn start(&mut self) {
-        self.out.clear();
-        self.first = true;
-    }
-
-    /// Start the next cell: a delimiter unless it is the first.
-    fn sep(&mut self) {
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
-    }
-
-    fn uint(&mut self, v: u64) {
-        self.sep();
-        push_u64(&mut self.out, v);
-    }
-
-    /// A text cell, quoted (with `"` doubled) only where RFC 4180 needs it.
-    fn text(&mut self, s: &[u8]) {
-        self.sep();
-        if !self.core.should_quote(s) {
-            self.out.extend_from_slice(s);
-            return;
-        }
-        self.out.push(b'"');
-        let start = self.out.len();
-        // Worst case: every byte is a quote, doubled.
-        self.out.resize(start + 2 * s.len(), 0);
-        let (res, nin, nout) = csv_core::quote(s, &mut self.out[start..], b'"', b'"', true);
-        debug_assert!(res == WriteResult::InputEmpty && nin == s.len());
-        self.out.truncate(start + nout);
-        self.out.push(b'"');
-    }
-
-    /// End the row; returns it, terminator included.
-    fn finish(&mut self) -> &[u8] {
-        self.out.push(b'\n');
-        &self.out
+/// A text cell, quoted (with `"` doubled) only where RFC 4180 needs it.
+fn text(c: &mut Cursor<'_>, q: &Quoting, s: &[u8]) {
+    if q.should_quote(s) {
+        c.write_into(|out| quoted(s, out));
+    } else {
+        c.bytes(s);
     }
 }
 
-/// Decimal digits of `v`, without going through `fmt` (itoa writes two
-/// digits per step from a table).
-fn push_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+/// `"s"` with inner quotes doubled into `out`: the bytes written, or `None`
+/// if `out` is too small.
+fn quoted(s: &[u8], out: &mut [u8]) -> Option<usize> {
+    let (open, rest) = out.split_first_mut()?;
+    *open = b'"';
+    let (res, nin, nout) = csv_core::quote(s, rest, b'"', b'"', true);
+    if res != WriteResult::InputEmpty || nin != s.len() {
+        return None;
+    }
+    *rest.get_mut(nout)? = b'"';
+    Some(nout + 2)
 }
 
 /// CSV into two file families, `<prefix>-system.csv` and
 /// `<prefix>-socket.csv`.
 pub struct CsvEncoder {
     streams: [Stream; 2],
-    row: Row,
+    quoting: Quoting,
+    /// The row being written (one at a time).
+    row: LineWriter,
+    /// Bound of a system row's size.
+    system_max: usize,
 }
 
 impl CsvEncoder {
     pub fn new(prefix: &str) -> CsvEncoder {
-        let mut row = Row::new();
-        let system = header(&mut row, &system_columns());
-        let socket = header(&mut row, &socket_columns());
+        let quoting = Quoting::new();
+        let system_columns = system_columns();
+        let system = header(&quoting, &system_columns);
+        let socket = header(&quoting, SOCKET_COLUMNS);
         CsvEncoder {
             streams: [
                 Stream {
@@ -286,49 +320,65 @@ impl CsvEncoder {
                     header: socket,
                 },
             ],
-            row,
+            quoting,
+            row: LineWriter::with_capacity(2048),
+            // Every system cell is a number or the tier name (shorter than
+            // a number even quoted) but for two floats; each ends in a
+            // delimiter or the terminator.
+            system_max: system_columns.len() * (1 + U64_MAX_LEN) + 2 * F64_DISPLAY_MAX_LEN,
         }
     }
 
     /// One `system` row, terminator included.
     pub fn system_row(&mut self, r: &SystemRecord) -> &[u8] {
-        let row = &mut self.row;
-        row.start();
-        for (_, cell) in SYSTEM_HEAD_COLUMNS {
-            cell(r, row);
-        }
-        for n in r.state_counts {
-            row.uint(n);
-        }
-        for (_, v) in r.counters.iter() {
-            v.cell(row);
-        }
-        for (_, v) in r.deltas.iter() {
-            v.cell(row);
-        }
-        for (_, cell) in SYSTEM_TAIL_COLUMNS {
-            cell(r, row);
-        }
-        row.finish()
+        self.row.clear();
+        let q = &self.quoting;
+        self.row.record(self.system_max, |c| {
+            for (_, cell) in SYSTEM_HEAD_COLUMNS {
+                cell(r, c, q);
+                c.byte(b',');
+            }
+            for n in r.state_counts {
+                c.u64(n);
+                c.byte(b',');
+            }
+            for (_, v) in r.counters.iter().chain(r.deltas.iter()) {
+                v.cell(c, q);
+                c.byte(b',');
+            }
+            for (i, (_, cell)) in SYSTEM_TAIL_COLUMNS.iter().enumerate() {
+                if i > 0 {
+                    c.byte(b',');
+                }
+                cell(r, c, q);
+            }
+            c.byte(b'\n');
+        });
+        self.row.as_bytes()
     }
 
     /// One `socket` row, terminator included.
     pub fn socket_row(&mut self, r: &SocketRecord) -> &[u8] {
-        let row = &mut self.row;
-        row.start();
-        for (_, cell) in SOCKET_COLUMNS {
-            cell(r, row);
-        }
-        row.finish()
+        self.row.clear();
+        socket_row(r, &mut self.row, &self.quoting);
+        self.row.as_bytes()
     }
 }
 
-fn header(row: &mut Row, names: &[&str]) -> Vec<u8> {
-    row.start();
-    for n in names {
-        row.text(n.as_bytes());
-    }
-    row.finish().to_vec()
+/// The header row: the column names, quoted where needed.
+fn header(q: &Quoting, names: &[&str]) -> Vec<u8> {
+    let mut w = LineWriter::default();
+    let max = names.iter().map(|n| 1 + text_max_len(n.len())).sum();
+    w.record(max, |c| {
+        for (i, n) in names.iter().enumerate() {
+            if i > 0 {
+                c.byte(b',');
+            }
+            text(c, q, n.as_bytes());
+        }
+        c.byte(b'\n');
+    });
+    w.into_vec()
 }
 
 impl Encoder for CsvEncoder {
@@ -513,6 +563,71 @@ mod tests {
                 .1,
             "0"
         );
+    }
+
+    /// The row the csv crate's own writer makes of the same cells: values
+    /// from serde's JSON of the record (floats from `Display`, as the CSV
+    /// writes them), absent as empty.
+    fn reference_row(r: &SocketRecord) -> Vec<u8> {
+        let json = serde_json::to_value(r).unwrap();
+        let float = |v: Option<f64>| v.filter(|v| v.is_finite()).map(|v| v.to_string());
+        let cells: Vec<String> = socket_columns()
+            .into_iter()
+            .map(|name| match name {
+                "snd_buf_pct" => float(r.snd_buf_pct).unwrap_or_default(),
+                "rcv_buf_pct" => float(r.rcv_buf_pct).unwrap_or_default(),
+                _ => match &json.get(name) {
+                    None => String::new(),
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                },
+            })
+            .collect();
+        let mut w = ::csv::WriterBuilder::new()
+            .terminator(::csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
+        w.write_record(&cells).unwrap();
+        w.into_inner().unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Any mix of present and absent fields, any addresses, awkward
+        /// names: the same bytes as `csv::Writer`.
+        #[test]
+        fn any_socket_row_matches_csv_writer(
+            seed in proptest::prelude::any::<u64>(),
+            mask in proptest::prelude::any::<u64>(),
+            v4 in proptest::prelude::any::<([u8; 4], u16)>(),
+            v6 in proptest::prelude::any::<([u16; 8], u16, u32)>(),
+            cmd in "(.|[,\"\r\n ]){0,24}",
+            stack in "[a-z,\" \r\n]{0,40}",
+            pct in proptest::prelude::any::<f64>(),
+        ) {
+            let mut r = SocketRecord::every_field_set(seed);
+            r.local = SocketAddr::from((v4.0, v4.1));
+            r.remote = SocketAddr::V6(std::net::SocketAddrV6::new(v6.0.into(), v6.1, 0, v6.2));
+            r.command = Some(Arc::from(cmd.as_str()));
+            r.stack = Some(ShortName::new(&stack));
+            r.snd_buf_pct = Some(pct);
+            r.rcv_buf_pct = Some(pct / 1e300);
+            let bit = |i: u32| mask & (1 << (i % 64)) != 0;
+            if bit(0) { r.tier = None; }
+            if bit(1) { r.sock_id = None; }
+            if bit(2) { r.cc = None; }
+            if bit(3) { r.command = None; }
+            if bit(4) { r.snd_buf_pct = None; }
+            if bit(5) { r.rtt_us = None; }
+            if bit(6) { r.fd = r.fd.map(|fd| -fd); }
+            if bit(7) { r.fd = None; }
+            if bit(8) { r.stack = None; }
+            if bit(9) { r.pid = None; }
+            if bit(10) { std::mem::swap(&mut r.local, &mut r.remote); }
+            let mut enc = CsvEncoder::new("t");
+            let row = String::from_utf8(enc.socket_row(&r).to_vec()).unwrap();
+            let want = String::from_utf8(reference_row(&r)).unwrap();
+            proptest::prop_assert_eq!(row, want);
+        }
     }
 
     #[test]

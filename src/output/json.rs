@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use super::json_socket::write_socket_line;
+use super::json_socket::{write_socket, write_socket_line};
+use super::line_writer::LineWriter;
 use super::{Encoder, Stream};
 use crate::record::Batch;
 
@@ -65,7 +66,10 @@ pub fn write_batch(batch: &Batch, out: &mut Vec<u8>) {
 /// JSON Lines into one file family.
 pub struct JsonEncoder {
     streams: [Stream; 1],
+    /// The system line (serde).
     line: Vec<u8>,
+    /// A socket line (the hand-written path).
+    socket: LineWriter,
 }
 
 impl JsonEncoder {
@@ -76,6 +80,7 @@ impl JsonEncoder {
                 header: Vec::new(),
             }],
             line: Vec::with_capacity(1024),
+            socket: LineWriter::with_capacity(2048),
         }
     }
 }
@@ -92,9 +97,9 @@ impl Encoder for JsonEncoder {
             emit(0, &self.line);
         }
         for s in &batch.sockets {
-            self.line.clear();
-            write_socket_line(s, &mut self.line);
-            emit(0, &self.line);
+            self.socket.clear();
+            write_socket(s, &mut self.socket);
+            emit(0, self.socket.as_bytes());
         }
     }
 

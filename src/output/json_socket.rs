@@ -2,153 +2,209 @@
 //! dispatch: the fast tier writes tens of thousands of these a second.
 //!
 //! The output is byte-for-byte what `json::write_line("socket", ..)` (the
-//! serde path) writes; the tests hold the two to that.
+//! serde path) writes; the tests hold the two to that. Keys and integers go
+//! straight into a [`LineWriter`]; floats and strings, which are rare, go
+//! through serde_json itself (same number format, same escaping).
 
-use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use crate::record::SocketRecord;
+use super::line_writer::{Cursor, LineWriter, SOCKET_ADDR_MAX_LEN, U64_MAX_LEN};
+use super::socket_fields::socket_fields;
+use crate::record::{ShortName, SocketRecord, TcpState, Tier};
+
+const OPEN: &[u8] = b"{\"type\":\"socket\"";
+const CLOSE: &[u8] = b"}\n";
 
 /// Append `{"type":"socket",...}\n` for one socket.
 pub fn write_socket_line(r: &SocketRecord, out: &mut Vec<u8>) {
-    let mut ints = itoa::Buffer::new();
-    out.extend_from_slice(b"{\"type\":\"socket\",\"ts\":");
-    out.extend_from_slice(ints.format(r.ts).as_bytes());
-    if let Some(t) = r.tier {
-        out.extend_from_slice(b",\"tier\":\"");
-        out.extend_from_slice(t.name().as_bytes());
-        out.push(b'"');
-    }
-    num(out, &mut ints, ",\"sock_id\":", r.sock_id);
-    out.extend_from_slice(b",\"local\":\"");
-    addr(out, &mut ints, &r.local);
-    out.extend_from_slice(b"\",\"remote\":\"");
-    addr(out, &mut ints, &r.remote);
-    out.push(b'"');
-    num(out, &mut ints, ",\"uid\":", r.uid);
-    num(out, &mut ints, ",\"inode\":", r.inode);
-    out.extend_from_slice(b",\"state\":\"");
-    out.extend_from_slice(r.state.name().as_bytes());
-    out.push(b'"');
-
-    num(out, &mut ints, ",\"cwnd\":", r.cwnd);
-    num(out, &mut ints, ",\"ssthresh\":", r.ssthresh);
-    num(out, &mut ints, ",\"mss\":", r.mss);
-    num(out, &mut ints, ",\"rcv_wnd\":", r.rcv_wnd);
-    num(out, &mut ints, ",\"snd_wnd\":", r.snd_wnd);
-    num(out, &mut ints, ",\"snd_wscale\":", r.snd_wscale);
-    num(out, &mut ints, ",\"rcv_wscale\":", r.rcv_wscale);
-    string(out, ",\"cc\":", r.cc.as_ref().map(|n| n.as_str()));
-    string(out, ",\"stack\":", r.stack.as_ref().map(|n| n.as_str()));
-
-    num(out, &mut ints, ",\"rtt_us\":", r.rtt_us);
-    num(out, &mut ints, ",\"rttvar_us\":", r.rttvar_us);
-    num(out, &mut ints, ",\"rto_us\":", r.rto_us);
-    num(out, &mut ints, ",\"rtt_min_us\":", r.rtt_min_us);
-    num(out, &mut ints, ",\"snd_una\":", r.snd_una);
-    num(out, &mut ints, ",\"snd_nxt\":", r.snd_nxt);
-    num(out, &mut ints, ",\"snd_max\":", r.snd_max);
-    num(out, &mut ints, ",\"rcv_nxt\":", r.rcv_nxt);
-    num(out, &mut ints, ",\"rcv_adv\":", r.rcv_adv);
-
-    num(out, &mut ints, ",\"rexmit\":", r.rexmit);
-    num(out, &mut ints, ",\"ooo\":", r.ooo);
-    num(out, &mut ints, ",\"zerowin\":", r.zerowin);
-    num(out, &mut ints, ",\"dsack_bytes\":", r.dsack_bytes);
-    num(out, &mut ints, ",\"dsack_pack\":", r.dsack_pack);
-    num(out, &mut ints, ",\"bytes_sent\":", r.bytes_sent);
-    num(out, &mut ints, ",\"bytes_acked\":", r.bytes_acked);
-    num(out, &mut ints, ",\"bytes_received\":", r.bytes_received);
-    num(out, &mut ints, ",\"bytes_retrans\":", r.bytes_retrans);
-    num(out, &mut ints, ",\"segs_out\":", r.segs_out);
-    num(out, &mut ints, ",\"segs_in\":", r.segs_in);
-    num(out, &mut ints, ",\"unacked\":", r.unacked);
-    num(out, &mut ints, ",\"lost\":", r.lost);
-    num(out, &mut ints, ",\"retrans_out\":", r.retrans_out);
-    num(out, &mut ints, ",\"delivery_rate\":", r.delivery_rate);
-    num(out, &mut ints, ",\"pacing_rate\":", r.pacing_rate);
-
-    num(out, &mut ints, ",\"rexmit_delta\":", r.rexmit_delta);
-    num(out, &mut ints, ",\"ooo_delta\":", r.ooo_delta);
-    num(out, &mut ints, ",\"zerowin_delta\":", r.zerowin_delta);
-    num(
-        out,
-        &mut ints,
-        ",\"bytes_acked_delta\":",
-        r.bytes_acked_delta,
-    );
-    num(
-        out,
-        &mut ints,
-        ",\"bytes_received_delta\":",
-        r.bytes_received_delta,
-    );
-    num(out, &mut ints, ",\"segs_out_delta\":", r.segs_out_delta);
-    num(out, &mut ints, ",\"segs_in_delta\":", r.segs_in_delta);
-    num(out, &mut ints, ",\"age_ms\":", r.age_ms);
-
-    num(out, &mut ints, ",\"timer_rexmt_ms\":", r.timer_rexmt_ms);
-    num(out, &mut ints, ",\"timer_persist_ms\":", r.timer_persist_ms);
-    num(out, &mut ints, ",\"timer_keep_ms\":", r.timer_keep_ms);
-    num(out, &mut ints, ",\"timer_2msl_ms\":", r.timer_2msl_ms);
-    num(out, &mut ints, ",\"timer_delack_ms\":", r.timer_delack_ms);
-    num(out, &mut ints, ",\"idle_ms\":", r.idle_ms);
-
-    num(out, &mut ints, ",\"snd_buf_used\":", r.snd_buf_used);
-    num(out, &mut ints, ",\"snd_buf_hiwat\":", r.snd_buf_hiwat);
-    num(out, &mut ints, ",\"rcv_buf_used\":", r.rcv_buf_used);
-    num(out, &mut ints, ",\"rcv_buf_hiwat\":", r.rcv_buf_hiwat);
-    float(out, ",\"snd_buf_pct\":", r.snd_buf_pct);
-    float(out, ",\"rcv_buf_pct\":", r.rcv_buf_pct);
-    num(out, &mut ints, ",\"snd_queue\":", r.snd_queue);
-    num(out, &mut ints, ",\"rcv_queue\":", r.rcv_queue);
-
-    num(out, &mut ints, ",\"pid\":", r.pid);
-    num(out, &mut ints, ",\"fd\":", r.fd);
-    string(out, ",\"command\":", r.command.as_deref());
-    out.extend_from_slice(b"}\n");
+    let mut w = LineWriter::from_vec(std::mem::take(out));
+    write_socket(r, &mut w);
+    *out = w.into_vec();
 }
 
-fn num<I: itoa::Integer>(out: &mut Vec<u8>, ints: &mut itoa::Buffer, key: &str, v: Option<I>) {
-    if let Some(v) = v {
-        out.extend_from_slice(key.as_bytes());
-        out.extend_from_slice(ints.format(v).as_bytes());
+/// Append `{"type":"socket",...}\n` for one socket.
+pub fn write_socket(r: &SocketRecord, w: &mut LineWriter) {
+    // One `,"field":value` per field; `None` fields are left out, as
+    // serde's `skip_serializing_if` does. The bound adds up each field's
+    // longest form: a constant, plus the command's length.
+    macro_rules! line {
+        ($($field:ident),*) => {
+            let max = OPEN.len() + CLOSE.len() $(
+                + concat!(",\"", stringify!($field), "\":").len()
+                + max_len(&r.$field)
+            )*;
+            w.record(max, |c| {
+                c.bytes(OPEN);
+                $( JsonValue::field(&r.$field, concat!(",\"", stringify!($field), "\":").as_bytes(), c); )*
+                c.bytes(CLOSE);
+            });
+        };
+    }
+    socket_fields!(line);
+}
+
+/// Most bytes the value of `v` takes.
+#[inline(always)]
+fn max_len<T: JsonValue>(v: &T) -> usize {
+    T::MAX_LEN + v.extra_len()
+}
+
+/// A value of a socket field, written as serde_json writes it.
+trait JsonValue {
+    /// Most bytes [`JsonValue::value`] writes, but for
+    /// [`JsonValue::extra_len`]: a constant, so most of a line's bound
+    /// costs nothing to work out.
+    const MAX_LEN: usize;
+
+    /// What this value may take beyond `MAX_LEN` (a long string).
+    #[inline(always)]
+    fn extra_len(&self) -> usize {
+        0
+    }
+
+    fn value(&self, c: &mut Cursor<'_>);
+
+    /// `key` (`,"name":`) and the value.
+    #[inline(always)]
+    fn field(&self, key: &[u8], c: &mut Cursor<'_>) {
+        c.bytes(key);
+        self.value(c);
     }
 }
 
-/// Floats and strings are rare (two percentages, three names), so they go
-/// through serde_json itself: same number formatting, same escaping.
-fn float(out: &mut Vec<u8>, key: &str, v: Option<f64>) {
-    if let Some(v) = v {
-        out.extend_from_slice(key.as_bytes());
-        let _ = serde_json::to_writer(&mut *out, &v);
+impl<T: JsonValue> JsonValue for Option<T> {
+    const MAX_LEN: usize = if T::MAX_LEN > 4 { T::MAX_LEN } else { 4 };
+
+    #[inline(always)]
+    fn extra_len(&self) -> usize {
+        self.as_ref().map_or(0, T::extra_len)
+    }
+
+    fn value(&self, c: &mut Cursor<'_>) {
+        match self {
+            Some(v) => v.value(c),
+            None => c.bytes(b"null"),
+        }
+    }
+
+    #[inline(always)]
+    fn field(&self, key: &[u8], c: &mut Cursor<'_>) {
+        if let Some(v) = self {
+            v.field(key, c);
+        }
     }
 }
 
-fn string(out: &mut Vec<u8>, key: &str, v: Option<&str>) {
-    if let Some(v) = v {
-        out.extend_from_slice(key.as_bytes());
-        let _ = serde_json::to_writer(&mut *out, v);
-    }
-}
+macro_rules! unsigned_value {
+    ($($t:ty),*) => {$(
+        impl JsonValue for $t {
+            const MAX_LEN: usize = U64_MAX_LEN;
 
-/// `ip:port`, IPv6 as `[addr]:port` — what `SocketAddr`'s Display writes.
-/// IPv4, the common case, is formatted by hand.
-fn addr(out: &mut Vec<u8>, ints: &mut itoa::Buffer, a: &SocketAddr) {
-    match a {
-        SocketAddr::V4(v4) => {
-            let [a, b, c, d] = v4.ip().octets();
-            out.extend_from_slice(ints.format(a).as_bytes());
-            for octet in [b, c, d] {
-                out.push(b'.');
-                out.extend_from_slice(ints.format(octet).as_bytes());
+            #[inline(always)]
+            fn value(&self, c: &mut Cursor<'_>) {
+                c.u64(u64::from(*self));
             }
-            out.push(b':');
-            out.extend_from_slice(ints.format(v4.port()).as_bytes());
+
+            #[inline(always)]
+            fn field(&self, key: &[u8], c: &mut Cursor<'_>) {
+                c.prefixed_u64(key, u64::from(*self));
+            }
         }
-        SocketAddr::V6(_) => {
-            let _ = write!(out, "{a}");
-        }
+    )*};
+}
+unsigned_value!(u8, u32, u64);
+
+impl JsonValue for i32 {
+    const MAX_LEN: usize = 1 + U64_MAX_LEN;
+
+    #[inline(always)]
+    fn value(&self, c: &mut Cursor<'_>) {
+        c.i64(i64::from(*self));
+    }
+
+    #[inline(always)]
+    fn field(&self, key: &[u8], c: &mut Cursor<'_>) {
+        c.prefixed_i64(key, i64::from(*self));
+    }
+}
+
+impl JsonValue for f64 {
+    /// ryu's longest form is 24 bytes; a non-finite value is `null`.
+    const MAX_LEN: usize = 32;
+
+    fn value(&self, c: &mut Cursor<'_>) {
+        c.write_io(|out| serde_json::to_writer(out, self).map_err(std::io::Error::from));
+    }
+}
+
+/// A JSON string by serde_json: at most 6 bytes (`\u00XX`) per byte, and
+/// the quotes.
+fn string(s: &str, c: &mut Cursor<'_>) {
+    c.write_io(|out| serde_json::to_writer(out, s).map_err(std::io::Error::from));
+}
+
+/// Most bytes of a JSON string of `len` bytes: 6 (`\u00XX`) per byte, and
+/// the quotes.
+const fn string_max_len(len: usize) -> usize {
+    6 * len + 2
+}
+
+impl JsonValue for ShortName {
+    const MAX_LEN: usize = string_max_len(ShortName::CAPACITY);
+
+    fn value(&self, c: &mut Cursor<'_>) {
+        string(self.as_str(), c);
+    }
+}
+
+impl JsonValue for Arc<str> {
+    const MAX_LEN: usize = string_max_len(0);
+
+    #[inline(always)]
+    fn extra_len(&self) -> usize {
+        string_max_len(self.len())
+    }
+
+    fn value(&self, c: &mut Cursor<'_>) {
+        string(self, c);
+    }
+}
+
+/// Longest state or tier name, with room to spare (`"SYN_RECEIVED"`).
+const NAME_MAX_LEN: usize = 32;
+
+// State and tier names are plain ASCII words: nothing to escape.
+impl JsonValue for TcpState {
+    const MAX_LEN: usize = NAME_MAX_LEN + 2;
+
+    #[inline(always)]
+    fn value(&self, c: &mut Cursor<'_>) {
+        c.byte(b'"');
+        c.bytes(self.name().as_bytes());
+        c.byte(b'"');
+    }
+}
+
+impl JsonValue for Tier {
+    const MAX_LEN: usize = NAME_MAX_LEN + 2;
+
+    #[inline(always)]
+    fn value(&self, c: &mut Cursor<'_>) {
+        c.byte(b'"');
+        c.bytes(self.name().as_bytes());
+        c.byte(b'"');
+    }
+}
+
+/// `"ip:port"`, IPv6 as `"[addr]:port"`, as `SocketAddr`'s Display.
+impl JsonValue for SocketAddr {
+    const MAX_LEN: usize = SOCKET_ADDR_MAX_LEN + 2;
+
+    fn value(&self, c: &mut Cursor<'_>) {
+        c.byte(b'"');
+        c.socket_addr(self);
+        c.byte(b'"');
     }
 }
 
