@@ -138,10 +138,18 @@ impl JsonValue for f64 {
     }
 }
 
-/// A JSON string by serde_json: at most 6 bytes (`\u00XX`) per byte, and
-/// the quotes.
+/// A JSON string as serde_json writes it. serde_json escapes exactly the
+/// control characters, `"` and `\`; a string with none of them (names,
+/// most commands) is copied between quotes here, any other goes through
+/// serde_json itself.
 fn string(s: &str, c: &mut Cursor<'_>) {
-    c.write_io(|out| serde_json::to_writer(out, s).map_err(std::io::Error::from));
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        c.byte(b'"');
+        c.bytes(s.as_bytes());
+        c.byte(b'"');
+    } else {
+        c.write_io(|out| serde_json::to_writer(out, s).map_err(std::io::Error::from));
+    }
 }
 
 /// Most bytes of a JSON string of `len` bytes: 6 (`\u00XX`) per byte, and
@@ -252,6 +260,17 @@ mod tests {
             TcpState::Listen,
         );
         assert_eq!(fast_line(&bare), serde_line(&bare));
+    }
+
+    #[test]
+    fn every_ascii_character_in_strings_matches_serde() {
+        let mut r = full(1);
+        for b in 0..=0x7fu8 {
+            let ch = char::from(b);
+            r.command = Some(Arc::from(format!("a{ch}b{ch}").as_str()));
+            r.cc = Some(ShortName::new(&format!("{ch}")));
+            assert_eq!(fast_line(&r), serde_line(&r), "byte {b:#x}");
+        }
     }
 
     proptest! {
