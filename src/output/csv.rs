@@ -206,15 +206,20 @@ macro_rules! socket_table {
         /// Every socket column, in JSON order.
         const SOCKET_COLUMNS: &[&str] = &[stringify!($first) $(, stringify!($field))*];
 
-        /// Append one socket row, terminator included. The bound adds up
-        /// each cell's longest form (a constant but for the strings).
+        /// Append one socket row, terminator included.
         fn socket_row(r: &SocketRecord, w: &mut LineWriter, q: &Quoting) {
-            let max = SOCKET_COLUMNS.len() + max_len(&r.$first) $(+ max_len(&r.$field))*;
-            w.record(max, |c| {
+            w.record(row_max_len(r), |c| {
                 Cell::cell(&r.$first, c, q);
                 $( Cell::cell_after(&r.$field, b",", c, q); )*
                 c.byte(b'\n');
             });
+        }
+
+        /// Most bytes [`socket_row`] writes for `r`: each cell's longest
+        /// form (a constant but for the command) and the delimiters.
+        #[inline(always)]
+        fn row_max_len(r: &SocketRecord) -> usize {
+            SOCKET_COLUMNS.len() + max_len(&r.$first) $(+ max_len(&r.$field))*
         }
     };
 }
@@ -628,6 +633,27 @@ mod tests {
             let want = String::from_utf8(reference_row(&r)).unwrap();
             proptest::prop_assert_eq!(row, want);
         }
+    }
+
+    /// Every cell at its longest fits its bound, and so does the row: no
+    /// row is ever written twice.
+    #[test]
+    fn the_bound_holds_for_the_longest_row() {
+        let r = crate::output::json_socket::tests::longest_record();
+        let q = Quoting::new();
+        macro_rules! each_cell_fits {
+            ($($field:ident),*) => {$(
+                let mut w = LineWriter::default();
+                w.record(4096, |c| Cell::cell(&r.$field, c, &q));
+                let len = w.as_bytes().len();
+                assert!(len <= max_len(&r.$field), "{}: {len}", stringify!($field));
+            )*};
+        }
+        socket_fields!(each_cell_fits);
+        let mut enc = CsvEncoder::new("t");
+        let row = enc.socket_row(&r).to_vec();
+        assert_eq!(row, reference_row(&r));
+        assert!(row.len() <= row_max_len(&r));
     }
 
     #[test]

@@ -23,26 +23,31 @@ pub fn write_socket_line(r: &SocketRecord, out: &mut Vec<u8>) {
     *out = w.into_vec();
 }
 
-/// Append `{"type":"socket",...}\n` for one socket.
-pub fn write_socket(r: &SocketRecord, w: &mut LineWriter) {
-    // One `,"field":value` per field; `None` fields are left out, as
-    // serde's `skip_serializing_if` does. The bound adds up each field's
-    // longest form: a constant, plus the command's length.
-    macro_rules! line {
-        ($($field:ident),*) => {
-            let max = OPEN.len() + CLOSE.len() $(
-                + concat!(",\"", stringify!($field), "\":").len()
-                + max_len(&r.$field)
-            )*;
-            w.record(max, |c| {
+// One `,"field":value` per field; `None` fields are left out, as serde's
+// `skip_serializing_if` does. The bound adds up each field's longest form:
+// a constant, plus the command's length.
+macro_rules! line {
+    ($($field:ident),*) => {
+        /// Append `{"type":"socket",...}\n` for one socket.
+        pub fn write_socket(r: &SocketRecord, w: &mut LineWriter) {
+            w.record(line_max_len(r), |c| {
                 c.bytes(OPEN);
                 $( JsonValue::field(&r.$field, concat!(",\"", stringify!($field), "\":").as_bytes(), c); )*
                 c.bytes(CLOSE);
             });
-        };
-    }
-    socket_fields!(line);
+        }
+
+        /// Most bytes [`write_socket`] writes for `r`.
+        #[inline(always)]
+        fn line_max_len(r: &SocketRecord) -> usize {
+            OPEN.len() + CLOSE.len() $(
+                + concat!(",\"", stringify!($field), "\":").len()
+                + max_len(&r.$field)
+            )*
+        }
+    };
 }
+socket_fields!(line);
 
 /// Most bytes the value of `v` takes.
 #[inline(always)]
@@ -209,6 +214,7 @@ impl JsonValue for Tier {
 impl JsonValue for SocketAddr {
     const MAX_LEN: usize = SOCKET_ADDR_MAX_LEN + 2;
 
+    #[inline(always)]
     fn value(&self, c: &mut Cursor<'_>) {
         c.byte(b'"');
         c.socket_addr(self);
@@ -217,14 +223,13 @@ impl JsonValue for SocketAddr {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::Arc;
 
     use proptest::prelude::*;
 
     use super::*;
     use crate::output::json::write_line;
-    use crate::record::{ShortName, TcpState};
 
     fn serde_line(r: &SocketRecord) -> String {
         let mut v = Vec::new();
@@ -260,6 +265,74 @@ mod tests {
             TcpState::Listen,
         );
         assert_eq!(fast_line(&bare), serde_line(&bare));
+    }
+
+    /// Sets a field to its longest written form.
+    pub(crate) trait Longest {
+        fn make_longest(&mut self);
+    }
+
+    macro_rules! longest {
+        ($($t:ty = $v:expr),* $(,)?) => {$(
+            impl Longest for $t {
+                fn make_longest(&mut self) {
+                    *self = $v;
+                }
+            }
+        )*};
+    }
+    longest!(
+        u64 = u64::MAX,
+        Option<u64> = Some(u64::MAX),
+        Option<u32> = Some(u32::MAX),
+        Option<u8> = Some(u8::MAX),
+        Option<i32> = Some(i32::MIN),
+        // The longest `Display` and the longest ryu form.
+        Option<f64> = Some(-2.2250738585072014e-308),
+        SocketAddr = "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff%4294967295]:65535"
+            .parse()
+            .unwrap(),
+        TcpState = TcpState::ALL.into_iter().max_by_key(|s| s.name().len()).unwrap(),
+        Option<Tier> = Tier::ALL.into_iter().max_by_key(|t| t.name().len()),
+        // Control characters: the longest escapes (`\u0001`).
+        Option<ShortName> = Some(ShortName::new(&"\u{1}".repeat(ShortName::CAPACITY))),
+        Option<Arc<str>> = Some(Arc::from("\u{1}\"".repeat(50).as_str())),
+    );
+
+    /// Every field at its longest.
+    pub(crate) fn longest_record() -> SocketRecord {
+        let mut r = SocketRecord::every_field_set(1);
+        macro_rules! make_longest {
+            ($($field:ident),*) => {
+                $( Longest::make_longest(&mut r.$field); )*
+            };
+        }
+        socket_fields!(make_longest);
+        r
+    }
+
+    /// Every value at its longest fits its bound, and so does the line:
+    /// no line is ever written twice.
+    #[test]
+    fn the_bound_holds_for_the_longest_line() {
+        let r = longest_record();
+        macro_rules! each_value_fits {
+            ($($field:ident),*) => {$(
+                let mut w = LineWriter::default();
+                w.record(4096, |c| JsonValue::value(&r.$field, c));
+                let len = w.as_bytes().len();
+                assert!(len <= max_len(&r.$field), "{}: {len}", stringify!($field));
+            )*};
+        }
+        socket_fields!(each_value_fits);
+        let line = fast_line(&r);
+        assert_eq!(line, serde_line(&r));
+        assert!(
+            line.len() <= line_max_len(&r),
+            "{} > {}",
+            line.len(),
+            line_max_len(&r)
+        );
     }
 
     #[test]
