@@ -13,38 +13,28 @@ use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::net::SocketAddr;
 use std::sync::OnceLock;
 
-use crate::platform::{KernelIdHash, ProcessMap};
+use crate::platform::{KernelIdHash, KernelIdHasher, ProcessInfo, ProcessMap};
 use crate::record::SocketRecord;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A socket's identity as a map key: the kernel's id, or (sources without
+/// one) a keyed digest of 4-tuple plus inode, tagged apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Key {
     Id(u64),
-    Tuple(SocketAddr, SocketAddr, Option<u64>),
-}
-
-/// Kernel ids go to the map's fast hasher as they are; a 4-tuple, which a
-/// remote peer can choose, is first condensed by std's keyed SipHash so
-/// crafted tuples cannot pile into one bucket.
-impl Hash for Key {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        match self {
-            Key::Id(id) => state.write_u64(*id),
-            Key::Tuple(local, remote, inode) => {
-                static KEYED: OnceLock<RandomState> = OnceLock::new();
-                let sip = KEYED.get_or_init(RandomState::new);
-                // The variant tag keeps a tuple's digest from equalling an id.
-                state.write_u64(!0);
-                state.write_u64(sip.hash_one((local, remote, inode)));
-            }
-        }
-    }
+    Tuple(u64),
 }
 
 impl Key {
     fn of(r: &SocketRecord) -> Key {
         match r.sock_id {
             Some(id) => Key::Id(id),
-            None => Key::Tuple(r.local, r.remote, r.inode),
+            None => {
+                // A remote peer chooses its tuple: std's keyed SipHash keeps
+                // crafted tuples from piling into one bucket.
+                static KEYED: OnceLock<RandomState> = OnceLock::new();
+                let sip = KEYED.get_or_init(RandomState::new);
+                Key::Tuple(sip.hash_one((r.local, r.remote, r.inode)))
+            }
         }
     }
 }
@@ -74,13 +64,68 @@ fn set_deltas(r: &mut SocketRecord, d: [Option<u64>; COUNTERS]) {
     r.segs_in_delta = d[6];
 }
 
-struct Entry {
-    first_seen_ns: u64,
-    local: SocketAddr,
-    remote: SocketAddr,
-    last: [Option<u64>; COUNTERS],
-    /// Sample generation in which this socket was last seen.
+/// A fingerprint of the 4-tuple, to notice one identity on another tuple
+/// (the kernel reusing an id). Unkeyed is fine: it is only ever compared
+/// with the same socket's previous fingerprint, never used to place keys.
+fn tuple_fingerprint(r: &SocketRecord) -> u64 {
+    fn feed(h: &mut KernelIdHasher, a: &SocketAddr) {
+        match a {
+            SocketAddr::V4(v4) => h.write_u64(u64::from(v4.ip().to_bits()) << 16 | 4),
+            SocketAddr::V6(v6) => {
+                let bits = v6.ip().to_bits();
+                h.write_u64(bits as u64);
+                h.write_u64((bits >> 64) as u64);
+            }
+        }
+        h.write_u64(u64::from(a.port()));
+    }
+    let mut h = KernelIdHasher::default();
+    feed(&mut h, &r.local);
+    feed(&mut h, &r.remote);
+    h.finish()
+}
+
+/// One tracked socket. Kept small (~150 bytes): at 40,000 sockets the
+/// whole table is walked every second and counts against the RSS budget.
+struct Slot {
+    key: Key,
+    /// Sample generation in which this socket was last seen; 0 = free slot.
     seen: u64,
+    first_seen_ns: u64,
+    tuple: u64,
+    last: [u64; COUNTERS],
+    /// Bit i set: `last[i]` holds a value (the source reported counter i).
+    present: u8,
+    /// The process map's answer for this socket, remembered until the map
+    /// is replaced (`ProcessMap::generation`; 0 = not asked yet): the
+    /// slots are walked in order while the map would be probed at random.
+    owner: Option<ProcessInfo>,
+    owner_generation: u64,
+}
+
+impl Slot {
+    fn baseline(&mut self, ts: u64, tuple: u64, now: [Option<u64>; COUNTERS], generation: u64) {
+        self.seen = generation;
+        self.first_seen_ns = ts;
+        self.tuple = tuple;
+        self.remember(now);
+        self.owner = None;
+        self.owner_generation = 0;
+    }
+
+    fn remember(&mut self, now: [Option<u64>; COUNTERS]) {
+        self.present = 0;
+        for (i, v) in now.into_iter().enumerate() {
+            self.last[i] = v.unwrap_or(0);
+            if v.is_some() {
+                self.present |= 1 << i;
+            }
+        }
+    }
+
+    fn last(&self, i: usize) -> Option<u64> {
+        (self.present & (1 << i) != 0).then_some(self.last[i])
+    }
 }
 
 /// What one `apply` found, for health reporting.
@@ -92,9 +137,15 @@ pub struct ApplyStats {
     pub resets: usize,
 }
 
+/// Slots live in a dense vector that never moves a live socket, filled in
+/// the order sockets first appear. The kernel dumps in a stable order, so
+/// a sample walks the slots nearly sequentially; only the small id → slot
+/// index is probed at random.
 #[derive(Default)]
 pub struct DeltaStore {
-    entries: HashMap<Key, Entry, KernelIdHash>,
+    index: HashMap<Key, u32, KernelIdHash>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
     generation: u64,
 }
 
@@ -106,11 +157,11 @@ impl DeltaStore {
     /// Sockets currently tracked (equals the live socket count after each
     /// `apply`).
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.index.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.index.is_empty()
     }
 
     /// One complete fast-tier sample: fill deltas and `age_ms` on every
@@ -126,60 +177,117 @@ impl DeltaStore {
         self.generation += 1;
         let generation = self.generation;
         let mut stats = ApplyStats::default();
+        // Distinct tracked sockets seen in this sample.
+        let mut seen = 0;
         for r in sockets.iter_mut() {
-            if let Some(map) = procs {
-                map.attribute(r);
-            }
             let now = counters(r);
             let key = Key::of(r);
-            match self.entries.get_mut(&key) {
-                // The same identity on another 4-tuple is not the same
-                // connection (identity reused by the kernel): start fresh.
-                Some(e) if e.local == r.local && e.remote == r.remote && e.seen < generation => {
-                    let mut d = [None; COUNTERS];
-                    for i in 0..COUNTERS {
-                        d[i] = match (now[i], e.last[i]) {
-                            (Some(n), Some(l)) if n >= l => Some(n - l),
-                            (Some(_), Some(_)) => {
-                                stats.resets += 1;
-                                None
-                            }
-                            _ => None,
-                        };
-                    }
-                    set_deltas(r, d);
-                    r.age_ms = Some(ts.saturating_sub(e.first_seen_ns) / 1_000_000);
-                    e.last = now;
-                    e.seen = generation;
+            let tuple = tuple_fingerprint(r);
+            let slot = match self.index.get(&key) {
+                Some(&i) => &mut self.slots[i as usize],
+                None => {
+                    let i = self.alloc(key);
+                    self.index.insert(key, i);
+                    let slot = &mut self.slots[i as usize];
+                    // Fresh slot: fall through to the new-baseline arm.
+                    slot.seen = 0;
+                    slot
                 }
-                _ => {
-                    // New socket, reused identity, or a duplicate within one
-                    // sample (a source bug we tolerate): new baseline.
-                    stats.new += 1;
-                    set_deltas(r, [None; COUNTERS]);
-                    r.age_ms = Some(0);
-                    self.entries.insert(
-                        key,
-                        Entry {
-                            first_seen_ns: ts,
-                            local: r.local,
-                            remote: r.remote,
-                            last: now,
-                            seen: generation,
-                        },
-                    );
+            };
+            if slot.seen != generation {
+                seen += 1;
+            }
+            // The same identity on another 4-tuple is not the same
+            // connection (identity reused by the kernel), and a second
+            // record with one identity in one sample is a source bug we
+            // tolerate: both start a new baseline, as does a new socket.
+            if slot.seen != 0 && slot.seen < generation && slot.tuple == tuple {
+                let mut d = [None; COUNTERS];
+                for (i, delta) in d.iter_mut().enumerate() {
+                    *delta = match (now[i], slot.last(i)) {
+                        (Some(n), Some(l)) if n >= l => Some(n - l),
+                        (Some(_), Some(_)) => {
+                            stats.resets += 1;
+                            None
+                        }
+                        _ => None,
+                    };
+                }
+                set_deltas(r, d);
+                r.age_ms = Some(ts.saturating_sub(slot.first_seen_ns) / 1_000_000);
+                slot.remember(now);
+                slot.seen = generation;
+            } else {
+                stats.new += 1;
+                set_deltas(r, [None; COUNTERS]);
+                r.age_ms = Some(0);
+                slot.baseline(ts, tuple, now, generation);
+            }
+            if let Some(map) = procs {
+                if slot.owner_generation != map.generation() {
+                    slot.owner = map.owner(r).cloned();
+                    slot.owner_generation = map.generation();
+                }
+                if let Some(owner) = &slot.owner {
+                    owner.apply_to(r);
                 }
             }
         }
-        let before = self.entries.len();
-        self.entries.retain(|_, e| e.seen == generation);
-        stats.evicted = before - self.entries.len();
-        // Give memory back once the socket count has fallen well below
-        // what the table was sized for.
-        if self.entries.capacity() > 1024 && self.entries.len() < self.entries.capacity() / 4 {
-            self.entries.shrink_to(self.entries.len() * 2);
+        if seen < self.index.len() {
+            stats.evicted = self.evict(generation);
         }
         stats
+    }
+
+    /// A free slot for `key` (contents to be set by the caller).
+    fn alloc(&mut self, key: Key) -> u32 {
+        if let Some(i) = self.free.pop() {
+            self.slots[i as usize].key = key;
+            return i;
+        }
+        self.slots.push(Slot {
+            key,
+            seen: 0,
+            first_seen_ns: 0,
+            tuple: 0,
+            last: [0; COUNTERS],
+            present: 0,
+            owner: None,
+            owner_generation: 0,
+        });
+        // Slot numbers fit u32: a host has far fewer than 4 billion sockets.
+        (self.slots.len() - 1) as u32
+    }
+
+    /// Free the slots not seen in `generation`; returns how many.
+    fn evict(&mut self, generation: u64) -> usize {
+        let mut evicted = 0;
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            if s.seen != 0 && s.seen != generation {
+                self.index.remove(&s.key);
+                s.seen = 0;
+                self.free.push(i as u32);
+                evicted += 1;
+            }
+        }
+        // Give memory back once the socket count has fallen well below
+        // what the table was sized for: rebuild it densely.
+        if self.slots.len() > 1024 && self.index.len() < self.slots.len() / 4 {
+            self.compact();
+        }
+        evicted
+    }
+
+    fn compact(&mut self) {
+        let slots = std::mem::take(&mut self.slots);
+        self.slots = slots.into_iter().filter(|s| s.seen != 0).collect();
+        // `collect` reuses the old allocation in place: release the excess.
+        self.slots.shrink_to_fit();
+        self.free = Vec::new();
+        self.index = HashMap::with_capacity_and_hasher(self.slots.len(), KernelIdHash::default());
+        for (i, s) in self.slots.iter().enumerate() {
+            self.index.insert(s.key, i as u32);
+        }
     }
 }
 
@@ -274,16 +382,16 @@ mod tests {
             .collect();
         st.apply(S, &mut v, None);
         assert_eq!(st.len(), 10_000);
-        let cap = st.entries.capacity();
+        let cap = st.slots.capacity();
         let mut v: Vec<_> = (0..10)
             .map(|i| sock(Some(i), 1000 + i as u16, 0, 0))
             .collect();
         let s = st.apply(2 * S, &mut v, None);
         assert_eq!((st.len(), s.evicted), (10, 9_990));
         assert!(
-            st.entries.capacity() < cap / 4,
+            st.slots.capacity() < cap / 4,
             "{} vs {cap}",
-            st.entries.capacity()
+            st.slots.capacity()
         );
         st.apply(3 * S, &mut [], None);
         assert!(st.is_empty());
@@ -315,6 +423,99 @@ mod tests {
         assert_eq!(v[0].rexmit_delta, Some(2));
         assert_eq!(v[1].rexmit_delta, None);
         assert_eq!(st.len(), 1);
+    }
+
+    #[test]
+    fn a_freed_slot_does_not_leak_its_counters_into_a_new_socket() {
+        let mut st = DeltaStore::new();
+        st.apply(
+            S,
+            &mut [sock(Some(1), 1, 0, 0), sock(Some(2), 2, 90, 900)],
+            None,
+        );
+        st.apply(2 * S, &mut [sock(Some(1), 1, 0, 0)], None);
+        let mut v = vec![sock(Some(1), 1, 0, 0), sock(Some(3), 2, 95, 950)];
+        let s = st.apply(3 * S, &mut v, None);
+        assert_eq!((s.new, s.evicted), (1, 0));
+        assert_eq!((v[1].rexmit_delta, v[1].age_ms), (None, Some(0)));
+        assert_eq!(v[0].age_ms, Some(2000));
+        assert_eq!(st.len(), 2);
+    }
+
+    proptest::proptest! {
+        /// Against a plain map of the rules: any sequence of samples (ids
+        /// coming and going, tuples changing, counters moving either way)
+        /// gives the same deltas, ages and tracked count.
+        #[test]
+        fn matches_a_reference_model(
+            samples in proptest::collection::vec(
+                proptest::collection::vec((0u64..24, 0u16..3, 0u64..50), 0..30),
+                1..12,
+            )
+        ) {
+            let mut st = DeltaStore::new();
+            // id -> (first seen, port, last rexmit)
+            let mut model: HashMap<u64, (u64, u16, u64)> = HashMap::new();
+            for (n, sample) in samples.iter().enumerate() {
+                let ts = (n as u64 + 1) * S;
+                let mut v: Vec<_> = sample
+                    .iter()
+                    .map(|&(id, port, rexmit)| sock(Some(id), 1000 + port, rexmit, 0))
+                    .collect();
+                st.apply(ts, &mut v, None);
+                let mut next: HashMap<u64, (u64, u16, u64)> = HashMap::new();
+                for (r, &(id, port, rexmit)) in v.iter().zip(sample) {
+                    let prev = model.get(&id).filter(|p| p.1 == port && !next.contains_key(&id));
+                    let (want_delta, first) = match prev {
+                        Some(&(first, _, last)) => ((rexmit >= last).then(|| rexmit - last), first),
+                        None => (None, ts),
+                    };
+                    proptest::prop_assert_eq!(r.rexmit_delta, want_delta);
+                    proptest::prop_assert_eq!(r.age_ms, Some((ts - first) / 1_000_000));
+                    next.insert(id, (first, port, rexmit));
+                }
+                model = next;
+                proptest::prop_assert_eq!(st.len(), model.len());
+            }
+        }
+    }
+
+    #[test]
+    fn the_join_follows_a_replaced_process_map() {
+        let owner = |pid, cmd: &str| ProcessInfo {
+            pid,
+            fd: 3,
+            uid: None,
+            command: Arc::from(cmd),
+        };
+        let mut st = DeltaStore::new();
+        let mut r = sock(Some(1), 1000, 0, 0);
+        r.proc_key = Some(99);
+        let mut map = ProcessMap::new();
+        map.insert(99, owner(10, "old"));
+        let mut v = vec![r.clone()];
+        st.apply(S, &mut v, Some(&map));
+        assert_eq!((v[0].pid, v[0].command.as_deref()), (Some(10), Some("old")));
+        // Same map again: the remembered answer.
+        let mut v = vec![r.clone()];
+        st.apply(2 * S, &mut v, Some(&map));
+        assert_eq!(v[0].pid, Some(10));
+        // A new map (the socket passed to another process): the new owner.
+        let mut map = ProcessMap::new();
+        map.insert(99, owner(20, "new"));
+        let mut v = vec![r.clone()];
+        st.apply(3 * S, &mut v, Some(&map));
+        assert_eq!((v[0].pid, v[0].command.as_deref()), (Some(20), Some("new")));
+        // A map that no longer knows the socket: no owner, not a stale one.
+        let mut v = vec![r.clone()];
+        st.apply(4 * S, &mut v, Some(&ProcessMap::new()));
+        assert_eq!((v[0].pid, v[0].command.as_deref()), (None, None));
+        // A map changed in place after the join is a new generation too.
+        map.insert(98, owner(30, "other"));
+        map.insert(99, owner(5, "lower pid"));
+        let mut v = vec![r];
+        st.apply(5 * S, &mut v, Some(&map));
+        assert_eq!(v[0].pid, Some(5));
     }
 
     #[test]

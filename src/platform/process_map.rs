@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::KernelIdHash;
 use crate::record::SocketRecord;
@@ -17,10 +18,36 @@ pub struct ProcessInfo {
     pub command: Arc<str>,
 }
 
+impl ProcessInfo {
+    /// Fill `pid`, `fd`, `command` (and `uid` when the source had none).
+    pub fn apply_to(&self, rec: &mut SocketRecord) {
+        rec.pid = Some(self.pid);
+        rec.fd = Some(self.fd);
+        // An empty command means "not known" (e.g. a FreeBSD dump without kern.proc).
+        rec.command = (!self.command.is_empty()).then(|| Arc::clone(&self.command));
+        if rec.uid.is_none() {
+            rec.uid = self.uid;
+        }
+    }
+}
+
 /// Keyed by `SocketRecord::proc_key` (Linux inode, FreeBSD socket address).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ProcessMap {
     by_key: HashMap<u64, ProcessInfo, KernelIdHash>,
+    generation: u64,
+}
+
+/// Source of `ProcessMap::generation` values, unique within the process.
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
+
+impl Default for ProcessMap {
+    fn default() -> ProcessMap {
+        ProcessMap {
+            by_key: HashMap::default(),
+            generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
+        }
+    }
 }
 
 impl ProcessMap {
@@ -28,10 +55,18 @@ impl ProcessMap {
         ProcessMap::default()
     }
 
+    /// Changes whenever the contents may have: two maps with the same
+    /// generation answer every lookup alike, so a join result can be
+    /// remembered per socket until the map is replaced.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Record an owner. A socket shared by several processes (inherited
     /// across fork) is attributed to the lowest pid, so the answer does not
     /// depend on scan order.
     pub fn insert(&mut self, key: u64, info: ProcessInfo) {
+        self.generation = GENERATIONS.fetch_add(1, Ordering::Relaxed);
         match self.by_key.get(&key) {
             Some(old) if old.pid <= info.pid => {}
             _ => {
@@ -52,17 +87,15 @@ impl ProcessMap {
         self.by_key.is_empty()
     }
 
+    /// The owner of the socket `rec`, by its `proc_key`.
+    pub fn owner(&self, rec: &SocketRecord) -> Option<&ProcessInfo> {
+        rec.proc_key.and_then(|k| self.by_key.get(&k))
+    }
+
     /// Fill `pid`, `fd`, `command` (and `uid` when the source had none).
     pub fn attribute(&self, rec: &mut SocketRecord) {
-        let Some(info) = rec.proc_key.and_then(|k| self.by_key.get(&k)) else {
-            return;
-        };
-        rec.pid = Some(info.pid);
-        rec.fd = Some(info.fd);
-        // An empty command means "not known" (e.g. a FreeBSD dump without kern.proc).
-        rec.command = (!info.command.is_empty()).then(|| Arc::clone(&info.command));
-        if rec.uid.is_none() {
-            rec.uid = info.uid;
+        if let Some(info) = self.owner(rec) {
+            info.apply_to(rec);
         }
     }
 }
