@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::json_socket::{write_socket, write_socket_line};
+use super::json_socket::write_socket;
 use super::line_writer::LineWriter;
 use super::{Encoder, Stream};
 use crate::record::Batch;
@@ -58,9 +58,12 @@ pub fn write_batch(batch: &Batch, out: &mut Vec<u8>) {
     if let Some(sys) = &batch.system {
         write_line("system", sys, out);
     }
+    // One writer for all the lines: its space is made once per batch.
+    let mut w = LineWriter::from_vec(std::mem::take(out));
     for s in &batch.sockets {
-        write_socket_line(s, out);
+        write_socket(s, &mut w);
     }
+    *out = w.into_vec();
 }
 
 /// JSON Lines into one file family.
@@ -111,6 +114,34 @@ impl Encoder for JsonEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A batch appended after earlier bytes: those bytes, the system line,
+    /// then every socket's line exactly as serde writes it.
+    #[test]
+    fn a_batch_is_its_lines_after_what_was_there() {
+        let mut sockets: Vec<SocketRecord> = (0..50).map(SocketRecord::every_field_set).collect();
+        sockets[7].command = Some(std::sync::Arc::from("a \"quoted\"\n name"));
+        sockets[9].local = "[fe80::1%3]:22".parse().unwrap();
+        let batch = Batch {
+            tier: None,
+            ts: 5,
+            seq: 0,
+            interval_ms: 1000,
+            system: Some(SystemRecord::default()),
+            sockets,
+        };
+        let mut want = b"earlier\n".to_vec();
+        write_line("system", batch.system.as_ref().unwrap(), &mut want);
+        for s in &batch.sockets {
+            write_line("socket", s, &mut want);
+        }
+        let mut out = b"earlier\n".to_vec();
+        write_batch(&batch, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(want).unwrap()
+        );
+    }
     use crate::record::{SocketRecord, SystemRecord, TcpState};
 
     #[test]

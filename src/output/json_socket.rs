@@ -16,7 +16,9 @@ use crate::record::{ShortName, SocketRecord, TcpState, Tier};
 const OPEN: &[u8] = b"{\"type\":\"socket\"";
 const CLOSE: &[u8] = b"}\n";
 
-/// Append `{"type":"socket",...}\n` for one socket.
+/// Append `{"type":"socket",...}\n` for one socket to a `Vec` (the tests'
+/// way in; batches use one [`LineWriter`] for all their lines).
+#[cfg(test)]
 pub fn write_socket_line(r: &SocketRecord, out: &mut Vec<u8>) {
     let mut w = LineWriter::from_vec(std::mem::take(out));
     write_socket(r, &mut w);

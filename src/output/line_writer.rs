@@ -130,11 +130,13 @@ impl LineWriter {
         true
     }
 
+    /// Zero-fill up to `need` bytes. Only what is missing is filled, so a
+    /// writer over a long `Vec` (a whole batch) costs one record's bound per
+    /// record, not the whole `Vec`; the `Vec` doubles its capacity itself.
     #[cold]
     #[inline(never)]
     fn grow(&mut self, need: usize) {
-        let want = need.max(2 * self.buf.len());
-        self.buf.resize(want, 0);
+        self.buf.resize(need, 0);
     }
 }
 
@@ -369,6 +371,30 @@ mod tests {
         w.record(2, |c| c.bytes(b"ab"));
         assert_eq!(w.as_bytes(), b"ab");
         assert_eq!(w.into_vec(), b"ab");
+    }
+
+    /// Records appended one writer at a time to a long `Vec` (as
+    /// `from_vec`/`into_vec` per record do) fill only their own bound, so
+    /// the `Vec` grows with what is written, not by doubling per record.
+    #[test]
+    fn appending_to_a_long_vec_grows_it_by_what_is_written() {
+        let mut v = Vec::new();
+        for i in 0..2000u64 {
+            let mut w = LineWriter::from_vec(std::mem::take(&mut v));
+            w.record(64, |c| {
+                c.u64(i);
+                c.byte(b'\n');
+            });
+            v = w.into_vec();
+        }
+        let want: String = (0..2000).map(|i| format!("{i}\n")).collect();
+        assert_eq!(v, want.as_bytes());
+        assert!(
+            v.capacity() <= 2 * v.len() + 1024,
+            "capacity {} for {} bytes",
+            v.capacity(),
+            v.len()
+        );
     }
 
     #[test]
