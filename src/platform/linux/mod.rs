@@ -119,6 +119,7 @@ impl Source for LinuxSource {
             processes = st.processes,
             sockets = st.sockets,
             skipped = st.skipped,
+            probed = st.probed,
             "process scan"
         );
         Ok(map)

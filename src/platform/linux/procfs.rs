@@ -4,7 +4,9 @@
 //! This is the expensive half of `ss -p`, so it is kept lean: one
 //! directory walk per process, one `fstatat` per descriptor (no path
 //! strings, no `readlink` text to parse: a socket's `st_ino` is the inode),
-//! and relative lookups from already-open directories. Command names are
+//! and relative lookups from already-open directories. A process with
+//! hundreds of descriptors numbered densely is not even listed: its
+//! descriptors are asked for by number (`probe_dense`). Command names are
 //! read only for processes that own sockets, and the shared `Arc<str>` is
 //! reused while the name stays the same, so a steady host allocates
 //! nothing per scan for names.
@@ -40,6 +42,9 @@ pub struct ProcScanStats {
     /// Entries skipped because they could not be read for a reason other
     /// than the process or descriptor going away.
     pub skipped: u64,
+    /// Processes whose descriptors were found by number instead of by
+    /// listing their fd directory (see `probe_dense`).
+    pub probed: u64,
 }
 
 /// Walks a procfs tree (normally `/proc`) and remembers command names
@@ -211,6 +216,17 @@ fn scan_process(
             return Ok(None);
         }
     };
+    // Linux 6.2+ gives the number of open descriptors as the directory's
+    // size (older kernels: 0). A process with many of them usually numbers
+    // them densely from 0, so asking for 0, 1, 2, ... directly skips the
+    // directory listing, about a fifth of the scan's cost.
+    if let Ok(st) = fstat(&fd_dir_fd) {
+        let open = u64::try_from(st.st_size).unwrap_or(0);
+        if open >= PROBE_MIN_OPEN && probe_dense(&fd_dir_fd, open, sockets, stats)? {
+            stats.probed += 1;
+            return Ok(Some(uid));
+        }
+    }
     for entry in fd_dir.iter() {
         let Ok(entry) = entry else {
             // The process exited while its fd directory was read.
@@ -238,6 +254,56 @@ fn scan_process(
         }
     }
     Ok(Some(uid))
+}
+
+/// Processes with fewer open descriptors are listed, not probed: the
+/// listing is cheap for them and their numbering is often sparse.
+const PROBE_MIN_OPEN: u64 = 256;
+
+/// Look up descriptors 0, 1, 2, ... until `open` have been found. Gives up
+/// (returns `false`, nothing added) once the misses show the numbering is
+/// sparse, so the caller lists the directory instead; a descriptor closed
+/// while probing has the same effect, so nothing is ever left out.
+fn probe_dense(
+    fd_dir: &OwnedFd,
+    open: u64,
+    sockets: &mut Vec<(u64, i32)>,
+    stats: &mut ProcScanStats,
+) -> Result<bool, Gone> {
+    let start = sockets.len();
+    let budget = open / 8 + 64;
+    let (mut found, mut misses) = (0u64, 0u64);
+    let mut fd: i32 = 0;
+    let mut digits = itoa::Buffer::new();
+    let mut name = [0u8; 16];
+    while found < open {
+        let text = digits.format(fd).as_bytes();
+        name[..text.len()].copy_from_slice(text);
+        name[text.len()] = 0;
+        let Ok(cname) = CStr::from_bytes_with_nul(&name[..=text.len()]) else {
+            break;
+        };
+        match fstatat(fd_dir, cname, AtFlags::empty()) {
+            Ok(st) => {
+                found += 1;
+                if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFSOCK {
+                    sockets.push((st.st_ino, fd));
+                }
+            }
+            Err(Errno::ENOENT) => misses += 1,
+            Err(Errno::ESRCH) => return Err(Gone),
+            Err(_) => {
+                found += 1;
+                stats.skipped += 1;
+            }
+        }
+        if misses > budget || fd == i32::MAX {
+            sockets.truncate(start);
+            return Ok(false);
+        }
+        fd += 1;
+    }
+    Ok(found >= open)
 }
 
 /// Read `/proc/<pid>/comm` into `buf`.
@@ -335,6 +401,54 @@ mod tests {
         // A missing root is a clear error, not a panic.
         let e = ProcScanner::new(root.join("nope")).scan().unwrap_err();
         assert!(e.to_string().contains("procfs"), "{e}");
+    }
+
+    /// A child with hundreds of descriptors, numbered densely or with a
+    /// wide gap: its socket is found at both of its descriptor numbers
+    /// either way, by number in the dense case and by listing (after the
+    /// probe gives up) in the sparse one.
+    #[test]
+    fn many_descriptors_dense_or_sparse() {
+        use std::io::{BufRead, BufReader, Write};
+        use std::process::{Command, Stdio};
+        let dense = "for i in $(seq 10 299); do eval \"exec $i</dev/null\"; done";
+        let sparse = "for i in $(seq 10 99) $(seq 300 560); do eval \"exec $i</dev/null\"; done";
+        for (opens, sock_fd, want_probed) in [(dense, 5, 1), (sparse, 900, 0)] {
+            let (mine, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+            let ino = fstat(&theirs).unwrap().st_ino;
+            // The socket is the child's stdin (fd 0) and a copy of it.
+            let mut child = Command::new("bash")
+                .arg("-c")
+                .arg(format!("{opens}; exec {sock_fd}<&0; echo ready; read x"))
+                .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            assert_eq!(line, "ready\n");
+
+            let proc_dir =
+                Dir::open("/proc", OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
+            let proc_fd = proc_dir.as_fd().try_clone_to_owned().unwrap();
+            let pid = std::ffi::CString::new(child.id().to_string()).unwrap();
+            let (mut sockets, mut stats) = (Vec::new(), ProcScanStats::default());
+            let scanned = scan_process(&proc_fd, &pid, &mut sockets, &mut stats);
+            (&mine).write_all(b"go\n").unwrap();
+            child.wait().unwrap();
+
+            assert!(matches!(scanned, Ok(Some(_))));
+            assert_eq!(stats.probed, want_probed, "{opens}");
+            let mut fds: Vec<i32> = sockets
+                .iter()
+                .filter(|&&(i, _)| i == ino)
+                .map(|&(_, fd)| fd)
+                .collect();
+            fds.sort_unstable();
+            assert_eq!(fds, [0, sock_fd], "{opens}");
+        }
     }
 
     #[test]
