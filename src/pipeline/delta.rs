@@ -101,6 +101,9 @@ struct Slot {
     /// slots are walked in order while the map would be probed at random.
     owner: Option<ProcessInfo>,
     owner_generation: u64,
+    /// Where this slot stands in `DeltaStore::order`, to pick up the walk
+    /// after an index lookup.
+    pos: u32,
 }
 
 impl Slot {
@@ -139,14 +142,20 @@ pub struct ApplyStats {
 
 /// Slots live in a dense vector that never moves a live socket, filled in
 /// the order sockets first appear. The kernel dumps in a stable order, so
-/// a sample walks the slots nearly sequentially; only the small id → slot
-/// index is probed at random.
+/// each record is first checked against the slot that followed the
+/// previous record in the last sample (`order`): a sequential walk. Only
+/// when that guess is wrong (a new socket, a gap) is the id → slot index
+/// probed, at random and so at a cache miss each.
 #[derive(Default)]
 pub struct DeltaStore {
     index: HashMap<Key, u32, KernelIdHash>,
     slots: Vec<Slot>,
     free: Vec<u32>,
     generation: u64,
+    /// Slots in the order the last sample listed them, and the same being
+    /// built for this sample (kept to reuse the allocation).
+    order: Vec<u32>,
+    next_order: Vec<u32>,
 }
 
 impl DeltaStore {
@@ -179,21 +188,43 @@ impl DeltaStore {
         let mut stats = ApplyStats::default();
         // Distinct tracked sockets seen in this sample.
         let mut seen = 0;
+        let mut cursor = 0usize;
+        self.next_order.clear();
         for r in sockets.iter_mut() {
             let now = counters(r);
             let key = Key::of(r);
             let tuple = tuple_fingerprint(r);
-            let slot = match self.index.get(&key) {
-                Some(&i) => &mut self.slots[i as usize],
-                None => {
-                    let i = self.alloc(key);
-                    self.index.insert(key, i);
-                    let slot = &mut self.slots[i as usize];
-                    // Fresh slot: fall through to the new-baseline arm.
-                    slot.seen = 0;
-                    slot
+            // Every slot in `order` is live (evictions rebuild it), so a
+            // matching key there is this socket's slot.
+            let guess = self
+                .order
+                .get(cursor)
+                .copied()
+                .filter(|&i| self.slots[i as usize].key == key);
+            let i = match guess {
+                Some(i) => {
+                    cursor += 1;
+                    i
                 }
+                None => match self.index.get(&key) {
+                    Some(&i) => {
+                        cursor = self.slots[i as usize].pos as usize + 1;
+                        i
+                    }
+                    None => {
+                        let i = self.alloc(key);
+                        self.index.insert(key, i);
+                        // Fresh slot: falls through to the new-baseline arm.
+                        self.slots[i as usize].seen = 0;
+                        i
+                    }
+                },
             };
+            let slot = &mut self.slots[i as usize];
+            // Only a hint (checked against the key before use), so setting
+            // it now, before later records' lookups, is harmless.
+            slot.pos = self.next_order.len() as u32;
+            self.next_order.push(i);
             if slot.seen != generation {
                 seen += 1;
             }
@@ -233,6 +264,7 @@ impl DeltaStore {
                 }
             }
         }
+        std::mem::swap(&mut self.order, &mut self.next_order);
         if seen < self.index.len() {
             stats.evicted = self.evict(generation);
         }
@@ -254,6 +286,7 @@ impl DeltaStore {
             present: 0,
             owner: None,
             owner_generation: 0,
+            pos: 0,
         });
         // Slot numbers fit u32: a host has far fewer than 4 billion sockets.
         (self.slots.len() - 1) as u32
@@ -285,9 +318,14 @@ impl DeltaStore {
         self.slots.shrink_to_fit();
         self.free = Vec::new();
         self.index = HashMap::with_capacity_and_hasher(self.slots.len(), KernelIdHash::default());
-        for (i, s) in self.slots.iter().enumerate() {
+        for (i, s) in self.slots.iter_mut().enumerate() {
             self.index.insert(s.key, i as u32);
+            s.pos = i as u32;
         }
+        // Slot numbers changed: the sequence is rebuilt in dump order by
+        // the next sample.
+        self.order = (0..self.slots.len() as u32).collect();
+        self.next_order = Vec::new();
     }
 }
 
