@@ -103,12 +103,15 @@ impl Hub {
         }
     }
 
-    /// Hand the endpoint a batch. Never blocks on clients.
-    pub fn publish(&self, batch: Arc<Batch>) {
+    /// Hand the endpoint a batch. Never blocks on clients. Returns the
+    /// socket-table batch the endpoint let go of in exchange, when nothing
+    /// else of the endpoint still reads it, so the caller can reuse its
+    /// table (see `pipeline::table_pool`).
+    pub fn publish(&self, batch: Arc<Batch>) -> Option<Arc<Batch>> {
         bump(&self.inner.counters.published);
-        // The old state (maybe the last reference to a big table) is freed
-        // after the lock is released.
-        let _old = if self.inner.keep_latest.load(Ordering::Relaxed) {
+        // The old state (maybe the last reference to a big table) is taken
+        // apart after the lock is released.
+        let old = if self.inner.keep_latest.load(Ordering::Relaxed) {
             self.inner.live.lock().ok().map(|mut live| {
                 let next = Arc::new(live.with_batch(batch.clone()));
                 std::mem::replace(&mut *live, next)
@@ -125,6 +128,8 @@ impl Hub {
                 }
             }
         }
+        // An HTTP request still rendering from the old state keeps it.
+        Arc::try_unwrap(old?).ok()?.into_table()
     }
 
     /// The endpoint's counters now.
@@ -183,5 +188,49 @@ impl Hub {
         if let Ok(mut s) = self.inner.stream.lock() {
             *s = tx;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::config::EndpointConfig;
+    use crate::record::{SocketRecord, SystemRecord, TcpState, Tier};
+
+    fn hub_listening(http: &str) -> Hub {
+        let cfg = EndpointConfig {
+            http_listen: http.into(),
+            ..EndpointConfig::default()
+        };
+        Hub::new(Arc::new(cfg.validate().unwrap()))
+    }
+
+    fn fast(seq: u64) -> Arc<Batch> {
+        let a = "127.0.0.1:1".parse().unwrap();
+        Arc::new(Batch {
+            tier: Some(Tier::Fast),
+            ts: seq,
+            seq,
+            interval_ms: 1000,
+            system: Some(SystemRecord::default()),
+            sockets: vec![SocketRecord::new(seq, a, a, TcpState::Established)],
+        })
+    }
+
+    #[test]
+    fn the_next_table_hands_back_the_previous_one_once_unread() {
+        let hub = hub_listening("127.0.0.1:9");
+        let (a, b, c) = (fast(0), fast(1), fast(2));
+        assert!(hub.publish(Arc::clone(&a)).is_none(), "nothing held before");
+        let back = hub.publish(Arc::clone(&b)).expect("the first table back");
+        assert!(Arc::ptr_eq(&back, &a));
+        // A request still rendering from the current state keeps its table.
+        let reader = hub.live();
+        assert!(hub.publish(c).is_none());
+        drop(reader);
+        // Without HTTP the hub holds nothing, so has nothing to give back.
+        let quiet = hub_listening("");
+        assert!(quiet.publish(fast(3)).is_none());
+        assert!(quiet.publish(fast(4)).is_none());
     }
 }

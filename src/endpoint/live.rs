@@ -240,6 +240,12 @@ impl Live {
         next
     }
 
+    /// The socket-table batch, once this state is no longer served (the
+    /// same batch may also sit in `systems`, which is let go here).
+    pub fn into_table(self) -> Option<Arc<Batch>> {
+        self.table
+    }
+
     /// The same data under new settings (derived renders start afresh).
     pub fn derive(&self, settings: Arc<EndpointSettings>) -> Live {
         Live {

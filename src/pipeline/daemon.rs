@@ -125,7 +125,8 @@ impl Daemon {
         };
         let (tx, rx) = mpsc::channel::<Sample>(SAMPLE_QUEUE);
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
-        let store = Store::new(routes(&sinks), Arc::clone(&health)).with_endpoint(endpoint.hub());
+        let store = Store::new(routes(&sinks), Arc::clone(&health))
+            .with_endpoint(endpoint.hub(), tables.clone());
         let store = tokio::spawn(store.run(rx, ctl_rx));
         let stop = CancellationToken::new();
         let filter = Arc::new(SocketFilter::new(&cfg.filter));

@@ -24,15 +24,18 @@ pub fn poll(
             let mut sockets = table;
             sockets.clear();
             let scan = source.sockets(ts, &mut sockets)?;
+            // One pass over the (large) table for both the census and the
+            // tier mark.
+            let state_counts = count_states(sockets.iter_mut().map(|s| {
+                s.tier = Some(Tier::Fast);
+                s.state
+            }));
             let census = Census {
                 total: sockets.len() as u64,
-                state_counts: count_states(sockets.iter().map(|s| s.state)),
+                state_counts,
             };
             if !filter.is_pass_all() {
                 sockets.retain(|s| filter.keep(s));
-            }
-            for s in &mut sockets {
-                s.tier = Some(Tier::Fast);
             }
             Payload::Sockets {
                 sockets,

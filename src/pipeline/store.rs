@@ -12,6 +12,7 @@ use super::health::Health;
 use super::log_limit::LogLimit;
 use super::sample::{Census, Payload, Sample};
 use super::sink_task::Route;
+use super::table_pool::TablePool;
 use crate::platform::ProcessMap;
 use crate::record::{Batch, SystemRecord, TcpCounters, Tier};
 
@@ -32,6 +33,8 @@ pub struct Store {
     drop_log: LogLimit,
     /// The live endpoint, handed every batch (never blocks).
     endpoint: Option<crate::endpoint::Hub>,
+    /// Where a table the endpoint let go of goes back for reuse.
+    tables: Option<TablePool>,
 }
 
 impl Store {
@@ -45,12 +48,15 @@ impl Store {
             health,
             drop_log: LogLimit::default(),
             endpoint: None,
+            tables: None,
         }
     }
 
-    /// Also publish every batch to the live endpoint.
-    pub fn with_endpoint(mut self, hub: crate::endpoint::Hub) -> Store {
+    /// Also publish every batch to the live endpoint, and return the
+    /// tables it lets go of to `tables`.
+    pub fn with_endpoint(mut self, hub: crate::endpoint::Hub, tables: TablePool) -> Store {
         self.endpoint = Some(hub);
+        self.tables = Some(tables);
         self
     }
 
@@ -159,7 +165,10 @@ impl Store {
         Health::add(&self.health.produced, n);
         let batch = Arc::new(batch);
         if let Some(hub) = &self.endpoint {
-            hub.publish(Arc::clone(&batch));
+            if let (Some(old), Some(tables)) = (hub.publish(Arc::clone(&batch)), &self.tables) {
+                // The sinks wrote it long ago; the endpoint held it last.
+                tables.recycle(old);
+            }
         }
         for r in &self.routes {
             if !r.tiers.contains(&tier) {
