@@ -616,18 +616,7 @@ mod tests {
             r.stack = Some(ShortName::new(&stack));
             r.snd_buf_pct = Some(pct);
             r.rcv_buf_pct = Some(pct / 1e300);
-            let bit = |i: u32| mask & (1 << (i % 64)) != 0;
-            if bit(0) { r.tier = None; }
-            if bit(1) { r.sock_id = None; }
-            if bit(2) { r.cc = None; }
-            if bit(3) { r.command = None; }
-            if bit(4) { r.snd_buf_pct = None; }
-            if bit(5) { r.rtt_us = None; }
-            if bit(6) { r.fd = r.fd.map(|fd| -fd); }
-            if bit(7) { r.fd = None; }
-            if bit(8) { r.stack = None; }
-            if bit(9) { r.pid = None; }
-            if bit(10) { std::mem::swap(&mut r.local, &mut r.remote); }
+            r.knock_out(mask);
             let mut enc = CsvEncoder::new("t");
             let row = String::from_utf8(enc.socket_row(&r).to_vec()).unwrap();
             let want = String::from_utf8(reference_row(&r)).unwrap();

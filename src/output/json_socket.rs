@@ -189,28 +189,22 @@ impl JsonValue for Arc<str> {
 /// Longest state or tier name, with room to spare (`"SYN_RECEIVED"`).
 const NAME_MAX_LEN: usize = 32;
 
-// State and tier names are plain ASCII words: nothing to escape.
-impl JsonValue for TcpState {
-    const MAX_LEN: usize = NAME_MAX_LEN + 2;
+/// State and tier names are plain ASCII words: quoted, nothing to escape.
+macro_rules! quoted_name {
+    ($($t:ty),*) => {$(
+        impl JsonValue for $t {
+            const MAX_LEN: usize = NAME_MAX_LEN + 2;
 
-    #[inline(always)]
-    fn value(&self, c: &mut Cursor<'_>) {
-        c.byte(b'"');
-        c.bytes(self.name().as_bytes());
-        c.byte(b'"');
-    }
+            #[inline(always)]
+            fn value(&self, c: &mut Cursor<'_>) {
+                c.byte(b'"');
+                c.bytes(self.name().as_bytes());
+                c.byte(b'"');
+            }
+        }
+    )*};
 }
-
-impl JsonValue for Tier {
-    const MAX_LEN: usize = NAME_MAX_LEN + 2;
-
-    #[inline(always)]
-    fn value(&self, c: &mut Cursor<'_>) {
-        c.byte(b'"');
-        c.bytes(self.name().as_bytes());
-        c.byte(b'"');
-    }
-}
+quoted_name!(TcpState, Tier);
 
 /// `"ip:port"`, IPv6 as `"[addr]:port"`, as `SocketAddr`'s Display.
 impl JsonValue for SocketAddr {
@@ -366,19 +360,7 @@ pub(crate) mod tests {
             r.remote = SocketAddr::from((std::net::Ipv6Addr::from(v6.0), v6.1));
             r.command = Some(Arc::from(cmd.as_str()));
             r.snd_buf_pct = Some(pct);
-            // Knock out fields by the mask bits.
-            let bit = |i: u32| mask & (1 << (i % 64)) != 0;
-            if bit(0) { r.tier = None; }
-            if bit(1) { r.sock_id = None; }
-            if bit(2) { r.cc = None; }
-            if bit(3) { r.command = None; }
-            if bit(4) { r.snd_buf_pct = None; }
-            if bit(5) { r.rtt_us = None; }
-            if bit(6) { r.cwnd = None; }
-            if bit(7) { r.fd = None; }
-            if bit(8) { r.stack = None; }
-            if bit(9) { r.uid = None; }
-            if bit(10) { std::mem::swap(&mut r.local, &mut r.remote); }
+            r.knock_out(mask);
             prop_assert_eq!(fast_line(&r), serde_line(&r));
         }
     }

@@ -359,6 +359,26 @@ impl SocketRecord {
             proc_key: n(55),
         }
     }
+
+    /// Knock fields out (or flip them) by the bits of `mask`, so one
+    /// proptest input covers present and absent fields in any mix.
+    #[rustfmt::skip]
+    pub(crate) fn knock_out(&mut self, mask: u64) {
+        let bit = |i: u32| mask & (1 << i) != 0;
+        if bit(0) { self.tier = None; }
+        if bit(1) { self.sock_id = None; }
+        if bit(2) { self.cc = None; }
+        if bit(3) { self.command = None; }
+        if bit(4) { self.snd_buf_pct = None; }
+        if bit(5) { self.rtt_us = None; }
+        if bit(6) { self.cwnd = None; }
+        if bit(7) { self.fd = self.fd.map(|fd| -fd); }
+        if bit(8) { self.fd = None; }
+        if bit(9) { self.stack = None; }
+        if bit(10) { self.uid = None; }
+        if bit(11) { self.pid = None; }
+        if bit(12) { std::mem::swap(&mut self.local, &mut self.remote); }
+    }
 }
 
 fn pct(used: Option<u32>, hiwat: Option<u32>) -> Option<f64> {
