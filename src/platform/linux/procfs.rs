@@ -419,7 +419,10 @@ mod tests {
             // The socket is the child's stdin (fd 0) and a copy of it.
             let mut child = Command::new("bash")
                 .arg("-c")
-                .arg(format!("{opens}; exec {sock_fd}<&0; echo ready; read x"))
+                // Descriptor 900 needs a soft limit above the common 256.
+                .arg(format!(
+                    "ulimit -Sn 1024 2>/dev/null; {opens}; exec {sock_fd}<&0; echo ready; read x"
+                ))
                 .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
                 .stdout(Stdio::piped())
                 .spawn()
