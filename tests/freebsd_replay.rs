@@ -1,22 +1,17 @@
 //! `netpulse replay` end to end: the real binary over the byte-exact
 //! FreeBSD fixtures (tests/freebsd/fixtures/*.c), with the process join.
 
+mod replay_support;
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use netpulse::platform::freebsd::layout::{XIG_GEN, XINPGEN_SIZE};
+use replay_support::{json_lines, replay};
 use serde_json::{Value, json};
 
 fn fx(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/freebsd/fixtures/{name}.bin"))
-}
-
-fn replay(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_netpulse"))
-        .arg("replay")
-        .args(args)
-        .output()
-        .expect("running netpulse replay")
 }
 
 fn path(name: &str) -> String {
@@ -26,16 +21,10 @@ fn path(name: &str) -> String {
 /// Output lines as JSON, with the sampling time and poll duration (the
 /// only values not from the dump) checked and removed.
 fn lines(out: &Output) -> Vec<Value> {
-    assert!(
-        out.status.success(),
-        "replay failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout.clone()).unwrap();
     let mut ts = None;
-    text.lines()
-        .map(|l| {
-            let mut v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"));
+    json_lines(out)
+        .into_iter()
+        .map(|mut v| {
             let o = v.as_object_mut().unwrap();
             let t = o.remove("ts").and_then(|t| t.as_u64()).expect("ts");
             assert_eq!(*ts.get_or_insert(t), t, "one timestamp per batch");

@@ -2,36 +2,17 @@
 //! streams compiled from the tcpstats module's ABI header, joined with
 //! kern.file / kern.proc captures (tests/freebsd/tcpstats/fixtures.c).
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod replay_support;
 
-use serde_json::Value;
+use std::path::PathBuf;
+
+use replay_support::{json_lines, replay};
 
 fn fx(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join(format!("tests/freebsd/tcpstats/{name}.bin"))
         .to_string_lossy()
         .into_owned()
-}
-
-fn replay(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_netpulse"))
-        .arg("replay")
-        .args(args)
-        .output()
-        .expect("running netpulse replay")
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    assert!(
-        out.status.success(),
-        "replay failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect()
 }
 
 #[test]

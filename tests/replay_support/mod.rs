@@ -1,0 +1,28 @@
+//! Shared by tests/freebsd_replay.rs and tests/tcpstats_replay.rs: run the
+//! real `netpulse replay` and read what it printed.
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub fn replay(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_netpulse"))
+        .arg("replay")
+        .args(args)
+        .output()
+        .expect("running netpulse replay")
+}
+
+/// Every stdout line as JSON; the run must have succeeded.
+pub fn json_lines(out: &Output) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "replay failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
