@@ -14,14 +14,16 @@ pub fn replay(args: &[&str]) -> Output {
         .expect("running netpulse replay")
 }
 
-/// Every stdout line as JSON; the run must have succeeded.
+/// Every stdout line as JSON; the run must have succeeded and printed
+/// valid UTF-8.
 pub fn json_lines(out: &Output) -> Vec<Value> {
     assert!(
         out.status.success(),
         "replay failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
+    std::str::from_utf8(&out.stdout)
+        .expect("replay prints UTF-8")
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
         .collect()
