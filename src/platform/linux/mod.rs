@@ -32,6 +32,18 @@ pub struct LinuxSource {
     /// Sockets seen by the last scan, to size the output once (records
     /// are large; regrowing a 40,000-record vector copies tens of MiB).
     last_count: usize,
+    /// Whether this kernel serves the both-families dump; `None` until the
+    /// first scan finds out.
+    both_families: Option<bool>,
+}
+
+/// Which dump to ask the kernel for.
+#[derive(Clone, Copy)]
+enum Dump {
+    /// IPv4 and IPv6 in one walk of the kernel's socket tables.
+    BothFamilies,
+    /// One address family (`AF_INET` or `AF_INET6`).
+    Family(u8),
 }
 
 impl LinuxSource {
@@ -49,13 +61,14 @@ impl LinuxSource {
             procs: procfs::ProcScanner::new("/proc"),
             net_dir: PathBuf::from("/proc/net"),
             last_count: 0,
+            both_families: None,
         })
     }
 
-    /// One complete dump of one address family into `out`.
-    fn dump_family(
+    /// One complete dump into `out`.
+    fn dump(
         &mut self,
-        family: u8,
+        which: Dump,
         ts: u64,
         out: &mut Vec<SocketRecord>,
         stats: &mut ScanStats,
@@ -68,8 +81,11 @@ impl LinuxSource {
         };
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
-        diag.send(&sock_diag::dump_request(family, seq))
-            .map_err(|e| SourceError::io("sending a sock_diag dump request", e))?;
+        match which {
+            Dump::BothFamilies => diag.send(&sock_diag::both_families_request(seq)),
+            Dump::Family(family) => diag.send(&sock_diag::dump_request(family, seq)),
+        }
+        .map_err(|e| SourceError::io("sending a sock_diag dump request", e))?;
         loop {
             let buf = diag
                 .recv()
@@ -98,8 +114,30 @@ impl Source for LinuxSource {
             huge_pages::advise(out);
         }
         let start = out.len();
+        // One walk of the kernel's hash tables instead of one per family:
+        // the walk touches every socket on the host, so the second one
+        // costs about as much as the first, even with no IPv6 socket.
+        if self.both_families != Some(false) {
+            match self.dump(Dump::BothFamilies, ts, out, &mut stats) {
+                Ok(()) => {
+                    self.both_families = Some(true);
+                    self.last_count = out.len() - start;
+                    return Ok(stats);
+                }
+                Err(e) => {
+                    self.diag = None;
+                    if self.both_families.is_some() || !is_refused(&e) {
+                        return Err(e);
+                    }
+                    debug!(error = %e, "sock_diag: kernel refused the both-families dump; dumping each family");
+                    out.truncate(start);
+                    stats = ScanStats::default();
+                    self.both_families = Some(false);
+                }
+            }
+        }
         for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
-            if let Err(e) = self.dump_family(family, ts, out, &mut stats) {
+            if let Err(e) = self.dump(Dump::Family(family), ts, out, &mut stats) {
                 self.diag = None;
                 // A kernel without IPv6 has no AF_INET6 diag handler.
                 if family == libc::AF_INET6 as u8 && is_no_handler(&e) {
@@ -131,5 +169,104 @@ impl Source for LinuxSource {
 }
 
 fn is_no_handler(e: &SourceError) -> bool {
-    matches!(e, SourceError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOENT))
+    errno_of(e) == Some(libc::ENOENT)
+}
+
+/// The kernel does not serve the request type (no compatibility handler:
+/// `EOPNOTSUPP`; unknown type: `EINVAL`; no diag module: `ENOENT`).
+fn is_refused(e: &SourceError) -> bool {
+    matches!(
+        errno_of(e),
+        Some(libc::EOPNOTSUPP | libc::EINVAL | libc::ENOENT)
+    )
+}
+
+fn errno_of(e: &SourceError) -> Option<i32> {
+    match e {
+        SourceError::Io { source, .. } => source.raw_os_error(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+
+    use super::*;
+
+    /// Listener, client and accepted socket on `ip`; the listener's address.
+    fn trio(ip: &str) -> (SocketAddr, Vec<TcpStream>, TcpListener) {
+        let l = TcpListener::bind((ip, 0)).unwrap();
+        let at = l.local_addr().unwrap();
+        let c = TcpStream::connect(at).unwrap();
+        let (a, _) = l.accept().unwrap();
+        (at, vec![c, a], l)
+    }
+
+    /// This test's sockets as one scan saw them: (local, remote) → (id,
+    /// inode, state).
+    fn ours(
+        src: &mut LinuxSource,
+        ports: &[u16],
+    ) -> HashMap<(SocketAddr, SocketAddr), (Option<u64>, Option<u64>, crate::record::TcpState)>
+    {
+        let mut out = Vec::new();
+        src.sockets(1, &mut out).unwrap();
+        let mut seen = HashMap::new();
+        for r in out {
+            if ports.contains(&r.local.port()) || ports.contains(&r.remote.port()) {
+                let dup = seen.insert((r.local, r.remote), (r.sock_id, r.inode, r.state));
+                assert!(dup.is_none(), "{} -> {} reported twice", r.local, r.remote);
+            }
+        }
+        seen
+    }
+
+    /// Real sockets of both families: the one-walk dump reports exactly
+    /// what one dump per family reports, and this kernel serves it.
+    #[test]
+    fn one_walk_matches_a_dump_per_family() {
+        let (v4, _c4, _l4) = trio("127.0.0.1");
+        // A machine without IPv6 loopback still checks the IPv4 half.
+        let v6 = TcpListener::bind("[::1]:0").ok().map(|_| trio("::1"));
+        let mut ports = vec![v4.port()];
+        ports.extend(v6.as_ref().map(|(at, _, _)| at.port()));
+
+        let mut one = LinuxSource::open().unwrap();
+        let mut per = LinuxSource::open().unwrap();
+        per.both_families = Some(false);
+        let a = ours(&mut one, &ports);
+        assert_eq!(one.both_families, Some(true));
+        let b = ours(&mut per, &ports);
+        assert_eq!(a, b);
+        // Listener, client and accepted socket for each family.
+        assert_eq!(a.len(), 3 * ports.len(), "{a:?}");
+        assert!(a.keys().any(|(l, _)| l.is_ipv4()));
+        if v6.is_some() {
+            assert!(a.keys().any(|(l, _)| l.is_ipv6()));
+        }
+    }
+
+    /// A kernel without the both-families request answers the way this
+    /// kernel answers a request type it does not know, and that answer is
+    /// what sends the source to one dump per family.
+    #[test]
+    fn an_unknown_request_type_counts_as_refused() {
+        let mut req = sock_diag::both_families_request(5);
+        req[4..6].copy_from_slice(&17u16.to_ne_bytes());
+        let mut diag = DiagSocket::open().unwrap();
+        diag.send(&req).unwrap();
+        let mut out = Vec::new();
+        let err = sock_diag::parse_datagram(
+            diag.recv().unwrap(),
+            5,
+            1,
+            &mut out,
+            &mut ScanStats::default(),
+        )
+        .unwrap_err();
+        assert!(is_refused(&err), "{err}");
+        assert!(out.is_empty());
+    }
 }

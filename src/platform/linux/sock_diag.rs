@@ -25,6 +25,11 @@ const NLM_F_DUMP_INTR: u16 = 0x10;
 const NLM_F_DUMP: u16 = 0x300;
 /// sock_diag.h
 pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
+/// inet_diag.h: the original request type. The kernel still serves it, and
+/// serves it with the family left open (`AF_UNSPEC`), so one dump returns
+/// IPv4 and IPv6 sockets. `SOCK_DIAG_BY_FAMILY` needs one dump per family,
+/// and each dump walks the whole established hash table.
+pub const TCPDIAG_GETSOCK: u16 = 18;
 
 // inet_diag.h attribute types.
 const INET_DIAG_INFO: u16 = 2;
@@ -42,6 +47,9 @@ pub const ALL_STATES: u32 = u32::MAX;
 
 /// `sizeof(struct inet_diag_req_v2)`.
 const REQ_V2_LEN: usize = 56;
+/// `sizeof(struct inet_diag_req)`, the `TCPDIAG_GETSOCK` request.
+const REQ_V1_LEN: usize = 60;
+pub const BOTH_FAMILIES_REQUEST_LEN: usize = NLMSG_HDRLEN + REQ_V1_LEN;
 /// `sizeof(struct inet_diag_msg)`.
 pub const INET_DIAG_MSG_LEN: usize = 72;
 pub const REQUEST_LEN: usize = NLMSG_HDRLEN + REQ_V2_LEN;
@@ -71,6 +79,28 @@ pub fn dump_request(family: u8, seq: u32) -> [u8; REQUEST_LEN] {
     b[r + 2] = REQUESTED_EXTENSIONS;
     b[r + 4..r + 8].copy_from_slice(&ALL_STATES.to_ne_bytes());
     // inet_diag_sockid left zero: no filter, dump everything.
+    b
+}
+
+/// The dump request for both address families in one walk of the kernel's
+/// tables: `nlmsghdr` + `inet_diag_req`, asking for the same states and
+/// extensions as [`dump_request`]. Replies carry `TCPDIAG_GETSOCK` as
+/// their type and the same `inet_diag_msg` payload.
+pub fn both_families_request(seq: u32) -> [u8; BOTH_FAMILIES_REQUEST_LEN] {
+    let mut b = [0u8; BOTH_FAMILIES_REQUEST_LEN];
+    b[0..4].copy_from_slice(&(BOTH_FAMILIES_REQUEST_LEN as u32).to_ne_bytes());
+    b[4..6].copy_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
+    b[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    b[8..12].copy_from_slice(&seq.to_ne_bytes());
+    let r = NLMSG_HDRLEN;
+    // idiag_family is not used to filter this dump; AF_INET is what the
+    // kernel's own compatibility code expects to see.
+    b[r] = libc::AF_INET as u8;
+    // idiag_src_len, idiag_dst_len: 0.
+    b[r + 3] = REQUESTED_EXTENSIONS;
+    // inet_diag_sockid (48 bytes) left zero: no filter.
+    b[r + 52..r + 56].copy_from_slice(&ALL_STATES.to_ne_bytes());
+    // idiag_dbs: 0.
     b
 }
 
@@ -127,7 +157,7 @@ pub fn parse_datagram(
             stats.inconsistent = true;
         }
         match kind {
-            SOCK_DIAG_BY_FAMILY => {
+            SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => {
                 if let Err(reason) = push_socket(payload, ts, out) {
                     stats.skipped += 1;
                     debug!(reason, "sock_diag: skipped a malformed socket message");
@@ -537,6 +567,34 @@ mod tests {
         assert_eq!(r[17], 6);
         assert_eq!(r[18], 0b0100_1010, "INFO, CONG, SKMEMINFO");
         assert_eq!(&r[20..24], &[0xff; 4]);
+    }
+
+    #[test]
+    fn both_families_request_layout() {
+        let r = both_families_request(9);
+        assert_eq!(u32::from_ne_bytes(r[0..4].try_into().unwrap()), 76);
+        assert_eq!(u16::from_ne_bytes(r[4..6].try_into().unwrap()), 18);
+        assert_eq!(u16::from_ne_bytes(r[6..8].try_into().unwrap()), 0x301);
+        assert_eq!(u32::from_ne_bytes(r[8..12].try_into().unwrap()), 9);
+        assert_eq!(r[16], libc::AF_INET as u8);
+        assert_eq!(r[19], 0b0100_1010, "INFO, CONG, SKMEMINFO");
+        assert_eq!(&r[20..68], &[0; 48], "no socket filter");
+        assert_eq!(&r[68..72], &[0xff; 4], "every state");
+        assert_eq!(&r[72..76], &[0; 4]);
+    }
+
+    /// Replies to the both-families request carry its type; they parse as
+    /// socket messages, not as unexpected ones.
+    #[test]
+    fn both_families_replies_parse() {
+        let info = tcp_info(248, 10, 20, 1448);
+        let mut buf = message(TCPDIAG_GETSOCK, SEQ, &diag_msg(1, 1, Some(&info)));
+        buf.extend(message(NLMSG_DONE, SEQ, &0i32.to_ne_bytes()));
+        let (r, out, stats) = parse(&buf);
+        assert_eq!(r.unwrap(), Progress::Done);
+        assert_eq!(stats, ScanStats::default());
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].cwnd, Some(10 * 1448));
     }
 
     #[test]
