@@ -194,6 +194,7 @@ mod tests {
     use std::net::{SocketAddr, TcpListener, TcpStream};
 
     use super::*;
+    use crate::record::TcpState;
 
     /// Listener, client and accepted socket on `ip`; the listener's address.
     fn trio(ip: &str) -> (SocketAddr, Vec<TcpStream>, TcpListener) {
