@@ -205,13 +205,11 @@ mod tests {
         (at, vec![c, a], l)
     }
 
-    /// This test's sockets as one scan saw them: (local, remote) → (id,
-    /// inode, state).
-    fn ours(
-        src: &mut LinuxSource,
-        ports: &[u16],
-    ) -> HashMap<(SocketAddr, SocketAddr), (Option<u64>, Option<u64>, crate::record::TcpState)>
-    {
+    /// (local, remote) → (id, inode, state).
+    type Seen = HashMap<(SocketAddr, SocketAddr), (Option<u64>, Option<u64>, TcpState)>;
+
+    /// This test's sockets as one scan saw them.
+    fn ours(src: &mut LinuxSource, ports: &[u16]) -> Seen {
         let mut out = Vec::new();
         src.sockets(1, &mut out).unwrap();
         let mut seen = HashMap::new();
