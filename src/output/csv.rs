@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use csv_core::WriteResult;
 
-use super::line_writer::{Cursor, LineWriter, SOCKET_ADDR_MAX_LEN, U64_MAX_LEN};
+use super::line_writer::{Cursor, LineWriter, SOCKET_ADDR_MAX_LEN, U64_MAX_LEN, whole_number};
 use super::socket_fields::socket_fields;
 use super::{Encoder, Stream};
 use crate::record::{
@@ -103,11 +103,19 @@ const F64_DISPLAY_MAX_LEN: usize = 330;
 impl Cell for f64 {
     const MAX_LEN: usize = F64_DISPLAY_MAX_LEN;
 
+    #[inline(always)]
     fn cell(&self, c: &mut Cursor<'_>, _: &Quoting) {
-        // Like JSON, a non-finite value is absent.
-        if self.is_finite() {
-            c.write_io(|out| write!(out, "{self}"));
+        match whole_number(*self) {
+            Some(i) => c.i64(i),
+            None => float(*self, c),
         }
+    }
+}
+
+fn float(v: f64, c: &mut Cursor<'_>) {
+    // Like JSON, a non-finite value is absent.
+    if v.is_finite() {
+        c.write_io(|out| write!(out, "{v}"));
     }
 }
 

@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::line_writer::{Cursor, LineWriter, SOCKET_ADDR_MAX_LEN, U64_MAX_LEN};
+use super::line_writer::{Cursor, LineWriter, SOCKET_ADDR_MAX_LEN, U64_MAX_LEN, whole_number};
 use super::socket_fields::socket_fields;
 use crate::record::{ShortName, SocketRecord, TcpState, Tier};
 
@@ -140,9 +140,20 @@ impl JsonValue for f64 {
     /// ryu's longest form is 24 bytes; a non-finite value is `null`.
     const MAX_LEN: usize = 32;
 
+    #[inline(always)]
     fn value(&self, c: &mut Cursor<'_>) {
-        c.write_io(|out| serde_json::to_writer(out, self).map_err(std::io::Error::from));
+        match whole_number(*self) {
+            Some(i) => {
+                c.i64(i);
+                c.bytes(b".0");
+            }
+            None => float(*self, c),
+        }
     }
+}
+
+fn float(v: f64, c: &mut Cursor<'_>) {
+    c.write_io(|out| serde_json::to_writer(out, &v).map_err(std::io::Error::from));
 }
 
 /// A JSON string as serde_json writes it. serde_json escapes exactly the

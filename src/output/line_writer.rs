@@ -259,6 +259,20 @@ impl Cursor<'_> {
     }
 }
 
+/// `v` if it is a whole number of modest size, other than `-0.0`: the
+/// usual buffer percentage. Such a float is written as its integer (CSV,
+/// `f64`'s `Display`) or the integer and `.0` (JSON, serde_json), without
+/// the general float formatter, which costs several times as much.
+#[inline(always)]
+pub fn whole_number(v: f64) -> Option<i64> {
+    // NaN and infinities have a NaN fraction and fail the first test.
+    if v.fract() == 0.0 && v.abs() < 1e9 && !(v == 0.0 && v.is_sign_negative()) {
+        Some(v as i64)
+    } else {
+        None
+    }
+}
+
 /// Write `v` at the start of `out` (20 bytes or more); returns its length.
 /// One and two digits (many counters) without working out the length.
 #[inline(always)]
@@ -420,6 +434,38 @@ mod tests {
         w.record(8, |c| c.write_into(|_| None));
         w.record(8, |c| c.bytes(b"ok"));
         assert_eq!(w.as_bytes(), b"ok");
+    }
+
+    /// The whole numbers taken off the float formatters' hands are written
+    /// as `Display` and serde_json write them; the others are left to them.
+    #[test]
+    fn whole_numbers_are_written_as_the_float_formatters_write_them() {
+        let mut checked = 0;
+        let edges = [1e9 - 1.0, 999_999_937.0, 123_456_789.0];
+        for v in (-100_000..=100_000).map(f64::from).chain(edges) {
+            let i = whole_number(v).unwrap();
+            assert_eq!(written(U64_MAX_LEN, |c| c.i64(i)), v.to_string());
+            let json = written(U64_MAX_LEN + 2, |c| {
+                c.i64(i);
+                c.bytes(b".0");
+            });
+            assert_eq!(json, serde_json::to_string(&v).unwrap());
+            checked += 1;
+        }
+        assert_eq!(checked, 200_004);
+        for v in [
+            -0.0,
+            0.5,
+            -2.25,
+            1e9,
+            -1e9,
+            1e300,
+            f64::NAN,
+            f64::INFINITY,
+            f64::MIN_POSITIVE,
+        ] {
+            assert_eq!(whole_number(v), None, "{v}");
+        }
     }
 
     proptest! {
