@@ -23,7 +23,7 @@ use csv_core::WriteResult;
 
 use super::line_writer::{Cursor, LineWriter, SOCKET_ADDR_MAX_LEN, U64_MAX_LEN, whole_number};
 use super::socket_fields::socket_fields;
-use super::{Encoder, Stream};
+use super::{Encoder, RecordOut, Stream};
 use crate::record::{
     Batch, STATE_COUNT, ShortName, SocketRecord, SystemRecord, TcpCounters, TcpState, Tier,
 };
@@ -399,12 +399,15 @@ impl Encoder for CsvEncoder {
         &self.streams
     }
 
-    fn encode(&mut self, batch: &Batch, emit: &mut dyn FnMut(usize, &[u8])) {
+    fn encode_into(&mut self, batch: &Batch, out: &mut dyn RecordOut) {
         if let Some(sys) = &batch.system {
-            emit(SYSTEM_STREAM, self.system_row(sys));
+            out.begin(SYSTEM_STREAM)
+                .extend_from_slice(self.system_row(sys));
+            out.end(SYSTEM_STREAM);
         }
         for s in &batch.sockets {
-            emit(SOCKET_STREAM, self.socket_row(s));
+            socket_row(s, out.begin(SOCKET_STREAM), &self.quoting);
+            out.end(SOCKET_STREAM);
         }
     }
 

@@ -5,7 +5,8 @@
 //! and `netpulse-socket.csv`) has one active file with a stable name, so
 //! `tail -F` and log shippers follow it. Guarantees:
 //!
-//! - **Whole records.** A record (one `emit` call) is never split across two
+//! - **Whole records.** A record (one `begin`..`end` of
+//!   [`super::RecordOut`]) is never split across two
 //!   files and never left half-written: when a write fails (ENOSPC, EIO) the
 //!   file is truncated back to the end of the last complete record, the
 //!   records that did not make it are counted in [`WriteReport::failed`],
@@ -26,10 +27,10 @@
 //!   [`FileSink::reopen`] (SIGHUP) does the same at once.
 //! - **Mode.** New files get exactly `file_mode` (default 0640), whatever the
 //!   umask. Existing files keep the mode the operator gave them.
-//! - **Buffering.** Records collect in a per-stream buffer that only ever
-//!   holds whole records and is written out at least once per batch, so a
-//!   reader sees whole batches promptly and never a record's first half on
-//!   its own because of buffering.
+//! - **Buffering.** Encoders write records straight into a per-stream
+//!   buffer (no copy), which is written out only where a record ends, and
+//!   at least once per batch, so a reader sees whole batches promptly and
+//!   never a record's first half on its own because of buffering.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -39,9 +40,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::csv::CsvEncoder;
 use super::json::JsonEncoder;
+use super::line_writer::LineWriter;
 use super::proto::ProtoEncoder;
 use super::rotation;
-pub use super::{Encoder, Format, OutputError};
+pub use super::{Encoder, Format, OutputError, RecordOut};
 use crate::record::Batch;
 
 /// Buffered bytes per stream before a write (whole records only). Large
@@ -139,6 +141,44 @@ pub struct FileSink {
     cfg: FileSinkConfig,
     files: Vec<ActiveFile>,
     last_error: Option<OutputError>,
+    /// Takes a record for a stream the encoder does not have (an encoder
+    /// bug): written nowhere, counted as failed.
+    stray: LineWriter,
+}
+
+/// The file sink's [`RecordOut`]: each stream's record goes straight into
+/// its active file's buffer.
+struct Appender<'a> {
+    files: &'a mut [ActiveFile],
+    cfg: &'a FileSinkConfig,
+    report: &'a mut WriteReport,
+    last_error: &'a mut Option<OutputError>,
+    stray: &'a mut LineWriter,
+    /// Where the record being written starts in its file's buffer.
+    start: usize,
+}
+
+impl RecordOut for Appender<'_> {
+    fn begin(&mut self, stream: usize) -> &mut LineWriter {
+        match self.files.get_mut(stream) {
+            Some(f) => {
+                self.start = f.begin_record();
+                &mut f.buf
+            }
+            None => {
+                self.stray.clear();
+                self.stray
+            }
+        }
+    }
+
+    fn end(&mut self, stream: usize) {
+        match self.files.get_mut(stream) {
+            Some(f) => f.end_record(self.start, self.cfg, self.report, self.last_error),
+            // An encoder bug, not an I/O problem: count it all the same.
+            None => self.report.failed += 1,
+        }
+    }
 }
 
 /// The output directory and its parents, mode 0750 where created.
@@ -178,7 +218,7 @@ impl FileSink {
                 file: None,
                 len: 0,
                 born: Instant::now(),
-                buf: Vec::with_capacity(BUF_CAP),
+                buf: LineWriter::with_capacity(BUF_CAP),
                 ends: Vec::new(),
                 head: 0,
                 pending_truncate: None,
@@ -219,6 +259,7 @@ impl FileSink {
             cfg,
             files,
             last_error: None,
+            stray: LineWriter::default(),
         })
     }
 
@@ -263,15 +304,18 @@ impl FileSink {
                 f.rotate(cfg, &mut report, last_error);
             }
         }
-        let files = &mut self.files;
-        self.encoder.encode(batch, &mut |stream, rec| {
-            match files.get_mut(stream) {
-                Some(f) => f.push(rec, cfg, &mut report, last_error),
-                // An encoder bug, not an I/O problem: count it all the same.
-                None => report.failed += 1,
-            }
-        });
-        for f in files {
+        self.encoder.encode_into(
+            batch,
+            &mut Appender {
+                files: &mut self.files,
+                cfg,
+                report: &mut report,
+                last_error,
+                stray: &mut self.stray,
+                start: 0,
+            },
+        );
+        for f in &mut self.files {
             if let Err(e) = f.flush(&mut report) {
                 f.note_failure(e, last_error);
             }
@@ -374,7 +418,9 @@ struct ActiveFile {
     len: u64,
     /// When the active file was created (for age rotation).
     born: Instant,
-    buf: Vec<u8>,
+    /// Whole records (and the header of a new file), the encoder's output
+    /// written in place.
+    buf: LineWriter,
     /// End offset in `buf` of each buffered record.
     ends: Vec<usize>,
     /// Header bytes at the start of `buf` (0 unless the file is new).
@@ -392,7 +438,12 @@ struct ActiveFile {
 
 impl ActiveFile {
     fn holds_records(&self) -> bool {
-        self.len + self.buf.len() as u64 > self.header.len() as u64
+        self.holds_records_before(self.buf.len())
+    }
+
+    /// Whether the file and the first `end` buffered bytes hold a record.
+    fn holds_records_before(&self, end: usize) -> bool {
+        self.len + end as u64 > self.header.len() as u64
     }
 
     /// Whether a non-empty file starts with this stream's header (always
@@ -502,31 +553,55 @@ impl ActiveFile {
         }
     }
 
-    fn push(
+    /// Where the next record starts in `buf`; an empty file's buffer gets
+    /// the header first.
+    fn begin_record(&mut self) -> usize {
+        if self.file.is_some() {
+            self.start_file_if_empty();
+        }
+        self.buf.len()
+    }
+
+    /// The bytes of `buf` from `start` on are one whole record: move it to
+    /// a new file if it would take this one past the size limit, drop it
+    /// if there is no file to write it to, and write the buffer out once it
+    /// is full.
+    fn end_record(
         &mut self,
-        rec: &[u8],
+        start: usize,
         cfg: &FileSinkConfig,
         report: &mut WriteReport,
         last_error: &mut Option<OutputError>,
     ) {
+        let mut start = start;
         let too_big = cfg
             .rotate_size
-            .is_some_and(|limit| self.len + (self.buf.len() + rec.len()) as u64 > limit);
-        if too_big && !self.rotate_failed && self.holds_records() {
+            .is_some_and(|limit| self.len + self.buf.len() as u64 > limit);
+        if too_big && !self.rotate_failed && self.holds_records_before(start) {
+            // Once per rotation: the record is set aside while the records
+            // before it are written and the file rotated.
+            let rec = self
+                .buf
+                .as_bytes()
+                .get(start..)
+                .unwrap_or_default()
+                .to_vec();
+            self.buf.truncate(start);
             self.rotate(cfg, report, last_error);
+            start = self.begin_record();
+            self.buf.extend_from_slice(&rec);
         }
         if self.file.is_none() {
+            self.buf.truncate(start);
             report.failed += 1;
             return;
         }
-        if !self.ends.is_empty() && self.buf.len() + rec.len() > BUF_CAP {
+        self.ends.push(self.buf.len());
+        if self.buf.len() >= BUF_CAP {
             if let Err(e) = self.flush(report) {
                 self.note_failure(e, last_error);
             }
         }
-        self.start_file_if_empty();
-        self.buf.extend_from_slice(rec);
-        self.ends.push(self.buf.len());
     }
 
     /// Write the buffer out. On failure, cut the file back to its last
@@ -566,7 +641,7 @@ impl ActiveFile {
             if done == self.buf.len() {
                 break None;
             }
-            match file.write(&self.buf[done..]) {
+            match file.write(self.buf.as_bytes().get(done..).unwrap_or_default()) {
                 Ok(0) => break Some(io::Error::from(io::ErrorKind::WriteZero)),
                 Ok(n) => done += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

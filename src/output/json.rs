@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::json_socket::write_socket;
 use super::line_writer::LineWriter;
-use super::{Encoder, Stream};
+use super::{Encoder, RecordOut, Stream};
 use crate::record::Batch;
 
 /// Append `{"type":"<kind>",...}\n` for one record to `out`.
@@ -71,8 +71,6 @@ pub struct JsonEncoder {
     streams: [Stream; 1],
     /// The system line (serde).
     line: Vec<u8>,
-    /// A socket line (the hand-written path).
-    socket: LineWriter,
 }
 
 impl JsonEncoder {
@@ -83,7 +81,6 @@ impl JsonEncoder {
                 header: Vec::new(),
             }],
             line: Vec::with_capacity(1024),
-            socket: LineWriter::with_capacity(2048),
         }
     }
 }
@@ -93,16 +90,16 @@ impl Encoder for JsonEncoder {
         &self.streams
     }
 
-    fn encode(&mut self, batch: &Batch, emit: &mut dyn FnMut(usize, &[u8])) {
+    fn encode_into(&mut self, batch: &Batch, out: &mut dyn RecordOut) {
         if let Some(sys) = &batch.system {
             self.line.clear();
             write_line("system", sys, &mut self.line);
-            emit(0, &self.line);
+            out.begin(0).extend_from_slice(&self.line);
+            out.end(0);
         }
         for s in &batch.sockets {
-            self.socket.clear();
-            write_socket(s, &mut self.socket);
-            emit(0, self.socket.as_bytes());
+            write_socket(s, out.begin(0));
+            out.end(0);
         }
     }
 

@@ -85,6 +85,25 @@ impl LineWriter {
         self.buf.get(..self.len).unwrap_or_default()
     }
 
+    /// How many bytes are written.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forget the bytes after the first `len` (the space is kept).
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Append `bytes` as they are.
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.record(bytes.len(), |c| c.bytes(bytes));
+    }
+
     /// Append one record of at most `max` bytes, written by `write`. If
     /// `write` runs out of space after all (`max` was wrong), it is run
     /// again with twice the space.
@@ -409,6 +428,26 @@ mod tests {
             v.capacity(),
             v.len()
         );
+    }
+
+    #[test]
+    fn truncate_and_extend_keep_the_written_bytes_straight() {
+        let mut w = LineWriter::default();
+        w.extend_from_slice(b"header\n");
+        let start = w.len();
+        w.record(8, |c| c.u64(12345));
+        assert_eq!(w.as_bytes(), b"header\n12345");
+        w.truncate(start);
+        assert_eq!(
+            (w.as_bytes(), w.len(), w.is_empty()),
+            (&b"header\n"[..], 7, false)
+        );
+        w.truncate(100);
+        assert_eq!(w.len(), 7, "truncate never lengthens");
+        w.extend_from_slice(&[b'x'; 3000]);
+        assert_eq!(w.len(), 3007);
+        w.clear();
+        assert!(w.is_empty());
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod error;
 pub mod file_sink;
 pub mod json;
 mod json_socket;
-mod line_writer;
+pub mod line_writer;
 pub mod proto;
 pub mod rotation;
 pub mod sink;
@@ -16,6 +16,7 @@ pub mod stdout_sink;
 pub use error::OutputError;
 
 use crate::record::Batch;
+use line_writer::LineWriter;
 
 /// One family of files an encoder writes (`socket.csv`, `netpulse.jsonl`).
 #[derive(Clone, Debug)]
@@ -32,9 +33,21 @@ pub trait Encoder: Send {
     /// The file families, indexed by the `stream` argument of `emit`.
     fn streams(&self) -> &[Stream];
 
-    /// Encode a batch, calling `emit(stream, bytes)` once per record (a
-    /// JSON or CSV line, a length-delimited protobuf message).
-    fn encode(&mut self, batch: &Batch, emit: &mut dyn FnMut(usize, &[u8]));
+    /// Encode a batch into `out`: each record (a JSON or CSV line, a
+    /// length-delimited protobuf message) is appended to the buffer
+    /// `out.begin(stream)` returns, then `out.end(stream)` is called.
+    fn encode_into(&mut self, batch: &Batch, out: &mut dyn RecordOut);
+
+    /// Encode a batch, calling `emit(stream, bytes)` once per record.
+    fn encode(&mut self, batch: &Batch, emit: &mut dyn FnMut(usize, &[u8])) {
+        self.encode_into(
+            batch,
+            &mut EachRecord {
+                buf: LineWriter::default(),
+                emit,
+            },
+        );
+    }
 
     /// The byte every record ends with, if there is one (`\n` for JSON Lines
     /// and CSV). File sinks use it to cut a torn last record left by a
@@ -48,6 +61,35 @@ pub trait Encoder: Send {
     /// prefixes, as they cut a torn line at its terminator.
     fn length_delimited(&self) -> bool {
         false
+    }
+}
+
+/// Where an encoder puts records. File sinks hand out their own write
+/// buffers, so a record is written once, in place, instead of being built
+/// in the encoder and copied.
+pub trait RecordOut {
+    /// The buffer the next record of `stream` is appended to.
+    fn begin(&mut self, stream: usize) -> &mut LineWriter;
+
+    /// What was appended since `begin` is one whole record of `stream`.
+    fn end(&mut self, stream: usize);
+}
+
+/// [`Encoder::encode`]'s adapter: each record in a scratch buffer, handed
+/// to `emit`.
+struct EachRecord<'a> {
+    buf: LineWriter,
+    emit: &'a mut dyn FnMut(usize, &[u8]),
+}
+
+impl RecordOut for EachRecord<'_> {
+    fn begin(&mut self, _: usize) -> &mut LineWriter {
+        self.buf.clear();
+        &mut self.buf
+    }
+
+    fn end(&mut self, stream: usize) {
+        (self.emit)(stream, self.buf.as_bytes());
     }
 }
 

@@ -2,21 +2,38 @@
 
 use std::io::Write;
 
-use super::Encoder;
 use super::json::JsonEncoder;
+use super::line_writer::LineWriter;
 use super::sink::{Sink, SinkError, Written};
+use super::{Encoder, RecordOut};
 use crate::record::Batch;
 
 pub struct StdoutSink {
     encoder: JsonEncoder,
-    buf: Vec<u8>,
+    buf: LineWriter,
+}
+
+/// Every record into one buffer, counted.
+struct Lines<'a> {
+    buf: &'a mut LineWriter,
+    records: u64,
+}
+
+impl RecordOut for Lines<'_> {
+    fn begin(&mut self, _: usize) -> &mut LineWriter {
+        self.buf
+    }
+
+    fn end(&mut self, _: usize) {
+        self.records += 1;
+    }
 }
 
 impl StdoutSink {
     pub fn new() -> StdoutSink {
         StdoutSink {
             encoder: JsonEncoder::new("-"),
-            buf: Vec::new(),
+            buf: LineWriter::default(),
         }
     }
 }
@@ -30,15 +47,15 @@ impl Default for StdoutSink {
 impl Sink for StdoutSink {
     fn write_batch(&mut self, batch: &Batch) -> Written {
         self.buf.clear();
-        let mut n = 0u64;
-        let buf = &mut self.buf;
-        self.encoder.encode(batch, &mut |_, rec| {
-            buf.extend_from_slice(rec);
-            n += 1;
-        });
+        let mut lines = Lines {
+            buf: &mut self.buf,
+            records: 0,
+        };
+        self.encoder.encode_into(batch, &mut lines);
+        let n = lines.records;
         let mut out = std::io::stdout().lock();
         // Whole batch in one write_all: a pipe reader sees whole lines.
-        match out.write_all(&self.buf).and_then(|_| out.flush()) {
+        match out.write_all(self.buf.as_bytes()).and_then(|_| out.flush()) {
             Ok(()) => Written {
                 written: n,
                 failed: 0,

@@ -13,7 +13,7 @@ use prost::Message;
 
 use super::Origin;
 use super::convert::{AddrParts, counters_to_pb, deltas_to_pb, tier_to_pb, to_pb};
-use crate::output::{Encoder, Stream};
+use crate::output::{Encoder, RecordOut, Stream};
 use crate::record::{Batch, SocketRecord, SystemRecord};
 
 const VARINT: u32 = 0;
@@ -422,8 +422,10 @@ impl Encoder for ProtoEncoder {
         &self.streams
     }
 
-    fn encode(&mut self, batch: &Batch, emit: &mut dyn FnMut(usize, &[u8])) {
-        emit(0, self.writer.delimited(batch, &self.origin));
+    fn encode_into(&mut self, batch: &Batch, out: &mut dyn RecordOut) {
+        out.begin(0)
+            .extend_from_slice(self.writer.delimited(batch, &self.origin));
+        out.end(0);
     }
 
     fn length_delimited(&self) -> bool {
