@@ -130,10 +130,18 @@ print(f"fast tick / ss -tin: median {ratios[len(ratios) // 2]:.2f} (target <= 0.
       f"range {ratios[0]:.2f}-{ratios[-1]:.2f}")
 print(f"steady RSS: max {max(r[2] for r in results) / 1024:.1f} MiB (target <= 64)")
 
-# The load's 20,000 closed connections sit in TIME_WAIT for 60 s, in the
-# kernel's hash table that every namespace's dump walks: wait them out, or
-# the "idle" agent is measured walking them.
-time.sleep(65)
+# The load's 20,000 closed connections sit in FIN_WAIT_2 and TIME_WAIT for
+# up to two minutes, in the kernel's hash table that every namespace's dump
+# walks: wait them out, or the "idle" agent is measured walking them.
+def lingering():
+    """Sockets of this namespace still in the kernel's tables."""
+    f = open("/proc/net/sockstat").read().split("TCP:")[1].split("\n")[0].split()
+    v = dict(zip(f[::2], map(int, f[1::2])))
+    return v["inuse"] + v["tw"]
+deadline = time.time() + 180
+while lingering() > 0 and time.time() < deadline:
+    time.sleep(2)
+print(f"sockets left from the load before the idle run: {lingering()}")
 tmp = tempfile.mkdtemp(prefix="np-bench-idle-")
 p = agent(f'[[output]]\nformat = "json"\ndir = "{tmp}/out"\n', tmp, netns=True)
 time.sleep(3)
