@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Daemon cost at 40,000 sockets, against `ss -tin` on the same sockets,
-# measured in the same run (not part of CI: it needs ~5 minutes and
-# 20,000 loopback connections).
+# measured right after the daemon in each run (not part of CI: it needs
+# ~6 minutes and 20,000 loopback connections).
 #
 #   benches/daemon_cpu.sh [RUNS]      (default 3 runs of 20 fast ticks)
 #
@@ -46,12 +46,25 @@ def rss_kib(pid):
         if l.startswith("VmRSS:"):
             return int(l.split()[1])
 
-def ss_cpu(n=5):
+def ss_cpu():
+    """CPU seconds of one `ss -tin > /dev/null`."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    for _ in range(n):
-        subprocess.run(["ss", "-tin"], stdout=subprocess.DEVNULL, check=True)
+    subprocess.run(["ss", "-tin"], stdout=subprocess.DEVNULL, check=True)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) / n
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+REFS = 10
+
+def reference():
+    """Mean CPU of one `ss -tin`, over REFS runs one second apart: spread
+    over as long a window as the daemon's, so a burst of load on this shared
+    host moves both sides alike instead of one."""
+    runs = []
+    for _ in range(REFS):
+        t = time.time()
+        runs.append(ss_cpu())
+        time.sleep(max(0.0, 1.0 - (time.time() - t)))
+    return sum(runs) / len(runs)
 
 def agent(cfg_text, tmp, netns=False):
     cfg = os.path.join(tmp, "netpulse.toml")
@@ -109,14 +122,18 @@ keep = 1
         time.sleep(TICKS)
         c1, t1 = cpu_of(p.pid), time.time()
         rss = rss_kib(p.pid)
-        ss = ss_cpu()
         p.send_signal(signal.SIGTERM); p.wait(timeout=30)
+        # The reference runs with the daemon gone and its files on disk:
+        # the kernel writing back the daemon's output would otherwise slow
+        # `ss` down (seen as up to +15 % when `ss` ran between the ticks).
+        os.sync()
+        ss = reference()
         ticks = round(t1 - t0)
         user, system = (c1[0] - c0[0]) / ticks, (c1[1] - c0[1]) / ticks
         per_tick = user + system
         results.append((per_tick, ss, rss))
         print(f"run {run + 1}: daemon {per_tick * 1000:.1f} ms CPU/tick "
-              f"(user {user * 1000:.1f}, system {system * 1000:.1f}), ss -tin {ss * 1000:.1f} ms, "
+              f"(user {user * 1000:.1f}, system {system * 1000:.1f}), ss -tin {ss * 1000:.1f} ms (mean of {REFS}), "
               f"ratio {per_tick / ss:.2f}, RSS {rss / 1024:.1f} MiB")
         subprocess.run(["rm", "-rf", tmp])
 finally:

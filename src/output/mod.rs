@@ -66,7 +66,8 @@ pub trait Encoder: Send {
 
 /// Where an encoder puts records. File sinks hand out their own write
 /// buffers, so a record is written once, in place, instead of being built
-/// in the encoder and copied.
+/// in the encoder and copied. One record at a time: `end` comes before the
+/// next `begin`.
 pub trait RecordOut {
     /// The buffer the next record of `stream` is appended to.
     fn begin(&mut self, stream: usize) -> &mut LineWriter;

@@ -104,6 +104,13 @@ impl Source for LinuxSource {
 
     fn sockets(&mut self, ts: u64, out: &mut Vec<SocketRecord>) -> Result<ScanStats, SourceError> {
         let mut stats = ScanStats::default();
+        // An empty namespace (an idle host, a container between jobs): the
+        // kernel's counters say so for two small reads, where a dump walks
+        // the kernel's host-wide hash tables, every bucket of them.
+        if snmp::no_tcp_sockets(&self.net_dir) == Some(true) {
+            self.last_count = 0;
+            return Ok(stats);
+        }
         let expected = match self.last_count {
             0 => snmp::sockstat_estimate(&self.net_dir).unwrap_or(0),
             n => n,
@@ -129,7 +136,7 @@ impl Source for LinuxSource {
                     if self.both_families.is_some() || !is_refused(&e) {
                         return Err(e);
                     }
-                    debug!(error = %e, "sock_diag: kernel refused the both-families dump; dumping each family");
+                    tracing::info!(error = %e, "sock_diag: this kernel refused the both-families dump; dumping each address family from now on");
                     out.truncate(start);
                     stats = ScanStats::default();
                     self.both_families = Some(false);
@@ -267,5 +274,54 @@ mod tests {
         .unwrap_err();
         assert!(is_refused(&err), "{err}");
         assert!(out.is_empty());
+    }
+
+    /// In a network namespace of its own with no TCP socket, a scan is
+    /// answered from the kernel's counters, without a dump; once there is
+    /// a socket, the dump runs and finds it.
+    #[test]
+    fn an_empty_namespace_is_scanned_without_a_dump() {
+        std::thread::spawn(|| {
+            // Only this thread moves; its own /proc view is thread-self.
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+                .expect("unshare(CLONE_NEWNET): the tests run as root");
+            let net = std::path::Path::new("/proc/thread-self/net");
+            let mut src = LinuxSource::open().unwrap();
+            src.net_dir = net.to_path_buf();
+            let mut out = Vec::new();
+            src.sockets(1, &mut out).unwrap();
+            assert!(out.is_empty());
+            assert_eq!(src.seq, 0, "no dump was sent");
+
+            let l = TcpListener::bind("0.0.0.0:0").unwrap();
+            assert_eq!(snmp::no_tcp_sockets(net), Some(false));
+            src.sockets(2, &mut out).unwrap();
+            assert_eq!(src.seq, 1, "one dump for both families");
+            let port = l.local_addr().unwrap().port();
+            assert_eq!(out.len(), 1, "{out:?}");
+            assert_eq!(out[0].local.port(), port);
+            assert_eq!(out[0].state, TcpState::Listen);
+
+            // A connection closed from this side leaves a TIME_WAIT socket
+            // and nothing else: still a dump, and it is in it.
+            let up = std::process::Command::new("ip")
+                .args(["link", "set", "lo", "up"])
+                .status()
+                .expect("running ip(8)");
+            assert!(up.success());
+            let c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let (a, _) = l.accept().unwrap();
+            drop(c);
+            let mut buf = [0u8; 1];
+            assert_eq!(std::io::Read::read(&mut &a, &mut buf).unwrap(), 0);
+            drop(a);
+            drop(l);
+            assert_eq!(snmp::no_tcp_sockets(net), Some(false));
+            out.clear();
+            src.sockets(3, &mut out).unwrap();
+            assert!(out.iter().any(|r| r.state == TcpState::TimeWait), "{out:?}");
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -18,6 +18,8 @@
 //! | `drops` | — | no Linux counter with FreeBSD's meaning (`EstabResets` counts only resets) |
 //! | `sndbyte`, `sndrexmitbyte`, `rcvbyte` | — | Linux keeps no system-wide byte counts |
 
+use std::path::Path;
+
 use crate::platform::SourceError;
 use crate::record::TcpCounters;
 
@@ -120,17 +122,43 @@ pub fn read(net_dir: &std::path::Path) -> Result<TcpCounters, SourceError> {
 /// How many TCP sockets exist right now, from `/proc/net/sockstat`
 /// (`alloc`, both families, plus `tw`), to size a scan's output up front.
 /// `None` when the file is unreadable or odd: the estimate is only a hint.
-pub fn sockstat_estimate(net_dir: &std::path::Path) -> Option<usize> {
+pub fn sockstat_estimate(net_dir: &Path) -> Option<usize> {
     let text = std::fs::read_to_string(net_dir.join("sockstat")).ok()?;
-    let line = text.lines().find_map(|l| l.strip_prefix("TCP:"))?;
+    let alloc = sockstat_field(&text, "TCP:", "alloc")?;
+    let tw = sockstat_field(&text, "TCP:", "tw")?;
+    usize::try_from(alloc.saturating_add(tw)).ok()
+}
+
+/// Whether this network namespace has no TCP socket in the kernel's
+/// tables: `TCP: inuse 0` and `tw 0` in `sockstat`, `TCP6: inuse 0` in
+/// `sockstat6` (absent without IPv6). `inuse` counts every hashed socket,
+/// listeners and orphans included; a request socket needs a listener, so
+/// with these at 0 a dump finds nothing, though it would still walk the
+/// kernel's host-wide tables to find it. `None` when a file is unreadable
+/// or odd: then dump as usual.
+pub fn no_tcp_sockets(net_dir: &Path) -> Option<bool> {
+    let v4 = std::fs::read_to_string(net_dir.join("sockstat")).ok()?;
+    let inuse = sockstat_field(&v4, "TCP:", "inuse")?;
+    let tw = sockstat_field(&v4, "TCP:", "tw")?;
+    let inuse6 = match std::fs::read_to_string(net_dir.join("sockstat6")) {
+        Ok(v6) => sockstat_field(&v6, "TCP6:", "inuse")?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(_) => return None,
+    };
+    Some(inuse == 0 && tw == 0 && inuse6 == 0)
+}
+
+/// The number after `key` on the line that starts with `prefix`
+/// (`TCP: inuse 3 orphan 0 tw 1 ...`).
+fn sockstat_field(text: &str, prefix: &str, key: &str) -> Option<u64> {
+    let line = text.lines().find_map(|l| l.strip_prefix(prefix))?;
     let mut words = line.split_ascii_whitespace();
-    let mut total = 0usize;
     while let (Some(k), Some(v)) = (words.next(), words.next()) {
-        if k == "alloc" || k == "tw" {
-            total = total.saturating_add(v.parse().ok()?);
+        if k == key {
+            return v.parse().ok();
         }
     }
-    Some(total)
+    None
 }
 
 #[cfg(test)]
@@ -193,6 +221,41 @@ mod tests {
             sockstat_estimate(std::path::Path::new("/nonexistent")),
             None
         );
+    }
+
+    /// Test doubles of the two files, to check the reading of each field.
+    #[test]
+    fn no_tcp_sockets_reads_every_count() {
+        let dir = std::env::temp_dir().join(format!("np-sockstat-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let v4 = |inuse: u32, tw: u32| {
+            format!(
+                "sockets: used 5\nTCP: inuse {inuse} orphan 0 tw {tw} alloc 9 mem 1\nUDP: inuse 2 mem 0\n"
+            )
+        };
+        let v6 = |inuse: u32| format!("TCP6: inuse {inuse}\nUDP6: inuse 4\n");
+        let check = |a: String, b: Option<String>| {
+            std::fs::write(dir.join("sockstat"), a).unwrap();
+            match b {
+                Some(b) => std::fs::write(dir.join("sockstat6"), b).unwrap(),
+                None => {
+                    let _ = std::fs::remove_file(dir.join("sockstat6"));
+                }
+            }
+            no_tcp_sockets(&dir)
+        };
+        assert_eq!(check(v4(0, 0), Some(v6(0))), Some(true));
+        assert_eq!(check(v4(0, 0), None), Some(true), "a kernel without IPv6");
+        assert_eq!(check(v4(1, 0), Some(v6(0))), Some(false));
+        assert_eq!(check(v4(0, 7), Some(v6(0))), Some(false));
+        assert_eq!(check(v4(0, 0), Some(v6(3))), Some(false));
+        assert_eq!(check("TCP: inuse x tw 0\n".into(), None), None);
+        assert_eq!(check("UDP: inuse 0\n".into(), None), None);
+        assert_eq!(sockstat_estimate(&dir), None);
+        std::fs::write(dir.join("sockstat"), v4(1, 7)).unwrap();
+        assert_eq!(sockstat_estimate(&dir), Some(16));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(no_tcp_sockets(&dir), None);
     }
 
     #[test]
