@@ -107,12 +107,13 @@ impl Source for LinuxSource {
         // An empty namespace (an idle host, a container between jobs): the
         // kernel's counters say so for two small reads, where a dump walks
         // the kernel's host-wide hash tables, every bucket of them.
-        if snmp::no_tcp_sockets(&self.net_dir) == Some(true) {
+        let counts = snmp::sockstat(&self.net_dir);
+        if counts.and_then(|c| c.no_tcp_sockets(&self.net_dir)) == Some(true) {
             self.last_count = 0;
             return Ok(stats);
         }
         let expected = match self.last_count {
-            0 => snmp::sockstat_estimate(&self.net_dir).unwrap_or(0),
+            0 => counts.map_or(0, |c| c.estimate()),
             n => n,
         };
         let capacity = out.capacity();

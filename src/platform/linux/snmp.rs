@@ -119,33 +119,60 @@ pub fn read(net_dir: &std::path::Path) -> Result<TcpCounters, SourceError> {
     Ok(counters)
 }
 
-/// How many TCP sockets exist right now, from `/proc/net/sockstat`
-/// (`alloc`, both families, plus `tw`), to size a scan's output up front.
-/// `None` when the file is unreadable or odd: the estimate is only a hint.
-pub fn sockstat_estimate(net_dir: &Path) -> Option<usize> {
-    let text = std::fs::read_to_string(net_dir.join("sockstat")).ok()?;
-    let alloc = sockstat_field(&text, "TCP:", "alloc")?;
-    let tw = sockstat_field(&text, "TCP:", "tw")?;
-    usize::try_from(alloc.saturating_add(tw)).ok()
+/// The `TCP:` line of `/proc/net/sockstat`, read once per scan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SockStat {
+    /// Hashed IPv4 sockets of this namespace, listeners and orphans included.
+    pub inuse: u64,
+    /// TIME_WAIT sockets of this namespace, both families.
+    pub tw: u64,
+    /// Allocated TCP sockets, both families.
+    pub alloc: u64,
 }
 
-/// Whether this network namespace has no TCP socket in the kernel's
-/// tables: `TCP: inuse 0` and `tw 0` in `sockstat`, `TCP6: inuse 0` in
-/// `sockstat6` (absent without IPv6). `inuse` counts every hashed socket,
-/// listeners and orphans included; a request socket needs a listener, so
-/// with these at 0 a dump finds nothing, though it would still walk the
-/// kernel's host-wide tables to find it. `None` when a file is unreadable
-/// or odd: then dump as usual.
+/// `/proc/net/sockstat`'s TCP counts; `None` when the file is unreadable or
+/// odd (then a scan sizes its table from nothing and dumps as usual).
+pub fn sockstat(net_dir: &Path) -> Option<SockStat> {
+    let text = std::fs::read_to_string(net_dir.join("sockstat")).ok()?;
+    Some(SockStat {
+        inuse: sockstat_field(&text, "TCP:", "inuse")?,
+        tw: sockstat_field(&text, "TCP:", "tw")?,
+        alloc: sockstat_field(&text, "TCP:", "alloc")?,
+    })
+}
+
+impl SockStat {
+    /// How many TCP sockets exist right now (`alloc` plus `tw`), to size a
+    /// scan's output up front: only a hint.
+    pub fn estimate(&self) -> usize {
+        usize::try_from(self.alloc.saturating_add(self.tw)).unwrap_or(usize::MAX)
+    }
+
+    /// Whether this network namespace has no TCP socket in the kernel's
+    /// tables: `inuse` and `tw` at 0 here and `TCP6: inuse 0` in
+    /// `net_dir/sockstat6` (absent without IPv6), which is read only when
+    /// the first two are 0. `inuse` counts every hashed socket, listeners
+    /// and orphans included; a request socket needs a listener, so with
+    /// these at 0 a dump finds nothing, though it would still walk the
+    /// kernel's host-wide tables to find it. `None` when `sockstat6` is
+    /// unreadable or odd: then dump as usual.
+    pub fn no_tcp_sockets(&self, net_dir: &Path) -> Option<bool> {
+        if self.inuse != 0 || self.tw != 0 {
+            return Some(false);
+        }
+        let inuse6 = match std::fs::read_to_string(net_dir.join("sockstat6")) {
+            Ok(v6) => sockstat_field(&v6, "TCP6:", "inuse")?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(_) => return None,
+        };
+        Some(inuse6 == 0)
+    }
+}
+
+/// [`sockstat`], then [`SockStat::no_tcp_sockets`] (the tests' way in).
+#[cfg(test)]
 pub fn no_tcp_sockets(net_dir: &Path) -> Option<bool> {
-    let v4 = std::fs::read_to_string(net_dir.join("sockstat")).ok()?;
-    let inuse = sockstat_field(&v4, "TCP:", "inuse")?;
-    let tw = sockstat_field(&v4, "TCP:", "tw")?;
-    let inuse6 = match std::fs::read_to_string(net_dir.join("sockstat6")) {
-        Ok(v6) => sockstat_field(&v6, "TCP6:", "inuse")?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-        Err(_) => return None,
-    };
-    Some(inuse == 0 && tw == 0 && inuse6 == 0)
+    sockstat(net_dir)?.no_tcp_sockets(net_dir)
 }
 
 /// The number after `key` on the line that starts with `prefix`
@@ -213,14 +240,11 @@ mod tests {
     }
 
     #[test]
-    fn sockstat_estimate_counts_this_hosts_sockets() {
+    fn sockstat_counts_this_hosts_sockets() {
         let _l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let n = sockstat_estimate(std::path::Path::new("/proc/net")).unwrap();
+        let n = sockstat(Path::new("/proc/net")).unwrap().estimate();
         assert!(n >= 1);
-        assert_eq!(
-            sockstat_estimate(std::path::Path::new("/nonexistent")),
-            None
-        );
+        assert_eq!(sockstat(Path::new("/nonexistent")), None);
     }
 
     /// Test doubles of the two files, to check the reading of each field.
@@ -251,9 +275,18 @@ mod tests {
         assert_eq!(check(v4(0, 0), Some(v6(3))), Some(false));
         assert_eq!(check("TCP: inuse x tw 0\n".into(), None), None);
         assert_eq!(check("UDP: inuse 0\n".into(), None), None);
-        assert_eq!(sockstat_estimate(&dir), None);
+        assert_eq!(sockstat(&dir), None);
         std::fs::write(dir.join("sockstat"), v4(1, 7)).unwrap();
-        assert_eq!(sockstat_estimate(&dir), Some(16));
+        let counts = sockstat(&dir).unwrap();
+        assert_eq!(
+            counts,
+            SockStat {
+                inuse: 1,
+                tw: 7,
+                alloc: 9
+            }
+        );
+        assert_eq!(counts.estimate(), 16);
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(no_tcp_sockets(&dir), None);
     }
