@@ -14,6 +14,7 @@ pub mod kinfo_proc;
 pub mod layout;
 pub mod pcblist;
 pub mod replay;
+mod scope;
 pub mod tcp_states;
 pub mod tcpstat;
 
