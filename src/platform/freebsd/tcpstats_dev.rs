@@ -16,11 +16,12 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use tracing::warn;
 
+use super::scope::kernel_v6;
 use crate::platform::{ScanStats, SourceError};
 use crate::record::{SSTHRESH_INFINITE, ShortName, SocketRecord, TcpState};
 
@@ -507,13 +508,18 @@ fn name(raw: &[u8]) -> Option<ShortName> {
     (!n.is_empty()).then_some(n)
 }
 
+/// The module copies addresses as the pcb holds them: a link-local zone
+/// is embedded in the address and moves to the scope id here.
 fn addr(rec: &[u8; abi::RECORD_SIZE], family: u8, a: Field, port: Field) -> Option<SocketAddr> {
-    let ip = match family {
-        abi::AF_INET => IpAddr::V4(Ipv4Addr::from(arr::<4, _>(rec, a))),
-        abi::AF_INET6 => IpAddr::V6(Ipv6Addr::from(arr::<16, _>(rec, a))),
-        _ => return None,
-    };
-    Some(SocketAddr::new(ip, u16_at(rec, port)))
+    let port = u16_at(rec, port);
+    match family {
+        abi::AF_INET => Some(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::from(arr::<4, _>(rec, a))),
+            port,
+        )),
+        abi::AF_INET6 => Some(SocketAddr::V6(kernel_v6(arr::<16, _>(rec, a), 0, port))),
+        _ => None,
+    }
 }
 
 /// Append one record as a `SocketRecord`; false (nothing appended) for an
@@ -583,8 +589,11 @@ fn push_socket_record(rec: &[u8; abi::RECORD_SIZE], ts: u64, out: &mut Vec<Socke
     r.zerowin = Some(u32_at(rec, abi::TR_ZEROWIN) as u64);
     r.dsack_bytes = Some(u32_at(rec, abi::TR_DSACK_BYTES) as u64);
     r.dsack_pack = Some(u32_at(rec, abi::TR_DSACK_PACK) as u64);
-    r.bytes_sent = Some(u64_at(rec, abi::TR_SND_BYTES));
-    r.bytes_retrans = Some(u64_at(rec, abi::TR_SND_RXT_BYTES));
+    // FreeBSD counts retransmitted bytes apart from t_sndbytes; Linux's
+    // bytes_sent includes them, so the field means the same on both.
+    let retrans = u64_at(rec, abi::TR_SND_RXT_BYTES);
+    r.bytes_sent = Some(u64_at(rec, abi::TR_SND_BYTES).saturating_add(retrans));
+    r.bytes_retrans = Some(retrans);
     let pacing = u64_at(rec, abi::TR_PACING_RATE) as i64;
     r.pacing_rate = (pacing >= 0).then_some(pacing as u64);
 

@@ -222,6 +222,30 @@ const struct {
 	    .tr_snd_cwnd = 28960, .tr_cc = "cubic", .tr_stack = "freebsd" } },
 };
 
+/*
+ * An ssh session over link-local IPv6: the module copies the pcb's
+ * addresses as the kernel keeps them, zone (interface 2) in bytes 2-3.
+ */
+const struct {
+	struct tcpstats_header h;
+	struct tcpstats_record r[1];
+} link_local = {
+	HEADER(0, 1, 1),
+	{ { .tr_gencnt = 950,
+	    .tr_laddr = { 0xfe, 0x80, 0, 2, [15] = 1 },
+	    .tr_faddr = { 0xfe, 0x80, 0, 2, [15] = 2 },
+	    .tr_lport = 22, .tr_fport = 50000,
+	    .tr_family = TCPSTATS_AF_INET6, .tr_state = 4,
+	    .tr_rflags = TCPSTATS_RF_HAVE_SOCKET, .tr_mss = 1220,
+	    .tr_snd_bytes = 4000, .tr_snd_rxt_bytes = 1220,
+	    .tr_timer_rexmt_ms = TCPSTATS_TIMER_OFF,
+	    .tr_timer_persist_ms = TCPSTATS_TIMER_OFF,
+	    .tr_timer_keep_ms = TCPSTATS_TIMER_OFF,
+	    .tr_timer_2msl_ms = TCPSTATS_TIMER_OFF,
+	    .tr_timer_delack_ms = TCPSTATS_TIMER_OFF,
+	    .tr_cc = "cubic", .tr_stack = "freebsd" } },
+};
+
 /* The kernel's buffer limit was hit: 1 of 3 records delivered. */
 const struct {
 	struct tcpstats_header h;
