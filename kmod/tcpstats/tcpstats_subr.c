@@ -177,19 +177,21 @@ tcpstats_rttlow_us(int64_t raw, bool usec_granularity, bool ts_ms,
 /*
  * Milliseconds until an absolute sbintime_t deadline (t_timers[]); a timer
  * at SBT_MAX is not armed.  An armed timer never reports
- * TCPSTATS_TIMER_OFF, an overdue one reports 0.
+ * TCPSTATS_TIMER_OFF.  Time left is rounded up, so a timer less than 1 ms
+ * from expiry reads 1, not 0; only a timer already due reads 0.
  */
 uint32_t
 tcpstats_timer_ms(int64_t expiry_sbt, int64_t now_sbt)
 {
-	uint64_t ms;
+	uint64_t left, ms;
 
 	if (expiry_sbt == TCPSTATS_SBT_MAX)
 		return (TCPSTATS_TIMER_OFF);
 	if (expiry_sbt <= now_sbt)
 		return (0);
-	ms = ((uint64_t)expiry_sbt - (uint64_t)now_sbt) /
-	    (uint64_t)TCPSTATS_SBT_1MS;
+	left = (uint64_t)expiry_sbt - (uint64_t)now_sbt;
+	ms = left / (uint64_t)TCPSTATS_SBT_1MS +
+	    (left % (uint64_t)TCPSTATS_SBT_1MS != 0 ? 1 : 0);
 	return (ms >= TCPSTATS_TIMER_OFF ? TCPSTATS_TIMER_OFF - 1 :
 	    (uint32_t)ms);
 }

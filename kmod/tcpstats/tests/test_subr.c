@@ -201,6 +201,11 @@ test_timers(void)
 	CHECK(tcpstats_timer_ms(TCPSTATS_SBT_MAX, now) == TCPSTATS_TIMER_OFF);
 	CHECK(tcpstats_timer_ms(now, now) == 0);
 	CHECK(tcpstats_timer_ms(now - 5, now) == 0);
+	/* Under 1 ms left: still running, rounded up, never 0. */
+	CHECK(tcpstats_timer_ms(now + 1, now) == 1);
+	CHECK(tcpstats_timer_ms(now + TCPSTATS_SBT_1MS - 1, now) == 1);
+	CHECK(tcpstats_timer_ms(now + TCPSTATS_SBT_1MS, now) == 1);
+	CHECK(tcpstats_timer_ms(now + TCPSTATS_SBT_1MS + 1, now) == 2);
 	CHECK(tcpstats_timer_ms(now + 200 * TCPSTATS_SBT_1MS, now) == 200);
 	CHECK(tcpstats_timer_ms(now + 3 * TCPSTATS_SBT_1S, now) == 3000 ||
 	    tcpstats_timer_ms(now + 3 * TCPSTATS_SBT_1S, now) == 3001);
