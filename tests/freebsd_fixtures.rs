@@ -270,7 +270,7 @@ fn process_join_uses_the_socket_address() {
         .unwrap()
         .into_iter()
         .collect();
-    let map = kern_file::process_map(&files, |pid| procs.get(&pid).cloned());
+    let map = kern_file::process_map(&files, Some(1000), |pid| procs.get(&pid).cloned());
     let (mut recs, _) = parse_pcblist(&fixture("pcblist")).unwrap();
     recs.iter_mut().for_each(|r| map.attribute(r));
     let got: Vec<_> = recs
@@ -289,11 +289,40 @@ fn process_join_uses_the_socket_address() {
         ]
     );
     // Without names the join still gives pid/fd, and no fake command.
-    let bare = kern_file::process_map(&files, |_| None);
+    let bare = kern_file::process_map(&files, None, |_| None);
     let mut r = recs[2].clone();
     r.command = None;
     bare.attribute(&mut r);
     assert_eq!((r.pid, r.command), (Some(80), None));
+}
+
+/// kern.file read when the TCP generation was 903: the CLOSE_WAIT socket
+/// (inp_gencnt 904) was opened after it, at a kernel address whose owner
+/// in that kern.file may be the socket that had it before. It gets no
+/// owner until a newer map; older sockets still join.
+#[test]
+fn sockets_newer_than_the_map_are_not_joined() {
+    let files = kern_file::parse(&fixture("kern_file"), "f").unwrap();
+    let map = kern_file::process_map(&files, Some(903), |_| None);
+    let (mut recs, _) = parse_pcblist(&fixture("pcblist")).unwrap();
+    recs.iter_mut().for_each(|r| map.attribute(r));
+    let got: Vec<_> = recs.iter().map(|r| (r.sock_id, r.pid)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some(901), Some(4242)),
+            (Some(5), Some(700)),
+            (Some(902), Some(80)),
+            (Some(870), None),
+            (Some(903), None),
+            (Some(904), None), // held by pid 5000 in kern.file, but newer
+        ]
+    );
+    // The same socket joins once the map is as new as it.
+    let newer = kern_file::process_map(&files, Some(904), |_| None);
+    let mut r = recs[5].clone();
+    newer.attribute(&mut r);
+    assert_eq!(r.pid, Some(5000));
 }
 
 #[test]

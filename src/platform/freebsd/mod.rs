@@ -19,6 +19,8 @@ pub mod tcp_states;
 pub mod tcpstat;
 
 pub mod tcpstats_dev;
+#[cfg(any(target_os = "freebsd", test))]
+mod warn_interval;
 
 #[cfg(target_os = "freebsd")]
 mod live;
