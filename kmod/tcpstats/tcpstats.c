@@ -98,7 +98,8 @@ CTASSERT(sizeof(struct in6_addr) ==
 static MALLOC_DEFINE(M_TCPSTATS, "tcpstats", "tcpstats(4) snapshots");
 
 #define	TCPSTATS_ATTEMPTS	3	/* walks per snapshot, at most */
-#define	TCPSTATS_CHECK_EVERY	64	/* records between signal/time checks */
+#define	TCPSTATS_CHECK_EVERY	64	/* records between signal/time checks
+					   and clock refreshes */
 
 /* Limits, dev.tcpstats.*; each validated by tcpstats_sysctl_bounded(). */
 static u_int tcpstats_max_readers = 8;
@@ -388,6 +389,11 @@ tcpstats_walk(struct tcpstats_softc *sc, struct thread *td, char *buf,
 	seen = 0;
 	while ((inp = inp_next(&inpi)) != NULL) {
 		if (++seen % TCPSTATS_CHECK_EVERY == 0) {
+			/*
+			 * A long walk takes a while: timers are measured
+			 * from a clock at most this many records old.
+			 */
+			now = getsbinuptime();
 			if (td_ast_pending(td, TDA_SIG)) {
 				INP_RUNLOCK(inp);
 				tw->tw_signal = true;
