@@ -159,9 +159,47 @@ fn no_kernel_address_reaches_the_output() {
 fn unprivileged_stream_has_no_join_key() {
     let (s, out) = parse_ok("unprivileged");
     assert!(!s.header.has_kernel_addresses());
-    assert_eq!(out.len(), 1);
-    assert_eq!(out[0].proc_key, None);
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|r| r.proc_key.is_none()));
     assert_eq!(out[0].sock_id, Some(1001));
+}
+
+/// The module withholds the sequence numbers of other users' connections
+/// from an unprivileged reader and flags the record: the zeros it leaves
+/// must not be printed as sequence numbers.
+#[test]
+fn withheld_sequence_numbers_are_absent() {
+    let (_, out) = parse_ok("unprivileged");
+    let own = &out[0];
+    assert_eq!(
+        (
+            own.snd_una,
+            own.snd_nxt,
+            own.snd_max,
+            own.rcv_nxt,
+            own.rcv_adv
+        ),
+        (
+            Some(0x10000000),
+            Some(0x10002000),
+            Some(0x10003000),
+            Some(0x20000000),
+            Some(0x20010000)
+        )
+    );
+    let other = &out[1];
+    assert_eq!((other.uid, other.state), (Some(0), TcpState::Established));
+    assert_eq!(
+        (
+            other.snd_una,
+            other.snd_nxt,
+            other.snd_max,
+            other.rcv_nxt,
+            other.rcv_adv
+        ),
+        (None, None, None, None, None)
+    );
+    assert_eq!(other.cwnd, Some(14480), "the rest of the record is there");
 }
 
 #[test]

@@ -138,6 +138,10 @@ struct tcpstats_softc {
 	struct tcpstats_filter	sc_filter;
 	bool			sc_filtered;
 	bool			sc_kaddr;	/* opener may see addresses */
+	bool			sc_seq_priv;	/* opener may see every
+						   connection's sequence
+						   numbers */
+	uid_t			sc_uid;		/* opener's effective uid */
 	enum tcpstats_snap	sc_state;
 	char			*sc_buf;
 	size_t			sc_len;
@@ -198,6 +202,14 @@ tcpstats_open(struct cdev *dev __unused, int oflags, int devtype __unused,
 	 * kernel memory anyway; the userland kern.file join needs them.
 	 */
 	sc->sc_kaddr = priv_check(td, PRIV_KMEM_READ) == 0;
+	/*
+	 * Sequence numbers let an off-path attacker inject into or reset a
+	 * connection: every one only for readers that may open a raw socket
+	 * (and so could read them off the wire), otherwise only for the
+	 * reader's own connections.
+	 */
+	sc->sc_seq_priv = priv_check(td, PRIV_NETINET_RAW) == 0;
+	sc->sc_uid = td->td_ucred->cr_uid;
 	error = devfs_set_cdevpriv(sc, tcpstats_dtor);
 	if (error != 0)
 		tcpstats_dtor(sc);
@@ -227,7 +239,8 @@ tcpstats_cc_name(const struct tcpcb *tp)
 /* Called with the inpcb read-locked; no sleeping, no user memory. */
 static void
 tcpstats_fill(struct tcpstats_record *tr, struct inpcb *inp,
-    const struct tcpstats_key *k, bool kaddr, sbintime_t now, u_int nticks)
+    const struct tcpstats_key *k, const struct tcpstats_softc *sc,
+    sbintime_t now, u_int nticks)
 {
 	struct tcpcb *tp;
 	struct socket *so;
@@ -251,7 +264,7 @@ tcpstats_fill(struct tcpstats_record *tr, struct inpcb *inp,
 	tr->tr_family = k->tk_family;
 	tr->tr_state = k->tk_state;
 	tr->tr_uid = inp->inp_cred->cr_uid;
-	if (kaddr && so != NULL) {
+	if (sc->sc_kaddr && so != NULL) {
 		tr->tr_kaddr = (uint64_t)(uintptr_t)so;
 		tr->tr_rflags |= TCPSTATS_RF_KADDR;
 	}
@@ -288,11 +301,14 @@ tcpstats_fill(struct tcpstats_record *tr, struct inpcb *inp,
 	tr->tr_rtt_min_us = tcpstats_rttlow_us(tp->t_rttlow, usec,
 	    (tr->tr_options & TCPSTATS_OPT_TIMESTAMPS) != 0, tick);
 
-	tr->tr_snd_una = tp->snd_una;
-	tr->tr_snd_nxt = tp->snd_nxt;
-	tr->tr_snd_max = tp->snd_max;
-	tr->tr_rcv_nxt = tp->rcv_nxt;
-	tr->tr_rcv_adv = tp->rcv_adv;
+	if (tcpstats_seq_visible(sc->sc_seq_priv, sc->sc_uid, tr->tr_uid)) {
+		tr->tr_snd_una = tp->snd_una;
+		tr->tr_snd_nxt = tp->snd_nxt;
+		tr->tr_snd_max = tp->snd_max;
+		tr->tr_rcv_nxt = tp->rcv_nxt;
+		tr->tr_rcv_adv = tp->rcv_adv;
+	} else
+		tr->tr_rflags |= TCPSTATS_RF_SEQ_HIDDEN;
 
 	tr->tr_snd_cwnd = tp->snd_cwnd;
 	tr->tr_snd_ssthresh = tp->snd_ssthresh;
@@ -419,7 +435,7 @@ tcpstats_walk(struct tcpstats_softc *sc, struct thread *td, char *buf,
 		if (tw->tw_count < maxrec) {
 			tr = (struct tcpstats_record *)(buf + sizeof(*th)) +
 			    tw->tw_count;
-			tcpstats_fill(tr, inp, &k, sc->sc_kaddr, now,
+			tcpstats_fill(tr, inp, &k, sc, now,
 			    (u_int)ticks);
 			tw->tw_count++;
 		}

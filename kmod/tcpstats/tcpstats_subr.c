@@ -206,6 +206,19 @@ tcpstats_ticks_ms(uint32_t delta_ticks, uint32_t hz)
 	return (sat32((uint64_t)delta_ticks * 1000 / hz));
 }
 
+/*
+ * Whether a reader may see a connection's sequence numbers.  They are what
+ * an off-path attacker needs to inject data into or reset a connection,
+ * and pcblist does not export them: only a reader privileged to see the
+ * wire anyway, or the user owning the connection, gets them.
+ */
+bool
+tcpstats_seq_visible(bool privileged, uint32_t reader_uid, uint32_t owner_uid)
+{
+
+	return (privileged || reader_uid == owner_uid);
+}
+
 /* Bytes of a stream with nrecords records; EFBIG if it cannot exist. */
 int
 tcpstats_stream_size(uint64_t nrecords, uint64_t *sizep)

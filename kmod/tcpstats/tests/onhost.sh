@@ -4,7 +4,9 @@
 #	sh kmod/tcpstats/tests/onhost.sh [path/to/tcpstats.ko]
 # It loads the module, opens a known loopback connection, reads
 # /dev/tcpstats, compares socket counts and IPv4 4-tuples with
-# sockstat -46, checks the known connection's RTT is non-zero, unloads
+# sockstat -46, checks the known connection's RTT is non-zero, reads it as
+# an unprivileged user (no kernel addresses, root's sequence numbers
+# withheld), unloads
 # while a reader holds the device open, and checks vmstat -m and the
 # kernel log for leaked memory. It leaves the module unloaded.
 #
@@ -175,6 +177,35 @@ if awk -v p="$port" '$1 == "rec" && $2 == 4 && $6 == p && $7 == 4 {
 	pass "client RTT is non-zero and measured"
 else
 	fail "client side of 127.0.0.1:$port has no measured RTT"
+fi
+
+# 5b. An unprivileged reader (nobody): no kernel addresses, and the
+# sequence numbers of root's connection (ours) withheld, flagged in rflags
+# (TCPSTATS_RF_SEQ_HIDDEN, 16). Other users' sockets are visible only with
+# security.bsd.see_other_uids=1.
+if su -m nobody -c 'cat /dev/tcpstats' >"$tmp/s3"; then
+	decode "$tmp/s3" >"$tmp/d3"
+	read -r _ _ _ _ _ _ uflags <"$tmp/d3" || uflags=0
+	if [ $((uflags & 2)) -eq 0 ]; then
+		pass "unprivileged reader gets no kernel socket addresses"
+	else
+		fail "unprivileged reader got TCPSTATS_F_KADDR"
+	fi
+	if [ "$(sysctl -n security.bsd.see_other_uids)" -eq 1 ]; then
+		if awk -v p="$port" '$1 == "rec" && $2 == 4 && ($4 == p || $6 == p) {
+			n++
+			if (int($9 / 16) % 2 == 1)
+				hidden++
+		} END { exit !(n >= 2 && hidden == n) }' "$tmp/d3"; then
+			pass "unprivileged reader: root's sequence numbers withheld"
+		else
+			fail "unprivileged reader saw root's sequence numbers (or fewer than 2 records)"
+		fi
+	else
+		echo "skip: security.bsd.see_other_uids=0, nobody cannot see root's sockets"
+	fi
+else
+	fail "reading /dev/tcpstats as nobody failed"
 fi
 
 # 6. Counters moved.

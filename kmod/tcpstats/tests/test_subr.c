@@ -194,6 +194,16 @@ test_rtt(void)
 }
 
 static void
+test_seq_visibility(void)
+{
+
+	CHECK(tcpstats_seq_visible(true, 1001, 0));
+	CHECK(tcpstats_seq_visible(false, 1001, 1001));
+	CHECK(!tcpstats_seq_visible(false, 1001, 0));
+	CHECK(!tcpstats_seq_visible(false, 0, 1001));
+}
+
+static void
 test_timers(void)
 {
 	int64_t now = 1000 * TCPSTATS_SBT_1S;
@@ -288,6 +298,7 @@ main(void)
 	test_filter_validate();
 	test_filter_match();
 	test_rtt();
+	test_seq_visibility();
 	test_timers();
 	test_stream();
 	test_copy_name();

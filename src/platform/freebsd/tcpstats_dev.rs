@@ -57,6 +57,7 @@ pub mod abi {
     pub const RF_LISTEN: u32 = 0x2;
     pub const RF_RTT_VALID: u32 = 0x4;
     pub const RF_KADDR: u32 = 0x8;
+    pub const RF_SEQ_HIDDEN: u32 = 0x10;
     pub const TIMER_OFF: u32 = u32::MAX;
     pub const CC_NAME_LEN: usize = 16;
     pub const STACK_NAME_LEN: usize = 32;
@@ -200,6 +201,7 @@ pub mod abi {
         ("TCPSTATS_RF_LISTEN", RF_LISTEN as u64),
         ("TCPSTATS_RF_RTT_VALID", RF_RTT_VALID as u64),
         ("TCPSTATS_RF_KADDR", RF_KADDR as u64),
+        ("TCPSTATS_RF_SEQ_HIDDEN", RF_SEQ_HIDDEN as u64),
         ("TCPSTATS_TIMER_OFF", TIMER_OFF as u64),
         ("TCPSTATS_CC_NAME_LEN", CC_NAME_LEN as u64),
         ("TCPSTATS_STACK_NAME_LEN", STACK_NAME_LEN as u64),
@@ -575,8 +577,10 @@ fn push_socket_record(rec: &[u8; abi::RECORD_SIZE], ts: u64, out: &mut Vec<Socke
     }
     r.rto_us = Some(u32_at(rec, abi::TR_RTO_US));
 
-    // A listener or closed socket has no sequence space.
-    if !matches!(state, TcpState::Listen | TcpState::Closed) {
+    // A listener or closed socket has no sequence space, and the module
+    // withholds the numbers of other users' connections from an
+    // unprivileged reader (zeros there are not values).
+    if !matches!(state, TcpState::Listen | TcpState::Closed) && rflags & abi::RF_SEQ_HIDDEN == 0 {
         r.snd_una = Some(u32_at(rec, abi::TR_SND_UNA));
         r.snd_nxt = Some(u32_at(rec, abi::TR_SND_NXT));
         r.snd_max = Some(u32_at(rec, abi::TR_SND_MAX));
