@@ -26,6 +26,8 @@ mod warn_interval;
 mod live;
 #[cfg(target_os = "freebsd")]
 mod sysctl;
+#[cfg(any(target_os = "freebsd", test))]
+mod sysctl_size;
 
 #[cfg(target_os = "freebsd")]
 pub use live::FreeBsdSource;
