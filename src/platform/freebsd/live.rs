@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 use super::command_cache::CommandCache;
+use super::idle_wrap::IdleWrap;
 use super::tcpstats_dev::{self, TcpstatsDevice};
 use super::warn_interval::WarnInterval;
 use super::{kern_file, kinfo_proc, pcblist, sysctl, tcp_states, tcpstat};
@@ -31,8 +32,14 @@ const INCONSISTENT_WARN_EVERY: Duration = Duration::from_secs(300);
 /// Where the socket table comes from: the tcpstats kernel module's device
 /// (RTT, RTO, sequence numbers) or `net.inet.tcp.pcblist`.
 enum SocketReader {
-    Pcblist { buf: Vec<u8>, changed: WarnInterval },
-    Tcpstats { dev: TcpstatsDevice },
+    Pcblist {
+        buf: Vec<u8>,
+        changed: WarnInterval,
+        idle: IdleWrap,
+    },
+    Tcpstats {
+        dev: TcpstatsDevice,
+    },
 }
 
 impl SocketReader {
@@ -43,12 +50,25 @@ impl SocketReader {
         out: &mut Vec<SocketRecord>,
     ) -> Result<(ScanStats, u64), SourceError> {
         match self {
-            SocketReader::Pcblist { buf, changed } => read_pcblist(buf, changed, ts, out),
+            SocketReader::Pcblist { buf, changed, idle } => {
+                let start = out.len();
+                let (stats, generation) = read_pcblist(buf, changed, ts, out)?;
+                idle.apply(ts / 1_000_000, generation, &mut out[start..]);
+                Ok((stats, generation))
+            }
             SocketReader::Tcpstats { dev } => {
                 let start = out.len();
                 let s = dev.snapshot(ts, out).inspect_err(|_| out.truncate(start))?;
                 Ok((tcpstats_dev::scan_stats(&s), s.header.generation))
             }
+        }
+    }
+
+    /// Forget what earlier reads showed (the probe read at open, which is
+    /// not a scan).
+    fn forget_history(&mut self) {
+        if let SocketReader::Pcblist { idle, .. } = self {
+            *idle = IdleWrap::new(idle.hz());
         }
     }
 
@@ -65,6 +85,7 @@ impl SocketReader {
         let pcblist = || SocketReader::Pcblist {
             buf: Vec::new(),
             changed: WarnInterval::new(INCONSISTENT_WARN_EVERY),
+            idle: IdleWrap::new(kernel_hz()),
         };
         match kind {
             SourceKind::FreebsdKmod => Ok(SocketReader::Tcpstats {
@@ -95,6 +116,21 @@ impl SocketReader {
             }
         }
     }
+}
+
+/// The kernel's clock rate (`kern.hz`), which sets where pcblist's idle
+/// time wraps; FreeBSD's default when it cannot be read.
+fn kernel_hz() -> u32 {
+    let mut buf = Vec::new();
+    let hz = sysctl::read_by_name(c"kern.hz", &mut buf)
+        .ok()
+        .and_then(|()| buf.first_chunk::<4>().map(|b| i32::from_ne_bytes(*b)))
+        .and_then(|hz| u32::try_from(hz).ok())
+        .filter(|&hz| hz > 0);
+    hz.unwrap_or_else(|| {
+        warn!("kern.hz unreadable; assuming 1000 for the idle_ms wrap horizon");
+        1000
+    })
 }
 
 fn read_pcblist(
@@ -163,6 +199,7 @@ impl FreeBsdSource {
         };
         let mut probe = Vec::new();
         src.generation = src.sockets.read(0, &mut probe)?.1;
+        src.sockets.forget_history();
         Ok(src)
     }
 

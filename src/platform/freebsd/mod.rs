@@ -9,6 +9,8 @@
 
 mod bytes;
 pub mod command_cache;
+#[cfg(any(target_os = "freebsd", test))]
+mod idle_wrap;
 pub mod kern_file;
 pub mod kinfo_proc;
 pub mod layout;

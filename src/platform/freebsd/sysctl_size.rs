@@ -11,6 +11,7 @@
 //! cannot help.
 
 /// Reads per table before giving up on one that keeps outgrowing the buffer.
+#[cfg_attr(not(target_os = "freebsd"), allow(dead_code))]
 pub const ATTEMPTS: usize = 4;
 
 /// Buffer bytes for a table the kernel sized at `probe`, with headroom for
