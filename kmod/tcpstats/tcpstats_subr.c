@@ -207,6 +207,45 @@ tcpstats_ticks_ms(uint32_t delta_ticks, uint32_t hz)
 }
 
 /*
+ * Whether one more descriptor may be opened: 0 or EBUSY.  Every opener
+ * counts against max_readers; an unprivileged one must also leave
+ * `reserved` of them free for privileged openers (the agent running as
+ * root is never locked out by other users), and may hold at most
+ * max_per_uid at once itself.
+ */
+int
+tcpstats_admit(bool privileged, uint32_t open_total, uint32_t open_by_uid,
+    uint32_t max_readers, uint32_t max_per_uid, uint32_t reserved)
+{
+
+	if (open_total >= max_readers)
+		return (EBUSY);
+	if (privileged)
+		return (0);
+	if ((uint64_t)open_total + reserved >= max_readers)
+		return (EBUSY);
+	if (open_by_uid >= max_per_uid)
+		return (EBUSY);
+	return (0);
+}
+
+/*
+ * Whether a snapshot last read at last_ticks has waited idle_ms or more by
+ * now_ticks (the tick counter wraps; the unsigned difference does not
+ * care).
+ */
+bool
+tcpstats_snapshot_stale(uint32_t last_ticks, uint32_t now_ticks, uint32_t hz,
+    uint32_t idle_ms)
+{
+
+	if (hz == 0)
+		return (false);
+	return ((uint64_t)(uint32_t)(now_ticks - last_ticks) * 1000 / hz >=
+	    idle_ms);
+}
+
+/*
  * Whether a reader may see a connection's sequence numbers.  They are what
  * an off-path attacker needs to inject data into or reset a connection,
  * and pcblist does not export them: only a reader privileged to see the

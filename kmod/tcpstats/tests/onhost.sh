@@ -6,7 +6,7 @@
 # /dev/tcpstats, compares socket counts and IPv4 4-tuples with
 # sockstat -46, checks the known connection's RTT is non-zero, reads it as
 # an unprivileged user (no kernel addresses, root's sequence numbers
-# withheld), unloads
+# withheld, at most two descriptors), unloads
 # while a reader holds the device open, and checks vmstat -m and the
 # kernel log for leaked memory. It leaves the module unloaded.
 #
@@ -207,6 +207,15 @@ if su -m nobody -c 'cat /dev/tcpstats' >"$tmp/s3"; then
 else
 	fail "reading /dev/tcpstats as nobody failed"
 fi
+
+# 5c. Reader limits: an unprivileged user may hold 2 descriptors
+# (dev.tcpstats.max_readers_per_uid); a third open is refused.
+limits=$(su -m nobody -c 'exec 3</dev/tcpstats; exec 4</dev/tcpstats; echo two
+	if cat /dev/tcpstats >/dev/null 2>&1; then echo three; fi' || true)
+case $limits in
+two) pass "a third descriptor for one unprivileged user is refused" ;;
+*) fail "per-user reader limit: expected only two opens, got: $limits" ;;
+esac
 
 # 6. Counters moved.
 reads=$(sysctl -n dev.tcpstats.reads)

@@ -194,6 +194,40 @@ test_rtt(void)
 }
 
 static void
+test_admit(void)
+{
+
+	/* 8 readers, 2 per uid, 2 reserved for privileged openers. */
+	CHECK(tcpstats_admit(false, 0, 0, 8, 2, 2) == 0);
+	CHECK(tcpstats_admit(false, 1, 1, 8, 2, 2) == 0);
+	CHECK(tcpstats_admit(false, 2, 2, 8, 2, 2) == EBUSY);
+	CHECK(tcpstats_admit(false, 5, 0, 8, 2, 2) == 0);
+	CHECK(tcpstats_admit(false, 6, 0, 8, 2, 2) == EBUSY);
+	/* Privileged: no per-uid limit, the reserve is theirs. */
+	CHECK(tcpstats_admit(true, 6, 6, 8, 2, 2) == 0);
+	CHECK(tcpstats_admit(true, 7, 7, 8, 2, 2) == 0);
+	CHECK(tcpstats_admit(true, 8, 0, 8, 2, 2) == EBUSY);
+	/* A reserve as large as the limit shuts unprivileged openers out. */
+	CHECK(tcpstats_admit(false, 0, 0, 4, 2, 4) == EBUSY);
+	CHECK(tcpstats_admit(false, 0, 0, 4, 2, UINT32_MAX) == EBUSY);
+}
+
+static void
+test_stale(void)
+{
+
+	CHECK(!tcpstats_snapshot_stale(1000, 1000, 1000, 10000));
+	CHECK(!tcpstats_snapshot_stale(1000, 10999, 1000, 10000));
+	CHECK(tcpstats_snapshot_stale(1000, 11000, 1000, 10000));
+	CHECK(!tcpstats_snapshot_stale(100, 1099, 100, 10000));
+	CHECK(tcpstats_snapshot_stale(0, 1000, 100, 10000));
+	/* The tick counter wrapped between the two. */
+	CHECK(tcpstats_snapshot_stale(UINT32_MAX - 5000, 5000, 1000, 10000));
+	CHECK(!tcpstats_snapshot_stale(UINT32_MAX - 5000, 4000, 1000, 10000));
+	CHECK(!tcpstats_snapshot_stale(0, UINT32_MAX, 0, 1));
+}
+
+static void
 test_seq_visibility(void)
 {
 
@@ -298,6 +332,8 @@ main(void)
 	test_filter_validate();
 	test_filter_match();
 	test_rtt();
+	test_admit();
+	test_stale();
 	test_seq_visibility();
 	test_timers();
 	test_stream();

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::command_cache::CommandCache;
 use super::idle_wrap::IdleWrap;
@@ -101,7 +101,13 @@ impl SocketReader {
                         Ok(SocketReader::Tcpstats { dev })
                     }
                     Err(e) => {
-                        warn!("{e}; falling back to {}", pcblist::SYSCTL);
+                        // Loud: the agent loses RTT and sequence data, and
+                        // a refusal can mean other users hold the device.
+                        error!(
+                            "{e}; the tcpstats module is loaded but refused this reader, so \
+                             sockets come from {} without RTT, RTO or sequence numbers",
+                            pcblist::SYSCTL
+                        );
                         Ok(pcblist())
                     }
                 }

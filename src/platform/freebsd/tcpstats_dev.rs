@@ -653,8 +653,10 @@ impl TcpstatsDevice {
         let path = path.into();
         let file = File::open(&path).map_err(|e| {
             let hint = if path == Path::new(DEVICE) {
-                " (is the module loaded? `kldload tcpstats`; it allows dev.tcpstats.max_readers \
-                 readers at once)"
+                " (is the module loaded? `kldload tcpstats`; EBUSY means its reader limits were \
+                 reached: dev.tcpstats.max_readers in all, of which \
+                 dev.tcpstats.reserved_readers only for root, and \
+                 dev.tcpstats.max_readers_per_uid per other user; see `sysctl dev.tcpstats`)"
             } else {
                 ""
             };
