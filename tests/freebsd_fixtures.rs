@@ -106,9 +106,10 @@ fn pcblist_decodes_every_field() {
     assert_eq!((r.rcv_wnd, r.snd_wnd), (Some(0), Some(0)));
     assert_eq!(r.idle_ms, Some(3600000));
     assert_eq!(r.timer_keep_ms, None);
-    assert_eq!((r.snd_buf_used, r.snd_buf_hiwat), (Some(0), Some(32768)));
-    assert_eq!((r.rcv_buf_used, r.rcv_buf_hiwat), (Some(0), Some(65536)));
-    assert_eq!((r.snd_buf_pct, r.rcv_buf_pct), (Some(0.0), Some(0.0)));
+    // A listening socket's buffers are not copied out: absent, not 0.
+    assert_eq!((r.snd_buf_used, r.snd_buf_hiwat), (None, None));
+    assert_eq!((r.rcv_buf_used, r.rcv_buf_hiwat), (None, None));
+    assert_eq!((r.snd_buf_pct, r.rcv_buf_pct), (None, None));
 
     let r = &recs[2];
     assert_eq!(r.sock_id, Some(902));
@@ -183,6 +184,51 @@ fn pcblist_decodes_every_field() {
     assert_eq!((r.rcv_buf_used, r.rcv_buf_pct), (Some(65536), Some(100.0)));
 }
 
+/// Syncache entries as `syncache_pcblist` writes them, a listener as
+/// `sotoxsocket` fills it, and link-local addresses in the kernel's form.
+#[test]
+fn pcblist_handshake_decodes_what_the_kernel_fills() {
+    let (recs, s) = parse_pcblist(&fixture("pcblist_handshake")).unwrap();
+    assert_eq!((s.records, s.skipped), (4, 0));
+    assert!(s.consistent());
+
+    let syn: Vec<_> = recs[..2].iter().collect();
+    assert_eq!(syn[0].local, addr("192.0.2.10:443"));
+    assert_eq!(syn[0].remote, addr("203.0.113.5:51234"));
+    assert_eq!(syn[1].local.to_string(), "[fe80::1%2]:22");
+    assert_eq!(syn[1].remote.to_string(), "[fe80::3%2]:50001");
+    for r in &syn {
+        assert_eq!(r.state, TcpState::SynReceived);
+        // Nothing but the addresses is filled in: no fake zeros, and no
+        // shared sock_id 0 (the delta store keys them by 4-tuple).
+        assert_eq!((r.sock_id, r.uid, r.proc_key), (None, None, None));
+        assert_eq!((r.cwnd, r.ssthresh, r.mss), (None, None, None));
+        assert_eq!((r.rcv_wnd, r.snd_wnd), (None, None));
+        assert_eq!((r.cc, r.stack), (None, None));
+        assert_eq!((r.rexmit, r.ooo, r.zerowin), (None, None, None));
+        assert_eq!((r.idle_ms, r.timer_rexmt_ms), (None, None));
+        assert_eq!(
+            (r.snd_buf_used, r.rcv_buf_hiwat, r.snd_buf_pct),
+            (None, None, None)
+        );
+    }
+
+    let l = &recs[2];
+    assert_eq!(l.local.to_string(), "[::]:22");
+    assert_eq!(l.state, TcpState::Listen);
+    assert_eq!((l.sock_id, l.uid), (Some(7), Some(0)));
+    assert_eq!(l.proc_key, Some(0xfffff80012341000));
+    assert_eq!((l.snd_buf_used, l.snd_buf_hiwat), (None, None));
+    assert_eq!((l.rcv_buf_used, l.rcv_buf_hiwat), (None, None));
+    assert_eq!((l.snd_buf_pct, l.rcv_buf_pct), (None, None));
+
+    let c = &recs[3];
+    assert_eq!(c.local.to_string(), "[fe80::1%2]:22");
+    assert_eq!(c.remote.to_string(), "[fe80::2%2]:50000");
+    assert_eq!(c.sock_id, Some(950));
+    assert_eq!((c.snd_buf_used, c.snd_buf_hiwat), (Some(36), Some(33304)));
+}
+
 #[test]
 fn kern_file_keeps_socket_descriptors_only() {
     let files = kern_file::parse(&fixture("kern_file"), "kern_file.bin").unwrap();
@@ -224,7 +270,7 @@ fn process_join_uses_the_socket_address() {
         .unwrap()
         .into_iter()
         .collect();
-    let map = kern_file::process_map(&files, |pid| procs.get(&pid).cloned());
+    let map = kern_file::process_map(&files, Some(1000), |pid| procs.get(&pid).cloned());
     let (mut recs, _) = parse_pcblist(&fixture("pcblist")).unwrap();
     recs.iter_mut().for_each(|r| map.attribute(r));
     let got: Vec<_> = recs
@@ -243,11 +289,40 @@ fn process_join_uses_the_socket_address() {
         ]
     );
     // Without names the join still gives pid/fd, and no fake command.
-    let bare = kern_file::process_map(&files, |_| None);
+    let bare = kern_file::process_map(&files, None, |_| None);
     let mut r = recs[2].clone();
     r.command = None;
     bare.attribute(&mut r);
     assert_eq!((r.pid, r.command), (Some(80), None));
+}
+
+/// kern.file read when the TCP generation was 903: the CLOSE_WAIT socket
+/// (inp_gencnt 904) was opened after it, at a kernel address whose owner
+/// in that kern.file may be the socket that had it before. It gets no
+/// owner until a newer map; older sockets still join.
+#[test]
+fn sockets_newer_than_the_map_are_not_joined() {
+    let files = kern_file::parse(&fixture("kern_file"), "f").unwrap();
+    let map = kern_file::process_map(&files, Some(903), |_| None);
+    let (mut recs, _) = parse_pcblist(&fixture("pcblist")).unwrap();
+    recs.iter_mut().for_each(|r| map.attribute(r));
+    let got: Vec<_> = recs.iter().map(|r| (r.sock_id, r.pid)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (Some(901), Some(4242)),
+            (Some(5), Some(700)),
+            (Some(902), Some(80)),
+            (Some(870), None),
+            (Some(903), None),
+            (Some(904), None), // held by pid 5000 in kern.file, but newer
+        ]
+    );
+    // The same socket joins once the map is as new as it.
+    let newer = kern_file::process_map(&files, Some(904), |_| None);
+    let mut r = recs[5].clone();
+    newer.attribute(&mut r);
+    assert_eq!(r.pid, Some(5000));
 }
 
 #[test]

@@ -80,7 +80,8 @@ fn normal_stream_maps_every_field() {
     assert_eq!((a.dsack_bytes, a.dsack_pack), (Some(2896), Some(2)));
     assert_eq!(
         (a.bytes_sent, a.bytes_retrans),
-        (Some(123456789), Some(24616))
+        (Some(123456789 + 24616), Some(24616)),
+        "bytes_sent counts retransmitted bytes too, as on Linux"
     );
     assert_eq!(a.pacing_rate, None, "-1 means unlimited, not a rate");
     assert_eq!(
@@ -129,7 +130,7 @@ fn normal_stream_maps_every_field() {
     assert_eq!(r.pacing_rate, Some(1250000));
     assert_eq!(r.timer_persist_ms, Some(1500));
     assert_eq!(r.snd_buf_pct, Some(100.0));
-    assert_eq!(r.bytes_sent, Some(987654321012));
+    assert_eq!(r.bytes_sent, Some(987654321012 + 59976));
 
     let t = &out[3];
     assert_eq!(t.state, TcpState::TimeWait);
@@ -158,9 +159,47 @@ fn no_kernel_address_reaches_the_output() {
 fn unprivileged_stream_has_no_join_key() {
     let (s, out) = parse_ok("unprivileged");
     assert!(!s.header.has_kernel_addresses());
-    assert_eq!(out.len(), 1);
-    assert_eq!(out[0].proc_key, None);
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|r| r.proc_key.is_none()));
     assert_eq!(out[0].sock_id, Some(1001));
+}
+
+/// The module withholds the sequence numbers of other users' connections
+/// from an unprivileged reader and flags the record: the zeros it leaves
+/// must not be printed as sequence numbers.
+#[test]
+fn withheld_sequence_numbers_are_absent() {
+    let (_, out) = parse_ok("unprivileged");
+    let own = &out[0];
+    assert_eq!(
+        (
+            own.snd_una,
+            own.snd_nxt,
+            own.snd_max,
+            own.rcv_nxt,
+            own.rcv_adv
+        ),
+        (
+            Some(0x10000000),
+            Some(0x10002000),
+            Some(0x10003000),
+            Some(0x20000000),
+            Some(0x20010000)
+        )
+    );
+    let other = &out[1];
+    assert_eq!((other.uid, other.state), (Some(0), TcpState::Established));
+    assert_eq!(
+        (
+            other.snd_una,
+            other.snd_nxt,
+            other.snd_max,
+            other.rcv_nxt,
+            other.rcv_adv
+        ),
+        (None, None, None, None, None)
+    );
+    assert_eq!(other.cwnd, Some(14480), "the rest of the record is there");
 }
 
 #[test]

@@ -102,6 +102,21 @@ fn replay_tcpstats_dev_prints_rtt_and_joins_processes() {
 }
 
 #[test]
+fn replay_tcpstats_dev_shows_link_local_zone_and_all_bytes_sent() {
+    let lines = json_lines(&replay(&["--tcpstats-dev", &fx("link_local")]));
+    assert_eq!(lines.len(), 2);
+    let s = &lines[1];
+    assert_eq!(
+        (s["local"].as_str(), s["remote"].as_str()),
+        (Some("[fe80::1%2]:22"), Some("[fe80::2%2]:50000"))
+    );
+    assert_eq!(
+        (s["bytes_sent"].as_u64(), s["bytes_retrans"].as_u64()),
+        (Some(5220), Some(1220))
+    );
+}
+
+#[test]
 fn replay_tcpstats_dev_reads_future_records_and_reports_truncation() {
     let lines = json_lines(&replay(&["--tcpstats-dev", &fx("future")]));
     assert_eq!(lines.len(), 3);

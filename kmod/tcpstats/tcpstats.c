@@ -98,12 +98,16 @@ CTASSERT(sizeof(struct in6_addr) ==
 static MALLOC_DEFINE(M_TCPSTATS, "tcpstats", "tcpstats(4) snapshots");
 
 #define	TCPSTATS_ATTEMPTS	3	/* walks per snapshot, at most */
-#define	TCPSTATS_CHECK_EVERY	64	/* records between signal/time checks */
+#define	TCPSTATS_CHECK_EVERY	64	/* records between signal/time checks
+					   and clock refreshes */
 
 /* Limits, dev.tcpstats.*; each validated by tcpstats_sysctl_bounded(). */
 static u_int tcpstats_max_readers = 8;
+static u_int tcpstats_max_readers_per_uid = 2;
+static u_int tcpstats_reserved_readers = 2;
 static u_int tcpstats_max_bytes = 64 * 1024 * 1024;
 static u_int tcpstats_max_read_ms = 1000;
+static u_int tcpstats_snapshot_idle_ms = 10000;
 
 struct tcpstats_bound {
 	u_int	*tb_val;
@@ -115,13 +119,19 @@ static const struct tcpstats_bound tcpstats_bounds[] = {
 	{ &tcpstats_max_readers, 1, 256 },
 	{ &tcpstats_max_bytes, 64 * 1024, 1024 * 1024 * 1024 },
 	{ &tcpstats_max_read_ms, 10, 60 * 1000 },
+	{ &tcpstats_max_readers_per_uid, 1, 256 },
+	{ &tcpstats_reserved_readers, 0, 256 },
+	{ &tcpstats_snapshot_idle_ms, 100, 3600 * 1000 },
 };
 
 static counter_u64_t tcpstats_reads;
 static counter_u64_t tcpstats_records;
 static counter_u64_t tcpstats_errors;
 static counter_u64_t tcpstats_truncations;
-static u_int tcpstats_nreaders;
+static u_int tcpstats_nreaders;		/* under tcpstats_list_lock */
+static struct sx tcpstats_list_lock;
+static LIST_HEAD(, tcpstats_softc) tcpstats_list =
+    LIST_HEAD_INITIALIZER(tcpstats_list);
 static struct sysctl_ctx_list tcpstats_sysctl_ctx;
 static struct cdev *tcpstats_dev;
 
@@ -129,14 +139,21 @@ enum tcpstats_snap {
 	SNAP_NONE,		/* nothing taken yet on this descriptor */
 	SNAP_READY,		/* sc_buf holds a stream being read */
 	SNAP_DONE,		/* stream read to the end and freed */
+	SNAP_EXPIRED,		/* freed unread after snapshot_idle_ms */
 };
 
 /* Per open file (devfs_set_cdevpriv(9)). */
 struct tcpstats_softc {
+	LIST_ENTRY(tcpstats_softc) sc_link;	/* tcpstats_list */
 	struct sx		sc_lock;	/* serialises read/ioctl */
+	u_int			sc_last_read;	/* ticks at the last read */
 	struct tcpstats_filter	sc_filter;
 	bool			sc_filtered;
 	bool			sc_kaddr;	/* opener may see addresses */
+	bool			sc_seq_priv;	/* opener may see every
+						   connection's sequence
+						   numbers */
+	uid_t			sc_uid;		/* opener's effective uid */
 	enum tcpstats_snap	sc_state;
 	char			*sc_buf;
 	size_t			sc_len;
@@ -168,35 +185,94 @@ tcpstats_dtor(void *arg)
 	struct tcpstats_softc *sc;
 
 	sc = arg;
+	sx_xlock(&tcpstats_list_lock);
+	LIST_REMOVE(sc, sc_link);
+	tcpstats_nreaders--;
+	sx_xunlock(&tcpstats_list_lock);
 	free(sc->sc_buf, M_TCPSTATS);
 	sx_destroy(&sc->sc_lock);
 	free(sc, M_TCPSTATS);
-	atomic_subtract_int(&tcpstats_nreaders, 1);
+}
+
+/*
+ * Free the snapshots other descriptors took and left unread for
+ * snapshot_idle_ms: a reader that reads one byte and sleeps must not pin
+ * up to max_bytes of kernel memory.  A descriptor busy in read or ioctl is
+ * skipped (try-lock: never waits under the list lock).
+ */
+static void
+tcpstats_reclaim(struct tcpstats_softc *self)
+{
+	struct tcpstats_softc *sc;
+	u_int idle;
+
+	idle = atomic_load_int(&tcpstats_snapshot_idle_ms);
+	sx_slock(&tcpstats_list_lock);
+	LIST_FOREACH(sc, &tcpstats_list, sc_link) {
+		if (sc == self || !sx_try_xlock(&sc->sc_lock))
+			continue;
+		if (sc->sc_state == SNAP_READY && tcpstats_snapshot_stale(
+		    sc->sc_last_read, (u_int)ticks, hz, idle)) {
+			free(sc->sc_buf, M_TCPSTATS);
+			sc->sc_buf = NULL;
+			sc->sc_len = 0;
+			sc->sc_state = SNAP_EXPIRED;
+		}
+		sx_xunlock(&sc->sc_lock);
+	}
+	sx_sunlock(&tcpstats_list_lock);
 }
 
 static int
 tcpstats_open(struct cdev *dev __unused, int oflags, int devtype __unused,
     struct thread *td)
 {
-	struct tcpstats_softc *sc;
+	struct tcpstats_softc *o, *sc;
+	u_int mine;
 	int error;
+	bool privileged;
 
 	if ((oflags & FWRITE) != 0)
 		return (EPERM);
-	if (atomic_fetchadd_int(&tcpstats_nreaders, 1) >=
-	    atomic_load_int(&tcpstats_max_readers)) {
-		atomic_subtract_int(&tcpstats_nreaders, 1);
-		counter_u64_add(tcpstats_errors, 1);
-		return (EBUSY);
-	}
+	/* Privileged openers are exempt from the per-user limit. */
+	privileged = priv_check(td, PRIV_KMEM_READ) == 0;
 	sc = malloc(sizeof(*sc), M_TCPSTATS, M_WAITOK | M_ZERO);
 	sx_init(&sc->sc_lock, "tcpstats");
 	sc->sc_state = SNAP_NONE;
+	sc->sc_uid = td->td_ucred->cr_uid;
+	sc->sc_last_read = (u_int)ticks;
+	tcpstats_reclaim(NULL);
+	sx_xlock(&tcpstats_list_lock);
+	mine = 0;
+	LIST_FOREACH(o, &tcpstats_list, sc_link)
+		if (o->sc_uid == sc->sc_uid)
+			mine++;
+	error = tcpstats_admit(privileged, tcpstats_nreaders, mine,
+	    atomic_load_int(&tcpstats_max_readers),
+	    atomic_load_int(&tcpstats_max_readers_per_uid),
+	    atomic_load_int(&tcpstats_reserved_readers));
+	if (error != 0) {
+		sx_xunlock(&tcpstats_list_lock);
+		sx_destroy(&sc->sc_lock);
+		free(sc, M_TCPSTATS);
+		counter_u64_add(tcpstats_errors, 1);
+		return (error);
+	}
+	LIST_INSERT_HEAD(&tcpstats_list, sc, sc_link);
+	tcpstats_nreaders++;
+	sx_xunlock(&tcpstats_list_lock);
 	/*
 	 * Kernel socket addresses are only for readers that could read
 	 * kernel memory anyway; the userland kern.file join needs them.
 	 */
-	sc->sc_kaddr = priv_check(td, PRIV_KMEM_READ) == 0;
+	sc->sc_kaddr = privileged;
+	/*
+	 * Sequence numbers let an off-path attacker inject into or reset a
+	 * connection: every one only for readers that may open a raw socket
+	 * (and so could read them off the wire), otherwise only for the
+	 * reader's own connections.
+	 */
+	sc->sc_seq_priv = priv_check(td, PRIV_NETINET_RAW) == 0;
 	error = devfs_set_cdevpriv(sc, tcpstats_dtor);
 	if (error != 0)
 		tcpstats_dtor(sc);
@@ -226,7 +302,8 @@ tcpstats_cc_name(const struct tcpcb *tp)
 /* Called with the inpcb read-locked; no sleeping, no user memory. */
 static void
 tcpstats_fill(struct tcpstats_record *tr, struct inpcb *inp,
-    const struct tcpstats_key *k, bool kaddr, sbintime_t now, u_int nticks)
+    const struct tcpstats_key *k, const struct tcpstats_softc *sc,
+    sbintime_t now, u_int nticks)
 {
 	struct tcpcb *tp;
 	struct socket *so;
@@ -250,7 +327,7 @@ tcpstats_fill(struct tcpstats_record *tr, struct inpcb *inp,
 	tr->tr_family = k->tk_family;
 	tr->tr_state = k->tk_state;
 	tr->tr_uid = inp->inp_cred->cr_uid;
-	if (kaddr && so != NULL) {
+	if (sc->sc_kaddr && so != NULL) {
 		tr->tr_kaddr = (uint64_t)(uintptr_t)so;
 		tr->tr_rflags |= TCPSTATS_RF_KADDR;
 	}
@@ -287,11 +364,14 @@ tcpstats_fill(struct tcpstats_record *tr, struct inpcb *inp,
 	tr->tr_rtt_min_us = tcpstats_rttlow_us(tp->t_rttlow, usec,
 	    (tr->tr_options & TCPSTATS_OPT_TIMESTAMPS) != 0, tick);
 
-	tr->tr_snd_una = tp->snd_una;
-	tr->tr_snd_nxt = tp->snd_nxt;
-	tr->tr_snd_max = tp->snd_max;
-	tr->tr_rcv_nxt = tp->rcv_nxt;
-	tr->tr_rcv_adv = tp->rcv_adv;
+	if (tcpstats_seq_visible(sc->sc_seq_priv, sc->sc_uid, tr->tr_uid)) {
+		tr->tr_snd_una = tp->snd_una;
+		tr->tr_snd_nxt = tp->snd_nxt;
+		tr->tr_snd_max = tp->snd_max;
+		tr->tr_rcv_nxt = tp->rcv_nxt;
+		tr->tr_rcv_adv = tp->rcv_adv;
+	} else
+		tr->tr_rflags |= TCPSTATS_RF_SEQ_HIDDEN;
 
 	tr->tr_snd_cwnd = tp->snd_cwnd;
 	tr->tr_snd_ssthresh = tp->snd_ssthresh;
@@ -388,6 +468,11 @@ tcpstats_walk(struct tcpstats_softc *sc, struct thread *td, char *buf,
 	seen = 0;
 	while ((inp = inp_next(&inpi)) != NULL) {
 		if (++seen % TCPSTATS_CHECK_EVERY == 0) {
+			/*
+			 * A long walk takes a while: timers are measured
+			 * from a clock at most this many records old.
+			 */
+			now = getsbinuptime();
 			if (td_ast_pending(td, TDA_SIG)) {
 				INP_RUNLOCK(inp);
 				tw->tw_signal = true;
@@ -413,7 +498,7 @@ tcpstats_walk(struct tcpstats_softc *sc, struct thread *td, char *buf,
 		if (tw->tw_count < maxrec) {
 			tr = (struct tcpstats_record *)(buf + sizeof(*th)) +
 			    tw->tw_count;
-			tcpstats_fill(tr, inp, &k, sc->sc_kaddr, now,
+			tcpstats_fill(tr, inp, &k, sc, now,
 			    (u_int)ticks);
 			tw->tw_count++;
 		}
@@ -525,7 +610,14 @@ tcpstats_read(struct cdev *dev __unused, struct uio *uio, int ioflag __unused)
 	error = sx_xlock_sig(&sc->sc_lock);
 	if (error != 0)
 		return (error);
+	sc->sc_last_read = (u_int)ticks;
+	if (uio->uio_offset != 0 && sc->sc_state == SNAP_EXPIRED) {
+		/* The rest of that stream is gone; start again at 0. */
+		error = ETIMEDOUT;
+		goto out;
+	}
 	if (uio->uio_offset == 0 || sc->sc_state == SNAP_NONE) {
+		tcpstats_reclaim(sc);
 		error = tcpstats_snapshot(sc, uio->uio_td);
 		if (error != 0)
 			goto out;
@@ -663,6 +755,21 @@ tcpstats_sysctl_init(void)
 	    __DECONST(void *, &tcpstats_bounds[0]), 0,
 	    tcpstats_sysctl_bounded, "IU", "Open descriptors allowed (1-256)");
 	SYSCTL_ADD_PROC(&tcpstats_sysctl_ctx, children, OID_AUTO,
+	    "max_readers_per_uid", CTLTYPE_UINT | CTLFLAG_RWTUN | CTLFLAG_MPSAFE,
+	    __DECONST(void *, &tcpstats_bounds[3]), 0,
+	    tcpstats_sysctl_bounded, "IU",
+	    "Open descriptors per unprivileged user (1-256)");
+	SYSCTL_ADD_PROC(&tcpstats_sysctl_ctx, children, OID_AUTO,
+	    "reserved_readers", CTLTYPE_UINT | CTLFLAG_RWTUN | CTLFLAG_MPSAFE,
+	    __DECONST(void *, &tcpstats_bounds[4]), 0,
+	    tcpstats_sysctl_bounded, "IU",
+	    "Of max_readers, kept for privileged openers (0-256)");
+	SYSCTL_ADD_PROC(&tcpstats_sysctl_ctx, children, OID_AUTO,
+	    "snapshot_idle_ms", CTLTYPE_UINT | CTLFLAG_RWTUN | CTLFLAG_MPSAFE,
+	    __DECONST(void *, &tcpstats_bounds[5]), 0,
+	    tcpstats_sysctl_bounded, "IU",
+	    "Free a snapshot left unread this long, ms (100-3600000)");
+	SYSCTL_ADD_PROC(&tcpstats_sysctl_ctx, children, OID_AUTO,
 	    "max_bytes", CTLTYPE_UINT | CTLFLAG_RWTUN | CTLFLAG_MPSAFE,
 	    __DECONST(void *, &tcpstats_bounds[1]), 0,
 	    tcpstats_sysctl_bounded, "IU",
@@ -692,6 +799,7 @@ tcpstats_modevent(module_t mod __unused, int type, void *data __unused)
 
 	switch (type) {
 	case MOD_LOAD:
+		sx_init(&tcpstats_list_lock, "tcpstats readers");
 		tcpstats_reads = counter_u64_alloc(M_WAITOK);
 		tcpstats_records = counter_u64_alloc(M_WAITOK);
 		tcpstats_errors = counter_u64_alloc(M_WAITOK);
@@ -708,6 +816,7 @@ tcpstats_modevent(module_t mod __unused, int type, void *data __unused)
 		if (error != 0) {
 			sysctl_ctx_free(&tcpstats_sysctl_ctx);
 			tcpstats_counters_free();
+			sx_destroy(&tcpstats_list_lock);
 		}
 		return (error);
 	case MOD_UNLOAD:
@@ -720,6 +829,7 @@ tcpstats_modevent(module_t mod __unused, int type, void *data __unused)
 		tcpstats_dev = NULL;
 		sysctl_ctx_free(&tcpstats_sysctl_ctx);
 		tcpstats_counters_free();
+		sx_destroy(&tcpstats_list_lock);
 		return (0);
 	case MOD_SHUTDOWN:
 		return (0);

@@ -84,6 +84,8 @@
 #define	TCPSTATS_RF_LISTEN	0x00000002	/* listening socket */
 #define	TCPSTATS_RF_RTT_VALID	0x00000004	/* an RTT was measured */
 #define	TCPSTATS_RF_KADDR	0x00000008	/* tr_kaddr is valid */
+#define	TCPSTATS_RF_SEQ_HIDDEN	0x00000010	/* sequence numbers withheld
+						   from this reader: zero */
 
 /* A timer that is not armed. */
 #define	TCPSTATS_TIMER_OFF	0xffffffffU
@@ -141,7 +143,10 @@ struct tcpstats_record {
 	uint32_t	tr_rto_us;		/* current retransmit timeout */
 	uint32_t	tr_rtt_min_us;		/* smallest RTT observed */
 
-	/* Sequence space. */
+	/*
+	 * Sequence space: only for a privileged reader or the connection's
+	 * own user; otherwise zero and TCPSTATS_RF_SEQ_HIDDEN is set.
+	 */
 	uint32_t	tr_snd_una;
 	uint32_t	tr_snd_nxt;
 	uint32_t	tr_snd_max;

@@ -177,19 +177,21 @@ tcpstats_rttlow_us(int64_t raw, bool usec_granularity, bool ts_ms,
 /*
  * Milliseconds until an absolute sbintime_t deadline (t_timers[]); a timer
  * at SBT_MAX is not armed.  An armed timer never reports
- * TCPSTATS_TIMER_OFF, an overdue one reports 0.
+ * TCPSTATS_TIMER_OFF.  Time left is rounded up, so a timer less than 1 ms
+ * from expiry reads 1, not 0; only a timer already due reads 0.
  */
 uint32_t
 tcpstats_timer_ms(int64_t expiry_sbt, int64_t now_sbt)
 {
-	uint64_t ms;
+	uint64_t left, ms;
 
 	if (expiry_sbt == TCPSTATS_SBT_MAX)
 		return (TCPSTATS_TIMER_OFF);
 	if (expiry_sbt <= now_sbt)
 		return (0);
-	ms = ((uint64_t)expiry_sbt - (uint64_t)now_sbt) /
-	    (uint64_t)TCPSTATS_SBT_1MS;
+	left = (uint64_t)expiry_sbt - (uint64_t)now_sbt;
+	ms = left / (uint64_t)TCPSTATS_SBT_1MS +
+	    (left % (uint64_t)TCPSTATS_SBT_1MS != 0 ? 1 : 0);
 	return (ms >= TCPSTATS_TIMER_OFF ? TCPSTATS_TIMER_OFF - 1 :
 	    (uint32_t)ms);
 }
@@ -202,6 +204,58 @@ tcpstats_ticks_ms(uint32_t delta_ticks, uint32_t hz)
 	if (hz == 0)
 		return (0);
 	return (sat32((uint64_t)delta_ticks * 1000 / hz));
+}
+
+/*
+ * Whether one more descriptor may be opened: 0 or EBUSY.  Every opener
+ * counts against max_readers; an unprivileged one must also leave
+ * `reserved` of them free for privileged openers (the agent running as
+ * root is never locked out by other users), and may hold at most
+ * max_per_uid at once itself.
+ */
+int
+tcpstats_admit(bool privileged, uint32_t open_total, uint32_t open_by_uid,
+    uint32_t max_readers, uint32_t max_per_uid, uint32_t reserved)
+{
+
+	if (open_total >= max_readers)
+		return (EBUSY);
+	if (privileged)
+		return (0);
+	if ((uint64_t)open_total + reserved >= max_readers)
+		return (EBUSY);
+	if (open_by_uid >= max_per_uid)
+		return (EBUSY);
+	return (0);
+}
+
+/*
+ * Whether a snapshot last read at last_ticks has waited idle_ms or more by
+ * now_ticks (the tick counter wraps; the unsigned difference does not
+ * care).
+ */
+bool
+tcpstats_snapshot_stale(uint32_t last_ticks, uint32_t now_ticks, uint32_t hz,
+    uint32_t idle_ms)
+{
+
+	if (hz == 0)
+		return (false);
+	return ((uint64_t)(uint32_t)(now_ticks - last_ticks) * 1000 / hz >=
+	    idle_ms);
+}
+
+/*
+ * Whether a reader may see a connection's sequence numbers.  They are what
+ * an off-path attacker needs to inject data into or reset a connection,
+ * and pcblist does not export them: only a reader privileged to see the
+ * wire anyway, or the user owning the connection, gets them.
+ */
+bool
+tcpstats_seq_visible(bool privileged, uint32_t reader_uid, uint32_t owner_uid)
+{
+
+	return (privileged || reader_uid == owner_uid);
 }
 
 /* Bytes of a stream with nrecords records; EFBIG if it cannot exist. */

@@ -66,6 +66,13 @@ uint32_t tcpstats_rttlow_us(int64_t raw, bool usec_granularity, bool ts_ms,
 	    uint32_t us_per_tick);
 uint32_t tcpstats_timer_ms(int64_t expiry_sbt, int64_t now_sbt);
 uint32_t tcpstats_ticks_ms(uint32_t delta_ticks, uint32_t hz);
+int	tcpstats_admit(bool privileged, uint32_t open_total,
+	    uint32_t open_by_uid, uint32_t max_readers, uint32_t max_per_uid,
+	    uint32_t reserved);
+bool	tcpstats_snapshot_stale(uint32_t last_ticks, uint32_t now_ticks,
+	    uint32_t hz, uint32_t idle_ms);
+bool	tcpstats_seq_visible(bool privileged, uint32_t reader_uid,
+	    uint32_t owner_uid);
 int	tcpstats_stream_size(uint64_t nrecords, uint64_t *sizep);
 uint64_t tcpstats_size_hint(uint64_t nsockets);
 void	tcpstats_header_init(struct tcpstats_header *th, uint64_t generation,

@@ -36,6 +36,9 @@ impl ProcessInfo {
 pub struct ProcessMap {
     by_key: HashMap<u64, ProcessInfo, KernelIdHash>,
     generation: u64,
+    /// When set, only sockets whose `sock_id` is at most this join: the
+    /// newest socket known to exist before the map was read.
+    newest_sock_id: Option<u64>,
 }
 
 /// Source of `ProcessMap::generation` values, unique within the process.
@@ -46,6 +49,7 @@ impl Default for ProcessMap {
         ProcessMap {
             by_key: HashMap::default(),
             generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
+            newest_sock_id: None,
         }
     }
 }
@@ -87,8 +91,24 @@ impl ProcessMap {
         self.by_key.is_empty()
     }
 
+    /// Join only sockets with a `sock_id` of at most `newest`. For sources
+    /// whose ids grow with every new socket (FreeBSD `inp_gencnt`) and whose
+    /// join key is a kernel address the allocator hands to the next socket
+    /// at once: a socket opened after the map was read would otherwise
+    /// inherit the previous owner of its address. Newer sockets get no
+    /// owner until the next map.
+    pub fn join_only_up_to(&mut self, newest: u64) {
+        self.generation = GENERATIONS.fetch_add(1, Ordering::Relaxed);
+        self.newest_sock_id = Some(newest);
+    }
+
     /// The owner of the socket `rec`, by its `proc_key`.
     pub fn owner(&self, rec: &SocketRecord) -> Option<&ProcessInfo> {
+        if let (Some(newest), Some(id)) = (self.newest_sock_id, rec.sock_id)
+            && id > newest
+        {
+            return None;
+        }
         rec.proc_key.and_then(|k| self.by_key.get(&k))
     }
 

@@ -63,6 +63,7 @@ SECTIONS = [
         ("XT_XSO_LEN", "field", "xtcpcb", SO + "xso_len"),
         ("XT_XSO_SO", "field", "xtcpcb", SO + "xso_so"),
         ("XT_SO_UID", "field", "xtcpcb", SO + "so_uid"),
+        ("XT_SO_OPTIONS", "field", "xtcpcb", SO + "so_options"),
         ("XT_SO_RCV_CC", "field", "xtcpcb", SO + "so_rcv.sb_cc"),
         ("XT_SO_RCV_HIWAT", "field", "xtcpcb", SO + "so_rcv.sb_hiwat"),
         ("XT_SO_SND_CC", "field", "xtcpcb", SO + "so_snd.sb_cc"),
@@ -97,6 +98,8 @@ SECTIONS = [
         ("XT_T_DSACK_PACK", "field", "xtcpcb", "t_dsack_pack"),
         ("INP_IPV4", "value", None, "INP_IPV4"),
         ("INP_IPV6", "value", None, "INP_IPV6"),
+        ("SO_ACCEPTCONN", "value", None, "SO_ACCEPTCONN"),
+        ("TCPS_SYN_RECEIVED", "value", None, "TCPS_SYN_RECEIVED"),
         ("SSTHRESH_INITIAL", "value", None, "(TCP_MAXWIN << TCP_MAX_WINSHIFT)"),
     ]),
     ("kern.file: struct xfile", [

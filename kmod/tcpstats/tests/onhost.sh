@@ -4,7 +4,9 @@
 #	sh kmod/tcpstats/tests/onhost.sh [path/to/tcpstats.ko]
 # It loads the module, opens a known loopback connection, reads
 # /dev/tcpstats, compares socket counts and IPv4 4-tuples with
-# sockstat -46, checks the known connection's RTT is non-zero, unloads
+# sockstat -46, checks the known connection's RTT is non-zero, reads it as
+# an unprivileged user (no kernel addresses, root's sequence numbers
+# withheld, at most two descriptors), unloads
 # while a reader holds the device open, and checks vmstat -m and the
 # kernel log for leaked memory. It leaves the module unloaded.
 #
@@ -176,6 +178,44 @@ if awk -v p="$port" '$1 == "rec" && $2 == 4 && $6 == p && $7 == 4 {
 else
 	fail "client side of 127.0.0.1:$port has no measured RTT"
 fi
+
+# 5b. An unprivileged reader (nobody): no kernel addresses, and the
+# sequence numbers of root's connection (ours) withheld, flagged in rflags
+# (TCPSTATS_RF_SEQ_HIDDEN, 16). Other users' sockets are visible only with
+# security.bsd.see_other_uids=1.
+if su -m nobody -c 'cat /dev/tcpstats' >"$tmp/s3"; then
+	decode "$tmp/s3" >"$tmp/d3"
+	read -r _ _ _ _ _ _ uflags <"$tmp/d3" || uflags=0
+	if [ $((uflags & 2)) -eq 0 ]; then
+		pass "unprivileged reader gets no kernel socket addresses"
+	else
+		fail "unprivileged reader got TCPSTATS_F_KADDR"
+	fi
+	if [ "$(sysctl -n security.bsd.see_other_uids)" -eq 1 ]; then
+		if awk -v p="$port" '$1 == "rec" && $2 == 4 && ($4 == p || $6 == p) {
+			n++
+			if (int($9 / 16) % 2 == 1)
+				hidden++
+		} END { exit !(n >= 2 && hidden == n) }' "$tmp/d3"; then
+			pass "unprivileged reader: root's sequence numbers withheld"
+		else
+			fail "unprivileged reader saw root's sequence numbers (or fewer than 2 records)"
+		fi
+	else
+		echo "skip: security.bsd.see_other_uids=0, nobody cannot see root's sockets"
+	fi
+else
+	fail "reading /dev/tcpstats as nobody failed"
+fi
+
+# 5c. Reader limits: an unprivileged user may hold 2 descriptors
+# (dev.tcpstats.max_readers_per_uid); a third open is refused.
+limits=$(su -m nobody -c 'exec 3</dev/tcpstats; exec 4</dev/tcpstats; echo two
+	if cat /dev/tcpstats >/dev/null 2>&1; then echo three; fi' || true)
+case $limits in
+two) pass "a third descriptor for one unprivileged user is refused" ;;
+*) fail "per-user reader limit: expected only two opens, got: $limits" ;;
+esac
 
 # 6. Counters moved.
 reads=$(sysctl -n dev.tcpstats.reads)

@@ -194,6 +194,50 @@ test_rtt(void)
 }
 
 static void
+test_admit(void)
+{
+
+	/* 8 readers, 2 per uid, 2 reserved for privileged openers. */
+	CHECK(tcpstats_admit(false, 0, 0, 8, 2, 2) == 0);
+	CHECK(tcpstats_admit(false, 1, 1, 8, 2, 2) == 0);
+	CHECK(tcpstats_admit(false, 2, 2, 8, 2, 2) == EBUSY);
+	CHECK(tcpstats_admit(false, 5, 0, 8, 2, 2) == 0);
+	CHECK(tcpstats_admit(false, 6, 0, 8, 2, 2) == EBUSY);
+	/* Privileged: no per-uid limit, the reserve is theirs. */
+	CHECK(tcpstats_admit(true, 6, 6, 8, 2, 2) == 0);
+	CHECK(tcpstats_admit(true, 7, 7, 8, 2, 2) == 0);
+	CHECK(tcpstats_admit(true, 8, 0, 8, 2, 2) == EBUSY);
+	/* A reserve as large as the limit shuts unprivileged openers out. */
+	CHECK(tcpstats_admit(false, 0, 0, 4, 2, 4) == EBUSY);
+	CHECK(tcpstats_admit(false, 0, 0, 4, 2, UINT32_MAX) == EBUSY);
+}
+
+static void
+test_stale(void)
+{
+
+	CHECK(!tcpstats_snapshot_stale(1000, 1000, 1000, 10000));
+	CHECK(!tcpstats_snapshot_stale(1000, 10999, 1000, 10000));
+	CHECK(tcpstats_snapshot_stale(1000, 11000, 1000, 10000));
+	CHECK(!tcpstats_snapshot_stale(100, 1099, 100, 10000));
+	CHECK(tcpstats_snapshot_stale(0, 1000, 100, 10000));
+	/* The tick counter wrapped between the two. */
+	CHECK(tcpstats_snapshot_stale(UINT32_MAX - 5000, 5000, 1000, 10000));
+	CHECK(!tcpstats_snapshot_stale(UINT32_MAX - 5000, 4000, 1000, 10000));
+	CHECK(!tcpstats_snapshot_stale(0, UINT32_MAX, 0, 1));
+}
+
+static void
+test_seq_visibility(void)
+{
+
+	CHECK(tcpstats_seq_visible(true, 1001, 0));
+	CHECK(tcpstats_seq_visible(false, 1001, 1001));
+	CHECK(!tcpstats_seq_visible(false, 1001, 0));
+	CHECK(!tcpstats_seq_visible(false, 0, 1001));
+}
+
+static void
 test_timers(void)
 {
 	int64_t now = 1000 * TCPSTATS_SBT_1S;
@@ -201,6 +245,11 @@ test_timers(void)
 	CHECK(tcpstats_timer_ms(TCPSTATS_SBT_MAX, now) == TCPSTATS_TIMER_OFF);
 	CHECK(tcpstats_timer_ms(now, now) == 0);
 	CHECK(tcpstats_timer_ms(now - 5, now) == 0);
+	/* Under 1 ms left: still running, rounded up, never 0. */
+	CHECK(tcpstats_timer_ms(now + 1, now) == 1);
+	CHECK(tcpstats_timer_ms(now + TCPSTATS_SBT_1MS - 1, now) == 1);
+	CHECK(tcpstats_timer_ms(now + TCPSTATS_SBT_1MS, now) == 1);
+	CHECK(tcpstats_timer_ms(now + TCPSTATS_SBT_1MS + 1, now) == 2);
 	CHECK(tcpstats_timer_ms(now + 200 * TCPSTATS_SBT_1MS, now) == 200);
 	CHECK(tcpstats_timer_ms(now + 3 * TCPSTATS_SBT_1S, now) == 3000 ||
 	    tcpstats_timer_ms(now + 3 * TCPSTATS_SBT_1S, now) == 3001);
@@ -283,6 +332,9 @@ main(void)
 	test_filter_validate();
 	test_filter_match();
 	test_rtt();
+	test_admit();
+	test_stale();
+	test_seq_visibility();
 	test_timers();
 	test_stream();
 	test_copy_name();

@@ -76,12 +76,22 @@ pub fn parse(buf: &[u8], what: &str) -> Result<Vec<SocketFile>, SourceError> {
 /// Join socket descriptors with command names. `command(pid)` gives the
 /// name when known; an unknown name is left empty, which the process map
 /// treats as absent.
+///
+/// `generation` is the TCP generation (`xig_gen`) of a socket table read
+/// before `kern.file`: sockets with a larger `inp_gencnt` were opened
+/// after it, perhaps at the kernel address of a socket the table still
+/// names with its old owner, so they are not joined (a socket shared by
+/// several processes goes to the lowest pid, see `ProcessMap::insert`).
 pub fn process_map(
     files: &[SocketFile],
+    generation: Option<u64>,
     mut command: impl FnMut(u32) -> Option<Arc<str>>,
 ) -> ProcessMap {
     let unknown: Arc<str> = Arc::from("");
     let mut map = ProcessMap::new();
+    if let Some(g) = generation {
+        map.join_only_up_to(g);
+    }
     for f in files {
         map.insert(
             f.key,

@@ -51,6 +51,8 @@ pub const XT_XSO_LEN: Field = Field::new(16, 8);
 pub const XT_XSO_SO: Field = Field::new(24, 8);
 /// `struct xtcpcb`: `xt_inp.xi_socket.so_uid`
 pub const XT_SO_UID: Field = Field::new(136, 4);
+/// `struct xtcpcb`: `xt_inp.xi_socket.so_options`
+pub const XT_SO_OPTIONS: Field = Field::new(174, 2);
 /// `struct xtcpcb`: `xt_inp.xi_socket.so_rcv.sb_cc`
 pub const XT_SO_RCV_CC: Field = Field::new(184, 4);
 /// `struct xtcpcb`: `xt_inp.xi_socket.so_rcv.sb_hiwat`
@@ -119,6 +121,10 @@ pub const XT_T_DSACK_PACK: Field = Field::new(648, 4);
 pub const INP_IPV4: u64 = 1;
 /// `INP_IPV6`
 pub const INP_IPV6: u64 = 2;
+/// `SO_ACCEPTCONN`
+pub const SO_ACCEPTCONN: u64 = 2;
+/// `TCPS_SYN_RECEIVED`
+pub const TCPS_SYN_RECEIVED: u64 = 3;
 /// `(TCP_MAXWIN << TCP_MAX_WINSHIFT)`
 pub const SSTHRESH_INITIAL: u64 = 1073725440;
 

@@ -2,11 +2,14 @@
 //! the same code as replayed dumps.
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::command_cache::CommandCache;
+use super::idle_wrap::IdleWrap;
 use super::tcpstats_dev::{self, TcpstatsDevice};
+use super::warn_interval::WarnInterval;
 use super::{kern_file, kinfo_proc, pcblist, sysctl, tcp_states, tcpstat};
 use crate::platform::{ProcessMap, ScanStats, Source, SourceError, SourceKind};
 use crate::record::{SocketRecord, StateCounts, TcpCounters};
@@ -16,26 +19,56 @@ const _: () = assert!(
     "the FreeBSD parsers read little-endian (amd64, arm64) kernel structures"
 );
 
-/// Reads of a table whose generation changed while it was copied out,
-/// before the last one is used anyway and counted as inconsistent.
-const GENERATION_RETRIES: usize = 3;
+/// A table whose generation changed while it was copied out is read once
+/// more, then used as it is. The kernel already leaves out pcbs born after
+/// the header's generation, so a changed table is at worst missing a few
+/// that closed meanwhile; on a busy host something changes during nearly
+/// every read, and each further attempt would cost a whole table again.
+const GENERATION_RETRIES: usize = 1;
+
+/// Warnings about changed tables: at most one per this interval.
+const INCONSISTENT_WARN_EVERY: Duration = Duration::from_secs(300);
 
 /// Where the socket table comes from: the tcpstats kernel module's device
 /// (RTT, RTO, sequence numbers) or `net.inet.tcp.pcblist`.
 enum SocketReader {
-    Pcblist { buf: Vec<u8> },
-    Tcpstats { dev: TcpstatsDevice },
+    Pcblist {
+        buf: Vec<u8>,
+        changed: WarnInterval,
+        idle: IdleWrap,
+    },
+    Tcpstats {
+        dev: TcpstatsDevice,
+    },
 }
 
 impl SocketReader {
-    fn read(&mut self, ts: u64, out: &mut Vec<SocketRecord>) -> Result<ScanStats, SourceError> {
+    /// One table into `out`, with the TCP generation it was read at.
+    fn read(
+        &mut self,
+        ts: u64,
+        out: &mut Vec<SocketRecord>,
+    ) -> Result<(ScanStats, u64), SourceError> {
         match self {
-            SocketReader::Pcblist { buf } => read_pcblist(buf, ts, out),
+            SocketReader::Pcblist { buf, changed, idle } => {
+                let start = out.len();
+                let (stats, generation) = read_pcblist(buf, changed, ts, out)?;
+                idle.apply(ts / 1_000_000, generation, &mut out[start..]);
+                Ok((stats, generation))
+            }
             SocketReader::Tcpstats { dev } => {
                 let start = out.len();
                 let s = dev.snapshot(ts, out).inspect_err(|_| out.truncate(start))?;
-                Ok(tcpstats_dev::scan_stats(&s))
+                Ok((tcpstats_dev::scan_stats(&s), s.header.generation))
             }
+        }
+    }
+
+    /// Forget what earlier reads showed (the probe read at open, which is
+    /// not a scan).
+    fn forget_history(&mut self) {
+        if let SocketReader::Pcblist { idle, .. } = self {
+            *idle = IdleWrap::new(idle.hz());
         }
     }
 
@@ -49,7 +82,11 @@ impl SocketReader {
     /// `freebsd-kmod` requires the module; `auto` prefers it when loaded
     /// and falls back to pcblist, saying which it uses.
     fn choose(kind: SourceKind) -> Result<SocketReader, SourceError> {
-        let pcblist = || SocketReader::Pcblist { buf: Vec::new() };
+        let pcblist = || SocketReader::Pcblist {
+            buf: Vec::new(),
+            changed: WarnInterval::new(INCONSISTENT_WARN_EVERY),
+            idle: IdleWrap::new(kernel_hz()),
+        };
         match kind {
             SourceKind::FreebsdKmod => Ok(SocketReader::Tcpstats {
                 dev: TcpstatsDevice::open(tcpstats_dev::DEVICE)?,
@@ -64,7 +101,13 @@ impl SocketReader {
                         Ok(SocketReader::Tcpstats { dev })
                     }
                     Err(e) => {
-                        warn!("{e}; falling back to {}", pcblist::SYSCTL);
+                        // Loud: the agent loses RTT and sequence data, and
+                        // a refusal can mean other users hold the device.
+                        error!(
+                            "{e}; the tcpstats module is loaded but refused this reader, so \
+                             sockets come from {} without RTT, RTO or sequence numbers",
+                            pcblist::SYSCTL
+                        );
                         Ok(pcblist())
                     }
                 }
@@ -81,46 +124,67 @@ impl SocketReader {
     }
 }
 
+/// The kernel's clock rate (`kern.hz`), which sets where pcblist's idle
+/// time wraps; FreeBSD's default when it cannot be read.
+fn kernel_hz() -> u32 {
+    let mut buf = Vec::new();
+    let hz = sysctl::read_by_name(c"kern.hz", &mut buf)
+        .ok()
+        .and_then(|()| buf.first_chunk::<4>().map(|b| i32::from_ne_bytes(*b)))
+        .and_then(|hz| u32::try_from(hz).ok())
+        .filter(|&hz| hz > 0);
+    hz.unwrap_or_else(|| {
+        warn!("kern.hz unreadable; assuming 1000 for the idle_ms wrap horizon");
+        1000
+    })
+}
+
 fn read_pcblist(
     buf: &mut Vec<u8>,
+    changed: &mut WarnInterval,
     ts: u64,
     out: &mut Vec<SocketRecord>,
-) -> Result<ScanStats, SourceError> {
+) -> Result<(ScanStats, u64), SourceError> {
     let start = out.len();
-    for attempt in 0..=GENERATION_RETRIES {
+    let mut attempt = 0;
+    loop {
         sysctl::read_by_name(c"net.inet.tcp.pcblist", buf)
             .map_err(|e| SourceError::io(pcblist::SYSCTL, e))?;
         out.truncate(start);
         let s = pcblist::parse(buf, pcblist::SYSCTL, ts, out)?;
+        let stats = ScanStats {
+            skipped: s.skipped,
+            inconsistent: !s.consistent(),
+        };
         if s.consistent() {
-            return Ok(ScanStats {
-                skipped: s.skipped,
-                inconsistent: false,
-            });
+            return Ok((stats, s.header_gen));
         }
         debug!(
-            "{}: generation {} → {} during read {attempt}; retrying",
+            "{}: generation {} → {} during read {attempt}",
             pcblist::SYSCTL,
             s.header_gen,
             s.trailer_gen
         );
         if attempt == GENERATION_RETRIES {
-            warn!(
-                "{}: the socket table kept changing over {} reads; using the last one",
-                pcblist::SYSCTL,
-                GENERATION_RETRIES + 1
-            );
-            return Ok(ScanStats {
-                skipped: s.skipped,
-                inconsistent: true,
-            });
+            if let Some(n) = changed.occurred(Instant::now()) {
+                warn!(
+                    "{}: the socket table changed while it was read, twice in a row, {n} \
+                     time(s) since the last such warning; used as read (sockets that closed \
+                     meanwhile may be missing)",
+                    pcblist::SYSCTL
+                );
+            }
+            return Ok((stats, s.header_gen));
         }
+        attempt += 1;
     }
-    Ok(ScanStats::default())
 }
 
 pub struct FreeBsdSource {
     sockets: SocketReader,
+    /// TCP generation of the latest socket table read; the process map
+    /// read after it joins no newer socket.
+    generation: u64,
     files_buf: Vec<u8>,
     proc_buf: Vec<u8>,
     stats_buf: Vec<u8>,
@@ -133,13 +197,15 @@ impl FreeBsdSource {
     pub fn open(kind: SourceKind) -> Result<FreeBsdSource, SourceError> {
         let mut src = FreeBsdSource {
             sockets: SocketReader::choose(kind)?,
+            generation: 0,
             files_buf: Vec::new(),
             proc_buf: Vec::new(),
             stats_buf: Vec::new(),
             commands: CommandCache::new(),
         };
         let mut probe = Vec::new();
-        src.sockets.read(0, &mut probe)?;
+        src.generation = src.sockets.read(0, &mut probe)?.1;
+        src.sockets.forget_history();
         Ok(src)
     }
 
@@ -182,10 +248,14 @@ impl Source for FreeBsdSource {
     }
 
     fn sockets(&mut self, ts: u64, out: &mut Vec<SocketRecord>) -> Result<ScanStats, SourceError> {
-        self.sockets.read(ts, out)
+        let (stats, generation) = self.sockets.read(ts, out)?;
+        self.generation = generation;
+        Ok(stats)
     }
 
     fn processes(&mut self) -> Result<ProcessMap, SourceError> {
+        // Taken before kern.file is read: every socket up to it existed then.
+        let generation = self.generation;
         sysctl::read_by_name(c"kern.file", &mut self.files_buf)
             .map_err(|e| SourceError::io(kern_file::SYSCTL, e))?;
         let files = kern_file::parse(&self.files_buf, kern_file::SYSCTL)?;
@@ -197,7 +267,7 @@ impl Source for FreeBsdSource {
                 names.insert(pid, c);
             }
         }
-        Ok(kern_file::process_map(&files, |pid| {
+        Ok(kern_file::process_map(&files, Some(generation), |pid| {
             names.get(&pid).cloned()
         }))
     }

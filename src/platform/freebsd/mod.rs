@@ -9,20 +9,27 @@
 
 mod bytes;
 pub mod command_cache;
+#[cfg(any(target_os = "freebsd", test))]
+mod idle_wrap;
 pub mod kern_file;
 pub mod kinfo_proc;
 pub mod layout;
 pub mod pcblist;
 pub mod replay;
+mod scope;
 pub mod tcp_states;
 pub mod tcpstat;
 
 pub mod tcpstats_dev;
+#[cfg(any(target_os = "freebsd", test))]
+mod warn_interval;
 
 #[cfg(target_os = "freebsd")]
 mod live;
 #[cfg(target_os = "freebsd")]
 mod sysctl;
+#[cfg(any(target_os = "freebsd", test))]
+mod sysctl_size;
 
 #[cfg(target_os = "freebsd")]
 pub use live::FreeBsdSource;

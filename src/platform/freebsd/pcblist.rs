@@ -7,12 +7,13 @@
 //! build does not know means a different kernel ABI: the whole dump is
 //! refused with both lengths named, rather than read at wrong offsets.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use tracing::warn;
 
-use super::bytes::{bytes_at, i32_le, len_at, u8_at, u16_be, u32_le, u64_le};
+use super::bytes::{bytes_at, i32_le, len_at, u8_at, u16_be, u16_le, u32_le, u64_le};
 use super::layout::*;
+use super::scope::kernel_v6;
 use crate::platform::SourceError;
 use crate::record::{SSTHRESH_INFINITE, ShortName, SocketRecord, TcpState};
 
@@ -61,6 +62,7 @@ const _: () = {
         i += 1;
     }
     assert!(XT_FPORT.size == 2 && XT_LPORT.size == 2 && XT_INP_VFLAG.size == 1);
+    assert!(XT_SO_OPTIONS.size == 2 && XT_SO_OPTIONS.end() <= XTCPCB_SIZE);
     assert!(XT_FADDR6.size == 16 && XT_LADDR6.end() <= XTCPCB_SIZE);
     assert!(XT_STACK.end() <= XTCPCB_SIZE && XT_CC.end() <= XTCPCB_SIZE);
     assert!(XIG_LEN.size == 8 && XIG_COUNT.size == 4 && XIG_GEN.size == 8);
@@ -216,6 +218,9 @@ enum Decode {
 #[inline]
 fn decode(rec: &[u8; XTCPCB_SIZE], ts: u64) -> Result<SocketRecord, Decode> {
     let xi_len = u64_le(rec, XT_XI_LEN);
+    if xi_len == 0 && i32_le(rec, XT_T_STATE) as u64 == TCPS_SYN_RECEIVED {
+        return syncache_entry(rec, ts);
+    }
     if xi_len != XINPCB_SIZE as u64 {
         return Err(Decode::Fatal(
             XT_XI_LEN.offset,
@@ -277,15 +282,32 @@ fn decode(rec: &[u8; XTCPCB_SIZE], ts: u64) -> Result<SocketRecord, Decode> {
     r.idle_ms = Some(i32_le(rec, XT_T_RCVTIME).max(0) as u32);
     if has_socket {
         r.uid = Some(u32_le(rec, XT_SO_UID));
-        r.snd_buf_used = Some(u32_le(rec, XT_SO_SND_CC));
-        r.snd_buf_hiwat = Some(u32_le(rec, XT_SO_SND_HIWAT));
-        r.rcv_buf_used = Some(u32_le(rec, XT_SO_RCV_CC));
-        r.rcv_buf_hiwat = Some(u32_le(rec, XT_SO_RCV_HIWAT));
-        r.derive_buffer_pcts();
+        // The kernel copies no buffers out for a listening socket (its
+        // buffer space holds the accept queues): they read 0, not a value.
+        let listening = u16_le(rec, XT_SO_OPTIONS) as u64 & SO_ACCEPTCONN != 0;
+        if !listening {
+            r.snd_buf_used = Some(u32_le(rec, XT_SO_SND_CC));
+            r.snd_buf_hiwat = Some(u32_le(rec, XT_SO_SND_HIWAT));
+            r.rcv_buf_used = Some(u32_le(rec, XT_SO_RCV_CC));
+            r.rcv_buf_hiwat = Some(u32_le(rec, XT_SO_RCV_HIWAT));
+            r.derive_buffer_pcts();
+        }
         let so = u64_le(rec, XT_XSO_SO);
         r.proc_key = (so != 0).then_some(so);
     }
     Ok(r)
+}
+
+/// A syncache entry: a connection still in its handshake, with no pcb or
+/// socket yet. The kernel zeroes the record and fills in only the
+/// addresses, the state and constant socket type fields; `xi_len` stays 0,
+/// which a real pcb never has. Every other field would be a fake zero, so
+/// the record has the addresses and state only. It has no `sock_id`
+/// either (`inp_gencnt` is 0 for every entry): the delta store keys it by
+/// its 4-tuple, which the syncache holds once at most.
+fn syncache_entry(rec: &[u8; XTCPCB_SIZE], ts: u64) -> Result<SocketRecord, Decode> {
+    let (local, remote) = addresses(rec)?;
+    Ok(SocketRecord::new(ts, local, remote, TcpState::SynReceived))
 }
 
 /// `tt_*` are milliseconds until expiry, 0 when the timer is not running
@@ -315,10 +337,7 @@ fn addresses(rec: &[u8; XTCPCB_SIZE]) -> Result<(SocketAddr, SocketAddr), Decode
         let zone = u32_le(rec, XT_ZONEID6);
         let v6 = |f, port| {
             let b: [u8; 16] = bytes_at(rec, f).try_into().unwrap_or([0; 16]);
-            let ip = Ipv6Addr::from(b);
-            // The zone only means something for link-local addresses.
-            let scope = if ip.is_unicast_link_local() { zone } else { 0 };
-            SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope))
+            SocketAddr::V6(kernel_v6(b, zone, port))
         };
         Ok((v6(XT_LADDR6, lport), v6(XT_FADDR6, fport)))
     } else if vflag & INP_IPV4 != 0 {

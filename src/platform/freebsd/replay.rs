@@ -70,6 +70,9 @@ pub struct ReplaySource {
     kern_proc: Option<Dump>,
     tcp_stats: Option<Dump>,
     tcp_states: Option<Dump>,
+    /// The socket table's TCP generation once it has been read; the
+    /// process map joins no socket newer than it.
+    generation: Option<u64>,
 }
 
 impl ReplaySource {
@@ -87,6 +90,7 @@ impl ReplaySource {
             kern_proc: opt(&inputs.kern_proc)?,
             tcp_stats: opt(&inputs.tcp_stats)?,
             tcp_states: opt(&inputs.tcp_states)?,
+            generation: None,
         })
     }
 }
@@ -105,9 +109,11 @@ impl Source for ReplaySource {
             if let Err(e) = s.header.require_complete() {
                 warn!("{what}: {e}");
             }
+            self.generation = Some(s.header.generation);
             return Ok(tcpstats_dev::scan_stats(&s));
         }
         let s = pcblist::parse(&d.bytes, pcblist::SYSCTL, ts, out).map_err(|e| d.err(e))?;
+        self.generation = Some(s.header_gen);
         let inconsistent = !s.consistent();
         if inconsistent {
             warn!(
@@ -137,7 +143,7 @@ impl Source for ReplaySource {
                 kinfo_proc::parse(&procs.bytes, kinfo_proc::SYSCTL).map_err(|e| procs.err(e))?;
             names.extend(parsed);
         }
-        Ok(kern_file::process_map(&owners, |pid| {
+        Ok(kern_file::process_map(&owners, self.generation, |pid| {
             names.get(&pid).cloned()
         }))
     }

@@ -16,11 +16,12 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use tracing::warn;
 
+use super::scope::kernel_v6;
 use crate::platform::{ScanStats, SourceError};
 use crate::record::{SSTHRESH_INFINITE, ShortName, SocketRecord, TcpState};
 
@@ -56,6 +57,7 @@ pub mod abi {
     pub const RF_LISTEN: u32 = 0x2;
     pub const RF_RTT_VALID: u32 = 0x4;
     pub const RF_KADDR: u32 = 0x8;
+    pub const RF_SEQ_HIDDEN: u32 = 0x10;
     pub const TIMER_OFF: u32 = u32::MAX;
     pub const CC_NAME_LEN: usize = 16;
     pub const STACK_NAME_LEN: usize = 32;
@@ -199,6 +201,7 @@ pub mod abi {
         ("TCPSTATS_RF_LISTEN", RF_LISTEN as u64),
         ("TCPSTATS_RF_RTT_VALID", RF_RTT_VALID as u64),
         ("TCPSTATS_RF_KADDR", RF_KADDR as u64),
+        ("TCPSTATS_RF_SEQ_HIDDEN", RF_SEQ_HIDDEN as u64),
         ("TCPSTATS_TIMER_OFF", TIMER_OFF as u64),
         ("TCPSTATS_CC_NAME_LEN", CC_NAME_LEN as u64),
         ("TCPSTATS_STACK_NAME_LEN", STACK_NAME_LEN as u64),
@@ -507,13 +510,18 @@ fn name(raw: &[u8]) -> Option<ShortName> {
     (!n.is_empty()).then_some(n)
 }
 
+/// The module copies addresses as the pcb holds them: a link-local zone
+/// is embedded in the address and moves to the scope id here.
 fn addr(rec: &[u8; abi::RECORD_SIZE], family: u8, a: Field, port: Field) -> Option<SocketAddr> {
-    let ip = match family {
-        abi::AF_INET => IpAddr::V4(Ipv4Addr::from(arr::<4, _>(rec, a))),
-        abi::AF_INET6 => IpAddr::V6(Ipv6Addr::from(arr::<16, _>(rec, a))),
-        _ => return None,
-    };
-    Some(SocketAddr::new(ip, u16_at(rec, port)))
+    let port = u16_at(rec, port);
+    match family {
+        abi::AF_INET => Some(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::from(arr::<4, _>(rec, a))),
+            port,
+        )),
+        abi::AF_INET6 => Some(SocketAddr::V6(kernel_v6(arr::<16, _>(rec, a), 0, port))),
+        _ => None,
+    }
 }
 
 /// Append one record as a `SocketRecord`; false (nothing appended) for an
@@ -569,8 +577,10 @@ fn push_socket_record(rec: &[u8; abi::RECORD_SIZE], ts: u64, out: &mut Vec<Socke
     }
     r.rto_us = Some(u32_at(rec, abi::TR_RTO_US));
 
-    // A listener or closed socket has no sequence space.
-    if !matches!(state, TcpState::Listen | TcpState::Closed) {
+    // A listener or closed socket has no sequence space, and the module
+    // withholds the numbers of other users' connections from an
+    // unprivileged reader (zeros there are not values).
+    if !matches!(state, TcpState::Listen | TcpState::Closed) && rflags & abi::RF_SEQ_HIDDEN == 0 {
         r.snd_una = Some(u32_at(rec, abi::TR_SND_UNA));
         r.snd_nxt = Some(u32_at(rec, abi::TR_SND_NXT));
         r.snd_max = Some(u32_at(rec, abi::TR_SND_MAX));
@@ -583,8 +593,11 @@ fn push_socket_record(rec: &[u8; abi::RECORD_SIZE], ts: u64, out: &mut Vec<Socke
     r.zerowin = Some(u32_at(rec, abi::TR_ZEROWIN) as u64);
     r.dsack_bytes = Some(u32_at(rec, abi::TR_DSACK_BYTES) as u64);
     r.dsack_pack = Some(u32_at(rec, abi::TR_DSACK_PACK) as u64);
-    r.bytes_sent = Some(u64_at(rec, abi::TR_SND_BYTES));
-    r.bytes_retrans = Some(u64_at(rec, abi::TR_SND_RXT_BYTES));
+    // FreeBSD counts retransmitted bytes apart from t_sndbytes; Linux's
+    // bytes_sent includes them, so the field means the same on both.
+    let retrans = u64_at(rec, abi::TR_SND_RXT_BYTES);
+    r.bytes_sent = Some(u64_at(rec, abi::TR_SND_BYTES).saturating_add(retrans));
+    r.bytes_retrans = Some(retrans);
     let pacing = u64_at(rec, abi::TR_PACING_RATE) as i64;
     r.pacing_rate = (pacing >= 0).then_some(pacing as u64);
 
@@ -640,8 +653,10 @@ impl TcpstatsDevice {
         let path = path.into();
         let file = File::open(&path).map_err(|e| {
             let hint = if path == Path::new(DEVICE) {
-                " (is the module loaded? `kldload tcpstats`; it allows dev.tcpstats.max_readers \
-                 readers at once)"
+                " (is the module loaded? `kldload tcpstats`; EBUSY means its reader limits were \
+                 reached: dev.tcpstats.max_readers in all, of which \
+                 dev.tcpstats.reserved_readers only for root, and \
+                 dev.tcpstats.max_readers_per_uid per other user; see `sysctl dev.tcpstats`)"
             } else {
                 ""
             };

@@ -209,17 +209,54 @@ const struct {
 	{ REC_V4_ESTABLISHED, REC_V6_LISTEN, REC_V6_RACK, REC_V4_TIME_WAIT },
 };
 
-/* An unprivileged reader: no kernel addresses anywhere. */
+/*
+ * An unprivileged reader (uid 1001): no kernel addresses anywhere, and the
+ * sequence numbers of root's sshd session withheld; its own connection's
+ * are there.
+ */
 const struct {
 	struct tcpstats_header h;
-	struct tcpstats_record r[1];
+	struct tcpstats_record r[2];
 } unprivileged = {
-	HEADER(0, 1, 1),
+	HEADER(0, 2, 2),
 	{ { .tr_gencnt = 1001, .tr_laddr = { 192, 0, 2, 10 },
 	    .tr_faddr = { 198, 51, 100, 7 }, .tr_lport = 52341,
 	    .tr_fport = 443, .tr_family = TCPSTATS_AF_INET, .tr_state = 4,
 	    .tr_uid = 1001, .tr_rflags = TCPSTATS_RF_HAVE_SOCKET,
-	    .tr_snd_cwnd = 28960, .tr_cc = "cubic", .tr_stack = "freebsd" } },
+	    .tr_snd_una = 0x10000000, .tr_snd_nxt = 0x10002000,
+	    .tr_snd_max = 0x10003000, .tr_rcv_nxt = 0x20000000,
+	    .tr_rcv_adv = 0x20010000,
+	    .tr_snd_cwnd = 28960, .tr_cc = "cubic", .tr_stack = "freebsd" },
+	  { .tr_gencnt = 990, .tr_laddr = { 192, 0, 2, 10 },
+	    .tr_faddr = { 198, 51, 100, 9 }, .tr_lport = 22,
+	    .tr_fport = 60022, .tr_family = TCPSTATS_AF_INET, .tr_state = 4,
+	    .tr_uid = 0,
+	    .tr_rflags = TCPSTATS_RF_HAVE_SOCKET | TCPSTATS_RF_SEQ_HIDDEN,
+	    .tr_snd_cwnd = 14480, .tr_cc = "cubic", .tr_stack = "freebsd" } },
+};
+
+/*
+ * An ssh session over link-local IPv6: the module copies the pcb's
+ * addresses as the kernel keeps them, zone (interface 2) in bytes 2-3.
+ */
+const struct {
+	struct tcpstats_header h;
+	struct tcpstats_record r[1];
+} link_local = {
+	HEADER(0, 1, 1),
+	{ { .tr_gencnt = 950,
+	    .tr_laddr = { 0xfe, 0x80, 0, 2, [15] = 1 },
+	    .tr_faddr = { 0xfe, 0x80, 0, 2, [15] = 2 },
+	    .tr_lport = 22, .tr_fport = 50000,
+	    .tr_family = TCPSTATS_AF_INET6, .tr_state = 4,
+	    .tr_rflags = TCPSTATS_RF_HAVE_SOCKET, .tr_mss = 1220,
+	    .tr_snd_bytes = 4000, .tr_snd_rxt_bytes = 1220,
+	    .tr_timer_rexmt_ms = TCPSTATS_TIMER_OFF,
+	    .tr_timer_persist_ms = TCPSTATS_TIMER_OFF,
+	    .tr_timer_keep_ms = TCPSTATS_TIMER_OFF,
+	    .tr_timer_2msl_ms = TCPSTATS_TIMER_OFF,
+	    .tr_timer_delack_ms = TCPSTATS_TIMER_OFF,
+	    .tr_cc = "cubic", .tr_stack = "freebsd" } },
 };
 
 /* The kernel's buffer limit was hit: 1 of 3 records delivered. */

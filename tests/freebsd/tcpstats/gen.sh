@@ -13,7 +13,7 @@ work=$root/target/tcpstats-fixtures
 rm -rf "$work"
 mkdir -p "$work/x86_64" "$work/aarch64" "$dest"
 
-streams="normal unprivileged truncated timedout unknown_version future small_record corrupt_count corrupt_magic corrupt_header_size kern_file kern_proc"
+streams="normal unprivileged link_local truncated timedout unknown_version future small_record corrupt_count corrupt_magic corrupt_header_size kern_file kern_proc"
 
 for arch in x86_64 aarch64; do
     "$root/tests/freebsd/zig-cc" -target "$arch-freebsd" -std=gnu17 -O0 \
