@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use netpulse::output::Format;
-use netpulse::output::file_sink::{FileSink, FileSinkConfig, WriteReport, new_encoder};
-use netpulse::output::rotation;
+use netpulse::output::sink::file::{FileSink, FileSinkConfig, WriteReport, new_encoder};
+use netpulse::output::sink::rotation;
 use nix::sys::stat::{Mode, umask};
 use output_support::*;
 

@@ -12,7 +12,7 @@ use super::{
     AgentConfig, Config, ConfigError, FilterConfig, OutputConfig, TierConfig, TiersConfig,
 };
 use crate::output::Format;
-use crate::output::file_sink::new_encoder;
+use crate::output::sink::file::new_encoder;
 use crate::platform::SourceKind;
 use crate::record::{TcpState, Tier};
 

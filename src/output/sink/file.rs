@@ -6,7 +6,7 @@
 //! `tail -F` and log shippers follow it. Guarantees:
 //!
 //! - **Whole records.** A record (one `begin`..`end` of
-//!   [`super::RecordOut`]) is never split across two
+//!   [`crate::output::RecordOut`]) is never split across two
 //!   files and never left half-written: when a write fails (ENOSPC, EIO) the
 //!   file is truncated back to the end of the last complete record, the
 //!   records that did not make it are counted in [`WriteReport::failed`],
@@ -38,12 +38,12 @@ use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, Per
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::csv::CsvEncoder;
-use super::json::JsonEncoder;
-use super::line_writer::LineWriter;
-use super::proto::ProtoEncoder;
 use super::rotation;
-pub use super::{Encoder, Format, OutputError, RecordOut};
+use crate::output::csv::CsvEncoder;
+use crate::output::json::JsonEncoder;
+use crate::output::line_writer::LineWriter;
+use crate::output::proto::ProtoEncoder;
+pub use crate::output::{Encoder, Format, OutputError, RecordOut};
 use crate::record::Batch;
 
 /// Buffered bytes per stream before a write (whole records only). Large
@@ -770,7 +770,7 @@ fn birth_instant(meta: &std::fs::Metadata) -> Instant {
 /// Cut a length-delimited stream back to its last whole message. Returns
 /// the bytes removed.
 fn repair_torn_message(file: &mut File, len: u64) -> io::Result<u64> {
-    let keep = super::proto::whole_messages_len(file, len)?;
+    let keep = crate::output::proto::whole_messages_len(file, len)?;
     if keep < len {
         file.set_len(keep)?;
     }

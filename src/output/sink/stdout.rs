@@ -2,10 +2,10 @@
 
 use std::io::Write;
 
-use super::json::JsonEncoder;
-use super::line_writer::LineWriter;
-use super::sink::{Sink, SinkError, Written};
-use super::{Encoder, RecordOut};
+use super::{Sink, SinkError, Written};
+use crate::output::json::JsonEncoder;
+use crate::output::line_writer::LineWriter;
+use crate::output::{Encoder, RecordOut};
 use crate::record::Batch;
 
 pub struct StdoutSink {

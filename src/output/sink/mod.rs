@@ -4,9 +4,13 @@
 use crate::config::OutputConfig;
 use crate::record::Batch;
 
-use super::OutputError;
-use super::file_sink::{FileSink, FileSinkConfig, new_encoder};
-use super::stdout_sink::StdoutSink;
+pub mod file;
+pub mod rotation;
+pub mod stdout;
+
+use crate::output::OutputError;
+use file::{FileSink, FileSinkConfig, new_encoder};
+use stdout::StdoutSink;
 
 /// Records written and records lost by one `write_batch`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
