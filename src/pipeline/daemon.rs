@@ -178,6 +178,20 @@ impl Daemon {
         if cfg.agent.source != self.cfg.agent.source {
             warn!("agent.source changes take effect at the next restart");
         }
+        // Check every new output before creating anything, so a refused
+        // reload leaves no directory or file behind.
+        for o in &cfg.outputs {
+            if self.sinks.iter().any(|h| &h.cfg == o) {
+                continue;
+            }
+            let problems = crate::output::sink::preflight::check(o);
+            if !problems.is_empty() {
+                return Err(DaemonError::Sink {
+                    name: crate::output::sink::describe(o),
+                    source: crate::output::OutputError::Config(problems.join("; ")).into(),
+                });
+            }
+        }
         // Keep outputs whose config is unchanged; open the new ones first so
         // a failure leaves the running set alone.
         let mut fresh = std::collections::HashMap::new();

@@ -1,11 +1,16 @@
 //! Each sink on its own thread (file writes block) behind its own bounded
-//! queue.
+//! queue. A sink whose write does not finish (a hung file system, a pipe
+//! nobody reads) is declared stuck: its batches are dropped and counted
+//! until it takes one again, so it never stalls the other sinks or the
+//! tiers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 use tracing::{error, info, warn};
 
 use super::health::{Health, SinkStats};
@@ -21,12 +26,29 @@ use crate::record::{Batch, Tier};
 /// skipped and counted), it never loses records.
 pub const SINK_QUEUE: usize = 1;
 
+/// How long a full queue may wait for its sink before the sink counts as
+/// stuck. Far above any healthy write of a poll (a 40,000-socket batch is
+/// written in well under a second, a rotation's fsync in a few), so only a
+/// write that is not coming back gets there.
+pub const STUCK_AFTER: Duration = Duration::from_secs(10);
+
+/// Why a batch did not reach its sink (it is counted as `dropped`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The sink thread has ended.
+    Stopped,
+    /// The sink has not finished a write within [`STUCK_AFTER`].
+    Stuck,
+}
+
 /// The daemon's side of a running sink.
 pub struct SinkHandle {
     pub cfg: OutputConfig,
     pub name: String,
     pub stats: Arc<SinkStats>,
     reopen: Arc<AtomicBool>,
+    stuck: Arc<AtomicBool>,
+    health: Arc<Health>,
     /// The daemon's copy of the route; the delta store holds another.
     route: Option<Route>,
     thread: Option<JoinHandle<()>>,
@@ -39,6 +61,37 @@ pub struct Route {
     pub name: String,
     pub tx: mpsc::Sender<Arc<Batch>>,
     pub stats: Arc<SinkStats>,
+    stuck: Arc<AtomicBool>,
+}
+
+impl Route {
+    /// Queue `batch` for the sink. Waits for space (a slow sink slows the
+    /// pipeline rather than lose records) up to [`STUCK_AFTER`]; after
+    /// that, and while the sink has not taken a batch since, the batch is
+    /// refused at once.
+    pub async fn offer(&self, batch: Arc<Batch>) -> Result<(), Refused> {
+        if self.stuck.load(Ordering::Relaxed) {
+            return match self.tx.try_send(batch) {
+                Ok(()) => {
+                    self.stuck.store(false, Ordering::Relaxed);
+                    info!(sink = %self.name, "sink is taking batches again");
+                    Ok(())
+                }
+                Err(TrySendError::Full(_)) => Err(Refused::Stuck),
+                Err(TrySendError::Closed(_)) => Err(Refused::Stopped),
+            };
+        }
+        match tokio::time::timeout(STUCK_AFTER, self.tx.send(batch)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Refused::Stopped),
+            Err(_) => {
+                self.stuck.store(true, Ordering::Relaxed);
+                error!(sink = %self.name, after_s = STUCK_AFTER.as_secs(),
+                    "sink is stuck in a write; dropping its batches (counted) until it finishes");
+                Err(Refused::Stuck)
+            }
+        }
+    }
 }
 
 impl SinkHandle {
@@ -55,6 +108,7 @@ impl SinkHandle {
         let (tx, rx) = mpsc::channel(SINK_QUEUE);
         let stats = Arc::new(SinkStats::default());
         let reopen = Arc::new(AtomicBool::new(false));
+        let stuck = Arc::new(AtomicBool::new(false));
         let thread = {
             let (stats, reopen, health, name, tables) = (
                 Arc::clone(&stats),
@@ -72,12 +126,15 @@ impl SinkHandle {
             name: name.clone(),
             tx,
             stats: Arc::clone(&stats),
+            stuck: Arc::clone(&stuck),
         };
         Ok(SinkHandle {
             cfg: cfg.clone(),
             name,
             stats,
             reopen,
+            stuck,
+            health: Arc::clone(health),
             route: Some(route),
             thread: Some(thread),
         })
@@ -93,9 +150,21 @@ impl SinkHandle {
         self.reopen.store(true, Ordering::Relaxed);
     }
 
-    /// Drop our route and wait for the thread (see `start`). Blocking.
+    /// Drop our route and wait for the thread (see `start`). Blocking,
+    /// except for a stuck sink: its thread is left in its write and the
+    /// records it still holds are counted as dropped.
     pub fn join(mut self) {
         self.route = None;
+        if self.stuck.load(Ordering::Relaxed) {
+            let s = &self.stats;
+            let done = Health::get(&s.written) + Health::get(&s.failed) + Health::get(&s.dropped);
+            let lost = Health::get(&s.offered).saturating_sub(done);
+            Health::add(&s.dropped, lost);
+            Health::add(&self.health.dropped, lost);
+            error!(sink = %self.name, records = lost,
+                "sink is still stuck in a write; abandoning it and the records it holds");
+            return;
+        }
         if let Some(t) = self.thread.take() {
             if t.join().is_err() {
                 error!(sink = %self.name, "sink thread panicked; its queued records are lost");
@@ -116,6 +185,7 @@ fn sink_loop(
     tables: &TablePool,
 ) {
     let mut fail_log = LogLimit::default();
+    let mut stopping = false;
     while let Some(batch) = rx.blocking_recv() {
         if reopen.swap(false, Ordering::Relaxed) {
             match sink.reopen() {
@@ -127,7 +197,13 @@ fn sink_loop(
         }
         let w = sink.write_batch(&batch);
         Health::add(&stats.written, w.written);
-        if w.failed > 0 {
+        if sink.reader_gone() {
+            if !stopping {
+                stopping = true;
+                info!(sink = %name, "standard output was closed by its reader; stopping the agent");
+                stop_agent();
+            }
+        } else if w.failed > 0 {
             Health::add(&stats.failed, w.failed);
             Health::add(&health.write_errors, w.failed);
             if let Some(more) = fail_log.allow() {
@@ -139,5 +215,13 @@ fn sink_loop(
     }
     if let Err(e) = sink.flush_sync() {
         error!(sink = %name, "final flush/fsync failed: {e}; the last records may not be on disk");
+    }
+}
+
+/// Ask the agent to drain and exit, through the same path as SIGTERM.
+fn stop_agent() {
+    use nix::sys::signal::{Signal, kill};
+    if let Err(e) = kill(nix::unistd::getpid(), Signal::SIGTERM) {
+        error!("cannot signal the agent to stop: {e}");
     }
 }

@@ -4,15 +4,20 @@
 use crate::config::OutputConfig;
 use crate::record::Batch;
 
+pub mod dir_lock;
 pub mod file;
+pub mod preflight;
 pub mod rotation;
+mod safe_open;
 pub mod stdout;
 
 use crate::output::OutputError;
 use file::{FileSink, FileSinkConfig, new_encoder};
 use stdout::StdoutSink;
 
-/// Records written and records lost by one `write_batch`.
+/// Records written and records lost by one `write_batch`. The unit is the
+/// record of the batch (a `system` line or a `socket` line) for every
+/// format: a protobuf message holding a whole poll counts its records.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Written {
     pub written: u64,
@@ -28,6 +33,11 @@ pub trait Sink: Send {
     fn reopen(&mut self) -> Result<(), SinkError>;
     /// Flush and fsync everything written so far.
     fn flush_sync(&mut self) -> Result<(), SinkError>;
+    /// Whoever reads this sink has gone for good (a closed pipe): the
+    /// agent stops, as a Unix filter does.
+    fn reader_gone(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,10 +58,15 @@ pub fn describe(cfg: &OutputConfig) -> String {
     }
 }
 
-/// Open the sink an `[[output]]` describes, creating its directory.
+/// Open the sink an `[[output]]` describes, creating its directory, after
+/// the same checks `check-config` runs.
 pub fn open(cfg: &OutputConfig) -> Result<Box<dyn Sink>, SinkError> {
     if cfg.is_stdout() {
         return Ok(Box::new(StdoutSink::new()));
+    }
+    let problems = preflight::check(cfg);
+    if !problems.is_empty() {
+        return Err(OutputError::Config(problems.join("; ")).into());
     }
     let encoder = new_encoder(cfg.format, &cfg.prefix)?;
     let sink = FileSink::open(
@@ -70,10 +85,7 @@ pub fn open(cfg: &OutputConfig) -> Result<Box<dyn Sink>, SinkError> {
 impl Sink for FileSink {
     fn write_batch(&mut self, batch: &Batch) -> Written {
         let r = FileSink::write_batch(self, batch);
-        Written {
-            written: r.written,
-            failed: r.failed,
-        }
+        in_records(r.written, r.failed, batch.record_count() as u64)
     }
 
     fn reopen(&mut self) -> Result<(), SinkError> {
@@ -82,5 +94,52 @@ impl Sink for FileSink {
 
     fn flush_sync(&mut self) -> Result<(), SinkError> {
         Ok(FileSink::flush_sync(self)?)
+    }
+}
+
+/// Turn counts of encoder records (lines, or one protobuf message per
+/// poll) into records of the batch. Every encoder emits either one record
+/// per batch record or one for the whole batch, so this is exact for both.
+fn in_records(written: u64, failed: u64, records: u64) -> Written {
+    let emitted = written + failed;
+    if emitted == 0 || emitted == records {
+        return Written { written, failed };
+    }
+    let written = records * written / emitted;
+    Written {
+        written,
+        failed: records - written,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_in_batch_records_whatever_the_encoder_emits() {
+        // One protobuf message for a batch of 41 records.
+        assert_eq!(
+            in_records(1, 0, 41),
+            Written {
+                written: 41,
+                failed: 0
+            }
+        );
+        assert_eq!(
+            in_records(0, 1, 41),
+            Written {
+                written: 0,
+                failed: 41
+            }
+        );
+        // One line per record: as counted.
+        assert_eq!(
+            in_records(30, 11, 41),
+            Written {
+                written: 30,
+                failed: 11
+            }
+        );
     }
 }
