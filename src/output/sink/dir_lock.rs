@@ -40,12 +40,13 @@ impl Drop for DirLock {
     }
 }
 
-/// Locks this process holds, by the directory's (device, inode): a second
-/// `flock` from the same process on a new descriptor would conflict with
-/// the first.
-fn held_locks() -> &'static Mutex<HashMap<(u64, u64), Weak<DirLock>>> {
-    static HELD: std::sync::OnceLock<Mutex<HashMap<(u64, u64), Weak<DirLock>>>> =
-        std::sync::OnceLock::new();
+/// Locks this process holds, by the directory's (device, inode).
+type HeldLocks = Mutex<HashMap<(u64, u64), Weak<DirLock>>>;
+
+/// A second `flock` from this process on a new descriptor would conflict
+/// with the first, so outputs sharing a directory share its lock.
+fn held_locks() -> &'static HeldLocks {
+    static HELD: std::sync::OnceLock<HeldLocks> = std::sync::OnceLock::new();
     HELD.get_or_init(Default::default)
 }
 
