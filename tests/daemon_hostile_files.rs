@@ -341,6 +341,7 @@ fn a_closed_standard_output_ends_the_agent_with_exit_0() {
     assert_eq!(status.code(), Some(0), "{text}");
     assert!(text.contains("closed by its reader"), "{text}");
     assert!(!text.contains("disk full"), "{text}");
+    assert!(!text.contains("ERROR"), "{text}");
 }
 
 #[test]

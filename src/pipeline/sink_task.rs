@@ -213,6 +213,10 @@ fn sink_loop(
         }
         tables.recycle(batch);
     }
+    if sink.reader_gone() {
+        // Nothing is left to flush to.
+        return;
+    }
     if let Err(e) = sink.flush_sync() {
         error!(sink = %name, "final flush/fsync failed: {e}; the last records may not be on disk");
     }
