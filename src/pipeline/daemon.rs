@@ -289,8 +289,14 @@ impl Daemon {
                 .iter()
                 .map(|h| (h.name.clone(), Arc::clone(&h.stats)))
                 .collect();
-            for h in sinks {
-                let _ = tokio::task::spawn_blocking(move || h.join()).await;
+            // All at once: a sink stuck in a write must not keep the
+            // others from writing their queues and fsyncing.
+            let joins: Vec<_> = sinks
+                .into_iter()
+                .map(|h| tokio::task::spawn_blocking(move || h.join()))
+                .collect();
+            for j in joins {
+                let _ = j.await;
             }
             for r in retired {
                 let _ = r.await;

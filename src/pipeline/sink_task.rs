@@ -47,8 +47,6 @@ pub struct SinkHandle {
     pub name: String,
     pub stats: Arc<SinkStats>,
     reopen: Arc<AtomicBool>,
-    stuck: Arc<AtomicBool>,
-    health: Arc<Health>,
     /// The daemon's copy of the route; the delta store holds another.
     route: Option<Route>,
     thread: Option<JoinHandle<()>>,
@@ -126,15 +124,13 @@ impl SinkHandle {
             name: name.clone(),
             tx,
             stats: Arc::clone(&stats),
-            stuck: Arc::clone(&stuck),
+            stuck,
         };
         Ok(SinkHandle {
             cfg: cfg.clone(),
             name,
             stats,
             reopen,
-            stuck,
-            health: Arc::clone(health),
             route: Some(route),
             thread: Some(thread),
         })
@@ -150,21 +146,10 @@ impl SinkHandle {
         self.reopen.store(true, Ordering::Relaxed);
     }
 
-    /// Drop our route and wait for the thread (see `start`). Blocking,
-    /// except for a stuck sink: its thread is left in its write and the
-    /// records it still holds are counted as dropped.
+    /// Drop our route and wait for the thread (see `start`). Blocking: a
+    /// sink stuck in a write holds this until the write returns.
     pub fn join(mut self) {
         self.route = None;
-        if self.stuck.load(Ordering::Relaxed) {
-            let s = &self.stats;
-            let done = Health::get(&s.written) + Health::get(&s.failed) + Health::get(&s.dropped);
-            let lost = Health::get(&s.offered).saturating_sub(done);
-            Health::add(&s.dropped, lost);
-            Health::add(&self.health.dropped, lost);
-            error!(sink = %self.name, records = lost,
-                "sink is still stuck in a write; abandoning it and the records it holds");
-            return;
-        }
         if let Some(t) = self.thread.take() {
             if t.join().is_err() {
                 error!(sink = %self.name, "sink thread panicked; its queued records are lost");
