@@ -9,7 +9,7 @@ mod daemon_support;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -581,4 +581,55 @@ fn links_planted_by_an_unprivileged_user_never_redirect_a_write() {
     assert!(status.success(), "{log}");
     assert!(log.contains("symbolic link"), "{log}");
     unchanged("mid-run");
+}
+
+#[test]
+fn a_fifo_swapped_in_mid_run_is_refused_and_writing_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let out = t.join("out");
+    // Polls of ~50 KiB: a FIFO nobody reads would be full after two.
+    let conns = connections("127.0.0.1", 50);
+    let agent = Agent::start(t, &config(conns.port, "250ms", &output("json", &out, "")));
+    let active = out.join("netpulse.jsonl");
+    wait_until("first polls", Duration::from_secs(30), || {
+        line_count(&active) > 0
+    });
+    let moved = out.join("netpulse.jsonl.moved");
+    std::fs::rename(&active, &moved).unwrap();
+    nix::unistd::mkfifo(&active, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    agent.wait_log("a FIFO", Duration::from_secs(30));
+    let before = line_count(&moved);
+    wait_until("writing to go on", Duration::from_secs(30), || {
+        line_count(&moved) > before + 300
+    });
+    let (status, took, log) = agent.stop();
+    assert!(status.success(), "{log}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    json_lines(&moved);
+    assert!(
+        std::fs::symlink_metadata(&active)
+            .unwrap()
+            .file_type()
+            .is_fifo(),
+        "the FIFO was replaced"
+    );
+}
+
+#[test]
+fn a_symlinked_output_directory_is_followed_and_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let real = t.join("real");
+    std::fs::create_dir(&real).unwrap();
+    let link = t.join("out");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let agent = Agent::start(t, &config(9, "250ms", &output("json", &link, "")));
+    wait_until("records in the target", Duration::from_secs(30), || {
+        line_count(&real.join("netpulse.jsonl")) > 0
+    });
+    let (status, _, log) = agent.stop();
+    assert!(status.success(), "{log}");
+    let resolved = format!("resolved={}", real.display());
+    assert_eq!(log.matches(&resolved).count(), 1, "{log}");
 }
