@@ -598,11 +598,11 @@ fn a_fifo_swapped_in_mid_run_is_refused_and_writing_goes_on() {
     let moved = out.join("netpulse.jsonl.moved");
     std::fs::rename(&active, &moved).unwrap();
     nix::unistd::mkfifo(&active, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
-    agent.wait_log("a FIFO", Duration::from_secs(30));
     let before = line_count(&moved);
     wait_until("writing to go on", Duration::from_secs(30), || {
         line_count(&moved) > before + 300
     });
+    agent.wait_log("a FIFO", Duration::from_secs(30));
     let (status, took, log) = agent.stop();
     assert!(status.success(), "{log}");
     assert!(took < Duration::from_secs(10), "{took:?}");
