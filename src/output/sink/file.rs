@@ -25,6 +25,10 @@
 //! - **Following the name.** If the active file is renamed or deleted by
 //!   someone else (newsyslog), the next batch notices and recreates it;
 //!   [`FileSink::reopen`] (SIGHUP) does the same at once.
+//! - **Regular files only.** Every open refuses a link, FIFO, device,
+//!   directory or extra hard link at the name (see `sink::safe_open`);
+//!   only such a checked file is ever repaired or truncated. One agent per
+//!   directory (see `sink::dir_lock`).
 //! - **Mode.** New files get exactly `file_mode` (default 0640), whatever the
 //!   umask. Existing files keep the mode the operator gave them.
 //! - **Buffering.** Encoders write records straight into a per-stream
