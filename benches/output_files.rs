@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use netpulse::output::Encoder;
 use netpulse::output::csv::CsvEncoder;
-use netpulse::output::file_sink::{FileSink, FileSinkConfig};
 use netpulse::output::json::JsonEncoder;
+use netpulse::output::sink::file::{FileSink, FileSinkConfig};
 use netpulse::record::{Batch, ShortName, SocketRecord, SystemRecord, TcpState};
 
 const SOCKETS: u64 = 40_000;

@@ -11,8 +11,8 @@ use netpulse::output::Encoder;
 use netpulse::output::csv::{
     CsvEncoder, SOCKET_STREAM, SYSTEM_STREAM, socket_columns, system_columns,
 };
-use netpulse::output::file_sink::{FileSink, FileSinkConfig};
 use netpulse::output::json::JsonEncoder;
+use netpulse::output::sink::file::{FileSink, FileSinkConfig};
 use netpulse::record::{Batch, ShortName, SocketRecord, SystemRecord, TcpCounters, TcpState};
 use output_support::*;
 use proptest::prelude::*;

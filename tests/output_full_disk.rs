@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use netpulse::output::Format;
-use netpulse::output::file_sink::{FileSink, FileSinkConfig, new_encoder};
+use netpulse::output::sink::file::{FileSink, FileSinkConfig, new_encoder};
 use output_support::*;
 
 /// A tmpfs of `size` mounted on a temporary directory, unmounted on drop.
@@ -63,7 +63,11 @@ struct Tally {
 }
 
 impl Tally {
-    fn write(&mut self, sink: &mut FileSink, n: usize) -> netpulse::output::file_sink::WriteReport {
+    fn write(
+        &mut self,
+        sink: &mut FileSink,
+        n: usize,
+    ) -> netpulse::output::sink::file::WriteReport {
         let r = sink.write_batch(&batch(self.seq, self.next_id, n, true));
         assert_eq!(r.written + r.failed, n as u64 + 1);
         self.seq += 1;

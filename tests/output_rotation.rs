@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use netpulse::output::Format;
-use netpulse::output::file_sink::{FileSink, FileSinkConfig, WriteReport, new_encoder};
-use netpulse::output::rotation;
+use netpulse::output::sink::file::{FileSink, FileSinkConfig, WriteReport, new_encoder};
+use netpulse::output::sink::rotation;
 use nix::sys::stat::{Mode, umask};
 use output_support::*;
 
@@ -382,17 +382,28 @@ fn bad_settings_are_refused_with_advice() {
 }
 
 #[test]
-fn keep_zero_keeps_only_the_active_file() {
+fn keep_zero_is_refused_and_keep_one_keeps_one_rotated_file() {
     let dir = tempfile::tempdir().unwrap();
-    let mut sink = open(Format::Json, config(dir.path(), Some(1500), None, 0));
+    let err = FileSink::open(
+        new_encoder(Format::Json, "netpulse").unwrap(),
+        config(dir.path(), Some(1500), None, 0),
+    )
+    .err()
+    .expect("keep = 0 was accepted");
+    assert!(err.to_string().contains("keep"), "{err}");
+    let mut sink = open(Format::Json, config(dir.path(), Some(1500), None, 1));
     for seq in 0..10 {
         assert_eq!(sink.write_batch(&batch(seq, seq * 5, 5, false)).failed, 0);
     }
-    let names: Vec<_> = std::fs::read_dir(dir.path())
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
-        .map(|e| e.unwrap().file_name())
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n != ".netpulse.lock")
         .collect();
-    assert_eq!(names, ["netpulse.jsonl"]);
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(names[0], "netpulse.jsonl");
+    assert!(names[1].starts_with("netpulse.jsonl.2"), "{names:?}");
     let ids = sock_ids(&json_lines(&dir.path().join("netpulse.jsonl")));
     assert_eq!(ids.last(), Some(&49));
 }

@@ -8,9 +8,10 @@ mod support {
 use std::path::Path;
 use std::process::{Command, Output};
 
-use netpulse::output::file_sink::{FileSink, FileSinkConfig, new_encoder};
 use netpulse::output::proto::{Origin, ProtoEncoder, StreamDecoder};
-use netpulse::output::{Encoder, Format, json, rotation};
+use netpulse::output::sink::file::{FileSink, FileSinkConfig, new_encoder};
+use netpulse::output::sink::rotation;
+use netpulse::output::{Encoder, Format, json};
 use netpulse::record::Batch;
 use support::linux_like;
 

@@ -2,7 +2,7 @@
 //! first.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use toml::{Table, Value};
@@ -12,7 +12,7 @@ use super::{
     AgentConfig, Config, ConfigError, FilterConfig, OutputConfig, TierConfig, TiersConfig,
 };
 use crate::output::Format;
-use crate::output::file_sink::new_encoder;
+use crate::output::sink::file::new_encoder;
 use crate::platform::SourceKind;
 use crate::record::{TcpState, Tier};
 
@@ -431,10 +431,12 @@ fn parse_output(t: &Table, full: &str, p: &mut Problems) -> OutputConfig {
         None => {}
     }
     match t.get("keep") {
-        Some(Value::Integer(n)) if (0..=MAX_KEEP).contains(n) => o.keep = *n as usize,
+        Some(Value::Integer(n)) if (1..=MAX_KEEP).contains(n) => o.keep = *n as usize,
         Some(v) => p.add(
             &key("keep"),
-            format!("`{v}` must be a whole number from 0 (keep no rotated files) to {MAX_KEEP}"),
+            format!(
+                "`{v}` must be a whole number from 1 to {MAX_KEEP} (rotated files kept per stream)"
+            ),
         ),
         None => {}
     }
@@ -456,52 +458,12 @@ fn parse_output(t: &Table, full: &str, p: &mut Problems) -> OutputConfig {
                 "standard output (dir = \"-\") takes json only; pick json or a directory",
             );
         }
-    } else if !o.dir.as_os_str().is_empty() {
-        if let Err(e) = check_dir(&o.dir) {
-            p.add(&key("dir"), e);
+    } else {
+        for problem in crate::output::sink::preflight::check(&o) {
+            p.add(&key("dir"), problem);
         }
     }
     o
-}
-
-/// The directory exists and is writable, or can be created.
-fn check_dir(dir: &Path) -> Result<(), String> {
-    use nix::unistd::{AccessFlags, access};
-    let shown = dir.display();
-    let mut probe = dir;
-    loop {
-        match std::fs::metadata(probe) {
-            Ok(m) if !m.is_dir() => {
-                return Err(if probe == dir {
-                    format!(
-                        "`{shown}` exists but is not a directory; remove it or pick another dir"
-                    )
-                } else {
-                    format!(
-                        "`{shown}` cannot be created: `{}` is not a directory",
-                        probe.display()
-                    )
-                });
-            }
-            Ok(_) => {
-                return match access(probe, AccessFlags::W_OK | AccessFlags::X_OK) {
-                    Ok(()) => Ok(()),
-                    Err(e) if probe == dir => Err(format!(
-                        "`{shown}` is not writable by this user ({e}); fix its owner/mode or pick another dir"
-                    )),
-                    Err(e) => Err(format!(
-                        "`{shown}` does not exist and cannot be created: `{}` is not writable ({e}); create it or pick another dir",
-                        probe.display()
-                    )),
-                };
-            }
-            Err(_) => match probe.parent() {
-                Some(parent) if !parent.as_os_str().is_empty() => probe = parent,
-                // A relative path with no existing ancestor: the working directory.
-                _ => probe = Path::new("."),
-            },
-        }
-    }
 }
 
 /// Two outputs writing the same files would interleave records: compare

@@ -126,7 +126,7 @@ dir = "-"
         ("output[0].dir", "not a directory"),
         ("output[0].tiers[1]", "sometimes"),
         ("output[0].rotate_size", "64MiB"),
-        ("output[0].keep", "0 (keep"),
+        ("output[0].keep", "from 1 to"),
         ("output[0].file_mode", "world-write"),
         ("output[0].size", "unknown key"),
         ("output[1].format", "json only"),

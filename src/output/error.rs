@@ -21,6 +21,18 @@ pub enum OutputError {
     Open { path: PathBuf, source: io::Error },
 
     #[error(
+        "refusing {}: it is {what}, not a regular file netpulse may write; remove it (netpulse never writes through links, into FIFOs or devices, or into files with other names)",
+        path.display()
+    )]
+    NotRegular { path: PathBuf, what: String },
+
+    #[error(
+        "output directory {} is in use by another netpulse (pid {holder}); stop that agent or give this output another dir",
+        dir.display()
+    )]
+    Locked { dir: PathBuf, holder: String },
+
+    #[error(
         "cannot write {}: {source}; free space on that file system (records are counted in `write_errors` until writing succeeds again)",
         path.display()
     )]

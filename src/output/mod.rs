@@ -3,15 +3,12 @@
 
 pub mod csv;
 mod error;
-pub mod file_sink;
 pub mod json;
 mod json_socket;
 pub mod line_writer;
 pub mod proto;
-pub mod rotation;
 pub mod sink;
 mod socket_fields;
-pub mod stdout_sink;
 
 pub use error::OutputError;
 

@@ -178,6 +178,20 @@ impl Daemon {
         if cfg.agent.source != self.cfg.agent.source {
             warn!("agent.source changes take effect at the next restart");
         }
+        // Check every new output before creating anything, so a refused
+        // reload leaves no directory or file behind.
+        for o in &cfg.outputs {
+            if self.sinks.iter().any(|h| &h.cfg == o) {
+                continue;
+            }
+            let problems = crate::output::sink::preflight::check(o);
+            if !problems.is_empty() {
+                return Err(DaemonError::Sink {
+                    name: crate::output::sink::describe(o),
+                    source: crate::output::OutputError::Config(problems.join("; ")).into(),
+                });
+            }
+        }
         // Keep outputs whose config is unchanged; open the new ones first so
         // a failure leaves the running set alone.
         let mut fresh = std::collections::HashMap::new();
@@ -275,8 +289,14 @@ impl Daemon {
                 .iter()
                 .map(|h| (h.name.clone(), Arc::clone(&h.stats)))
                 .collect();
-            for h in sinks {
-                let _ = tokio::task::spawn_blocking(move || h.join()).await;
+            // All at once: a sink stuck in a write must not keep the
+            // others from writing their queues and fsyncing.
+            let joins: Vec<_> = sinks
+                .into_iter()
+                .map(|h| tokio::task::spawn_blocking(move || h.join()))
+                .collect();
+            for j in joins {
+                let _ = j.await;
             }
             for r in retired {
                 let _ = r.await;

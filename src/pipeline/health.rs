@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 pub struct Health {
     /// Ticks skipped because the tier's previous poll was still running.
     pub skipped_ticks: AtomicU64,
-    /// Records dropped because a queue was full.
+    /// Records dropped because a sink had stopped or was stuck in a write.
     pub dropped: AtomicU64,
     /// Records a sink failed to write.
     pub write_errors: AtomicU64,
@@ -33,13 +33,14 @@ impl Health {
     }
 }
 
-/// Per-sink counters, in records.
+/// Per-sink counters, in records (`system` and `socket` lines) for every
+/// format: a protobuf message carrying a poll counts as that poll's records.
 #[derive(Debug, Default)]
 pub struct SinkStats {
     /// Records routed to this sink.
     pub offered: AtomicU64,
     pub written: AtomicU64,
     pub failed: AtomicU64,
-    /// Records dropped because this sink's queue was full.
+    /// Records dropped because this sink had stopped or was stuck.
     pub dropped: AtomicU64,
 }

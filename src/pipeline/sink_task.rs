@@ -1,11 +1,16 @@
 //! Each sink on its own thread (file writes block) behind its own bounded
-//! queue.
+//! queue. A sink whose write does not finish (a hung file system, a pipe
+//! nobody reads) is declared stuck: its batches are dropped and counted
+//! until it takes one again, so it never stalls the other sinks or the
+//! tiers.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
 use tracing::{error, info, warn};
 
 use super::health::{Health, SinkStats};
@@ -20,6 +25,21 @@ use crate::record::{Batch, Tier};
 /// is ~20 MiB, and a full queue only slows the pipeline (ticks are then
 /// skipped and counted), it never loses records.
 pub const SINK_QUEUE: usize = 1;
+
+/// How long a full queue may wait for its sink before the sink counts as
+/// stuck. Far above any healthy write of a poll (a 40,000-socket batch is
+/// written in well under a second, a rotation's fsync in a few), so only a
+/// write that is not coming back gets there.
+pub const STUCK_AFTER: Duration = Duration::from_secs(10);
+
+/// Why a batch did not reach its sink (it is counted as `dropped`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The sink thread has ended.
+    Stopped,
+    /// The sink has not finished a write within [`STUCK_AFTER`].
+    Stuck,
+}
 
 /// The daemon's side of a running sink.
 pub struct SinkHandle {
@@ -39,6 +59,37 @@ pub struct Route {
     pub name: String,
     pub tx: mpsc::Sender<Arc<Batch>>,
     pub stats: Arc<SinkStats>,
+    stuck: Arc<AtomicBool>,
+}
+
+impl Route {
+    /// Queue `batch` for the sink. Waits for space (a slow sink slows the
+    /// pipeline rather than lose records) up to [`STUCK_AFTER`]; after
+    /// that, and while the sink has not taken a batch since, the batch is
+    /// refused at once.
+    pub async fn offer(&self, batch: Arc<Batch>) -> Result<(), Refused> {
+        if self.stuck.load(Ordering::Relaxed) {
+            return match self.tx.try_send(batch) {
+                Ok(()) => {
+                    self.stuck.store(false, Ordering::Relaxed);
+                    info!(sink = %self.name, "sink is taking batches again");
+                    Ok(())
+                }
+                Err(TrySendError::Full(_)) => Err(Refused::Stuck),
+                Err(TrySendError::Closed(_)) => Err(Refused::Stopped),
+            };
+        }
+        match tokio::time::timeout(STUCK_AFTER, self.tx.send(batch)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Refused::Stopped),
+            Err(_) => {
+                self.stuck.store(true, Ordering::Relaxed);
+                error!(sink = %self.name, after_s = STUCK_AFTER.as_secs(),
+                    "sink is stuck in a write; dropping its batches (counted) until it finishes");
+                Err(Refused::Stuck)
+            }
+        }
+    }
 }
 
 impl SinkHandle {
@@ -55,6 +106,7 @@ impl SinkHandle {
         let (tx, rx) = mpsc::channel(SINK_QUEUE);
         let stats = Arc::new(SinkStats::default());
         let reopen = Arc::new(AtomicBool::new(false));
+        let stuck = Arc::new(AtomicBool::new(false));
         let thread = {
             let (stats, reopen, health, name, tables) = (
                 Arc::clone(&stats),
@@ -72,6 +124,7 @@ impl SinkHandle {
             name: name.clone(),
             tx,
             stats: Arc::clone(&stats),
+            stuck,
         };
         Ok(SinkHandle {
             cfg: cfg.clone(),
@@ -93,7 +146,8 @@ impl SinkHandle {
         self.reopen.store(true, Ordering::Relaxed);
     }
 
-    /// Drop our route and wait for the thread (see `start`). Blocking.
+    /// Drop our route and wait for the thread (see `start`). Blocking: a
+    /// sink stuck in a write holds this until the write returns.
     pub fn join(mut self) {
         self.route = None;
         if let Some(t) = self.thread.take() {
@@ -116,6 +170,7 @@ fn sink_loop(
     tables: &TablePool,
 ) {
     let mut fail_log = LogLimit::default();
+    let mut stopping = false;
     while let Some(batch) = rx.blocking_recv() {
         if reopen.swap(false, Ordering::Relaxed) {
             match sink.reopen() {
@@ -127,7 +182,13 @@ fn sink_loop(
         }
         let w = sink.write_batch(&batch);
         Health::add(&stats.written, w.written);
-        if w.failed > 0 {
+        if sink.reader_gone() {
+            if !stopping {
+                stopping = true;
+                info!(sink = %name, "standard output was closed by its reader; stopping the agent");
+                stop_agent();
+            }
+        } else if w.failed > 0 {
             Health::add(&stats.failed, w.failed);
             Health::add(&health.write_errors, w.failed);
             if let Some(more) = fail_log.allow() {
@@ -137,7 +198,19 @@ fn sink_loop(
         }
         tables.recycle(batch);
     }
+    if sink.reader_gone() {
+        // Nothing is left to flush to.
+        return;
+    }
     if let Err(e) = sink.flush_sync() {
         error!(sink = %name, "final flush/fsync failed: {e}; the last records may not be on disk");
+    }
+}
+
+/// Ask the agent to drain and exit, through the same path as SIGTERM.
+fn stop_agent() {
+    use nix::sys::signal::{Signal, kill};
+    if let Err(e) = kill(nix::unistd::getpid(), Signal::SIGTERM) {
+        error!("cannot signal the agent to stop: {e}");
     }
 }

@@ -11,7 +11,7 @@ use super::delta::DeltaStore;
 use super::health::Health;
 use super::log_limit::LogLimit;
 use super::sample::{Census, Payload, Sample};
-use super::sink_task::Route;
+use super::sink_task::{Refused, Route};
 use super::table_pool::TablePool;
 use crate::platform::ProcessMap;
 use crate::record::{Batch, SystemRecord, TcpCounters, Tier};
@@ -158,7 +158,8 @@ impl Store {
 
     /// Hand the batch to every sink that takes its tier, waiting for queue
     /// space: a slow sink slows the pipeline (the tiers then skip ticks,
-    /// counted) instead of losing records after they were collected.
+    /// counted) instead of losing records after they were collected; a
+    /// stuck one loses them (counted) instead of stalling the others.
     async fn route(&mut self, batch: Batch) {
         let Some(tier) = batch.tier else { return };
         let n = batch.record_count() as u64;
@@ -175,12 +176,16 @@ impl Store {
                 continue;
             }
             Health::add(&r.stats.offered, n);
-            if r.tx.send(Arc::clone(&batch)).await.is_err() {
+            if let Err(why) = r.offer(Arc::clone(&batch)).await {
                 Health::add(&r.stats.dropped, n);
                 Health::add(&self.health.dropped, n);
+                let why = match why {
+                    Refused::Stopped => "the sink has stopped (see earlier errors)",
+                    Refused::Stuck => "the sink is stuck in a write",
+                };
                 if let Some(more) = self.drop_log.allow() {
                     warn!(sink = %r.name, records = n,
-                        "batch dropped: the sink has stopped (see earlier errors); {more} more since last warning");
+                        "batch dropped: {why}; {more} more since last warning");
                 }
             }
         }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use netpulse::output::rotation;
+use netpulse::output::sink::rotation;
 use netpulse::record::{Batch, SocketRecord, SystemRecord, TcpState};
 
 /// A batch of `n` socket records whose `sock_id`s run from `first_id`, plus

@@ -6,7 +6,7 @@
 //! `tail -F` and log shippers follow it. Guarantees:
 //!
 //! - **Whole records.** A record (one `begin`..`end` of
-//!   [`super::RecordOut`]) is never split across two
+//!   [`crate::output::RecordOut`]) is never split across two
 //!   files and never left half-written: when a write fails (ENOSPC, EIO) the
 //!   file is truncated back to the end of the last complete record, the
 //!   records that did not make it are counted in [`WriteReport::failed`],
@@ -25,6 +25,10 @@
 //! - **Following the name.** If the active file is renamed or deleted by
 //!   someone else (newsyslog), the next batch notices and recreates it;
 //!   [`FileSink::reopen`] (SIGHUP) does the same at once.
+//! - **Regular files only.** Every open refuses a link, FIFO, device,
+//!   directory or extra hard link at the name (see `sink::safe_open`);
+//!   only such a checked file is ever repaired or truncated. One agent per
+//!   directory (see `sink::dir_lock`).
 //! - **Mode.** New files get exactly `file_mode` (default 0640), whatever the
 //!   umask. Existing files keep the mode the operator gave them.
 //! - **Buffering.** Encoders write records straight into a per-stream
@@ -36,14 +40,17 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::csv::CsvEncoder;
-use super::json::JsonEncoder;
-use super::line_writer::LineWriter;
-use super::proto::ProtoEncoder;
+use super::dir_lock::{DirLock, lock_dir};
 use super::rotation;
-pub use super::{Encoder, Format, OutputError, RecordOut};
+use super::safe_open::open_regular;
+use crate::output::csv::CsvEncoder;
+use crate::output::json::JsonEncoder;
+use crate::output::line_writer::LineWriter;
+use crate::output::proto::ProtoEncoder;
+pub use crate::output::{Encoder, Format, OutputError, RecordOut};
 use crate::record::Batch;
 
 /// Buffered bytes per stream before a write (whole records only). Large
@@ -65,8 +72,7 @@ pub struct FileSinkConfig {
     /// Rotate an active file that holds records and is this old. `None`: no
     /// age limit.
     pub rotate_age: Option<Duration>,
-    /// Rotated files kept per stream; older ones are deleted. 0 deletes each
-    /// file as it is rotated.
+    /// Rotated files kept per stream (at least 1); older ones are deleted.
     pub keep: usize,
     /// Permission bits of files netpulse creates (0640 by default).
     pub file_mode: u32,
@@ -99,6 +105,11 @@ impl FileSinkConfig {
         if self.rotate_size == Some(0) {
             return Err(OutputError::Config(
                 "rotate_size must be larger than 0; use e.g. \"64MiB\", or leave it out for no size limit".into(),
+            ));
+        }
+        if self.keep == 0 {
+            return Err(OutputError::Config(
+                "keep must be at least 1; 0 would delete every rotated file as it is made".into(),
             ));
         }
         if self.rotate_age == Some(Duration::ZERO) {
@@ -144,6 +155,8 @@ pub struct FileSink {
     /// Takes a record for a stream the encoder does not have (an encoder
     /// bug): written nowhere, counted as failed.
     stray: LineWriter,
+    /// This agent's claim on the directory, held while the sink is open.
+    _lock: Arc<DirLock>,
 }
 
 /// The file sink's [`RecordOut`]: each stream's record goes straight into
@@ -199,6 +212,20 @@ impl FileSink {
     pub fn open(encoder: Box<dyn Encoder>, cfg: FileSinkConfig) -> Result<FileSink, OutputError> {
         cfg.validate()?;
         create_dir(&cfg.dir)?;
+        if cfg
+            .dir
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+        {
+            // The operator's choice; say once where the files really go.
+            let resolved = std::fs::canonicalize(&cfg.dir).unwrap_or_else(|_| cfg.dir.clone());
+            tracing::info!(
+                dir = %cfg.dir.display(),
+                resolved = %resolved.display(),
+                "output directory is a symbolic link; writing into its target"
+            );
+        }
+        let lock = lock_dir(&cfg.dir)?;
         let terminator = encoder.record_terminator();
         let length_delimited = encoder.length_delimited();
         let mut files = Vec::with_capacity(encoder.streams().len());
@@ -214,6 +241,9 @@ impl FileSink {
                 path: cfg.dir.join(&s.file_name),
                 header: s.header.clone(),
                 terminator,
+                // The only line format with a header row is CSV, whose
+                // quoted fields may hold the terminator.
+                quoted_fields: terminator.is_some() && !s.header.is_empty(),
                 length_delimited,
                 file: None,
                 len: 0,
@@ -260,6 +290,7 @@ impl FileSink {
             files,
             last_error: None,
             stray: LineWriter::default(),
+            _lock: lock,
         })
     }
 
@@ -410,6 +441,8 @@ struct ActiveFile {
     path: PathBuf,
     header: Vec<u8>,
     terminator: Option<u8>,
+    /// Records are RFC 4180 rows: a terminator inside double quotes is data.
+    quoted_fields: bool,
     /// Records are length-delimited messages (protobuf).
     length_delimited: bool,
     /// `None` after a failed open or rotation; retried each batch.
@@ -473,7 +506,8 @@ impl ActiveFile {
         let Ok(open) = file.metadata() else {
             return false;
         };
-        match std::fs::metadata(&self.path) {
+        // The name itself, never what a link there points to.
+        match std::fs::symlink_metadata(&self.path) {
             Ok(named) => (named.dev(), named.ino()) != (open.dev(), open.ino()),
             Err(e) => e.kind() == io::ErrorKind::NotFound,
         }
@@ -501,13 +535,14 @@ impl ActiveFile {
             // until restart.
             create_dir(&cfg.dir)?;
         }
-        let created = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create_new(true)
-            .mode(cfg.file_mode)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&self.path);
+        let created = open_regular(
+            &self.path,
+            OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create_new(true)
+                .mode(cfg.file_mode),
+        );
         let (file, born) = match created {
             Ok(file) => {
                 // The umask may have cleared bits of `mode` at creation.
@@ -515,15 +550,16 @@ impl ActiveFile {
                     .map_err(err)?;
                 (file, Instant::now())
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let mut file = OpenOptions::new()
-                    .read(true)
-                    .append(true)
-                    .custom_flags(libc::O_CLOEXEC)
-                    .open(&self.path)
-                    .map_err(err)?;
+            Err(OutputError::Open { source, .. })
+                if source.kind() == io::ErrorKind::AlreadyExists =>
+            {
+                // Only a regular file of ours is ever repaired.
+                let mut file =
+                    open_regular(&self.path, OpenOptions::new().read(true).append(true))?;
                 let meta = file.metadata().map_err(err)?;
-                let cut = if let Some(t) = self.terminator {
+                let cut = if self.quoted_fields {
+                    repair_torn_row(&mut file, meta.len()).map_err(err)?
+                } else if let Some(t) = self.terminator {
                     repair_torn_tail(&mut file, meta.len(), t).map_err(err)?
                 } else if self.length_delimited {
                     repair_torn_message(&mut file, meta.len()).map_err(err)?
@@ -539,7 +575,7 @@ impl ActiveFile {
                 }
                 (file, birth_instant(&meta))
             }
-            Err(e) => return Err(err(e)),
+            Err(e) => return Err(e),
         };
         let len = file.metadata().map_err(err)?.len();
         Ok((file, len, born))
@@ -709,7 +745,7 @@ impl ActiveFile {
             *last_error = Some(e);
             // If the rename happened but pruning failed, the active file is
             // gone: fall through and create it.
-            if self.path.exists() {
+            if self.path.symlink_metadata().is_ok() {
                 return;
             }
         }
@@ -770,7 +806,7 @@ fn birth_instant(meta: &std::fs::Metadata) -> Instant {
 /// Cut a length-delimited stream back to its last whole message. Returns
 /// the bytes removed.
 fn repair_torn_message(file: &mut File, len: u64) -> io::Result<u64> {
-    let keep = super::proto::whole_messages_len(file, len)?;
+    let keep = crate::output::proto::whole_messages_len(file, len)?;
     if keep < len {
         file.set_len(keep)?;
     }
@@ -806,5 +842,34 @@ fn repair_torn_tail(file: &mut File, len: u64, terminator: u8) -> io::Result<u64
         end = start;
     }
     file.set_len(keep)?;
+    Ok(len - keep)
+}
+
+/// Cut an RFC 4180 file back to the end of its last whole row. A row ends
+/// at a newline outside double quotes; inside quotes (an escaped quote is
+/// two, so counting them is enough) a newline is part of a field, so the
+/// file is read from its start. Returns the bytes removed.
+fn repair_torn_row(file: &mut File, len: u64) -> io::Result<u64> {
+    const CHUNK: usize = 64 * 1024;
+    let mut chunk = vec![0u8; CHUNK];
+    let mut in_quotes = false;
+    let mut keep = 0u64;
+    let mut pos = 0u64;
+    file.seek(SeekFrom::Start(0))?;
+    while pos < len {
+        let n = (len - pos).min(CHUNK as u64) as usize;
+        file.read_exact(&mut chunk[..n])?;
+        for (i, &b) in chunk[..n].iter().enumerate() {
+            match b {
+                b'"' => in_quotes = !in_quotes,
+                b'\n' if !in_quotes => keep = pos + i as u64 + 1,
+                _ => {}
+            }
+        }
+        pos += n as u64;
+    }
+    if keep < len {
+        file.set_len(keep)?;
+    }
     Ok(len - keep)
 }

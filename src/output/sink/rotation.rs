@@ -61,7 +61,8 @@ pub fn rotated_name(active: &str, ms: u64) -> String {
     format!("{active}.{}", format_stamp(ms))
 }
 
-/// Rotated files of `active` in `dir`, oldest first, with their stamps.
+/// Rotated files of `active` in `dir` (regular files only), oldest first,
+/// with their stamps.
 pub fn list_rotated(dir: &Path, active: &str) -> io::Result<Vec<(u64, PathBuf)>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)? {
@@ -71,7 +72,13 @@ pub fn list_rotated(dir: &Path, active: &str) -> io::Result<Vec<(u64, PathBuf)>>
         let Some(rest) = name.strip_prefix(active).and_then(|r| r.strip_prefix('.')) else {
             continue;
         };
-        if let Some(ms) = parse_stamp(rest) {
+        let Some(ms) = parse_stamp(rest) else {
+            continue;
+        };
+        // Only regular files are ours to count and delete: a directory or
+        // link that happens to carry such a name is left alone (and never
+        // stops pruning).
+        if entry.file_type().is_ok_and(|t| t.is_file()) {
             out.push((ms, entry.path()));
         }
     }
@@ -207,5 +214,22 @@ mod tests {
             assert!(d.join(other).exists(), "{other} was deleted");
         }
         assert!(!d.join("a.jsonl").exists());
+    }
+
+    #[test]
+    fn pruning_skips_what_is_not_a_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let old_dir = d.join("a.jsonl.20200101T000000.000Z");
+        std::fs::create_dir(&old_dir).unwrap();
+        let old_link = d.join("a.jsonl.20200101T000000.001Z");
+        std::os::unix::fs::symlink("/nonexistent", &old_link).unwrap();
+        for i in 0..4 {
+            std::fs::write(d.join("a.jsonl"), format!("{i}")).unwrap();
+            rotate(d, "a.jsonl", 2, 1_000 + i).unwrap();
+        }
+        assert_eq!(list_rotated(d, "a.jsonl").unwrap().len(), 2);
+        assert!(old_dir.is_dir());
+        assert!(old_link.symlink_metadata().is_ok());
     }
 }

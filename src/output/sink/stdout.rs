@@ -2,15 +2,17 @@
 
 use std::io::Write;
 
-use super::json::JsonEncoder;
-use super::line_writer::LineWriter;
-use super::sink::{Sink, SinkError, Written};
-use super::{Encoder, RecordOut};
+use super::{Sink, SinkError, Written};
+use crate::output::json::JsonEncoder;
+use crate::output::line_writer::LineWriter;
+use crate::output::{Encoder, RecordOut};
 use crate::record::Batch;
 
 pub struct StdoutSink {
     encoder: JsonEncoder,
     buf: LineWriter,
+    /// The reader closed the pipe (EPIPE): nothing will be read again.
+    reader_gone: bool,
 }
 
 /// Every record into one buffer, counted.
@@ -34,6 +36,7 @@ impl StdoutSink {
         StdoutSink {
             encoder: JsonEncoder::new("-"),
             buf: LineWriter::default(),
+            reader_gone: false,
         }
     }
 }
@@ -60,11 +63,20 @@ impl Sink for StdoutSink {
                 written: n,
                 failed: 0,
             },
-            Err(_) => Written {
-                written: 0,
-                failed: n,
-            },
+            Err(e) => {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    self.reader_gone = true;
+                }
+                Written {
+                    written: 0,
+                    failed: n,
+                }
+            }
         }
+    }
+
+    fn reader_gone(&self) -> bool {
+        self.reader_gone
     }
 
     fn reopen(&mut self) -> Result<(), SinkError> {

@@ -1,0 +1,145 @@
+//! What the daemon's sink tasks drive: one `Sink` per `[[output]]`, each
+//! in its own thread (writes block), opened from its config.
+
+use crate::config::OutputConfig;
+use crate::record::Batch;
+
+pub mod dir_lock;
+pub mod file;
+pub mod preflight;
+pub mod rotation;
+mod safe_open;
+pub mod stdout;
+
+use crate::output::OutputError;
+use file::{FileSink, FileSinkConfig, new_encoder};
+use stdout::StdoutSink;
+
+/// Records written and records lost by one `write_batch`. The unit is the
+/// record of the batch (a `system` line or a `socket` line) for every
+/// format: a protobuf message holding a whole poll counts its records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    pub written: u64,
+    pub failed: u64,
+}
+
+/// A blocking destination for batches.
+pub trait Sink: Send {
+    /// Write every record of `batch`, never a partial record; count the
+    /// ones that could not be written.
+    fn write_batch(&mut self, batch: &Batch) -> Written;
+    /// Close and reopen the active files (after newsyslog renamed them).
+    fn reopen(&mut self) -> Result<(), SinkError>;
+    /// Flush and fsync everything written so far.
+    fn flush_sync(&mut self) -> Result<(), SinkError>;
+    /// Whoever reads this sink has gone for good (a closed pipe): the
+    /// agent stops, as a Unix filter does.
+    fn reader_gone(&self) -> bool {
+        false
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Output(#[from] OutputError),
+}
+
+/// A short name for logs: `json:/var/log/netpulse/netpulse`.
+pub fn describe(cfg: &OutputConfig) -> String {
+    let fmt = format!("{:?}", cfg.format).to_lowercase();
+    if cfg.is_stdout() {
+        format!("{fmt}:stdout")
+    } else {
+        format!("{fmt}:{}", cfg.dir.join(&cfg.prefix).display())
+    }
+}
+
+/// Open the sink an `[[output]]` describes, creating its directory, after
+/// the same checks `check-config` runs.
+pub fn open(cfg: &OutputConfig) -> Result<Box<dyn Sink>, SinkError> {
+    if cfg.is_stdout() {
+        return Ok(Box::new(StdoutSink::new()));
+    }
+    let problems = preflight::check(cfg);
+    if !problems.is_empty() {
+        return Err(OutputError::Config(problems.join("; ")).into());
+    }
+    let encoder = new_encoder(cfg.format, &cfg.prefix)?;
+    let sink = FileSink::open(
+        encoder,
+        FileSinkConfig {
+            dir: cfg.dir.clone(),
+            rotate_size: cfg.rotate_size,
+            rotate_age: cfg.rotate_age,
+            keep: cfg.keep,
+            file_mode: cfg.file_mode,
+        },
+    )?;
+    Ok(Box::new(sink))
+}
+
+impl Sink for FileSink {
+    fn write_batch(&mut self, batch: &Batch) -> Written {
+        let r = FileSink::write_batch(self, batch);
+        in_records(r.written, r.failed, batch.record_count() as u64)
+    }
+
+    fn reopen(&mut self) -> Result<(), SinkError> {
+        Ok(FileSink::reopen(self)?)
+    }
+
+    fn flush_sync(&mut self) -> Result<(), SinkError> {
+        Ok(FileSink::flush_sync(self)?)
+    }
+}
+
+/// Turn counts of encoder records (lines, or one protobuf message per
+/// poll) into records of the batch. Every encoder emits either one record
+/// per batch record or one for the whole batch, so this is exact for both.
+fn in_records(written: u64, failed: u64, records: u64) -> Written {
+    let emitted = written + failed;
+    if emitted == 0 || emitted == records {
+        return Written { written, failed };
+    }
+    let written = records * written / emitted;
+    Written {
+        written,
+        failed: records - written,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_in_batch_records_whatever_the_encoder_emits() {
+        // One protobuf message for a batch of 41 records.
+        assert_eq!(
+            in_records(1, 0, 41),
+            Written {
+                written: 41,
+                failed: 0
+            }
+        );
+        assert_eq!(
+            in_records(0, 1, 41),
+            Written {
+                written: 0,
+                failed: 41
+            }
+        );
+        // One line per record: as counted.
+        assert_eq!(
+            in_records(30, 11, 41),
+            Written {
+                written: 30,
+                failed: 11
+            }
+        );
+    }
+}
