@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use futures::StreamExt;
 use libc::{SIGHUP, SIGINT, SIGTERM};
+use netpulse::agent::{Daemon, Summary};
 use netpulse::config::{Config, DEFAULT_DATA_DIR, DEFAULT_PATH};
-use netpulse::pipeline::daemon::{Daemon, Summary};
 use signal_hook_tokio::Signals;
 use tracing::{error, info, warn};
 

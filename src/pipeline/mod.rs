@@ -1,6 +1,5 @@
 //! The pipeline between sources and outputs.
 
-pub mod daemon;
 pub mod delta;
 pub mod filter;
 pub mod health;
