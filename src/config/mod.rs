@@ -5,15 +5,18 @@
 //! `#[serde(deny_unknown_fields)]` so that one pass reports EVERY problem
 //! (serde stops at the first), each naming its key and what to do.
 
+pub mod endpoint;
+mod format;
 mod parse;
 mod units;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use endpoint::{EndpointConfig, EndpointSettings};
+pub use format::Format;
 pub use units::{format_duration, parse_duration, parse_size};
 
-use crate::output::Format;
 use crate::platform::SourceKind;
 use crate::record::{TcpState, Tier};
 
@@ -76,7 +79,7 @@ pub struct Config {
     pub filter: FilterConfig,
     pub outputs: Vec<OutputConfig>,
     /// `[endpoint]`: the live Unix stream and HTTP server (off by default).
-    pub endpoint: crate::endpoint::EndpointConfig,
+    pub endpoint: EndpointConfig,
 }
 
 #[derive(Clone, Debug, PartialEq)]

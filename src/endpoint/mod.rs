@@ -13,7 +13,6 @@
 //!                                       └─try_send─► unix_stream: encode once → per-client queues
 //! ```
 
-pub mod config;
 mod dashboard;
 mod http;
 mod hub;
@@ -26,7 +25,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use config::{EndpointConfig, EndpointSettings};
+pub use crate::config::{EndpointConfig, EndpointSettings};
 pub use hub::{EndpointStats, Hub};
 pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 pub use unix_stream::STREAM_BACKLOG;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::parse_duration;
+use super::units::parse_duration;
 
 /// Default TCP port of the HTTP server when `http_listen` names only a port.
 pub const DEFAULT_HTTP_PORT: u16 = 9477;
