@@ -126,7 +126,7 @@ impl Daemon {
         let (tx, rx) = mpsc::channel::<Sample>(SAMPLE_QUEUE);
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
         let store = Store::new(routes(&sinks), Arc::clone(&health))
-            .with_endpoint(endpoint.hub(), tables.clone());
+            .with_endpoint(Box::new(endpoint.hub()), tables.clone());
         let store = tokio::spawn(store.run(rx, ctl_rx));
         let stop = CancellationToken::new();
         let filter = Arc::new(SocketFilter::new(&cfg.filter));

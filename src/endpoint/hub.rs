@@ -86,6 +86,12 @@ pub(super) fn drop_one(c: &AtomicU64) {
     c.fetch_sub(1, Ordering::Relaxed);
 }
 
+impl crate::pipeline::publish::Publisher for Hub {
+    fn publish(&self, batch: Arc<Batch>) -> Option<Arc<Batch>> {
+        Hub::publish(self, batch)
+    }
+}
+
 impl Hub {
     pub(super) fn new(settings: Arc<EndpointSettings>) -> Hub {
         let host = crate::output::proto::host_name();

@@ -5,6 +5,7 @@ pub mod filter;
 pub mod health;
 pub mod log_limit;
 pub mod poll;
+pub mod publish;
 pub mod sample;
 pub mod scheduler;
 pub mod sink_task;

@@ -10,6 +10,7 @@ use tracing::warn;
 use super::delta::DeltaStore;
 use super::health::Health;
 use super::log_limit::LogLimit;
+use super::publish::Publisher;
 use super::sample::{Census, Payload, Sample};
 use super::sink_task::Route;
 use super::table_pool::TablePool;
@@ -32,7 +33,7 @@ pub struct Store {
     health: Arc<Health>,
     drop_log: LogLimit,
     /// The live endpoint, handed every batch (never blocks).
-    endpoint: Option<crate::endpoint::Hub>,
+    endpoint: Option<Box<dyn Publisher>>,
     /// Where a table the endpoint let go of goes back for reuse.
     tables: Option<TablePool>,
 }
@@ -54,7 +55,7 @@ impl Store {
 
     /// Also publish every batch to the live endpoint, and return the
     /// tables it lets go of to `tables`.
-    pub fn with_endpoint(mut self, hub: crate::endpoint::Hub, tables: TablePool) -> Store {
+    pub fn with_endpoint(mut self, hub: Box<dyn Publisher>, tables: TablePool) -> Store {
         self.endpoint = Some(hub);
         self.tables = Some(tables);
         self
