@@ -6,6 +6,7 @@
 //! with `agent` wiring them (and the live `endpoint`) together at the top.
 
 pub mod agent;
+pub mod bounded_read;
 pub mod config;
 pub mod endpoint;
 pub mod output;

@@ -22,6 +22,8 @@ use crate::record::{TcpState, Tier};
 
 /// Where `netpulse run` looks when no `--config` is given.
 pub const DEFAULT_PATH: &str = "/usr/local/etc/netpulse.toml";
+/// A config file larger than this is refused unread (1 MiB).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// Where the built-in defaults write when there is no config file.
 pub const DEFAULT_DATA_DIR: &str = "./netpulse-data";
 /// `dir` value meaning "standard output" (foreground use, JSON only).
@@ -56,6 +58,7 @@ pub const ALL_KEYS: &[&str] = &[
     "endpoint.unix_socket",
     "endpoint.unix_socket_mode",
     "endpoint.unix_socket_group",
+    "endpoint.unix_socket_world_readable",
     "endpoint.unix_max_clients",
     "endpoint.unix_client_queue",
     "endpoint.unix_write_timeout",
@@ -197,9 +200,15 @@ impl Config {
 
     /// Read, parse and validate `path` (directories are checked, not created).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
+        let bytes = crate::bounded_read::read_at_most(path, MAX_CONFIG_BYTES).map_err(|cause| {
+            ConfigError::Read {
+                path: path.to_path_buf(),
+                cause,
+            }
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| ConfigError::Syntax {
+            origin: format!("{}: ", path.display()),
+            message: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
         })?;
         Config::parse(&text).map_err(|e| e.with_path(path))
     }
@@ -213,11 +222,10 @@ impl Config {
 /// Why a config was refused. `Invalid` lists every problem found.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {}: {source} (check the path and its permissions)", path.display())]
+    #[error("cannot read config {}: {cause} (check the path and its permissions)", path.display())]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: crate::bounded_read::BoundedReadError,
     },
     #[error("{origin}is not valid TOML: {message}")]
     Syntax { origin: String, message: String },

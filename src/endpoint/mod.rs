@@ -19,6 +19,8 @@ mod hub;
 pub mod live;
 mod metrics;
 mod snapshot;
+mod socket_file;
+mod socket_lock;
 mod unix_stream;
 
 use std::net::SocketAddr;
@@ -38,17 +40,17 @@ pub enum EndpointError {
     #[error("invalid [endpoint] config:\n  {}", .0.join("\n  "))]
     Config(Vec<String>),
     #[error(
-        "cannot listen for HTTP on {addr}: {source}; free the port or change endpoint.http_listen"
+        "cannot listen for HTTP on {addr}: {cause}; free the port or change endpoint.http_listen"
     )]
     HttpBind {
         addr: SocketAddr,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("Unix socket {}: {what}: {source}; fix endpoint.unix_socket* or the directory's permissions", path.display())]
+    #[error("Unix socket {}: {what}: {cause}; fix endpoint.unix_socket* or the directory's permissions", path.display())]
     UnixSocket {
         path: PathBuf,
         what: String,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -146,7 +148,7 @@ impl Endpoint {
         if !http_same {
             if let Some(addr) = new.http_listen {
                 let h = HttpServer::start(addr, self.hub.clone())
-                    .map_err(|source| EndpointError::HttpBind { addr, source })?;
+                    .map_err(|cause| EndpointError::HttpBind { addr, cause })?;
                 new_http = Some(h);
             }
         }
