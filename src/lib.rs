@@ -9,6 +9,7 @@ pub mod agent;
 pub mod bounded_read;
 pub mod config;
 pub mod endpoint;
+pub mod fd_budget;
 pub mod output;
 pub mod pipeline;
 pub mod platform;

@@ -13,6 +13,7 @@
 //!                                       └─try_send─► unix_stream: encode once → per-client queues
 //! ```
 
+mod accept_errors;
 mod dashboard;
 mod http;
 mod hub;

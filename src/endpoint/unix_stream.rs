@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::EndpointError;
+use super::accept_errors::{self, AcceptErrors};
 use super::hub::{Hub, bump, drop_one};
 use super::socket_file::{self, FileId};
 use super::socket_lock::{self, SocketLock};
@@ -153,6 +154,7 @@ async fn fan_out(
     cancel: CancellationToken,
 ) {
     let mut clients: Vec<Client> = Vec::new();
+    let mut errors = AcceptErrors::default();
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -171,8 +173,8 @@ async fn fan_out(
                     clients.push(Client { tx, task });
                 }
                 Err(e) => {
-                    warn!("endpoint: Unix socket accept failed: {e}; retrying in 100 ms");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    errors.report("Unix socket", &e);
+                    tokio::time::sleep(accept_errors::RETRY).await;
                 }
             },
             b = rx.recv() => {
