@@ -258,3 +258,32 @@ fn check_config_refuses_a_group_that_does_not_exist() {
     let (code, err) = check_config(dir.path(), "unix_socket_group = \"daemon\"\n");
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn a_symlink_planted_at_the_socket_path_before_start_is_refused() {
+    let (dir, sockets) = hostile_layout();
+    let v = victim(dir.path());
+    let sock = sockets.join("np.sock");
+    as_nobody(&format!("ln -s {} {}", v.display(), sock.display()));
+    let cfg = dir.path().join("netpulse.toml");
+    std::fs::write(
+        &cfg,
+        config(&dir.path().join("out"), &sock, "0640", "daemon"),
+    )
+    .unwrap();
+    let log = dir.path().join("agent.log");
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_netpulse"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let status = wait_exit(&mut agent, Duration::from_secs(30));
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("not a socket"), "{err}");
+    assert_untouched(&v);
+    assert!(std::fs::symlink_metadata(&sock).unwrap().is_symlink());
+}

@@ -305,4 +305,50 @@ mod tests {
         assert_eq!(sys.parse_errors, Some(3));
         assert_eq!(sys.poll_us, Some(7));
     }
+
+    /// TEST DOUBLE: records what the store publishes and hands back a
+    /// table batch when it has one, as the endpoint does.
+    struct RecordingPublisher {
+        seen: std::sync::Mutex<Vec<u64>>,
+    }
+
+    impl Publisher for RecordingPublisher {
+        fn publish(&self, batch: Arc<Batch>) -> Option<Arc<Batch>> {
+            self.seen.lock().unwrap().push(batch.seq);
+            None
+        }
+    }
+
+    #[test]
+    fn every_routed_batch_reaches_the_publisher() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let publisher = Arc::new(RecordingPublisher {
+            seen: std::sync::Mutex::new(Vec::new()),
+        });
+        struct Shared(Arc<RecordingPublisher>);
+        impl Publisher for Shared {
+            fn publish(&self, batch: Arc<Batch>) -> Option<Arc<Batch>> {
+                self.0.publish(batch)
+            }
+        }
+        let store = Store::new(Vec::new(), Arc::new(Health::default()))
+            .with_endpoint(Box::new(Shared(Arc::clone(&publisher))), TablePool::new());
+        let (tx, rx) = mpsc::channel(4);
+        let (_ctl, ctl_rx) = mpsc::unbounded_channel();
+        rt.block_on(async {
+            let run = tokio::spawn(store.run(rx, ctl_rx));
+            for _ in 0..3 {
+                let agg = Payload::Aggregate {
+                    counters: Some(counters(1, 0, 1, 0)),
+                    census: Some(census(1)),
+                };
+                tx.send(sample(Tier::Aggregate, agg)).await.unwrap();
+            }
+            drop(tx);
+            run.await.unwrap();
+        });
+        assert_eq!(*publisher.seen.lock().unwrap(), [0, 1, 2]);
+    }
 }
