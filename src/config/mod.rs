@@ -1,4 +1,4 @@
-//! The TOML config (DESIGN.md section 5): what to sample, how often, what
+//! The TOML config: what to sample, how often, what
 //! to leave out, and where to write it.
 //!
 //! Parsing walks the TOML tree by hand rather than through
