@@ -172,6 +172,45 @@ fn a_low_soft_descriptor_limit_is_raised_at_start() {
     assert!(status.success());
 }
 
+#[test]
+fn a_reload_that_needs_more_descriptors_than_the_hard_limit_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = http_config(dir.path(), 100);
+    let log = dir.path().join("agent.log");
+    let mut child = limited(300, 300, &["run", "--config", cfg.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let _guard = KillOnDrop(child.id());
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let wait_log = |needle: &str| {
+        let t0 = Instant::now();
+        while !read_log().contains(needle) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "no `{needle}` in the log:\n{}",
+                read_log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_log("running;");
+    http_config(dir.path(), 1000);
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
+    wait_log("reload refused");
+    let text = read_log();
+    assert!(
+        text.contains("RLIMIT_NOFILE allows 300") && text.contains("http_max_connections 1002"),
+        "{text}"
+    );
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    assert!(status.success(), "{}", read_log());
+}
+
 struct KillOnDrop(u32);
 
 impl Drop for KillOnDrop {
