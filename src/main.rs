@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use netpulse::config::Format;
+use netpulse::platform::SourceKind;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -45,12 +47,12 @@ pub struct RunArgs {
 
 #[derive(Args, Debug)]
 pub struct OnceArgs {
-    /// json, csv or proto.
-    #[arg(long, default_value = "json")]
-    pub format: String,
-    /// auto, linux, freebsd-kmod or freebsd-sysctl.
-    #[arg(long, default_value = "auto")]
-    pub source: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
+    /// Socket source.
+    #[arg(long, value_enum, default_value_t = SourceKind::Auto)]
+    pub source: SourceKind,
 }
 
 #[derive(Args, Debug)]
@@ -79,9 +81,9 @@ pub struct ReplayArgs {
     /// `sysctl -b net.inet.tcp.states` output.
     #[arg(long)]
     pub tcp_states: Option<PathBuf>,
-    /// json, csv or proto.
-    #[arg(long, default_value = "json")]
-    pub format: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
 }
 
 #[derive(Args, Debug)]

@@ -47,8 +47,8 @@ fn socket_mode_and_group_are_applied_and_reloadable() {
     assert!(md.file_type().is_socket());
     assert_eq!(md.mode() & 0o7777, 0o640);
     assert_eq!(md.gid(), 1);
-    // No temporary file left behind.
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    // No temporary file left behind: the socket and its lock file only.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
 
     let cfg2 = EndpointConfig {
         unix_socket_mode: "0600".into(),
@@ -73,7 +73,10 @@ fn socket_mode_and_group_are_applied_and_reloadable() {
         .err()
         .expect("second listener")
         .to_string();
-    assert!(err.contains("another process"), "{err}");
+    assert!(
+        err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
     let plain = dir.path().join("plain");
     std::fs::write(&plain, b"keep me").unwrap();
     let err = Endpoint::spawn(&unix_config(&plain))

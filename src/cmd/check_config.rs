@@ -7,6 +7,13 @@ use netpulse::config::{Config, ConfigError};
 pub fn main(args: crate::CheckConfigArgs) -> anyhow::Result<ExitCode> {
     match Config::load(&args.file) {
         Ok(cfg) => {
+            if let Err(e) = netpulse::fd_budget::check(&cfg) {
+                eprintln!(
+                    "{}: 1 problem(s); fix them and run check-config again:\n  {e}",
+                    args.file.display()
+                );
+                return Ok(ExitCode::from(1));
+            }
             println!(
                 "{}: OK ({} output(s))",
                 args.file.display(),

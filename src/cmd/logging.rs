@@ -9,7 +9,14 @@ pub fn init(default_level: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(stderr_is_terminal())
         .try_init();
+}
+
+/// Colour codes would garble log files, pipes and syslog: only a terminal
+/// gets them.
+fn stderr_is_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
 }
 
 /// Changes the level of a running subscriber (SIGHUP).
@@ -41,8 +48,7 @@ pub fn init_reloadable(level: &str) -> LevelHandle {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                // Colour codes would garble log files and syslog.
-                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+                .with_ansi(stderr_is_terminal()),
         )
         .try_init()
         .is_ok();

@@ -3,27 +3,18 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use netpulse::output::{Format, csv, json, proto};
 use netpulse::pipeline::snapshot::collect_all;
-use netpulse::platform::{self, SourceKind};
+use netpulse::platform;
 use netpulse::record::Batch;
 
 use crate::OnceArgs;
 
 pub fn main(args: OnceArgs) -> anyhow::Result<ExitCode> {
     super::logging::init("warn");
-    let Some(format) = Format::from_name(&args.format) else {
-        bail!("unknown --format `{}`: use json, csv or proto", args.format);
-    };
-    let Some(kind) = SourceKind::from_name(&args.source) else {
-        bail!(
-            "unknown --source `{}`: use one of {}",
-            args.source,
-            SourceKind::NAMES.join(", ")
-        );
-    };
-    let mut source = platform::open(kind).context("opening the socket source")?;
+    let format = args.format;
+    let mut source = platform::open(args.source).context("opening the socket source")?;
     let (batch, _) = collect_all(source.as_mut()).context("sampling sockets")?;
     write_batch(&batch, format)?;
     Ok(ExitCode::SUCCESS)

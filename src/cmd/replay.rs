@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use netpulse::output::Format;
 use netpulse::pipeline::snapshot::collect_all;
 use netpulse::platform::Source;
 use netpulse::platform::freebsd::{ReplayInputs, ReplaySource, SocketsDump};
@@ -13,9 +12,7 @@ use crate::ReplayArgs;
 
 pub fn main(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     super::logging::init("warn");
-    let Some(format) = Format::from_name(&args.format) else {
-        bail!("unknown --format `{}`: use json, csv or proto", args.format);
-    };
+    let format = args.format;
     let sockets = match (args.pcblist, args.tcpstats_dev) {
         (Some(p), None) => SocketsDump::Pcblist(p),
         (None, Some(p)) => SocketsDump::TcpstatsDev(p),

@@ -4,14 +4,15 @@
 //! one stays) and reopens every file; SIGTERM/SIGINT drain and exit 0
 //! within `agent.shutdown_timeout`; a second one exits at once with 1.
 
+use netpulse::fd_budget::{self, FdLimit};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use futures::StreamExt;
 use libc::{SIGHUP, SIGINT, SIGTERM};
+use netpulse::agent::{Daemon, Summary};
 use netpulse::config::{Config, DEFAULT_DATA_DIR, DEFAULT_PATH};
-use netpulse::pipeline::daemon::{Daemon, Summary};
 use signal_hook_tokio::Signals;
 use tracing::{error, info, warn};
 
@@ -25,6 +26,15 @@ pub fn main(args: crate::RunArgs) -> anyhow::Result<ExitCode> {
         None => info!(
             "no config at {DEFAULT_PATH}; using built-in defaults: every tier, JSON Lines under {DEFAULT_DATA_DIR}/"
         ),
+    }
+    match fd_budget::ensure(&cfg).context("refusing to start")? {
+        FdLimit::Raised { from, to } => {
+            info!(
+                from,
+                to, "raised the soft RLIMIT_NOFILE to what this config can need"
+            )
+        }
+        FdLimit::Enough { .. } => {}
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -116,6 +126,10 @@ fn reload(daemon: &mut Daemon, path: Option<&Path>, level: &LevelHandle) {
     };
     match Config::load(path) {
         Ok(cfg) => {
+            if let Err(e) = fd_budget::ensure(&cfg) {
+                error!(config = %path.display(), "reload refused, still running the previous config: {e}");
+                return;
+            }
             let lvl = cfg.agent.log_level.clone();
             match daemon.reload(cfg) {
                 Ok(()) => {

@@ -1,24 +1,32 @@
-//! The TOML config (DESIGN.md section 5): what to sample, how often, what
+//! The TOML config: what to sample, how often, what
 //! to leave out, and where to write it.
 //!
 //! Parsing walks the TOML tree by hand rather than through
 //! `#[serde(deny_unknown_fields)]` so that one pass reports EVERY problem
 //! (serde stops at the first), each naming its key and what to do.
 
+pub mod endpoint;
+mod format;
 mod parse;
+pub mod preflight;
 mod units;
+
+pub use preflight::LOCK_FILE;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use endpoint::{EndpointConfig, EndpointSettings};
+pub use format::Format;
 pub use units::{format_duration, parse_duration, parse_size};
 
-use crate::output::Format;
 use crate::platform::SourceKind;
 use crate::record::{TcpState, Tier};
 
 /// Where `netpulse run` looks when no `--config` is given.
 pub const DEFAULT_PATH: &str = "/usr/local/etc/netpulse.toml";
+/// A config file larger than this is refused unread (1 MiB).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// Where the built-in defaults write when there is no config file.
 pub const DEFAULT_DATA_DIR: &str = "./netpulse-data";
 /// `dir` value meaning "standard output" (foreground use, JSON only).
@@ -53,6 +61,7 @@ pub const ALL_KEYS: &[&str] = &[
     "endpoint.unix_socket",
     "endpoint.unix_socket_mode",
     "endpoint.unix_socket_group",
+    "endpoint.unix_socket_world_readable",
     "endpoint.unix_max_clients",
     "endpoint.unix_client_queue",
     "endpoint.unix_write_timeout",
@@ -76,7 +85,7 @@ pub struct Config {
     pub filter: FilterConfig,
     pub outputs: Vec<OutputConfig>,
     /// `[endpoint]`: the live Unix stream and HTTP server (off by default).
-    pub endpoint: crate::endpoint::EndpointConfig,
+    pub endpoint: EndpointConfig,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -194,9 +203,15 @@ impl Config {
 
     /// Read, parse and validate `path` (directories are checked, not created).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
+        let bytes = crate::bounded_read::read_at_most(path, MAX_CONFIG_BYTES).map_err(|cause| {
+            ConfigError::Read {
+                path: path.to_path_buf(),
+                cause,
+            }
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| ConfigError::Syntax {
+            origin: format!("{}: ", path.display()),
+            message: format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
         })?;
         Config::parse(&text).map_err(|e| e.with_path(path))
     }
@@ -210,11 +225,10 @@ impl Config {
 /// Why a config was refused. `Invalid` lists every problem found.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {}: {source} (check the path and its permissions)", path.display())]
+    #[error("cannot read config {}: {cause} (check the path and its permissions)", path.display())]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: crate::bounded_read::BoundedReadError,
     },
     #[error("{origin}is not valid TOML: {message}")]
     Syntax { origin: String, message: String },

@@ -9,10 +9,9 @@ use toml::{Table, Value};
 
 use super::units::{format_duration, parse_duration, parse_size};
 use super::{
-    AgentConfig, Config, ConfigError, FilterConfig, OutputConfig, TierConfig, TiersConfig,
+    AgentConfig, Config, ConfigError, EndpointConfig, FilterConfig, Format, OutputConfig,
+    TierConfig, TiersConfig,
 };
-use crate::output::Format;
-use crate::output::sink::file::new_encoder;
 use crate::platform::SourceKind;
 use crate::record::{TcpState, Tier};
 
@@ -193,8 +192,8 @@ fn parse_root(root: &Table, p: &mut Problems) -> Config {
 
 /// `[endpoint]`: unknown keys named here, types by serde, values by the
 /// endpoint's own validation (every problem, each with what to do).
-fn parse_endpoint(t: &Table, p: &mut Problems) -> crate::endpoint::EndpointConfig {
-    use crate::endpoint::config::ALL_KEYS as KEYS;
+fn parse_endpoint(t: &Table, p: &mut Problems) -> EndpointConfig {
+    use super::endpoint::ALL_KEYS as KEYS;
     p.unknown_keys(t, "endpoint.", KEYS);
     // One key at a time, so a wrong type in one key does not hide the
     // problems of the others.
@@ -202,7 +201,7 @@ fn parse_endpoint(t: &Table, p: &mut Problems) -> crate::endpoint::EndpointConfi
     for (k, v) in t.iter().filter(|(k, _)| KEYS.contains(&k.as_str())) {
         let mut one = Table::new();
         one.insert(k.clone(), v.clone());
-        let r: Result<crate::endpoint::EndpointConfig, toml::de::Error> =
+        let r: Result<EndpointConfig, toml::de::Error> =
             serde::Deserialize::deserialize(Value::Table(one));
         match r {
             Ok(_) => {
@@ -214,10 +213,10 @@ fn parse_endpoint(t: &Table, p: &mut Problems) -> crate::endpoint::EndpointConfi
             ),
         }
     }
-    let r: Result<crate::endpoint::EndpointConfig, toml::de::Error> =
+    let r: Result<EndpointConfig, toml::de::Error> =
         serde::Deserialize::deserialize(Value::Table(good));
     let cfg = r.unwrap_or_default();
-    if let Err(problems) = crate::endpoint::EndpointConfig::validate(&cfg) {
+    if let Err(problems) = EndpointConfig::validate(&cfg) {
         p.0.extend(problems);
     }
     cfg
@@ -459,7 +458,7 @@ fn parse_output(t: &Table, full: &str, p: &mut Problems) -> OutputConfig {
             );
         }
     } else {
-        for problem in crate::output::sink::preflight::check(&o) {
+        for problem in super::preflight::check(&o) {
             p.add(&key("dir"), problem);
         }
     }
@@ -467,7 +466,7 @@ fn parse_output(t: &Table, full: &str, p: &mut Problems) -> OutputConfig {
 }
 
 /// Two outputs writing the same files would interleave records: compare
-/// the file names their encoders will use.
+/// the active file names each format uses.
 fn check_output_collisions(outputs: &[OutputConfig], p: &mut Problems) {
     let mut seen: HashMap<PathBuf, usize> = HashMap::new();
     let mut stdout_seen = None;
@@ -485,16 +484,9 @@ fn check_output_collisions(outputs: &[OutputConfig], p: &mut Problems) {
             stdout_seen = Some(i);
             continue;
         }
-        let encoder = match new_encoder(o.format, &o.prefix) {
-            Ok(e) => e,
-            Err(e) => {
-                p.add(&format!("output[{i}].format"), e);
-                continue;
-            }
-        };
         let dir = std::fs::canonicalize(&o.dir).unwrap_or_else(|_| o.dir.components().collect());
-        for stream in encoder.streams() {
-            let file = dir.join(&stream.file_name);
+        for name in o.format.active_file_names(&o.prefix) {
+            let file = dir.join(name);
             if let Some(j) = seen.insert(file.clone(), i) {
                 if j != i {
                     p.add(

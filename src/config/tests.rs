@@ -226,6 +226,7 @@ file_mode = "0640"
 unix_socket = ""
 unix_socket_mode = "0660"
 unix_socket_group = ""
+unix_socket_world_readable = false
 unix_max_clients = 16
 unix_client_queue = 8
 unix_write_timeout = "5s"

@@ -23,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use super::accept_errors::{self, AcceptErrors};
 use super::dashboard;
 use super::hub::{Hub, bump, drop_one};
 use super::metrics;
@@ -76,6 +77,7 @@ const BUSY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\nRetry-After: 1\r\n\r\n";
 
 async fn accept_loop(listener: TcpListener, hub: Hub, cancel: CancellationToken) {
+    let mut errors = AcceptErrors::default();
     loop {
         let accepted = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -85,8 +87,8 @@ async fn accept_loop(listener: TcpListener, hub: Hub, cancel: CancellationToken)
             Ok(x) => x,
             Err(e) => {
                 // Out of fds or similar: back off instead of spinning.
-                warn!("endpoint: HTTP accept failed: {e}; retrying in 100 ms");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                errors.report("HTTP", &e);
+                tokio::time::sleep(accept_errors::RETRY).await;
                 continue;
             }
         };

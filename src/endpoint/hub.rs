@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::config::EndpointSettings;
 use super::live::Live;
+use crate::config::EndpointSettings;
 use crate::record::Batch;
 
 /// A cheap, cloneable handle: give one to the delta store.
@@ -86,12 +86,15 @@ pub(super) fn drop_one(c: &AtomicU64) {
     c.fetch_sub(1, Ordering::Relaxed);
 }
 
+impl crate::pipeline::publish::Publisher for Hub {
+    fn publish(&self, batch: Arc<Batch>) -> Option<Arc<Batch>> {
+        Hub::publish(self, batch)
+    }
+}
+
 impl Hub {
     pub(super) fn new(settings: Arc<EndpointSettings>) -> Hub {
-        let host = nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_default();
+        let host = crate::output::proto::host_name();
         Hub {
             inner: Arc::new(HubInner {
                 keep_latest: AtomicBool::new(settings.http_listen.is_some()),
@@ -194,7 +197,7 @@ impl Hub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::endpoint::config::EndpointConfig;
+    use crate::config::EndpointConfig;
     use crate::record::{SocketRecord, SystemRecord, TcpState, Tier};
 
     fn hub_listening(http: &str) -> Hub {

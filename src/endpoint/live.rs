@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::config::EndpointSettings;
+use crate::config::EndpointSettings;
 use crate::record::{Batch, STATE_COUNT, SocketRecord, StateCounts, SystemRecord, TcpState, Tier};
 
 /// Most entries in each "top connections" list.

@@ -13,20 +13,22 @@
 //!                                       └─try_send─► unix_stream: encode once → per-client queues
 //! ```
 
-pub mod config;
+mod accept_errors;
 mod dashboard;
 mod http;
 mod hub;
 pub mod live;
 mod metrics;
 mod snapshot;
+mod socket_file;
+mod socket_lock;
 mod unix_stream;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use config::{EndpointConfig, EndpointSettings};
+pub use crate::config::{EndpointConfig, EndpointSettings};
 pub use hub::{EndpointStats, Hub};
 pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 pub use unix_stream::STREAM_BACKLOG;
@@ -39,17 +41,17 @@ pub enum EndpointError {
     #[error("invalid [endpoint] config:\n  {}", .0.join("\n  "))]
     Config(Vec<String>),
     #[error(
-        "cannot listen for HTTP on {addr}: {source}; free the port or change endpoint.http_listen"
+        "cannot listen for HTTP on {addr}: {cause}; free the port or change endpoint.http_listen"
     )]
     HttpBind {
         addr: SocketAddr,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("Unix socket {}: {what}: {source}; fix endpoint.unix_socket* or the directory's permissions", path.display())]
+    #[error("Unix socket {}: {what}: {cause}; fix endpoint.unix_socket* or the directory's permissions", path.display())]
     UnixSocket {
         path: PathBuf,
         what: String,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -147,7 +149,7 @@ impl Endpoint {
         if !http_same {
             if let Some(addr) = new.http_listen {
                 let h = HttpServer::start(addr, self.hub.clone())
-                    .map_err(|source| EndpointError::HttpBind { addr, source })?;
+                    .map_err(|cause| EndpointError::HttpBind { addr, cause })?;
                 new_http = Some(h);
             }
         }

@@ -7,7 +7,7 @@
 //! not take a write within `unix_write_timeout`, is disconnected and
 //! counted; nobody else waits for it.
 
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -19,7 +19,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::EndpointError;
+use super::accept_errors::{self, AcceptErrors};
 use super::hub::{Hub, bump, drop_one};
+use super::socket_file::{self, FileId};
+use super::socket_lock::{self, SocketLock};
+use crate::config::endpoint::resolve_group;
 use crate::output::json;
 use crate::record::Batch;
 
@@ -31,7 +35,9 @@ pub(super) struct UnixServer {
     pub path: PathBuf,
     /// (device, inode) of the socket file we created: we only ever remove
     /// our own file.
-    id: (u64, u64),
+    id: FileId,
+    /// Held while the socket is served: one agent per path.
+    _lock: SocketLock,
     tx: mpsc::Sender<Arc<Batch>>,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<()>,
@@ -49,42 +55,20 @@ impl UnixServer {
         group: Option<&str>,
         hub: Hub,
     ) -> Result<UnixServer, EndpointError> {
-        let err = |what: &str, source: std::io::Error| EndpointError::UnixSocket {
+        let err = |what: &str, cause: std::io::Error| EndpointError::UnixSocket {
             path: path.to_path_buf(),
             what: what.to_string(),
-            source,
+            cause,
         };
         let gid = match group {
             Some(g) => Some(resolve_group(g).map_err(|e| err("looking up unix_socket_group", e))?),
             None => None,
         };
+        // The lock first: only then is a socket file at the path surely
+        // not another agent's.
+        let lock = socket_lock::acquire(path).map_err(|e| err("locking", e))?;
         clear_stale(path).map_err(|e| err("replacing the old socket file", e))?;
-
-        // Bind under a temporary name, set permissions, then rename into
-        // place: nobody can connect before the mode and group are right.
-        let file = path
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = path.with_file_name(format!(".{file}.{}.tmp", std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
-        let listener = UnixListener::bind(&tmp).map_err(|e| err("binding", e))?;
-        let prepared = (|| {
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
-            if let Some(gid) = gid {
-                std::os::unix::fs::chown(&tmp, None, Some(gid))?;
-            }
-            std::fs::rename(&tmp, path)?;
-            let md = std::fs::metadata(path)?;
-            Ok::<_, std::io::Error>((md.dev(), md.ino()))
-        })();
-        let id = match prepared {
-            Ok(id) => id,
-            Err(e) => {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(err("setting mode and group", e));
-            }
-        };
+        let (listener, id) = socket_file::bind(path, mode, gid).map_err(|e| err("binding", e))?;
 
         let (tx, rx) = mpsc::channel(STREAM_BACKLOG);
         let cancel = CancellationToken::new();
@@ -92,6 +76,7 @@ impl UnixServer {
         Ok(UnixServer {
             path: path.to_path_buf(),
             id,
+            _lock: lock,
             tx,
             cancel,
             task,
@@ -100,19 +85,17 @@ impl UnixServer {
 
     /// Apply a new mode and group to the live socket file.
     pub fn set_permissions(&self, mode: u32, group: Option<&str>) -> Result<(), EndpointError> {
-        let err = |what: &str, source| EndpointError::UnixSocket {
+        let err = |what: &str, cause| EndpointError::UnixSocket {
             path: self.path.clone(),
             what: what.to_string(),
-            source,
+            cause,
         };
-        std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| err("setting the mode", e))?;
-        if let Some(g) = group {
-            let gid = resolve_group(g).map_err(|e| err("looking up unix_socket_group", e))?;
-            std::os::unix::fs::chown(&self.path, None, Some(gid))
-                .map_err(|e| err("setting the group", e))?;
-        }
-        Ok(())
+        let gid = match group {
+            Some(g) => Some(resolve_group(g).map_err(|e| err("looking up unix_socket_group", e))?),
+            None => None,
+        };
+        socket_file::set_permissions(&self.path, self.id, mode, gid)
+            .map_err(|e| err("setting mode and group", e))
     }
 
     /// Disconnect every client and remove the socket file (if it is still
@@ -130,27 +113,9 @@ impl UnixServer {
     }
 
     fn remove_file(&self) {
-        if let Ok(md) = std::fs::symlink_metadata(&self.path) {
-            if (md.dev(), md.ino()) == self.id {
-                let _ = std::fs::remove_file(&self.path);
-            }
+        if socket_file::is_ours(&self.path, self.id) {
+            let _ = std::fs::remove_file(&self.path);
         }
-    }
-}
-
-fn resolve_group(g: &str) -> std::io::Result<u32> {
-    if let Ok(gid) = g.parse::<u32>() {
-        return Ok(gid);
-    }
-    match nix::unistd::Group::from_name(g) {
-        Ok(Some(gr)) => Ok(gr.gid.as_raw()),
-        Ok(None) => Err(std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!(
-                "no group named {g:?}: create it or set unix_socket_group to an existing group"
-            ),
-        )),
-        Err(e) => Err(std::io::Error::from(e)),
     }
 }
 
@@ -189,6 +154,7 @@ async fn fan_out(
     cancel: CancellationToken,
 ) {
     let mut clients: Vec<Client> = Vec::new();
+    let mut errors = AcceptErrors::default();
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -207,8 +173,8 @@ async fn fan_out(
                     clients.push(Client { tx, task });
                 }
                 Err(e) => {
-                    warn!("endpoint: Unix socket accept failed: {e}; retrying in 100 ms");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    errors.report("Unix socket", &e);
+                    tokio::time::sleep(accept_errors::RETRY).await;
                 }
             },
             b = rx.recv() => {

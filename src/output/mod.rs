@@ -10,6 +10,7 @@ pub mod proto;
 pub mod sink;
 mod socket_fields;
 
+pub use crate::config::Format;
 pub use error::OutputError;
 
 use crate::record::Batch;
@@ -91,23 +92,19 @@ impl RecordOut for EachRecord<'_> {
     }
 }
 
-/// Output format (`format` of an `[[output]]`, `--format`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    #[default]
-    Json,
-    Csv,
-    Proto,
-}
+#[cfg(test)]
+mod tests {
+    use super::Format;
+    use super::sink::file::new_encoder;
 
-impl Format {
-    pub fn from_name(s: &str) -> Option<Format> {
-        match s {
-            "json" => Some(Format::Json),
-            "csv" => Some(Format::Csv),
-            "proto" => Some(Format::Proto),
-            _ => None,
+    /// The config checks collisions with `Format::active_file_names`; the
+    /// encoders must write exactly those files.
+    #[test]
+    fn encoders_write_the_file_names_the_config_checks() {
+        for format in [Format::Json, Format::Csv, Format::Proto] {
+            let enc = new_encoder(format, "pre").unwrap();
+            let names: Vec<String> = enc.streams().iter().map(|s| s.file_name.clone()).collect();
+            assert_eq!(names, format.active_file_names("pre"), "{format:?}");
         }
     }
 }

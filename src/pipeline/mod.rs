@@ -1,11 +1,11 @@
 //! The pipeline between sources and outputs.
 
-pub mod daemon;
 pub mod delta;
 pub mod filter;
 pub mod health;
 pub mod log_limit;
 pub mod poll;
+pub mod publish;
 pub mod sample;
 pub mod scheduler;
 pub mod sink_task;

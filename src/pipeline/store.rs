@@ -10,6 +10,7 @@ use tracing::warn;
 use super::delta::DeltaStore;
 use super::health::Health;
 use super::log_limit::LogLimit;
+use super::publish::Publisher;
 use super::sample::{Census, Payload, Sample};
 use super::sink_task::{Refused, Route};
 use super::table_pool::TablePool;
@@ -32,7 +33,7 @@ pub struct Store {
     health: Arc<Health>,
     drop_log: LogLimit,
     /// The live endpoint, handed every batch (never blocks).
-    endpoint: Option<crate::endpoint::Hub>,
+    endpoint: Option<Box<dyn Publisher>>,
     /// Where a table the endpoint let go of goes back for reuse.
     tables: Option<TablePool>,
 }
@@ -54,7 +55,7 @@ impl Store {
 
     /// Also publish every batch to the live endpoint, and return the
     /// tables it lets go of to `tables`.
-    pub fn with_endpoint(mut self, hub: crate::endpoint::Hub, tables: TablePool) -> Store {
+    pub fn with_endpoint(mut self, hub: Box<dyn Publisher>, tables: TablePool) -> Store {
         self.endpoint = Some(hub);
         self.tables = Some(tables);
         self
@@ -308,5 +309,51 @@ mod tests {
         assert_eq!(sys.skipped_ticks, Some(2));
         assert_eq!(sys.parse_errors, Some(3));
         assert_eq!(sys.poll_us, Some(7));
+    }
+
+    /// TEST DOUBLE: records what the store publishes and hands back a
+    /// table batch when it has one, as the endpoint does.
+    struct RecordingPublisher {
+        seen: std::sync::Mutex<Vec<u64>>,
+    }
+
+    impl Publisher for RecordingPublisher {
+        fn publish(&self, batch: Arc<Batch>) -> Option<Arc<Batch>> {
+            self.seen.lock().unwrap().push(batch.seq);
+            None
+        }
+    }
+
+    #[test]
+    fn every_routed_batch_reaches_the_publisher() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let publisher = Arc::new(RecordingPublisher {
+            seen: std::sync::Mutex::new(Vec::new()),
+        });
+        struct Shared(Arc<RecordingPublisher>);
+        impl Publisher for Shared {
+            fn publish(&self, batch: Arc<Batch>) -> Option<Arc<Batch>> {
+                self.0.publish(batch)
+            }
+        }
+        let store = Store::new(Vec::new(), Arc::new(Health::default()))
+            .with_endpoint(Box::new(Shared(Arc::clone(&publisher))), TablePool::new());
+        let (tx, rx) = mpsc::channel(4);
+        let (_ctl, ctl_rx) = mpsc::unbounded_channel();
+        rt.block_on(async {
+            let run = tokio::spawn(store.run(rx, ctl_rx));
+            for _ in 0..3 {
+                let agg = Payload::Aggregate {
+                    counters: Some(counters(1, 0, 1, 0)),
+                    census: Some(census(1)),
+                };
+                tx.send(sample(Tier::Aggregate, agg)).await.unwrap();
+            }
+            drop(tx);
+            run.await.unwrap();
+        });
+        assert_eq!(*publisher.seen.lock().unwrap(), [0, 1, 2]);
     }
 }

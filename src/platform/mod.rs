@@ -96,8 +96,7 @@ pub trait Source: Send {
 }
 
 /// Which source to use (`[agent] source`, `--source`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, clap::ValueEnum)]
 pub enum SourceKind {
     /// The best this host offers: Linux sock_diag; FreeBSD's module when
     /// loaded, else sysctl.

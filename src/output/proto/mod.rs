@@ -23,7 +23,7 @@ mod pb {
 
 pub use convert::{InvalidBatch, Problem, RecordRef};
 pub use encode::{ProtoEncoder, encode_via_prost, write_batch};
-pub use origin::Origin;
+pub use origin::{Origin, host_name};
 pub use stream::{
     DEFAULT_MAX_MESSAGE_LEN, DecodeError, Decoded, StreamDecoder, whole_messages_len,
 };

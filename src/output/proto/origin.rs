@@ -23,20 +23,13 @@ impl Origin {
     }
 }
 
-/// gethostname(3); empty when it fails (the header field is then absent
-/// rather than the agent refusing to write).
-fn host_name() -> String {
-    // POSIX host names are at most 255 bytes; one more keeps a NUL.
-    let mut buf = [0u8; 256];
-    // SAFETY: `buf` is valid for writes of `buf.len()` bytes and
-    // gethostname writes at most that many; we read only up to the first
-    // NUL (or the whole buffer if it was truncated without one).
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return String::new();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
+/// gethostname(3); empty when it fails (the field is then absent rather
+/// than the agent refusing to write). The one place the agent asks for it.
+pub fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -21,8 +21,7 @@ use nix::fcntl::{Flock, FlockArg};
 use super::safe_open::open_regular;
 use crate::output::OutputError;
 
-/// Name of the lock file in each output directory.
-pub const LOCK_FILE: &str = ".netpulse.lock";
+pub use crate::config::LOCK_FILE;
 
 /// The held lock; released when the last output using it is closed.
 #[derive(Debug)]

@@ -6,7 +6,7 @@ use crate::record::Batch;
 
 pub mod dir_lock;
 pub mod file;
-pub mod preflight;
+
 pub mod rotation;
 mod safe_open;
 pub mod stdout;
@@ -64,7 +64,7 @@ pub fn open(cfg: &OutputConfig) -> Result<Box<dyn Sink>, SinkError> {
     if cfg.is_stdout() {
         return Ok(Box::new(StdoutSink::new()));
     }
-    let problems = preflight::check(cfg);
+    let problems = crate::config::preflight::check(cfg);
     if !problems.is_empty() {
         return Err(OutputError::Config(problems.join("; ")).into());
     }

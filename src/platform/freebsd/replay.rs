@@ -7,7 +7,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::io::Read;
+
 use tracing::warn;
+
+use super::layout::{TCP_NSTATES, TCPSTAT_SIZE, XIG_COUNT, XINPGEN_SIZE, XTCPCB_SIZE};
 
 use super::{kern_file, kinfo_proc, pcblist, tcp_states, tcpstat, tcpstats_dev};
 use crate::platform::{ProcessMap, ScanStats, Source, SourceError};
@@ -42,12 +46,80 @@ struct Dump {
     bytes: Vec<u8>,
 }
 
+/// Largest dump read from a regular file: a pcblist of a host with a
+/// million sockets is about 750 MB.
+pub const MAX_DUMP_BYTES: u64 = 1 << 30;
+/// Largest dump read from a pipe or device whose header declares no size.
+pub const MAX_UNDECLARED_STREAM_BYTES: u64 = 64 << 20;
+/// Bytes read from a pipe or device to find its declared size.
+const HEAD_BYTES: u64 = 4096;
+
+/// The size a dump's own header declares, from its first bytes; `None`
+/// when the format declares none or the bytes are not such a header.
+type Declared = fn(&[u8]) -> Option<u64>;
+/// Where a dump read from a stream really ends, when the declared size is
+/// only an upper bound.
+type End = fn(&[u8]) -> Option<usize>;
+
+/// Formats whose header gives the exact size need no end finder.
+fn exact(_: &[u8]) -> Option<usize> {
+    None
+}
+
 impl Dump {
-    fn read(path: &Path) -> Result<Dump, SourceError> {
-        let bytes = std::fs::read(path).map_err(|e| SourceError::File {
+    /// Read a dump without trusting it to end: a regular file by its size
+    /// (at most `MAX_DUMP_BYTES`); a pipe or device (which may never end,
+    /// like `/dev/zero`) up to the size its header declares, or
+    /// `MAX_UNDECLARED_STREAM_BYTES` when it declares none.
+    fn read(path: &Path, declared: Declared, end: End) -> Result<Dump, SourceError> {
+        let fail = |e: SourceError| SourceError::File {
             path: path.to_path_buf(),
-            source: Box::new(SourceError::io("reading the dump", e)),
-        })?;
+            source: Box::new(e),
+        };
+        let io = |e: std::io::Error| fail(SourceError::io("reading the dump", e));
+        let too_large = |limit: u64, why: &str| {
+            fail(SourceError::io(
+                "reading the dump",
+                std::io::Error::other(format!(
+                    "it is larger than {limit} bytes ({why}); pass a captured dump file"
+                )),
+            ))
+        };
+        let file = crate::bounded_read::open_nonblocking(path).map_err(io)?;
+        let md = file.metadata().map_err(io)?;
+        let mut bytes = Vec::new();
+        if md.is_file() {
+            if md.len() > MAX_DUMP_BYTES {
+                return Err(too_large(MAX_DUMP_BYTES, &format!("{} bytes", md.len())));
+            }
+            file.take(md.len()).read_to_end(&mut bytes).map_err(io)?;
+        } else {
+            let mut file = file;
+            (&mut file)
+                .take(HEAD_BYTES)
+                .read_to_end(&mut bytes)
+                .map_err(io)?;
+            match declared(&bytes).filter(|&n| n <= MAX_DUMP_BYTES) {
+                Some(n) => {
+                    let rest = n.saturating_sub(bytes.len() as u64);
+                    file.take(rest).read_to_end(&mut bytes).map_err(io)?;
+                    bytes.truncate(n as usize);
+                    if let Some(end) = end(&bytes) {
+                        bytes.truncate(end);
+                    }
+                }
+                None => {
+                    let rest = MAX_UNDECLARED_STREAM_BYTES + 1 - bytes.len() as u64;
+                    file.take(rest).read_to_end(&mut bytes).map_err(io)?;
+                    if bytes.len() as u64 > MAX_UNDECLARED_STREAM_BYTES {
+                        return Err(too_large(
+                            MAX_UNDECLARED_STREAM_BYTES,
+                            "a pipe or device with no size in its header",
+                        ));
+                    }
+                }
+            }
+        }
         Ok(Dump {
             path: path.to_path_buf(),
             bytes,
@@ -61,6 +133,52 @@ impl Dump {
             source: Box::new(e),
         }
     }
+}
+
+/// A tcpstats stream: its header, then `record_count` records.
+fn tcpstats_declared(head: &[u8]) -> Option<u64> {
+    match tcpstats_dev::parse_header(head) {
+        Ok(h) => Some(h.header_size as u64 + h.record_count as u64 * h.record_size as u64),
+        Err(tcpstats_dev::TcpstatsError::CountOverrun { need, .. }) => Some(need),
+        Err(_) => None,
+    }
+}
+
+/// A pcblist: header, `xig_count` records (plus the slack the kernel
+/// leaves for sockets opened during the walk), trailer.
+fn pcblist_declared(head: &[u8]) -> Option<u64> {
+    if head.len() < XINPGEN_SIZE || u64_at(head, 0) != XINPGEN_SIZE as u64 {
+        return None;
+    }
+    let count: [u8; 4] = head
+        .get(XIG_COUNT.offset..XIG_COUNT.end())?
+        .try_into()
+        .ok()?;
+    let count = u32::from_le_bytes(count);
+    let records = count as u64 + count as u64 / 8 + 16;
+    Some(2 * XINPGEN_SIZE as u64 + records * XTCPCB_SIZE as u64)
+}
+
+/// Just past the trailer: records are walked by their own lengths until
+/// one has the trailer's (an xinpgen's) length.
+fn pcblist_end(bytes: &[u8]) -> Option<usize> {
+    let mut off = XINPGEN_SIZE;
+    loop {
+        let len = usize::try_from(u64_at(bytes, off)).ok()?;
+        if len == XINPGEN_SIZE {
+            return Some(off + len).filter(|&end| end <= bytes.len());
+        }
+        if len == 0 {
+            return None;
+        }
+        off = off.checked_add(len)?;
+    }
+}
+
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    b.get(off..off + 8)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
 }
 
 pub struct ReplaySource {
@@ -78,18 +196,22 @@ pub struct ReplaySource {
 impl ReplaySource {
     /// Read every given file now, so a missing file fails before any output.
     pub fn open(inputs: &ReplayInputs) -> Result<ReplaySource, SourceError> {
-        let opt = |p: &Option<PathBuf>| p.as_deref().map(Dump::read).transpose();
+        let opt = |p: &Option<PathBuf>, declared: Declared| {
+            p.as_deref()
+                .map(|p| Dump::read(p, declared, exact))
+                .transpose()
+        };
         let (sockets, tcpstats_dev) = match &inputs.sockets {
-            SocketsDump::Pcblist(p) => (Dump::read(p)?, false),
-            SocketsDump::TcpstatsDev(p) => (Dump::read(p)?, true),
+            SocketsDump::Pcblist(p) => (Dump::read(p, pcblist_declared, pcblist_end)?, false),
+            SocketsDump::TcpstatsDev(p) => (Dump::read(p, tcpstats_declared, exact)?, true),
         };
         Ok(ReplaySource {
             sockets,
             tcpstats_dev,
-            kern_file: opt(&inputs.kern_file)?,
-            kern_proc: opt(&inputs.kern_proc)?,
-            tcp_stats: opt(&inputs.tcp_stats)?,
-            tcp_states: opt(&inputs.tcp_states)?,
+            kern_file: opt(&inputs.kern_file, |_| None)?,
+            kern_proc: opt(&inputs.kern_proc, |_| None)?,
+            tcp_stats: opt(&inputs.tcp_stats, |_| Some(TCPSTAT_SIZE as u64))?,
+            tcp_states: opt(&inputs.tcp_states, |_| Some(TCP_NSTATES * 8))?,
             generation: None,
         })
     }

@@ -15,7 +15,7 @@ pub mod sock_diag;
 
 use std::path::PathBuf;
 
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::{ProcessMap, ScanStats, Source, SourceError};
 use crate::record::{SocketRecord, TcpCounters};
@@ -168,6 +168,12 @@ impl Source for LinuxSource {
             probed = st.probed,
             "process scan"
         );
+        if st.out_of_descriptors > 0 {
+            warn!(
+                skipped = st.out_of_descriptors,
+                "process attribution is incomplete: out of file descriptors (RLIMIT_NOFILE) while scanning processes; raise `ulimit -n`"
+            );
+        }
         Ok(map)
     }
 

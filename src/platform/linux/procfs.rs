@@ -45,6 +45,20 @@ pub struct ProcScanStats {
     /// Processes whose descriptors were found by number instead of by
     /// listing their fd directory (see `probe_dense`).
     pub probed: u64,
+    /// Processes left out because the agent itself had no descriptor free
+    /// (EMFILE/ENFILE): attribution is then incomplete, not just racy.
+    pub out_of_descriptors: u64,
+}
+
+impl ProcScanStats {
+    /// Count a failure to open something of a process: descriptor
+    /// exhaustion separately, since it hides processes that exist.
+    fn skip(&mut self, e: Errno) {
+        self.skipped += 1;
+        if matches!(e, Errno::EMFILE | Errno::ENFILE) {
+            self.out_of_descriptors += 1;
+        }
+    }
 }
 
 /// Walks a procfs tree (normally `/proc`) and remembers command names
@@ -156,8 +170,8 @@ impl ProcScanner {
         let n = match read_comm(proc_fd, pid_name, &mut buf) {
             Ok(n) => n,
             Err(Errno::ENOENT | Errno::ESRCH) => return None,
-            Err(_) => {
-                stats.skipped += 1;
+            Err(e) => {
+                stats.skip(e);
                 return None;
             }
         };
@@ -191,8 +205,8 @@ fn scan_process(
     let pid_dir = match openat(proc_fd, pid_name, dir_flags, Mode::empty()) {
         Ok(fd) => fd,
         Err(Errno::ENOENT | Errno::ESRCH) => return Err(Gone),
-        Err(_) => {
-            stats.skipped += 1;
+        Err(e) => {
+            stats.skip(e);
             return Ok(None);
         }
     };
@@ -204,15 +218,15 @@ fn scan_process(
         Ok(d) => d,
         // Kernel threads have an fd directory too; a zombie has none.
         Err(Errno::ENOENT | Errno::ESRCH) => return Err(Gone),
-        Err(_) => {
-            stats.skipped += 1;
+        Err(e) => {
+            stats.skip(e);
             return Ok(None);
         }
     };
     let fd_dir_fd = match fd_dir.as_fd().try_clone_to_owned() {
         Ok(fd) => fd,
-        Err(_) => {
-            stats.skipped += 1;
+        Err(e) => {
+            stats.skip(Errno::from_raw(e.raw_os_error().unwrap_or(0)));
             return Ok(None);
         }
     };

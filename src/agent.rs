@@ -1,4 +1,4 @@
-//! The running agent: tier tasks → delta store → sink threads, and the two
+//! The running agent, assembled from the parts below it: tier tasks → delta store → sink threads, and the two
 //! things an operator does to it: reload (SIGHUP) and drain (SIGTERM).
 
 use std::sync::Arc;
@@ -9,16 +9,16 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::filter::SocketFilter;
-use super::health::Health;
-use super::sample::Sample;
-use super::scheduler::{TierSettings, run_tier};
-use super::sink_task::{Route, SinkHandle};
-use super::store::{Control, Store};
-use super::table_pool::TablePool;
 use crate::config::Config;
 use crate::endpoint::Endpoint;
 use crate::output::sink::SinkError;
+use crate::pipeline::filter::SocketFilter;
+use crate::pipeline::health::Health;
+use crate::pipeline::sample::Sample;
+use crate::pipeline::scheduler::{TierSettings, run_tier};
+use crate::pipeline::sink_task::{Route, SinkHandle};
+use crate::pipeline::store::{Control, Store};
+use crate::pipeline::table_pool::TablePool;
 use crate::platform::{self, SourceError};
 use crate::record::Tier;
 
@@ -126,7 +126,7 @@ impl Daemon {
         let (tx, rx) = mpsc::channel::<Sample>(SAMPLE_QUEUE);
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
         let store = Store::new(routes(&sinks), Arc::clone(&health))
-            .with_endpoint(endpoint.hub(), tables.clone());
+            .with_endpoint(Box::new(endpoint.hub()), tables.clone());
         let store = tokio::spawn(store.run(rx, ctl_rx));
         let stop = CancellationToken::new();
         let filter = Arc::new(SocketFilter::new(&cfg.filter));
@@ -184,7 +184,7 @@ impl Daemon {
             if self.sinks.iter().any(|h| &h.cfg == o) {
                 continue;
             }
-            let problems = crate::output::sink::preflight::check(o);
+            let problems = crate::config::preflight::check(o);
             if !problems.is_empty() {
                 return Err(DaemonError::Sink {
                     name: crate::output::sink::describe(o),

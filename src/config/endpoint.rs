@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::parse_duration;
+use super::units::parse_duration;
 
 /// Default TCP port of the HTTP server when `http_listen` names only a port.
 pub const DEFAULT_HTTP_PORT: u16 = 9477;
@@ -25,6 +25,8 @@ pub struct EndpointConfig {
     /// Group owning the Unix socket file (name or number); empty = the
     /// agent's own group.
     pub unix_socket_group: String,
+    /// Allow a `unix_socket_mode` that lets every local user connect.
+    pub unix_socket_world_readable: bool,
     /// Most clients connected to the Unix socket at once; more are refused.
     pub unix_max_clients: usize,
     /// Samples queued per Unix client; a client this far behind is dropped.
@@ -63,6 +65,7 @@ impl Default for EndpointConfig {
             unix_socket: String::new(),
             unix_socket_mode: "0660".into(),
             unix_socket_group: String::new(),
+            unix_socket_world_readable: false,
             unix_max_clients: 16,
             unix_client_queue: 8,
             unix_write_timeout: "5s".into(),
@@ -85,6 +88,7 @@ pub const ALL_KEYS: &[&str] = &[
     "unix_socket",
     "unix_socket_mode",
     "unix_socket_group",
+    "unix_socket_world_readable",
     "unix_max_clients",
     "unix_client_queue",
     "unix_write_timeout",
@@ -180,8 +184,19 @@ impl EndpointConfig {
                 0o660
             }
         };
+        if unix_socket_mode & 0o007 != 0 && !self.unix_socket_world_readable {
+            problems.push(format!(
+                "endpoint.unix_socket_mode: {:?} lets every local user read every socket and process name; drop the bits for others (e.g. \"0660\" with unix_socket_group), or set unix_socket_world_readable = true if that is intended",
+                self.unix_socket_mode
+            ));
+        }
         let group = self.unix_socket_group.trim();
         let unix_socket_group = (!group.is_empty()).then(|| group.to_string());
+        if let Some(g) = &unix_socket_group {
+            if let Err(e) = resolve_group(g) {
+                problems.push(format!("endpoint.unix_socket_group: {e}"));
+            }
+        }
 
         let http_listen = if self.http_listen.trim().is_empty() {
             None
@@ -279,6 +294,23 @@ impl EndpointConfig {
     }
 }
 
+/// A group name or number as a gid; a name must exist on this host.
+pub fn resolve_group(g: &str) -> std::io::Result<u32> {
+    if let Ok(gid) = g.parse::<u32>() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(g) {
+        Ok(Some(gr)) => Ok(gr.gid.as_raw()),
+        Ok(None) => Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "no group named {g:?}: create it or set unix_socket_group to an existing group"
+            ),
+        )),
+        Err(e) => Err(std::io::Error::from(e)),
+    }
+}
+
 /// `"0660"` / `"660"` / `"0o660"` → 0o660; at most 0o777 (no setuid bits
 /// on a socket).
 pub fn parse_mode(s: &str) -> Option<u32> {
@@ -318,7 +350,7 @@ mod tests {
             r#"
             unix_socket = "/run/netpulse.sock"
             unix_socket_mode = "0640"
-            unix_socket_group = "wheel"
+            unix_socket_group = "daemon"
             http_listen = "9478"
             metrics_ports = [443, 22, 443]
             per_socket_metrics = true
@@ -330,7 +362,7 @@ mod tests {
         assert_eq!(s.unix_socket_mode, 0o640);
         assert_eq!(s.http_listen, Some("127.0.0.1:9478".parse().unwrap()));
         assert_eq!(s.metrics_ports, vec![22, 443]);
-        assert_eq!(s.unix_socket_group.as_deref(), Some("wheel"));
+        assert_eq!(s.unix_socket_group.as_deref(), Some("daemon"));
     }
 
     #[test]

@@ -7,10 +7,12 @@
 
 use std::path::Path;
 
-use super::dir_lock::lock_path;
-use super::file::new_encoder;
-use super::safe_open::describe_non_regular;
-use crate::config::OutputConfig;
+use super::OutputConfig;
+use crate::file_kind::describe_non_regular;
+
+/// Name of the lock file each agent holds in every output directory it
+/// writes (see `output::sink::dir_lock`).
+pub const LOCK_FILE: &str = ".netpulse.lock";
 
 /// Every problem that would stop `cfg` from being opened, each a sentence
 /// naming the path. Standard output has nothing to check here.
@@ -29,10 +31,13 @@ pub fn check(cfg: &OutputConfig) -> Vec<String> {
         return vec![e];
     }
     let mut problems = Vec::new();
-    let mut names = vec![lock_path(dir)];
-    if let Ok(encoder) = new_encoder(cfg.format, &cfg.prefix) {
-        names.extend(encoder.streams().iter().map(|s| dir.join(&s.file_name)));
-    }
+    let mut names = vec![dir.join(LOCK_FILE)];
+    names.extend(
+        cfg.format
+            .active_file_names(&cfg.prefix)
+            .iter()
+            .map(|n| dir.join(n)),
+    );
     for path in names {
         if let Ok(meta) = path.symlink_metadata() {
             if let Some(what) = describe_non_regular(&meta) {
