@@ -7,7 +7,7 @@
 //! records. Every offset comes from `layout`, generated from FreeBSD's
 //! headers.
 
-mod bytes;
+pub(crate) mod bytes;
 pub mod command_cache;
 pub mod kern_file;
 pub mod kinfo_proc;
