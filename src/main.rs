@@ -48,7 +48,7 @@ pub struct OnceArgs {
     /// json, csv or proto.
     #[arg(long, default_value = "json")]
     pub format: String,
-    /// auto, linux, freebsd-kmod or freebsd-sysctl.
+    /// auto, linux, freebsd-kmod, freebsd-sysctl or macos.
     #[arg(long, default_value = "auto")]
     pub source: String,
 }
@@ -59,7 +59,7 @@ pub struct CheckConfigArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("sockets").required(true).args(["pcblist", "tcpstats_dev"])))]
+#[command(group(clap::ArgGroup::new("sockets").required(true).args(["pcblist", "tcpstats_dev", "pcblist_n"])))]
 pub struct ReplayArgs {
     /// `sysctl -b net.inet.tcp.pcblist` output.
     #[arg(long)]
@@ -67,6 +67,10 @@ pub struct ReplayArgs {
     /// `cat /dev/tcpstats` output.
     #[arg(long)]
     pub tcpstats_dev: Option<PathBuf>,
+    /// macOS: `sysctl -b net.inet.tcp.pcblist_n` output (with --tcp-stats
+    /// from the same Mac, if given).
+    #[arg(long)]
+    pub pcblist_n: Option<PathBuf>,
     /// `sysctl -b kern.file` output (process attribution).
     #[arg(long)]
     pub kern_file: Option<PathBuf>,

@@ -5,6 +5,7 @@ pub mod freebsd;
 mod kernel_id_hash;
 #[cfg(target_os = "linux")]
 pub mod linux;
+pub mod macos;
 mod process_map;
 
 use std::path::PathBuf;
@@ -100,16 +101,18 @@ pub trait Source: Send {
 #[serde(rename_all = "kebab-case")]
 pub enum SourceKind {
     /// The best this host offers: Linux sock_diag; FreeBSD's module when
-    /// loaded, else sysctl.
+    /// loaded, else sysctl; macOS pcblist_n with libproc.
     #[default]
     Auto,
     Linux,
     FreebsdKmod,
     FreebsdSysctl,
+    Macos,
 }
 
 impl SourceKind {
-    pub const NAMES: [&'static str; 4] = ["auto", "linux", "freebsd-kmod", "freebsd-sysctl"];
+    pub const NAMES: [&'static str; 5] =
+        ["auto", "linux", "freebsd-kmod", "freebsd-sysctl", "macos"];
 
     pub fn from_name(s: &str) -> Option<SourceKind> {
         Some(match s {
@@ -117,6 +120,7 @@ impl SourceKind {
             "linux" => SourceKind::Linux,
             "freebsd-kmod" => SourceKind::FreebsdKmod,
             "freebsd-sysctl" => SourceKind::FreebsdSysctl,
+            "macos" => SourceKind::Macos,
             _ => return None,
         })
     }
@@ -141,7 +145,7 @@ pub fn open(kind: SourceKind) -> Result<Box<dyn Source>, SourceError> {
             SourceKind::Auto | SourceKind::Linux => Ok(Box::new(linux::LinuxSource::open()?)),
             _ => Err(unavailable(
                 kind,
-                "this is a Linux host; use source = \"linux\" or \"auto\", or `netpulse replay` for FreeBSD dumps",
+                "this is a Linux host; use source = \"linux\" or \"auto\", or `netpulse replay` for FreeBSD and macOS dumps",
             )),
         }
     }
@@ -149,7 +153,17 @@ pub fn open(kind: SourceKind) -> Result<Box<dyn Source>, SourceError> {
     {
         freebsd::open_live(kind)
     }
-    #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+    #[cfg(target_os = "macos")]
+    {
+        match kind {
+            SourceKind::Auto | SourceKind::Macos => Ok(Box::new(macos::MacSource::open()?)),
+            _ => Err(unavailable(
+                kind,
+                "this is a macOS host; use source = \"macos\" or \"auto\"",
+            )),
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "macos")))]
     {
         Err(unavailable(
             kind,

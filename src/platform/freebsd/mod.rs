@@ -36,7 +36,7 @@ pub fn open_live(kind: super::SourceKind) -> Result<Box<dyn super::Source>, supe
         SourceKind::Auto | SourceKind::FreebsdSysctl | SourceKind::FreebsdKmod => {
             Ok(Box::new(FreeBsdSource::open(kind)?))
         }
-        SourceKind::Linux => Err(unavailable(
+        SourceKind::Linux | SourceKind::Macos => Err(unavailable(
             kind,
             "this is a FreeBSD host; use source = \"auto\" or \"freebsd-sysctl\"",
         )),
