@@ -171,3 +171,28 @@ pub fn open(kind: SourceKind) -> Result<Box<dyn Source>, SourceError> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_source_name_round_trips() {
+        for name in SourceKind::NAMES {
+            let kind = SourceKind::from_name(name).unwrap();
+            assert_eq!(kind.name(), name);
+        }
+        assert_eq!(SourceKind::from_name("macos"), Some(SourceKind::Macos));
+        assert_eq!(SourceKind::from_name("darwin"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn macos_source_on_linux_is_unavailable_and_says_so() {
+        let Err(e) = open(SourceKind::Macos) else {
+            panic!("the macOS source opened on Linux");
+        };
+        let msg = e.to_string();
+        assert!(msg.contains("`macos`") && msg.contains("Linux host"), "{msg}");
+    }
+}
