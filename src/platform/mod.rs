@@ -193,6 +193,9 @@ mod tests {
             panic!("the macOS source opened on Linux");
         };
         let msg = e.to_string();
-        assert!(msg.contains("`macos`") && msg.contains("Linux host"), "{msg}");
+        assert!(
+            msg.contains("`macos`") && msg.contains("Linux host"),
+            "{msg}"
+        );
     }
 }
