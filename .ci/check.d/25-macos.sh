@@ -2,7 +2,8 @@
 # macOS, proven on Linux:
 #  1. layout.rs equals what the macOS SDK headers and the XNU layout facts
 #     give for x86_64 AND arm64;
-#  2. the byte-exact fixtures equal what their C sources compile to;
+#  2. the byte-exact fixtures equal what their C sources compile to, and
+#     the on-host script passes shellcheck;
 #  3. clippy is clean for both Mac targets, and a release binary for
 #     aarch64-apple-darwin links (cargo-zigbuild, zig as the linker) and is
 #     a Mach-O arm64 executable.
@@ -11,6 +12,7 @@ cd "$(dirname "$0")/../.."
 
 python3 tests/macos/gen_layout.py --check
 python3 tests/macos/gen_fixtures.py --check
+shellcheck -s sh docs/macos-onhost.sh
 
 for t in x86_64-apple-darwin aarch64-apple-darwin; do
     cargo clippy --target "$t" --lib --bins -- -D warnings
