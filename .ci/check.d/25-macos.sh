@@ -27,4 +27,8 @@ case "$desc" in
 *Mach-O*arm64*executable*) ;;
 *) echo "macos: $bin is not a Mach-O arm64 executable: $desc" >&2; exit 1 ;;
 esac
+# The live source's libproc and sysctl calls are linked in, from libSystem.
+for sym in _proc_listpids _proc_pidinfo _proc_pidfdinfo _sysctlbyname /usr/lib/libSystem.B.dylib; do
+    grep -qa "$sym" "$bin" || { echo "macos: $bin does not reference $sym" >&2; exit 1; }
+done
 echo "macos: layout, fixtures, clippy (x86_64, arm64) and a linked $bin ($desc) all passed"
