@@ -6,6 +6,10 @@
 # 2-core CI machine, so that is only the fallback. Both are kept for the
 # next run.
 rustup target add x86_64-apple-darwin aarch64-apple-darwin >/dev/null 2>&1
+# pip puts the executable in Python's scripts directory, which may not be
+# on PATH (pyenv): add it for the check scripts.
+PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+export PATH
 command -v cargo-zigbuild >/dev/null 2>&1 ||
     pip install -q cargo-zigbuild ||
     cargo install --locked --quiet cargo-zigbuild
