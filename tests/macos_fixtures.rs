@@ -7,10 +7,11 @@
 
 use std::net::SocketAddr;
 
+use netpulse::platform::ProcessMap;
 use netpulse::platform::SourceError;
 use netpulse::platform::macos::layout::*;
 use netpulse::platform::macos::pcblist_n::{ITEM_SET_SIZE, PcbListNSummary};
-use netpulse::platform::macos::{bsdinfo, fdinfo, pcblist_n, tcpstat};
+use netpulse::platform::macos::{bsdinfo, fdinfo, owners, pcblist_n, tcpstat};
 use netpulse::record::{SSTHRESH_INFINITE, SocketRecord, TcpState};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -364,4 +365,33 @@ fn tcp_stats_fixture_reads_every_counter() {
     for (name, v) in want {
         assert!(got.contains(&(name, Some(v))), "{name}: {got:?}");
     }
+}
+
+#[test]
+fn libproc_owner_joins_the_pcblist_n_record_on_the_generation_count() {
+    let (mut recs, _) = parse(&fixture("pcblist_n")).unwrap();
+    let fd = fixture("socket_fdinfo");
+    let bsd = fixture("proc_bsdinfo");
+    let web = bsdinfo::decode(&bsd[..PROC_BSDINFO_SIZE]).unwrap();
+    let mut map = ProcessMap::new();
+    let mut asked = 0;
+    for (i, info) in fd.chunks_exact(SOCKET_FDINFO_SIZE).enumerate() {
+        owners::add_owner(&mut map, web.pid, 3 + i as i32, info, || {
+            asked += 1;
+            web.command.as_str().into()
+        });
+    }
+    assert_eq!(asked, 2, "the command is looked up for TCP sockets only");
+    for r in &mut recs {
+        if let Some(p) = r.proc_key.and_then(|k| map.get(k)) {
+            p.apply_to(r);
+        }
+    }
+    let curl = &recs[0];
+    assert_eq!(curl.sock_id, Some(901));
+    assert_eq!((curl.pid, curl.fd), (Some(4242), Some(3)));
+    assert_eq!(curl.command.as_deref(), Some("com.apple.WebKit.Networking"));
+    // The other pcbs have no libproc entry (the listener's generation, 42,
+    // is not in this pcblist_n): no owner, rather than a wrong one.
+    assert!(recs[1..].iter().all(|r| r.pid.is_none()));
 }

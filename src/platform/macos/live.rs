@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use tracing::warn;
 
 use super::layout::SOCKET_FDINFO_SIZE;
-use super::{bsdinfo, fdinfo, libproc, pcblist_n, tcpstat};
-use crate::platform::{ProcessInfo, ProcessMap, ScanStats, Source, SourceError};
+use super::{bsdinfo, fdinfo, libproc, owners, pcblist_n, tcpstat};
+use crate::platform::{ProcessMap, ScanStats, Source, SourceError};
 use crate::record::{SocketRecord, TcpCounters};
 
 const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -85,27 +85,16 @@ impl Source for MacSource {
                 if libproc::socket_info(pid, fd, &mut info).is_err() {
                     continue; // closed since the list
                 }
-                let Ok(rec) = fdinfo::decode(&info, 0) else {
-                    continue; // not TCP
-                };
-                let Some(key) = rec.proc_key else { continue };
-                let command = command
-                    .get_or_insert_with(|| {
-                        libproc::bsd_info(pid)
-                            .ok()
-                            .and_then(|b| bsdinfo::decode(&b).ok())
-                            .map_or_else(|| Arc::from(""), |b| Arc::from(b.command))
-                    })
-                    .clone();
-                map.insert(
-                    key,
-                    ProcessInfo {
-                        pid: pid as u32,
-                        fd,
-                        uid: rec.uid,
-                        command,
-                    },
-                );
+                owners::add_owner(&mut map, pid as u32, fd, &info, || {
+                    command
+                        .get_or_insert_with(|| {
+                            libproc::bsd_info(pid)
+                                .ok()
+                                .and_then(|b| bsdinfo::decode(&b).ok())
+                                .map_or_else(|| Arc::from(""), |b| Arc::from(b.command))
+                        })
+                        .clone()
+                });
             }
         }
         self.pids = pids;

@@ -11,6 +11,7 @@
 pub mod bsdinfo;
 pub mod fdinfo;
 pub mod layout;
+pub mod owners;
 pub mod pcblist_n;
 pub mod replay;
 pub mod tcpstat;
