@@ -107,3 +107,26 @@ fn replay_refuses_freebsd_dumps_with_a_macos_one() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--pcblist-n is a macOS dump"), "{err}");
 }
+
+#[test]
+fn replay_skips_unrepresentable_connections_with_one_warning() {
+    use netpulse::platform::macos::layout::{XINPGEN_SIZE, XT_STATE, XTCPCB_N_SIZE};
+    use netpulse::platform::macos::pcblist_n::ITEM_SET_SIZE;
+    let mut b = std::fs::read(path("pcblist_n")).unwrap();
+    // The xtcpcb_n is the last item of a connection: its padded size from the end.
+    let tcp_in_conn = ITEM_SET_SIZE - ((XTCPCB_N_SIZE + 7) & !7);
+    for conn in [1, 3] {
+        let at = XINPGEN_SIZE + conn * ITEM_SET_SIZE + tcp_in_conn + XT_STATE.offset;
+        b[at..at + 4].copy_from_slice(&42i32.to_le_bytes());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad_states.bin");
+    std::fs::write(&f, &b).unwrap();
+    let out = replay(&["--pcblist-n", f.to_str().unwrap()]);
+    let got = json_lines(&out);
+    assert_eq!(got.len(), 4, "a system line and the three good sockets");
+    assert_eq!(got[0]["parse_errors"], 2);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("skipped 2 connection(s)").count(), 1, "{err}");
+    assert!(err.contains("t_state = 42"), "{err}");
+}

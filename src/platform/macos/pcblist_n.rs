@@ -154,6 +154,9 @@ fn parse_into(
         return Ok(summary);
     }
     out.reserve(buf.len() / ITEM_SET_SIZE);
+    // One message per dump, not per connection, so a bad table cannot
+    // flood the log.
+    let mut first_skip: Option<(usize, String)> = None;
     loop {
         let Some((len, _)) = head_at(buf, off) else {
             return Err(bad(
@@ -179,11 +182,17 @@ fn parse_into(
                 summary.records += 1;
             }
             Err(reason) => {
-                warn!("{what}: skipping the connection at byte {off}: {reason}");
+                first_skip.get_or_insert((off, reason));
                 summary.skipped += 1;
             }
         }
         off += ITEM_SET_SIZE;
+    }
+    if let Some((at, reason)) = first_skip {
+        warn!(
+            "{what}: skipped {} connection(s); the first, at byte {at}: {reason}",
+            summary.skipped
+        );
     }
     if off != buf.len() {
         return Err(bad(
