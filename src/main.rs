@@ -61,7 +61,7 @@ pub struct CheckConfigArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("sockets").required(true).args(["pcblist", "tcpstats_dev"])))]
+#[command(group(clap::ArgGroup::new("sockets").required(true).args(["pcblist", "tcpstats_dev", "pcblist_n"])))]
 pub struct ReplayArgs {
     /// `sysctl -b net.inet.tcp.pcblist` output.
     #[arg(long)]
@@ -69,6 +69,10 @@ pub struct ReplayArgs {
     /// `cat /dev/tcpstats` output.
     #[arg(long)]
     pub tcpstats_dev: Option<PathBuf>,
+    /// macOS: `sysctl -b net.inet.tcp.pcblist_n` output (with --tcp-stats
+    /// from the same Mac, if given).
+    #[arg(long)]
+    pub pcblist_n: Option<PathBuf>,
     /// `sysctl -b kern.file` output (process attribution).
     #[arg(long)]
     pub kern_file: Option<PathBuf>,

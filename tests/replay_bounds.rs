@@ -44,7 +44,7 @@ fn replay(args: &[&str]) -> (Output, Duration) {
 
 #[test]
 fn dev_zero_as_a_dump_is_refused_with_a_clear_error() {
-    for flag in ["--pcblist", "--tcpstats-dev"] {
+    for flag in ["--pcblist", "--tcpstats-dev", "--pcblist-n"] {
         let (out, took) = replay(&[flag, "/dev/zero"]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{flag}: {err}");

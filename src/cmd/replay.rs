@@ -1,18 +1,23 @@
-//! `netpulse replay`: parse dumps captured on a FreeBSD host and print the
-//! same lines as `netpulse once` would have printed there.
+//! `netpulse replay`: parse dumps captured on a FreeBSD host or a Mac and
+//! print the same lines as `netpulse once` would have printed there.
 
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use netpulse::config::Format;
 use netpulse::pipeline::snapshot::collect_all;
 use netpulse::platform::Source;
 use netpulse::platform::freebsd::{ReplayInputs, ReplaySource, SocketsDump};
+use netpulse::platform::macos::{MacReplayInputs, MacReplaySource};
 
 use crate::ReplayArgs;
 
 pub fn main(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     super::logging::init("warn");
     let format = args.format;
+    if let Some(pcblist_n) = args.pcblist_n.clone() {
+        return replay_macos(pcblist_n, args, format);
+    }
     let sockets = match (args.pcblist, args.tcpstats_dev) {
         (Some(p), None) => SocketsDump::Pcblist(p),
         (None, Some(p)) => SocketsDump::TcpstatsDev(p),
@@ -58,6 +63,42 @@ pub fn main(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     {
         system.state_counts = counts;
     }
+    super::once::write_batch(&batch, format)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A macOS dump: the socket table (`--pcblist-n`) and optionally the
+/// counters (`--tcp-stats`); the FreeBSD-only dumps do not apply.
+fn replay_macos(
+    pcblist_n: std::path::PathBuf,
+    args: ReplayArgs,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    if args.pcblist.is_some()
+        || args.tcpstats_dev.is_some()
+        || args.kern_file.is_some()
+        || args.kern_proc.is_some()
+        || args.tcp_states.is_some()
+    {
+        bail!(
+            "--pcblist-n is a macOS dump; it combines only with --tcp-stats from the same Mac \
+             (--pcblist, --tcpstats-dev, --kern-file, --kern-proc and --tcp-states are FreeBSD's)"
+        );
+    }
+    let inputs = MacReplayInputs {
+        pcblist_n,
+        tcp_stats: args.tcp_stats,
+    };
+    let mut source = MacReplaySource::open(&inputs)
+        .map_err(flat)
+        .context("reading the dumps")?;
+    source
+        .counters()
+        .map_err(flat)
+        .context("parsing --tcp-stats")?;
+    let (batch, _) = collect_all(&mut source)
+        .map_err(flat)
+        .context("parsing the socket table")?;
     super::once::write_batch(&batch, format)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@ pub mod freebsd;
 mod kernel_id_hash;
 #[cfg(target_os = "linux")]
 pub mod linux;
+pub mod macos;
 mod process_map;
 
 use std::path::PathBuf;
@@ -99,16 +100,18 @@ pub trait Source: Send {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, clap::ValueEnum)]
 pub enum SourceKind {
     /// The best this host offers: Linux sock_diag; FreeBSD's module when
-    /// loaded, else sysctl.
+    /// loaded, else sysctl; macOS pcblist_n with libproc.
     #[default]
     Auto,
     Linux,
     FreebsdKmod,
     FreebsdSysctl,
+    Macos,
 }
 
 impl SourceKind {
-    pub const NAMES: [&'static str; 4] = ["auto", "linux", "freebsd-kmod", "freebsd-sysctl"];
+    pub const NAMES: [&'static str; 5] =
+        ["auto", "linux", "freebsd-kmod", "freebsd-sysctl", "macos"];
 
     pub fn from_name(s: &str) -> Option<SourceKind> {
         Some(match s {
@@ -116,6 +119,7 @@ impl SourceKind {
             "linux" => SourceKind::Linux,
             "freebsd-kmod" => SourceKind::FreebsdKmod,
             "freebsd-sysctl" => SourceKind::FreebsdSysctl,
+            "macos" => SourceKind::Macos,
             _ => return None,
         })
     }
@@ -140,7 +144,7 @@ pub fn open(kind: SourceKind) -> Result<Box<dyn Source>, SourceError> {
             SourceKind::Auto | SourceKind::Linux => Ok(Box::new(linux::LinuxSource::open()?)),
             _ => Err(unavailable(
                 kind,
-                "this is a Linux host; use source = \"linux\" or \"auto\", or `netpulse replay` for FreeBSD dumps",
+                "this is a Linux host; use source = \"linux\" or \"auto\", or `netpulse replay` for FreeBSD and macOS dumps",
             )),
         }
     }
@@ -148,11 +152,49 @@ pub fn open(kind: SourceKind) -> Result<Box<dyn Source>, SourceError> {
     {
         freebsd::open_live(kind)
     }
-    #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+    #[cfg(target_os = "macos")]
+    {
+        match kind {
+            SourceKind::Auto | SourceKind::Macos => Ok(Box::new(macos::MacSource::open()?)),
+            _ => Err(unavailable(
+                kind,
+                "this is a macOS host; use source = \"macos\" or \"auto\"",
+            )),
+        }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "freebsd", target_os = "macos")))]
     {
         Err(unavailable(
             kind,
             "this operating system is not supported yet",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_source_name_round_trips() {
+        for name in SourceKind::NAMES {
+            let kind = SourceKind::from_name(name).unwrap();
+            assert_eq!(kind.name(), name);
+        }
+        assert_eq!(SourceKind::from_name("macos"), Some(SourceKind::Macos));
+        assert_eq!(SourceKind::from_name("darwin"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn macos_source_on_linux_is_unavailable_and_says_so() {
+        let Err(e) = open(SourceKind::Macos) else {
+            panic!("the macOS source opened on Linux");
+        };
+        let msg = e.to_string();
+        assert!(
+            msg.contains("`macos`") && msg.contains("Linux host"),
+            "{msg}"
+        );
     }
 }

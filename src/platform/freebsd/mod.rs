@@ -7,7 +7,7 @@
 //! records. Every offset comes from `layout`, generated from FreeBSD's
 //! headers.
 
-mod bytes;
+pub(crate) mod bytes;
 pub mod command_cache;
 #[cfg(any(target_os = "freebsd", test))]
 mod idle_wrap;
@@ -43,7 +43,7 @@ pub fn open_live(kind: super::SourceKind) -> Result<Box<dyn super::Source>, supe
         SourceKind::Auto | SourceKind::FreebsdSysctl | SourceKind::FreebsdKmod => {
             Ok(Box::new(FreeBsdSource::open(kind)?))
         }
-        SourceKind::Linux => Err(unavailable(
+        SourceKind::Linux | SourceKind::Macos => Err(unavailable(
             kind,
             "this is a FreeBSD host; use source = \"auto\" or \"freebsd-sysctl\"",
         )),

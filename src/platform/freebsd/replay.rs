@@ -66,6 +66,12 @@ fn exact(_: &[u8]) -> Option<usize> {
     None
 }
 
+/// Read a dump whose format declares no total size (the macOS replay's
+/// pcblist_n and tcpstat dumps), with the same bounds as every dump here.
+pub(crate) fn read_undeclared_dump(path: &Path) -> Result<Vec<u8>, SourceError> {
+    Dump::read(path, |_| None, exact).map(|d| d.bytes)
+}
+
 impl Dump {
     /// Read a dump without trusting it to end: a regular file by its size
     /// (at most `MAX_DUMP_BYTES`); a pipe or device (which may never end,
