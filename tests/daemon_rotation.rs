@@ -47,7 +47,7 @@ fn twenty_rotations_lose_and_repeat_nothing() {
         &format!(
             r#"
 [tiers.fast]
-interval = "50ms"
+interval = "200ms"
 [tiers.standard]
 enabled = false
 [tiers.aggregate]
@@ -75,10 +75,12 @@ keep = 1000
         ),
     );
     // 11 lines (~5 KiB of JSON, ~2 KiB of CSV) per poll: a rotation every
-    // few polls, so a follower has time to see each file.
+    // three polls or so. A follower misses a whole file if it is not
+    // scheduled for the file's lifetime; at 50 ms polls (~150 ms per file)
+    // `tail -F` skipped files on a busy machine, so polls are 200 ms apart.
     let t0 = std::time::Instant::now();
     while (files(&out, "rot.jsonl").len() < 22 || files(&out, "rot-socket.csv").len() < 22)
-        && t0.elapsed() < Duration::from_secs(20)
+        && t0.elapsed() < Duration::from_secs(60)
     {
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -138,12 +140,25 @@ keep = 1000
     assert_eq!(csv_rows, sum.produced);
     assert!(files(&out, "rot-socket.csv").len() > 20);
 
-    // tail -F: give it a moment to read the last file, then compare.
-    std::thread::sleep(Duration::from_millis(500));
+    // tail -F reads at its own pace, far behind the writer on a busy
+    // machine: wait until it has printed the last record (it prints in
+    // order, so everything before it too), bounded, then compare.
+    let tail_out = dir.path().join("tail.out");
+    let last = lines.last().expect("the agent wrote records").clone();
+    let t0 = std::time::Instant::now();
+    while !complete_lines(&tail_out).iter().any(|l| *l == last) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "tail -F did not print the last record within 30 s; it printed {} of {} lines",
+            complete_lines(&tail_out).len(),
+            lines.len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let _ = tail.0.kill();
     let _ = tail.0.wait();
-    let followed = std::fs::read_to_string(dir.path().join("tail.out")).unwrap();
-    let followed: Vec<&str> = followed.lines().collect();
+    let followed = complete_lines(&tail_out);
+    let followed: Vec<&str> = followed.iter().map(String::as_str).collect();
     let seen: HashSet<&str> = followed.iter().copied().collect();
     let missing: Vec<usize> = (0..lines.len())
         .filter(|&i| !seen.contains(lines[i].as_str()))
@@ -163,4 +178,11 @@ keep = 1000
     let want: Vec<&str> = lines.iter().map(String::as_str).collect();
     assert_eq!(followed, want, "tail -F saw records out of order or twice");
     drop(conns);
+}
+
+/// The lines of `path` that end with a newline (tail may be mid-write).
+fn complete_lines(path: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+    whole.lines().map(str::to_string).collect()
 }
