@@ -102,11 +102,15 @@ fn reload_applies_refuses_and_survives_a_storm() {
     let reopens = agent.log_text().matches("files reopened sink=").count();
     std::fs::write(&agent.config, config(&out, conns.port, "300ms", true)).unwrap();
     agent.signal(Signal::SIGHUP);
-    wait_until("the reload and both reopens", Duration::from_secs(30), || {
-        let log = agent.log_text();
-        log.matches("reloaded; files reopened").count() > reloads
-            && log.matches("files reopened sink=").count() >= reopens + 2
-    });
+    wait_until(
+        "the reload and both reopens",
+        Duration::from_secs(30),
+        || {
+            let log = agent.log_text();
+            log.matches("reloaded; files reopened").count() > reloads
+                && log.matches("files reopened sink=").count() >= reopens + 2
+        },
+    );
     let fds_before = agent.open_fds();
     for _ in 0..100 {
         agent.signal(Signal::SIGHUP);

@@ -204,8 +204,8 @@ pub fn json_lines_so_far(path: &Path) -> Vec<serde_json::Value> {
         .iter()
         .rposition(|&b| b == b'\n')
         .map_or(&bytes[..0], |end| &bytes[..=end]);
-    let text = std::str::from_utf8(whole)
-        .unwrap_or_else(|e| panic!("{}: not UTF-8: {e}", path.display()));
+    let text =
+        std::str::from_utf8(whole).unwrap_or_else(|e| panic!("{}: not UTF-8: {e}", path.display()));
     text.lines()
         .map(|l| {
             serde_json::from_str(l)
