@@ -7,7 +7,8 @@
 #
 # Reports: daemon CPU per fast tick (socket dump, deltas, JSON and CSV
 # writing; divided by the polls the agent reports in its system file, and
-# any skipped tick fails the run: see benches/daemon_ticks.py)
+# a tick skipped in the measured window fails the run: see
+# benches/daemon_ticks.py)
 # / CPU of one `ss -tin > /dev/null` (target <= 0.5), steady RSS
 # at 40,000 sockets (target <= 64 MiB), and the idle cost over 60 s in a
 # fresh network namespace, where the agent sees no sockets but its own
@@ -164,7 +165,7 @@ keep = 1
         user, system = (c1[0] - c0[0]) / ticks, (c1[1] - c0[1]) / ticks
         per_tick = user + system
         results.append((per_tick, ss, rss))
-        print(f"run {run + 1}: {ticks} fast polls, none skipped; daemon {per_tick * 1000:.1f} ms CPU/tick "
+        print(f"run {run + 1}: {ticks} fast polls, none skipped in the window; daemon {per_tick * 1000:.1f} ms CPU/tick "
               f"(user {user * 1000:.1f}, system {system * 1000:.1f}), ss -tin {ss * 1000:.1f} ms (mean of {REFS}), "
               f"ratio {per_tick / ss:.2f}, RSS {rss / 1024:.1f} MiB")
         subprocess.run(["rm", "-rf", tmp])

@@ -51,7 +51,10 @@ assert n == 20, f"FAIL: {n} ticks in a 20-tick window"
 print("accepted: 20 fast polls, none skipped (standard rows and a torn last line ignored)")
 
 refused(system_csv(fast(range(10)) + fast(range(10, 25), skipped=1)), t0, t1,
-        "a skipped tick")
+        "a tick skipped in the window")
+n = ticks_between(system_csv(fast(range(2), skipped=1) + fast(range(2, 25), skipped=1)), t0, t1)
+assert n == 20, f"FAIL: {n} ticks with a skip before the window"
+print("accepted: a tick skipped at start-up, before the window")
 refused(system_csv(fast(k for k in range(25) if k != 12)), t0, t1,
         "a tick missing without being counted")
 refused(system_csv([(S + k + 0.001, "fast", "") for k in range(25)]), t0, t1,
