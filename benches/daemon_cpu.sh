@@ -6,7 +6,10 @@
 #   benches/daemon_cpu.sh [RUNS]      (default 3 runs of 20 fast ticks)
 #
 # Reports: daemon CPU per fast tick (socket dump, deltas, JSON and CSV
-# writing) / CPU of one `ss -tin > /dev/null` (target <= 0.5), steady RSS
+# writing; divided by the polls the agent reports in its system file, and
+# a tick skipped in the measured window fails the run: see
+# benches/daemon_ticks.py)
+# / CPU of one `ss -tin > /dev/null` (target <= 0.5), steady RSS
 # at 40,000 sockets (target <= 64 MiB), and the idle cost over 60 s in a
 # fresh network namespace, where the agent sees no sockets but its own
 # (target <= 0.2 % of one core; the shared host itself is never idle).
@@ -18,10 +21,12 @@ BIN=$PWD/target/release/netpulse
 # Everything runs in a fresh network namespace, so other work on a shared
 # host adds no sockets to the measurement (sock_diag and ss see only this
 # namespace's sockets; the kernel's hash-table walk is the same).
-exec unshare --net sh -c 'ip link set lo up && exec python3 - "$0" "$1"' "$BIN" "$RUNS" <<'PY'
+exec unshare --net sh -c 'ip link set lo up && exec python3 - "$0" "$1" "$2"' "$BIN" "$RUNS" "$PWD/benches" <<'PY'
 import os, resource, signal, socket, subprocess, sys, tempfile, time
 
 BIN, RUNS = sys.argv[1], int(sys.argv[2])
+sys.path.insert(0, sys.argv[3])
+from daemon_ticks import TickError, fast_rows, ticks_between
 PROCS, PER = 4, 5000          # 4 processes x 5,000 connections = 40,000 sockets
 TICKS = 20
 
@@ -74,6 +79,20 @@ def agent(cfg_text, tmp, netns=False):
         cmd = ["unshare", "--net", "sh", "-c", f"ip link set lo up; exec {BIN} run --config {cfg}"]
     return subprocess.Popen(cmd, stderr=open(os.path.join(tmp, "log"), "w"))
 
+def wait_for(what, cond, limit=120.0):
+    """Poll `cond` until true; fail the benchmark after `limit` seconds."""
+    deadline = time.time() + limit
+    while not cond():
+        if time.time() > deadline:
+            sys.exit(f"benchmark failed: no {what} after {limit:.0f} s")
+        time.sleep(0.05)
+
+def mid_second():
+    """Sleep to the middle of the next second: halfway between two fast
+    ticks (they fall on whole seconds), when the agent is between polls."""
+    time.sleep(1.5 - time.time() % 1.0)
+    return time.time()
+
 def host_sockets():
     return sum(1 for _ in open("/proc/net/tcp")) + sum(1 for _ in open("/proc/net/tcp6")) - 2
 
@@ -117,22 +136,36 @@ dir = "{tmp}/out"
 rotate_size = "256MiB"
 keep = 1
 """, tmp)
-        time.sleep(4)                      # first polls and the process scan
-        c0, t0 = cpu_of(p.pid), time.time()
-        time.sleep(TICKS)
-        c1, t1 = cpu_of(p.pid), time.time()
+        system_csv = f"{tmp}/out/netpulse-system.csv"
+        def started():
+            if p.poll() is not None:
+                sys.exit(f"benchmark failed: the agent exited with {p.returncode}")
+            if not os.path.exists(system_csv):
+                return False
+            scanned = ",standard," in open(system_csv).read()
+            return scanned and len(fast_rows(system_csv)) >= 3
+        # The first polls and the process scan are done.
+        wait_for("process scan and three fast polls from the agent", started)
+        t0 = mid_second(); c0 = cpu_of(p.pid)
+        time.sleep(TICKS - 1)
+        t1 = mid_second(); c1 = cpu_of(p.pid)
         rss = rss_kib(p.pid)
+        # The tick due at t1's second is long written by now (half a second).
+        try:
+            ticks = ticks_between(system_csv, t0, t1)
+        except TickError as e:
+            p.send_signal(signal.SIGTERM); p.wait(timeout=30)
+            sys.exit(f"benchmark failed in run {run + 1}: {e}")
         p.send_signal(signal.SIGTERM); p.wait(timeout=30)
         # The reference runs with the daemon gone and its files on disk:
         # the kernel writing back the daemon's output would otherwise slow
         # `ss` down (seen as up to +15 % when `ss` ran between the ticks).
         os.sync()
         ss = reference()
-        ticks = round(t1 - t0)
         user, system = (c1[0] - c0[0]) / ticks, (c1[1] - c0[1]) / ticks
         per_tick = user + system
         results.append((per_tick, ss, rss))
-        print(f"run {run + 1}: daemon {per_tick * 1000:.1f} ms CPU/tick "
+        print(f"run {run + 1}: {ticks} fast polls, none skipped in the window; daemon {per_tick * 1000:.1f} ms CPU/tick "
               f"(user {user * 1000:.1f}, system {system * 1000:.1f}), ss -tin {ss * 1000:.1f} ms (mean of {REFS}), "
               f"ratio {per_tick / ss:.2f}, RSS {rss / 1024:.1f} MiB")
         subprocess.run(["rm", "-rf", tmp])
@@ -161,7 +194,13 @@ while lingering() > 0 and time.time() < deadline:
 print(f"sockets left from the load before the idle run: {lingering()}")
 tmp = tempfile.mkdtemp(prefix="np-bench-idle-")
 p = agent(f'[[output]]\nformat = "json"\ndir = "{tmp}/out"\n', tmp, netns=True)
-time.sleep(3)
+def every_tier_polled():
+    try:
+        text = open(f"{tmp}/out/netpulse.jsonl").read()
+    except FileNotFoundError:
+        return False
+    return all(f'"tier":"{t}"' in text for t in ("fast", "standard", "slow", "aggregate"))
+wait_for("first poll of every tier from the idle agent", every_tier_polled)
 c0 = sum(cpu_of(p.pid)); time.sleep(60); c1 = sum(cpu_of(p.pid))
 p.send_signal(signal.SIGTERM); p.wait(timeout=30)
 subprocess.run(["rm", "-rf", tmp])

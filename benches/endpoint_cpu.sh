@@ -8,8 +8,9 @@
 # 127.0.3.0/24, 5,000 per holder process for the fd limit), then runs the
 # release `netpulse run` on its default tiers writing JSON files, alternately
 #   off: no [endpoint]
-#   on:  [endpoint] http_listen, with 10 scrapers (a separate process) each
-#        second GET /metrics and GET /api/snapshot (default 1000 rows)
+#   on:  [endpoint] http_listen, with 10 scrapers (benches/endpoint_scrapers.py)
+#        each second GET /metrics and GET /api/snapshot (default 1000 rows);
+#        a failed request fails the benchmark (it would cost the agent nothing)
 # and reads the agent's user+system CPU from /proc/<pid>/stat over SECS
 # seconds after a 5 s warm-up. The host's other sockets are in the table
 # too (the agent dumps everything); the table size is printed.
@@ -49,8 +50,13 @@ EOF
     pids+=($!)
     left=$((left - n)); k=$((k + 1))
 done
+waited=0
 for i in $(seq 0 $((k - 1))); do
-    while [ ! -e "$work/ready.$i" ]; do sleep 0.2; done
+    while [ ! -e "$work/ready.$i" ]; do
+        kill -0 "${pids[$i]}" 2>/dev/null || { echo "socket holder $i failed" >&2; exit 1; }
+        [ "$waited" -lt 6000 ] || { echo "socket holders not ready after 300 s" >&2; exit 1; }
+        sleep 0.05; waited=$((waited + 1))
+    done
 done
 
 cfg() { # $1 = on|off
@@ -67,38 +73,48 @@ EOF
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-run() { # $1 = on|off -> prints "cpu_ms_per_s sockets"
+run() { # $1 = on|off -> prints "cpu_ms_per_s sockets"; fails when a scrape failed
     cfg "$1" > "$work/$1.toml"
     rm -rf "$work/out-$1"; mkdir -p "$work/out-$1"
     "$BIN" run --config "$work/$1.toml" 2>"$work/$1.log" &
     local agent=$!
     local scr=""
+    rm -f "$work/scrapers.ready" "$work/scrapers.stop"
     if [ "$1" = on ]; then
-        python3 - "$PORT" "$((SECS + 8))" <<'EOF' &
-import sys, threading, time, urllib.request
-port, secs = sys.argv[1], float(sys.argv[2])
-end = time.time() + secs
-def scrape():
-    while time.time() < end:
-        t = time.time()
-        for path in ("/metrics", "/api/snapshot"):
-            try:
-                urllib.request.urlopen(f"http://127.0.3.1:{port}{path}", timeout=5).read()
-            except Exception:
-                pass
-        time.sleep(max(0, 1 - (time.time() - t)))
-ts = [threading.Thread(target=scrape) for _ in range(10)]
-[t.start() for t in ts]; [t.join() for t in ts]
-EOF
+        python3 benches/endpoint_scrapers.py "127.0.3.1:$PORT" \
+            "$work/scrapers.ready" "$work/scrapers.stop" &
         scr=$!
+        # Measure only once the scrapers are being served.
+        while [ ! -e "$work/scrapers.ready" ]; do
+            if ! kill -0 "$scr" 2>/dev/null; then
+                wait "$scr" || true
+                kill -TERM "$agent"; wait "$agent" || true
+                echo "the scrapers never reached the endpoint" >&2
+                exit 1
+            fi
+            sleep 0.05
+        done
     fi
-    sleep 5
+    sleep 5 # warm-up: first polls and the process scan
     local a b
     a=$(cpu_ticks "$agent")
-    sleep "$SECS"
+    sleep "$SECS" # the measured window
     b=$(cpu_ticks "$agent")
-    kill -TERM "$agent"; wait "$agent" || true
-    [ -n "$scr" ] && { kill "$scr" 2>/dev/null || true; wait "$scr" 2>/dev/null || true; }
+    if [ -n "$scr" ]; then
+        # Stop the scrapers before the agent, so its exit is no failure.
+        touch "$work/scrapers.stop"
+        if ! wait "$scr"; then
+            echo "a scraper request failed: the endpoint's cost would be understated" >&2
+            kill -TERM "$agent"; wait "$agent" || true
+            exit 1
+        fi
+    fi
+    kill -TERM "$agent"
+    if ! wait "$agent"; then
+        echo "the agent did not drain and exit cleanly:" >&2
+        tail -5 "$work/$1.log" >&2
+        exit 1
+    fi
     # Mean table size over the run's fast samples.
     local socks
     socks=$(grep -h '"type":"system","ts":[0-9]*,"tier":"fast"' "$work/out-$1"/netpulse.jsonl* |
@@ -113,7 +129,9 @@ echo "run  cpu_ms/s  sockets  ms/s_per_1k_sockets"
 results=()
 for _ in $(seq "$PAIRS"); do
     for mode in off on; do
-        read -r c s < <(run "$mode")
+        # (An assignment, not `< <(run ...)`: a failed run stops the script.)
+        out=$(run "$mode")
+        read -r c s <<<"$out"
         echo "$mode  $c  $s  $(awk -v c="$c" -v s="$s" 'BEGIN { printf "%.2f", s ? c * 1000 / s : 0 }')"
         results+=("$mode $c $s")
     done

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 2's benchmark on this host: hold >= 20,000 established loopback
+# The snapshot benchmark on this host: hold >= 20,000 established loopback
 # connections (40,000 sockets) in several processes on 127.0.1.0/24, then
 # alternate runs of netpulse's snapshot and of `ss` on the same sockets.
 # Prints median CPU ratios and peak RSS.

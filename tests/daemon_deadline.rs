@@ -32,20 +32,25 @@ fn stuck_agent(dir: &std::path::Path, port: u16, timeout: &str) -> KillOnDrop {
     )
 }
 
-/// Wait until the agent's stdout pipe is full (its sink is blocked).
-fn wait_stuck(dir: &std::path::Path) {
+/// Wait until the agent's log contains `needle`.
+fn wait_log(dir: &std::path::Path, needle: &str) {
     let t0 = Instant::now();
     loop {
         let log = std::fs::read_to_string(dir.join("agent.log")).unwrap_or_default();
-        if log.contains("tick skipped: the pipeline is still writing") {
+        if log.contains(needle) {
             return;
         }
         assert!(
             t0.elapsed() < Duration::from_secs(30),
-            "sink never blocked:\n{log}"
+            "no `{needle}` in the log after 30 s:\n{log}"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Wait until the agent's stdout pipe is full (its sink is blocked).
+fn wait_stuck(dir: &std::path::Path) {
+    wait_log(dir, "tick skipped: the pipeline is still writing");
 }
 
 #[test]
@@ -63,7 +68,8 @@ fn drain_past_the_deadline_exits_nonzero() {
     let log = std::fs::read_to_string(dir.path().join("agent.log")).unwrap();
     assert_eq!(status.code(), Some(1), "{log}");
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        // The deadline is 1 s; the upper bound leaves room for a busy machine.
+        took >= Duration::from_millis(900) && took < Duration::from_secs(8),
         "{took:?}"
     );
     assert!(
@@ -82,7 +88,8 @@ fn second_signal_exits_at_once() {
     wait_stuck(dir.path());
     let pid = Pid::from_raw(child.id() as i32);
     kill(pid, Signal::SIGTERM).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // The drain has begun, so the next signal is the second one.
+    wait_log(dir.path(), "stopping: draining queued samples");
     assert!(
         child.try_wait().unwrap().is_none(),
         "exited before the second signal"
@@ -92,7 +99,8 @@ fn second_signal_exits_at_once() {
     let status = wait_exit(child, Duration::from_secs(10));
     let log = std::fs::read_to_string(dir.path().join("agent.log")).unwrap();
     assert_eq!(status.code(), Some(1), "{log}");
-    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    // At once: far from the 60 s deadline, with room for a busy machine.
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
     assert!(log.contains("second signal"), "{log}");
     drop(conns);
 }

@@ -38,10 +38,8 @@ prefix = "a"
 }
 
 fn fast_intervals(path: &Path) -> Vec<u64> {
-    if !path.exists() {
-        return Vec::new();
-    }
-    json_lines(path)
+    // The agent is writing this file: whole lines only.
+    json_lines_so_far(path)
         .iter()
         .filter(|v| v["type"] == "system" && v["tier"] == "fast")
         .map(|v| v["interval_ms"].as_u64().unwrap())
@@ -98,15 +96,40 @@ fn reload_applies_refuses_and_survives_a_storm() {
     );
 
     // 100 SIGHUPs with a valid config: no lost records, no leaked fds.
+    // Count descriptors once this reload is done and both sinks have
+    // reopened their files (each does so before its next batch).
+    let reloads = agent.log_text().matches("reloaded; files reopened").count();
+    let reopens = agent.log_text().matches("files reopened sink=").count();
     std::fs::write(&agent.config, config(&out, conns.port, "300ms", true)).unwrap();
     agent.signal(Signal::SIGHUP);
-    std::thread::sleep(Duration::from_millis(700));
+    wait_until(
+        "the reload and both reopens",
+        Duration::from_secs(30),
+        || {
+            let log = agent.log_text();
+            log.matches("reloaded; files reopened").count() > reloads
+                && log.matches("files reopened sink=").count() >= reopens + 2
+        },
+    );
     let fds_before = agent.open_fds();
     for _ in 0..100 {
         agent.signal(Signal::SIGHUP);
+        // Signals this close together coalesce; the spacing makes many of
+        // them separate reloads.
         std::thread::sleep(Duration::from_millis(5));
     }
-    std::thread::sleep(Duration::from_millis(1500));
+    // The storm is over once a last reload with a visible change (a new
+    // interval) shows in both outputs: SIGHUPs are handled in order.
+    std::fs::write(&agent.config, config(&out, conns.port, "250ms", true)).unwrap();
+    agent.signal(Signal::SIGHUP);
+    wait_until(
+        "250 ms polls in both outputs after the storm",
+        Duration::from_secs(30),
+        || {
+            fast_intervals(&a).iter().filter(|&&i| i == 250).count() >= 2
+                && fast_intervals(&b).iter().filter(|&&i| i == 250).count() >= 2
+        },
+    );
     let fds_after = agent.open_fds();
     assert!(
         fds_after <= fds_before,

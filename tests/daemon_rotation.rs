@@ -24,10 +24,18 @@ fn twenty_rotations_lose_and_repeat_nothing() {
     // rotation every ~200 ms they would skip whole files whatever the
     // writer does. Polling every 10 ms and re-checking the name after each
     // unchanged poll, tail reads the old file to its end before switching,
-    // as log shippers do. (Killed on drop: it must not outlive a failed test.)
+    // as log shippers do. A file is only followed if tail runs during its
+    // life (at least one poll interval: a file can be created in one poll's
+    // write and rotated in the next), so on a busy machine tail runs at a
+    // higher priority (the tests run as root); without that, a loaded
+    // machine made it skip whole files the writer had completed.
+    // (Killed on drop: it must not outlive a failed test.)
     let mut tail = KillOnDrop(
-        Command::new("tail")
+        Command::new("nice")
             .args([
+                "-n",
+                "-10",
+                "tail",
                 "---disable-inotify",
                 "--max-unchanged-stats=1",
                 "-n",
@@ -47,7 +55,7 @@ fn twenty_rotations_lose_and_repeat_nothing() {
         &format!(
             r#"
 [tiers.fast]
-interval = "50ms"
+interval = "200ms"
 [tiers.standard]
 enabled = false
 [tiers.aggregate]
@@ -74,11 +82,12 @@ keep = 1000
             p = conns.port
         ),
     );
-    // 11 lines (~5 KiB of JSON, ~2 KiB of CSV) per poll: a rotation every
-    // few polls, so a follower has time to see each file.
+    // 12 lines (~9 KiB of JSON) per poll: a JSON file lives
+    // one or two polls. At 50 ms polls `tail -F` skipped whole files on a
+    // busy machine, so polls are 200 ms apart.
     let t0 = std::time::Instant::now();
     while (files(&out, "rot.jsonl").len() < 22 || files(&out, "rot-socket.csv").len() < 22)
-        && t0.elapsed() < Duration::from_secs(20)
+        && t0.elapsed() < Duration::from_secs(60)
     {
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -138,12 +147,25 @@ keep = 1000
     assert_eq!(csv_rows, sum.produced);
     assert!(files(&out, "rot-socket.csv").len() > 20);
 
-    // tail -F: give it a moment to read the last file, then compare.
-    std::thread::sleep(Duration::from_millis(500));
+    // tail -F reads at its own pace, far behind the writer on a busy
+    // machine: wait until it has printed the last record (it prints in
+    // order, so everything before it too), bounded, then compare.
+    let tail_out = dir.path().join("tail.out");
+    let last = lines.last().expect("the agent wrote records").clone();
+    let t0 = std::time::Instant::now();
+    while !complete_lines(&tail_out).contains(&last) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "tail -F did not print the last record within 30 s; it printed {} of {} lines",
+            complete_lines(&tail_out).len(),
+            lines.len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let _ = tail.0.kill();
     let _ = tail.0.wait();
-    let followed = std::fs::read_to_string(dir.path().join("tail.out")).unwrap();
-    let followed: Vec<&str> = followed.lines().collect();
+    let followed = complete_lines(&tail_out);
+    let followed: Vec<&str> = followed.iter().map(String::as_str).collect();
     let seen: HashSet<&str> = followed.iter().copied().collect();
     let missing: Vec<usize> = (0..lines.len())
         .filter(|&i| !seen.contains(lines[i].as_str()))
@@ -163,4 +185,11 @@ keep = 1000
     let want: Vec<&str> = lines.iter().map(String::as_str).collect();
     assert_eq!(followed, want, "tail -F saw records out of order or twice");
     drop(conns);
+}
+
+/// The lines of `path` that end with a newline (tail may be mid-write).
+fn complete_lines(path: &std::path::Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+    whole.lines().map(str::to_string).collect()
 }

@@ -161,10 +161,14 @@ fn the_agent_serves_its_samples_and_drops_a_stuck_reader_without_losing_file_rec
         let m = http_get(addr, "/metrics").text();
         (metric(&m, "netpulse_endpoint_unix_clients_dropped_total")? >= 1.0).then_some(())
     });
-    // The reader keeps receiving: two more samples, then exactly one
-    // client was dropped and one is still connected.
-    std::thread::sleep(Duration::from_millis(2500));
-    let m = http_get(addr, "/metrics").text();
+    // The reader keeps receiving: two more samples published, then exactly
+    // one client was dropped and one is still connected.
+    let published = |m: &str| metric(m, "netpulse_endpoint_published_total");
+    let at_drop = published(&http_get(addr, "/metrics").text()).expect("published_total");
+    let m = wait_until("two more published samples", 60, || {
+        let m = http_get(addr, "/metrics").text();
+        (published(&m)? >= at_drop + 2.0).then_some(m)
+    });
     assert_eq!(
         metric(&m, "netpulse_endpoint_unix_clients_dropped_total"),
         Some(1.0)

@@ -120,14 +120,26 @@ fn a_stuck_reader_is_dropped_while_others_get_every_line() {
     assert_eq!(fourth.read(&mut [0u8; 16]).unwrap(), 0);
     drop(_third);
 
-    let collector = std::thread::spawn(move || {
-        let mut all = Vec::new();
-        reader
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let _ = reader.read_to_end(&mut all);
-        all
-    });
+    // Bytes received so far, so the test can wait for the last one.
+    let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let collector = {
+        let received = Arc::clone(&received);
+        std::thread::spawn(move || {
+            let mut all = Vec::new();
+            reader
+                .set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                all.extend_from_slice(&buf[..n]);
+                received.store(all.len(), std::sync::atomic::Ordering::Relaxed);
+            }
+            all
+        })
+    };
 
     const BATCHES: u64 = 40;
     const SOCKETS: u32 = 400;
@@ -151,7 +163,9 @@ fn a_stuck_reader_is_dropped_while_others_get_every_line() {
         }
         n
     };
-    std::thread::sleep(Duration::from_millis(500));
+    wait_for("the reader to receive every byte", || {
+        received.load(std::sync::atomic::Ordering::Relaxed) >= expect_bytes
+    });
     let stats = hub.stats();
     rt.block_on(ep.shutdown());
     let all = collector.join().unwrap();

@@ -82,8 +82,9 @@ fn json_size_rotation_keeps_every_record_once_and_tail_follows() {
     let limit = 2000;
     let mut sink = open(Format::Json, config(dir.path(), Some(limit), None, 1000));
     let active = dir.path().join("netpulse.jsonl");
+    // No wait for tail to start: it reads from the first line whenever it
+    // opens the file, and no batch is written before it has the one before.
     let tail = Tail::start(&active);
-    std::thread::sleep(Duration::from_millis(300)); // tail is watching
 
     let (batches, per) = (32u64, 8usize);
     let mut next_id = 0;
@@ -102,7 +103,7 @@ fn json_size_rotation_keeps_every_record_once_and_tail_follows() {
         // slower than the follower, as in production (minutes apart). A file
         // renamed before tail ever opened it would be missed by any
         // name-following reader, so that is not what this test is about.
-        tail.wait_for((seq as usize + 1) * (per + 1), Duration::from_secs(10));
+        tail.wait_for((seq as usize + 1) * (per + 1), Duration::from_secs(30));
     }
     sink.flush_sync().unwrap();
 
@@ -126,8 +127,10 @@ fn json_size_rotation_keeps_every_record_once_and_tail_follows() {
     assert_eq!(systems, (0..batches).collect::<Vec<_>>());
 
     let total = (batches as usize) * (per + 1);
-    tail.wait_for(total, Duration::from_secs(10));
-    // Anything extra (a duplicate) would show up right behind.
+    tail.wait_for(total, Duration::from_secs(30));
+    // Anything extra (a duplicate) would show up right behind. (A grace
+    // period, not a wait: a slow machine can only hide a duplicate here,
+    // never fail a correct run.)
     std::thread::sleep(Duration::from_millis(300));
     let seen = tail.lines.lock().unwrap().clone();
     let parsed: Vec<serde_json::Value> = seen

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Operations checks (issue 7): the rc.d script and its test doubles lint as
+# Operations checks: the rc.d script and its test doubles lint as
 # POSIX sh, every manual page is mandoc-lint clean, flake.nix parses, and
 # the newsyslog line has the fields newsyslog.conf(5) expects. The rc.d
 # script's behaviour is tested by `cargo test --test ops_rcd`.

@@ -1,2 +1,2 @@
-# FreeBSD headers and a C compiler for them (FREEBSD.md section 1).
+# FreeBSD headers and a C compiler for them (zig bundles both).
 python3 -c 'import ziglang' 2>/dev/null || pip install -q ziglang

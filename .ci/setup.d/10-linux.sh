@@ -1,4 +1,4 @@
-# Linux source (issue 2): `cc` and the kernel UAPI headers for the tcp_info
+# Linux source: `cc` and the kernel UAPI headers for the tcp_info
 # layout test (tests/linux_tcp_info_layout.rs), and `ss` (iproute2), the
 # reference of benches/linux_snapshot.sh. The integration test switches a
 # socket to `reno`, which every Linux kernel has built in.

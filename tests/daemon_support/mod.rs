@@ -171,7 +171,8 @@ pub fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
 }
 
 /// Every line of a JSON Lines file, each parsed; asserts the file ends
-/// with a complete line.
+/// with a complete line. Only for files nobody is writing any more (the
+/// agent has exited, or the file was rotated): see [`json_lines_so_far`].
 pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
     let bytes = std::fs::read(path).unwrap();
     if !bytes.is_empty() {
@@ -183,6 +184,28 @@ pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
         );
     }
     let text = String::from_utf8(bytes).unwrap();
+    text.lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{}: bad line {l:?}: {e}", path.display()))
+        })
+        .collect()
+}
+
+/// The whole lines of a JSON Lines file the running agent may be writing,
+/// each parsed. One write(2) is not atomic for a concurrent reader: the
+/// kernel extends the file page by page and the writer may be throttled in
+/// between (dirty-page limits on a busy machine), so a reader can see a
+/// batch's first pages only. The unterminated tail is left out here; once
+/// the agent has exited, [`json_lines`] checks that every file ends whole.
+pub fn json_lines_so_far(path: &Path) -> Vec<serde_json::Value> {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let whole = bytes
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(&bytes[..0], |end| &bytes[..=end]);
+    let text =
+        std::str::from_utf8(whole).unwrap_or_else(|e| panic!("{}: not UTF-8: {e}", path.display()));
     text.lines()
         .map(|l| {
             serde_json::from_str(l)
