@@ -1,17 +1,14 @@
 //! Outputs: encoders turn batches into bytes; sinks put the bytes
 //! somewhere (stdout, rotated files).
 
-pub mod csv;
+pub mod encode;
 mod error;
 pub mod file_sink;
-pub mod json;
-mod json_socket;
-pub mod line_writer;
-pub mod proto;
 pub mod rotation;
 pub mod sink;
-mod socket_fields;
 pub mod stdout_sink;
+
+pub use encode::{csv, json, line_writer, proto};
 
 pub use error::OutputError;
 

@@ -131,17 +131,17 @@ macro_rules! delta_pairs {
         $name:ident : $ty:ty = $tag:literal, delta($counter:ident), $timing:ident;
         $($rest:tt)*
     ) => {
-        delta_pairs!(@acc $then [$($acc)* $counter => $name,] $($rest)*);
+        delta_pairs! { @acc $then [$($acc)* $counter => $name,] $($rest)* }
     };
     (@acc $then:ident [$($acc:tt)*]
         $(#[$doc:meta])*
         $name:ident : $ty:ty = $tag:literal, $kind:ident $(($($arg:tt)*))?, $timing:ident;
         $($rest:tt)*
     ) => {
-        delta_pairs!(@acc $then [$($acc)*] $($rest)*);
+        delta_pairs! { @acc $then [$($acc)*] $($rest)* }
     };
     (@acc $then:ident [$($acc:tt)*]) => {
-        $then!($($acc)*);
+        $then! { $($acc)* }
     };
 }
 
@@ -170,12 +170,7 @@ macro_rules! counter_access {
     };
 }
 
-macro_rules! with_delta_pairs {
-    ($($rows:tt)*) => {
-        delta_pairs!(@acc counter_access [] $($rows)*);
-    };
-}
-socket_fields!(with_delta_pairs);
+socket_fields!(delta_pairs, @acc counter_access []);
 
 impl SocketRecord {
     /// An all-absent record with the identity every source knows.

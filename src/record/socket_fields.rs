@@ -26,11 +26,13 @@
 //! `output::encode` and `output::encode::proto`), so a new `Option<u64>`
 //! field needs nothing but its row.
 
-/// Calls `$then! { rows }` with every socket field row, in output order.
+/// Calls `$then! { rows }` with every socket field row, in output order;
+/// `socket_fields!(then, tokens...)` puts `tokens...` before the rows.
 #[rustfmt::skip]
 macro_rules! socket_fields {
-    ($then:ident) => {
+    ($then:ident $(, $($pre:tt)*)?) => {
         $then! {
+            $($($pre)*)?
             /// Nanoseconds since the Unix epoch.
             ts: u64 = 1, required, clock;
             tier: Option<Tier> = 2, value, state;

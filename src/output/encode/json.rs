@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::json_socket::write_socket;
 use super::line_writer::LineWriter;
-use super::{Encoder, RecordOut, Stream};
+use crate::output::{Encoder, RecordOut, Stream};
 use crate::record::Batch;
 
 /// Append `{"type":"<kind>",...}\n` for one record to `out`.

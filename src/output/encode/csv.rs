@@ -22,8 +22,8 @@ use std::sync::Arc;
 use csv_core::WriteResult;
 
 use super::line_writer::{Cursor, LineWriter, SOCKET_ADDR_MAX_LEN, U64_MAX_LEN, whole_number};
-use super::socket_fields::socket_fields;
-use super::{Encoder, RecordOut, Stream};
+use super::written_fields::{written_fields, written_fields_of};
+use crate::output::{Encoder, RecordOut, Stream};
 use crate::record::{
     Batch, STATE_COUNT, ShortName, SocketRecord, SystemRecord, TcpCounters, TcpState, Tier,
 };
@@ -231,7 +231,7 @@ macro_rules! socket_table {
         }
     };
 }
-socket_fields!(socket_table);
+written_fields!(socket_table);
 
 /// System columns before `state_counts`.
 const SYSTEM_HEAD_COLUMNS: &[(&str, CellFn<SystemRecord>)] =
@@ -639,7 +639,7 @@ mod tests {
     /// row is ever written twice.
     #[test]
     fn the_bound_holds_for_the_longest_row() {
-        let r = crate::output::json_socket::tests::longest_record();
+        let r = super::super::json_socket::tests::longest_record();
         let q = Quoting::new();
         macro_rules! each_cell_fits {
             ($($field:ident),*) => {$(
@@ -649,7 +649,7 @@ mod tests {
                 assert!(len <= max_len(&r.$field), "{}: {len}", stringify!($field));
             )*};
         }
-        socket_fields!(each_cell_fits);
+        written_fields!(each_cell_fits);
         let mut enc = CsvEncoder::new("t");
         let row = enc.socket_row(&r).to_vec();
         assert_eq!(row, reference_row(&r));

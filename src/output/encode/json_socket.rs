@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::line_writer::{Cursor, LineWriter, SOCKET_ADDR_MAX_LEN, U64_MAX_LEN, whole_number};
-use super::socket_fields::socket_fields;
+use super::written_fields::{written_fields, written_fields_of};
 use crate::record::{ShortName, SocketRecord, TcpState, Tier};
 
 const OPEN: &[u8] = b"{\"type\":\"socket\"";
@@ -49,7 +49,7 @@ macro_rules! line {
         }
     };
 }
-socket_fields!(line);
+written_fields!(line);
 
 /// Most bytes the value of `v` takes.
 #[inline(always)]
@@ -314,7 +314,7 @@ pub(crate) mod tests {
                 $( Longest::make_longest(&mut r.$field); )*
             };
         }
-        socket_fields!(make_longest);
+        written_fields!(make_longest);
         r
     }
 
@@ -331,7 +331,7 @@ pub(crate) mod tests {
                 assert!(len <= max_len(&r.$field), "{}: {len}", stringify!($field));
             )*};
         }
-        socket_fields!(each_value_fits);
+        written_fields!(each_value_fits);
         let line = fast_line(&r);
         assert_eq!(line, serde_line(&r));
         assert!(
