@@ -35,7 +35,11 @@ impl Rng {
 
     /// Present always (`all`) or mostly.
     fn maybe(&mut self, all: bool) -> Option<u64> {
-        if all { Some(self.value()) } else { self.opt64() }
+        if all {
+            Some(self.value())
+        } else {
+            self.opt64()
+        }
     }
 }
 

@@ -146,9 +146,13 @@ pub enum FieldKind {
     Required,
     Value,
     /// A cumulative counter; its change is written to the named field.
-    Counter { delta: &'static str },
+    Counter {
+        delta: &'static str,
+    },
     /// The change of the named counter over the tier interval.
-    Delta { counter: &'static str },
+    Delta {
+        counter: &'static str,
+    },
     Addr,
     Hidden,
 }

@@ -330,7 +330,11 @@ impl PbValue for Option<u8> {
         self.map(u32::from)
     }
 
-    fn from_pb(v: Option<u32>, record: RecordRef, field: &'static str) -> Result<Self, InvalidBatch> {
+    fn from_pb(
+        v: Option<u32>,
+        record: RecordRef,
+        field: &'static str,
+    ) -> Result<Self, InvalidBatch> {
         narrow_u8(v, record, field)
     }
 }

@@ -17,9 +17,7 @@ use prost::Message;
 use super::Origin;
 use super::convert::{AddrParts, counters_to_pb, deltas_to_pb, tier_to_pb, to_pb};
 use crate::output::{Encoder, RecordOut, Stream};
-use crate::record::{
-    Batch, ShortName, SocketRecord, SystemRecord, TcpState, Tier, socket_fields,
-};
+use crate::record::{Batch, ShortName, SocketRecord, SystemRecord, TcpState, Tier, socket_fields};
 
 const VARINT: u32 = 0;
 const FIXED64: u32 = 1;
