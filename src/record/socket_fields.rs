@@ -153,7 +153,10 @@ pub enum FieldKind {
     Delta {
         counter: &'static str,
     },
-    Addr,
+    /// A socket address; its IPv6 scope id has its own protobuf tag.
+    Addr {
+        scope_tag: u32,
+    },
     Hidden,
 }
 
@@ -188,8 +191,8 @@ macro_rules! field_kind {
             counter: stringify!($counter),
         }
     };
-    (addr($($x:tt)*)) => {
-        FieldKind::Addr
+    (addr($scope:literal $($pb:ident)*)) => {
+        FieldKind::Addr { scope_tag: $scope }
     };
     (hidden) => {
         FieldKind::Hidden
@@ -229,6 +232,32 @@ impl FieldInfo {
         FIELDS.iter().find(|f| f.name == name)
     }
 
+    /// The last written field whose tag is below every address's scope-id
+    /// tag: protobuf writes the scope ids right after it, so the fields
+    /// go on the wire in tag order however many are added after it.
+    pub const fn last_tag_before_scopes() -> u32 {
+        let mut min_scope = u32::MAX;
+        let mut i = 0;
+        while i < FIELDS.len() {
+            if let FieldKind::Addr { scope_tag } = FIELDS[i].kind {
+                if scope_tag < min_scope {
+                    min_scope = scope_tag;
+                }
+            }
+            i += 1;
+        }
+        let mut last = 0;
+        let mut i = 0;
+        while i < FIELDS.len() {
+            let f = &FIELDS[i];
+            if !matches!(f.kind, FieldKind::Hidden) && f.tag < min_scope && f.tag > last {
+                last = f.tag;
+            }
+            i += 1;
+        }
+        last
+    }
+
     /// Whether the field appears in the outputs.
     pub fn is_written(&self) -> bool {
         self.kind != FieldKind::Hidden
@@ -251,6 +280,7 @@ mod tests {
             .map(|f| f.tag)
             .collect();
         assert!(tags.windows(2).all(|w| w[0] < w[1]), "{tags:?}");
+        assert_eq!(FieldInfo::last_tag_before_scopes(), 69);
     }
 
     #[test]

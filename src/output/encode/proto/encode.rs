@@ -17,7 +17,9 @@ use prost::Message;
 use super::Origin;
 use super::convert::{AddrParts, counters_to_pb, deltas_to_pb, tier_to_pb, to_pb};
 use crate::output::{Encoder, RecordOut, Stream};
-use crate::record::{Batch, ShortName, SocketRecord, SystemRecord, TcpState, Tier, socket_fields};
+use crate::record::{
+    Batch, FieldInfo, ShortName, SocketRecord, SystemRecord, TcpState, Tier, socket_fields,
+};
 
 const VARINT: u32 = 0;
 const FIXED64: u32 = 1;
@@ -340,15 +342,29 @@ macro_rules! socket_body {
         $(#[$doc:meta])*
         $name:ident : $ty:ty = $tag:literal, $kind:ident $(($($arg:tt)*))?, $timing:ident;
     )*) => {
-        /// Every field in tag order (the table's order), then the scope ids,
-        /// whose tags come last in the schema.
+        /// Every field in tag order (the table's order), the scope ids
+        /// (tags 70 and 71) among them where their tags fall.
         fn socket_body(r: &SocketRecord, out: &mut Vec<u8>) {
-            $( put_field!(out, r, $name, $tag, $kind $(($($arg)*))?); )*
+            $(
+                put_field!(out, r, $name, $tag, $kind $(($($arg)*))?);
+                // A constant comparison: compiled away but for one field.
+                if $tag == SCOPES_AFTER_TAG {
+                    put_scopes(r, out);
+                }
+            )*
+        }
+
+        /// The IPv6 scope ids of the addresses.
+        #[inline(always)]
+        fn put_scopes(r: &SocketRecord, out: &mut Vec<u8>) {
             $( put_scope!(out, r, $name, $kind $(($($arg)*))?); )*
         }
     };
 }
 socket_fields!(socket_body);
+
+/// The field after which the scope ids go on the wire.
+const SCOPES_AFTER_TAG: u32 = FieldInfo::last_tag_before_scopes();
 
 #[inline(always)]
 fn scope_id(a: &SocketAddr) -> u32 {
