@@ -1,4 +1,4 @@
-//! JSON Lines: the seed's format. A `system` line, then one `socket` line
+//! JSON Lines, the primary format. A `system` line, then one `socket` line
 //! per socket, each a complete JSON object with `type` first.
 
 use serde::Serialize;
