@@ -2,8 +2,9 @@
 //!
 //! The fields themselves are listed once, in `socket_fields.rs`; this
 //! file turns that list into the struct. Field names and units are the
-//! user's contract: units are in the name (`_us`, `_ms`, bytes otherwise) and a value the
-//! source cannot provide is `None`, which the outputs leave out entirely.
+//! user's contract: units are in the name (`_us`, `_ms`, bytes otherwise)
+//! and a value the source cannot provide is `None`, which the outputs
+//! leave out entirely.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
