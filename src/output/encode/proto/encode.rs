@@ -15,7 +15,7 @@ use std::sync::Arc;
 use prost::Message;
 
 use super::Origin;
-use super::convert::{AddrParts, counters_to_pb, deltas_to_pb, tier_to_pb, to_pb};
+use super::convert::{counters_to_pb, deltas_to_pb, tier_to_pb, to_pb};
 use crate::output::{Encoder, RecordOut, Stream};
 use crate::record::{
     Batch, FieldInfo, ShortName, SocketRecord, SystemRecord, TcpState, Tier, socket_fields,
@@ -317,11 +317,9 @@ impl WireValue for TcpState {
 /// One field of the table onto the wire. An address is its bytes and its
 /// port here (`tag`, `tag + 1`); its scope id goes last ([`put_scope`]).
 macro_rules! put_field {
-    ($out:ident, $r:ident, $name:ident, $tag:literal, addr($($arg:tt)*)) => {{
-        let a = AddrParts::of(&$r.$name);
-        bytes($out, $tag, a.addr());
-        uint($out, $tag + 1, u64::from(a.port));
-    }};
+    ($out:ident, $r:ident, $name:ident, $tag:literal, addr($($arg:tt)*)) => {
+        put_addr($out, $tag, &$r.$name)
+    };
     // Never leaves the process (a kernel address on FreeBSD).
     ($out:ident, $r:ident, $name:ident, $tag:literal, hidden) => {};
     ($out:ident, $r:ident, $name:ident, $tag:literal, $kind:ident $(($($arg:tt)*))?) => {
@@ -365,6 +363,16 @@ socket_fields!(socket_body);
 
 /// The field after which the scope ids go on the wire.
 const SCOPES_AFTER_TAG: u32 = FieldInfo::last_tag_before_scopes();
+
+/// Network-order address bytes under `tag`, the port under `tag + 1`.
+#[inline(always)]
+fn put_addr(out: &mut Vec<u8>, tag: u32, a: &SocketAddr) {
+    match a {
+        SocketAddr::V4(v4) => bytes(out, tag, &v4.ip().octets()),
+        SocketAddr::V6(v6) => bytes(out, tag, &v6.ip().octets()),
+    }
+    uint(out, tag + 1, u64::from(a.port()));
+}
 
 #[inline(always)]
 fn scope_id(a: &SocketAddr) -> u32 {
