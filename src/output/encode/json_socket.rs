@@ -111,7 +111,9 @@ fn float(v: f64, c: &mut Cursor<'_>) {
 /// A JSON string as serde_json writes it. serde_json escapes exactly the
 /// control characters, `"` and `\`; a string with none of them (names,
 /// most commands) is copied between quotes here, any other goes through
-/// serde_json itself.
+/// serde_json itself. Kept out of line: strings are few, and inlining
+/// this into the line writer bloats the hot number path.
+#[inline(never)]
 fn string(s: &str, c: &mut Cursor<'_>) {
     if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
         c.byte(b'"');
