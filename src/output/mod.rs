@@ -1,16 +1,13 @@
 //! Outputs: encoders turn batches into bytes; sinks put the bytes
 //! somewhere (stdout, rotated files).
 
-pub mod csv;
+pub mod encode;
 mod error;
-pub mod json;
-mod json_socket;
-pub mod line_writer;
-pub mod proto;
 pub mod sink;
-mod socket_fields;
 
 pub use crate::config::Format;
+pub use encode::{csv, json, line_writer, proto};
+
 pub use error::OutputError;
 
 use crate::record::Batch;

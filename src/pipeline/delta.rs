@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use crate::platform::{KernelIdHash, KernelIdHasher, ProcessInfo, ProcessMap};
-use crate::record::SocketRecord;
+use crate::record::{DELTA_COUNTERS, SocketRecord};
 
 /// A socket's identity as a map key: the kernel's id, or (sources without
 /// one) a keyed digest of 4-tuple plus inode, tagged apart.
@@ -39,29 +39,34 @@ impl Key {
     }
 }
 
-/// The cumulative counters a delta is computed for, in a fixed order.
-const COUNTERS: usize = 7;
+/// The cumulative counters a delta is computed for: every counter of the
+/// field table that has a `_delta` field, in table order.
+const COUNTERS: usize = DELTA_COUNTERS;
 
-fn counters(r: &SocketRecord) -> [Option<u64>; COUNTERS] {
-    [
-        r.rexmit,
-        r.ooo,
-        r.zerowin,
-        r.bytes_acked,
-        r.bytes_received,
-        r.segs_out,
-        r.segs_in,
-    ]
+/// The last value of each of `N` counters, and whether the source reported
+/// it. One flag per counter: any number of counters fits.
+#[derive(Clone, Copy)]
+struct LastCounters<const N: usize> {
+    value: [u64; N],
+    present: [bool; N],
 }
 
-fn set_deltas(r: &mut SocketRecord, d: [Option<u64>; COUNTERS]) {
-    r.rexmit_delta = d[0];
-    r.ooo_delta = d[1];
-    r.zerowin_delta = d[2];
-    r.bytes_acked_delta = d[3];
-    r.bytes_received_delta = d[4];
-    r.segs_out_delta = d[5];
-    r.segs_in_delta = d[6];
+impl<const N: usize> LastCounters<N> {
+    const NONE: LastCounters<N> = LastCounters {
+        value: [0; N],
+        present: [false; N],
+    };
+
+    fn remember(&mut self, now: [Option<u64>; N]) {
+        for (i, v) in now.into_iter().enumerate() {
+            self.value[i] = v.unwrap_or(0);
+            self.present[i] = v.is_some();
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<u64> {
+        self.present[i].then_some(self.value[i])
+    }
 }
 
 /// A fingerprint of the 4-tuple, to notice one identity on another tuple
@@ -93,9 +98,7 @@ struct Slot {
     seen: u64,
     first_seen_ns: u64,
     tuple: u64,
-    last: [u64; COUNTERS],
-    /// Bit i set: `last[i]` holds a value (the source reported counter i).
-    present: u8,
+    last: LastCounters<COUNTERS>,
     /// The process map's answer for this socket, remembered until the map
     /// is replaced (`ProcessMap::generation`; 0 = not asked yet): the
     /// slots are walked in order while the map would be probed at random.
@@ -111,23 +114,9 @@ impl Slot {
         self.seen = generation;
         self.first_seen_ns = ts;
         self.tuple = tuple;
-        self.remember(now);
+        self.last.remember(now);
         self.owner = None;
         self.owner_generation = 0;
-    }
-
-    fn remember(&mut self, now: [Option<u64>; COUNTERS]) {
-        self.present = 0;
-        for (i, v) in now.into_iter().enumerate() {
-            self.last[i] = v.unwrap_or(0);
-            if v.is_some() {
-                self.present |= 1 << i;
-            }
-        }
-    }
-
-    fn last(&self, i: usize) -> Option<u64> {
-        (self.present & (1 << i) != 0).then_some(self.last[i])
     }
 }
 
@@ -191,7 +180,7 @@ impl DeltaStore {
         let mut cursor = 0usize;
         self.next_order.clear();
         for r in sockets.iter_mut() {
-            let now = counters(r);
+            let now = r.delta_counters();
             let key = Key::of(r);
             let tuple = tuple_fingerprint(r);
             // Every slot in `order` is live (evictions rebuild it), so a
@@ -235,7 +224,7 @@ impl DeltaStore {
             if slot.seen != 0 && slot.seen < generation && slot.tuple == tuple {
                 let mut d = [None; COUNTERS];
                 for (i, delta) in d.iter_mut().enumerate() {
-                    *delta = match (now[i], slot.last(i)) {
+                    *delta = match (now[i], slot.last.get(i)) {
                         (Some(n), Some(l)) if n >= l => Some(n - l),
                         (Some(_), Some(_)) => {
                             stats.resets += 1;
@@ -244,13 +233,13 @@ impl DeltaStore {
                         _ => None,
                     };
                 }
-                set_deltas(r, d);
+                r.set_deltas(d);
                 r.age_ms = Some(ts.saturating_sub(slot.first_seen_ns) / 1_000_000);
-                slot.remember(now);
+                slot.last.remember(now);
                 slot.seen = generation;
             } else {
                 stats.new += 1;
-                set_deltas(r, [None; COUNTERS]);
+                r.set_deltas([None; COUNTERS]);
                 r.age_ms = Some(0);
                 slot.baseline(ts, tuple, now, generation);
             }
@@ -282,8 +271,7 @@ impl DeltaStore {
             seen: 0,
             first_seen_ns: 0,
             tuple: 0,
-            last: [0; COUNTERS],
-            present: 0,
+            last: LastCounters::NONE,
             owner: None,
             owner_generation: 0,
             pos: 0,
@@ -576,5 +564,38 @@ mod tests {
             (v[0].pid, v[0].fd, v[0].command.as_deref()),
             (Some(42), Some(7), Some("nginx"))
         );
+    }
+
+    /// Presence is one flag per counter: with far more counters than
+    /// the bits of a byte, each keeps its own value and presence.
+    #[test]
+    fn many_counters_keep_their_own_presence() {
+        const N: usize = 70;
+        let now: [Option<u64>; N] =
+            std::array::from_fn(|i| (i % 3 != 0).then_some(i as u64 * 1000));
+        let mut last = LastCounters::<N>::NONE;
+        last.remember(now);
+        for (i, v) in now.iter().enumerate() {
+            assert_eq!(last.get(i), *v, "counter {i}");
+        }
+        last.remember([None; N]);
+        assert!((0..N).all(|i| last.get(i).is_none()));
+    }
+
+    /// Every counter of the table with a delta gets one from the store.
+    #[test]
+    fn every_table_counter_gets_its_delta() {
+        let mut st = DeltaStore::new();
+        let mut first = SocketRecord::every_field_set(1);
+        st.apply(S, std::slice::from_mut(&mut first), None);
+        assert_eq!(first.deltas(), [None; COUNTERS], "first sight: no deltas");
+        let mut later = SocketRecord::every_field_set(3);
+        later.sock_id = first.sock_id;
+        st.apply(2 * S, std::slice::from_mut(&mut later), None);
+        let (before, after) = (first.delta_counters(), later.delta_counters());
+        let want: [Option<u64>; COUNTERS] =
+            std::array::from_fn(|i| Some(after[i].unwrap() - before[i].unwrap()));
+        assert_eq!(later.deltas(), want);
+        const { assert!(COUNTERS > 0) };
     }
 }

@@ -2,8 +2,11 @@
 
 mod batch;
 mod counters;
+#[cfg(test)]
+pub(crate) mod field_samples;
 mod short_name;
 mod socket;
+mod socket_fields;
 mod state;
 mod system;
 mod tier;
@@ -11,7 +14,9 @@ mod tier;
 pub use batch::{Batch, now_ns};
 pub use counters::{TcpCounterDeltas, TcpCounters};
 pub use short_name::ShortName;
-pub use socket::{SSTHRESH_INFINITE, SocketRecord};
+pub use socket::{DELTA_COUNTERS, SSTHRESH_INFINITE, SocketRecord};
+pub(crate) use socket_fields::socket_fields;
+pub use socket_fields::{FIELDS, FieldInfo, FieldKind};
 pub use state::{STATE_COUNT, StateCounts, TcpState, count_states};
 pub use system::SystemRecord;
 pub use tier::Tier;

@@ -1,277 +1,192 @@
 //! One TCP socket as every platform reports it and every output writes it.
 //!
-//! Field names and units are the user's contract (DESIGN.md section 2):
-//! units are in the name (`_us`, `_ms`, bytes otherwise) and a value the
-//! source cannot provide is `None`, which the outputs leave out entirely.
+//! The fields themselves are listed once, in `socket_fields.rs`; this
+//! file turns that list into the struct. Field names and units are the
+//! user's contract: units are in the name (`_us`, `_ms`, bytes otherwise)
+//! and a value the source cannot provide is `None`, which the outputs
+//! leave out entirely.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
+#[cfg(test)]
+use super::field_samples::Sample;
+use super::socket_fields::socket_fields;
 use super::{ShortName, TcpState, Tier};
 
 /// ssthresh as written when the kernel reports "no threshold yet"
-/// (Linux `TCP_INFINITE_SSTHRESH`, FreeBSD's initial maximum): the seed's
-/// `2147483647`, never a product that overflowed.
+/// (Linux `TCP_INFINITE_SSTHRESH`, FreeBSD's initial maximum): the
+/// documented `2147483647`, never a product that overflowed.
 pub const SSTHRESH_INFINITE: u64 = 0x7fff_ffff;
 
-/// A per-socket sample. `Default` gives an all-absent record; sources fill
-/// what they know.
-#[derive(Clone, Debug, Serialize)]
-pub struct SocketRecord {
-    /// Nanoseconds since the Unix epoch.
-    pub ts: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tier: Option<Tier>,
-    /// Stable identity: Linux socket cookie, FreeBSD `inp_gencnt`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sock_id: Option<u64>,
-    #[serde(serialize_with = "ser_addr")]
-    pub local: SocketAddr,
-    #[serde(serialize_with = "ser_addr")]
-    pub remote: SocketAddr,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uid: Option<u32>,
-    /// Linux socket inode (as `ss -e` shows it).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub inode: Option<u64>,
+macro_rules! socket_record {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident : $ty:ty = $tag:literal, $kind:ident $(($($arg:tt)*))?, $timing:ident;
+    )*) => {
+        /// A per-socket sample. [`SocketRecord::new`] gives an all-absent
+        /// record; sources fill what they know. Generated from the field
+        /// table (`socket_fields.rs`).
+        #[derive(Clone, Debug)]
+        pub struct SocketRecord {
+            $( $(#[$doc])* pub $name: $ty, )*
+        }
 
-    pub state: TcpState,
+        impl SocketRecord {
+            /// Every field blank: absent, or zero for the few always present.
+            fn blank() -> SocketRecord {
+                SocketRecord { $( $name: Blank::blank(), )* }
+            }
+        }
 
-    // Windows, bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cwnd: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ssthresh: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mss: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rcv_wnd: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub snd_wnd: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub snd_wscale: Option<u8>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rcv_wscale: Option<u8>,
-
-    // Algorithm.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cc: Option<ShortName>,
-    /// FreeBSD TCP stack (`freebsd`, `rack`, `bbr`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stack: Option<ShortName>,
-
-    // RTT, microseconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rtt_us: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rttvar_us: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rto_us: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rtt_min_us: Option<u32>,
-
-    // Sequence numbers (FreeBSD module).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub snd_una: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub snd_nxt: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub snd_max: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rcv_nxt: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rcv_adv: Option<u32>,
-
-    // Cumulative counters.
-    /// Total retransmitted segments over the connection's life.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rexmit: Option<u64>,
-    /// Out-of-order segments received.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ooo: Option<u64>,
-    /// Zero-window events (probes sent / windows advertised as zero).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub zerowin: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dsack_bytes: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dsack_pack: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bytes_sent: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bytes_acked: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bytes_received: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bytes_retrans: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub segs_out: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub segs_in: Option<u64>,
-    /// Segments currently unacknowledged / lost / retransmitted-in-flight.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unacked: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lost: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retrans_out: Option<u32>,
-    /// Bytes per second, as the kernel estimates them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub delivery_rate: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pacing_rate: Option<u64>,
-
-    // Deltas over the tier interval (delta store).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rexmit_delta: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ooo_delta: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub zerowin_delta: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bytes_acked_delta: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bytes_received_delta: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub segs_out_delta: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub segs_in_delta: Option<u64>,
-    /// Milliseconds since the agent first saw this socket.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub age_ms: Option<u64>,
-
-    // Timers, milliseconds until expiry.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timer_rexmt_ms: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timer_persist_ms: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timer_keep_ms: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timer_2msl_ms: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timer_delack_ms: Option<u32>,
-    /// Milliseconds since the last segment was received.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub idle_ms: Option<u32>,
-
-    // Buffers, bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub snd_buf_used: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub snd_buf_hiwat: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rcv_buf_used: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rcv_buf_hiwat: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub snd_buf_pct: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rcv_buf_pct: Option<f64>,
-    /// Linux: bytes waiting in the send / receive queue (`ss` Send-Q/Recv-Q).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub snd_queue: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rcv_queue: Option<u32>,
-
-    // Owning process (standard-tier join).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pid: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fd: Option<i32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub command: Option<Arc<str>>,
-
-    /// Key into the process map: Linux socket inode, FreeBSD kernel socket
-    /// address (`xso_so`). A kernel address must never leave the process,
-    /// so this is never serialized.
-    #[serde(skip)]
-    pub proc_key: Option<u64>,
+        /// Serde's view, as `#[derive(Serialize)]` with absent fields
+        /// skipped would write it (the reference the fast JSON writer is
+        /// tested against).
+        impl Serialize for SocketRecord {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut len = 0;
+                $( if serialized!($kind) && !Blank::is_absent(&self.$name) { len += 1; } )*
+                let mut st = s.serialize_struct("SocketRecord", len)?;
+                $(
+                    if serialized!($kind) && !Blank::is_absent(&self.$name) {
+                        serialize_field!($kind, st, stringify!($name), &self.$name);
+                    }
+                )*
+                st.end()
+            }
+        }
+    };
 }
 
-fn ser_addr<S: Serializer>(a: &SocketAddr, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(a)
+macro_rules! serialized {
+    (hidden) => {
+        false
+    };
+    ($kind:ident) => {
+        true
+    };
 }
+
+macro_rules! serialize_field {
+    (addr, $st:ident, $key:expr, $v:expr) => {
+        $st.serialize_field($key, &AsDisplay($v))?
+    };
+    ($kind:ident, $st:ident, $key:expr, $v:expr) => {
+        $st.serialize_field($key, $v)?
+    };
+}
+
+socket_fields!(socket_record);
+
+/// Serializes as its `Display` text (`"ip:port"`, `"[ip%scope]:port"`).
+struct AsDisplay<'a, T>(&'a T);
+
+impl<T: std::fmt::Display> Serialize for AsDisplay<'_, T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self.0)
+    }
+}
+
+/// A field's value before a source fills it.
+trait Blank {
+    fn blank() -> Self;
+    fn is_absent(&self) -> bool;
+}
+
+impl<T> Blank for Option<T> {
+    fn blank() -> Self {
+        None
+    }
+    fn is_absent(&self) -> bool {
+        self.is_none()
+    }
+}
+
+/// The always-present fields, set by [`SocketRecord::new`].
+macro_rules! blank_required {
+    ($($t:ty = $v:expr),*) => {$(
+        impl Blank for $t {
+            fn blank() -> Self {
+                $v
+            }
+            fn is_absent(&self) -> bool {
+                false
+            }
+        }
+    )*};
+}
+blank_required!(
+    u64 = 0,
+    SocketAddr = SocketAddr::from(([0, 0, 0, 0], 0)),
+    TcpState = TcpState::Closed
+);
+
+/// Calls `$then!(counter => delta, ...)` for every counter with a delta,
+/// in table order.
+macro_rules! delta_pairs {
+    (@acc $then:ident [$($acc:tt)*]
+        $(#[$doc:meta])*
+        $name:ident : $ty:ty = $tag:literal, delta($counter:ident), $timing:ident;
+        $($rest:tt)*
+    ) => {
+        delta_pairs! { @acc $then [$($acc)* $counter => $name,] $($rest)* }
+    };
+    (@acc $then:ident [$($acc:tt)*]
+        $(#[$doc:meta])*
+        $name:ident : $ty:ty = $tag:literal, $kind:ident $(($($arg:tt)*))?, $timing:ident;
+        $($rest:tt)*
+    ) => {
+        delta_pairs! { @acc $then [$($acc)*] $($rest)* }
+    };
+    (@acc $then:ident [$($acc:tt)*]) => {
+        $then! { $($acc)* }
+    };
+}
+
+macro_rules! counter_access {
+    ($($counter:ident => $delta:ident,)*) => {
+        /// Cumulative counters that have a `_delta` field.
+        pub const DELTA_COUNTERS: usize = [$(stringify!($delta)),*].len();
+
+        impl SocketRecord {
+            /// The counters that have deltas, in table order.
+            pub fn delta_counters(&self) -> [Option<u64>; DELTA_COUNTERS] {
+                [$(self.$counter),*]
+            }
+
+            /// Every `_delta` field, in [`SocketRecord::delta_counters`]'s order.
+            pub fn deltas(&self) -> [Option<u64>; DELTA_COUNTERS] {
+                [$(self.$delta),*]
+            }
+
+            /// Set every `_delta` field, in [`SocketRecord::delta_counters`]'s order.
+            pub fn set_deltas(&mut self, deltas: [Option<u64>; DELTA_COUNTERS]) {
+                let [$($delta),*] = deltas;
+                $(self.$delta = $delta;)*
+            }
+        }
+    };
+}
+
+socket_fields!(delta_pairs, @acc counter_access []);
 
 impl SocketRecord {
     /// An all-absent record with the identity every source knows.
     pub fn new(ts: u64, local: SocketAddr, remote: SocketAddr, state: TcpState) -> SocketRecord {
         SocketRecord {
             ts,
-            tier: None,
-            sock_id: None,
             local,
             remote,
-            uid: None,
-            inode: None,
             state,
-            cwnd: None,
-            ssthresh: None,
-            mss: None,
-            rcv_wnd: None,
-            snd_wnd: None,
-            snd_wscale: None,
-            rcv_wscale: None,
-            cc: None,
-            stack: None,
-            rtt_us: None,
-            rttvar_us: None,
-            rto_us: None,
-            rtt_min_us: None,
-            snd_una: None,
-            snd_nxt: None,
-            snd_max: None,
-            rcv_nxt: None,
-            rcv_adv: None,
-            rexmit: None,
-            ooo: None,
-            zerowin: None,
-            dsack_bytes: None,
-            dsack_pack: None,
-            bytes_sent: None,
-            bytes_acked: None,
-            bytes_received: None,
-            bytes_retrans: None,
-            segs_out: None,
-            segs_in: None,
-            unacked: None,
-            lost: None,
-            retrans_out: None,
-            delivery_rate: None,
-            pacing_rate: None,
-            rexmit_delta: None,
-            ooo_delta: None,
-            zerowin_delta: None,
-            bytes_acked_delta: None,
-            bytes_received_delta: None,
-            segs_out_delta: None,
-            segs_in_delta: None,
-            age_ms: None,
-            timer_rexmt_ms: None,
-            timer_persist_ms: None,
-            timer_keep_ms: None,
-            timer_2msl_ms: None,
-            timer_delack_ms: None,
-            idle_ms: None,
-            snd_buf_used: None,
-            snd_buf_hiwat: None,
-            rcv_buf_used: None,
-            rcv_buf_hiwat: None,
-            snd_buf_pct: None,
-            rcv_buf_pct: None,
-            snd_queue: None,
-            rcv_queue: None,
-            pid: None,
-            fd: None,
-            command: None,
-            proc_key: None,
+            ..SocketRecord::blank()
         }
     }
 
     /// Fill `snd_buf_pct` / `rcv_buf_pct` from used and high-water marks,
-    /// rounded to one decimal as in the seed. Absent when either is unknown
+    /// rounded to one decimal. Absent when either is unknown
     /// or the high-water mark is zero.
     pub fn derive_buffer_pcts(&mut self) {
         self.snd_buf_pct = pct(self.snd_buf_used, self.snd_buf_hiwat);
@@ -281,83 +196,40 @@ impl SocketRecord {
 
 #[cfg(test)]
 impl SocketRecord {
-    /// Every field set, integers derived from `seed`. The literal names
-    /// every field on purpose: a field added to `SocketRecord` breaks the
-    /// output tests (JSON writer, CSV columns) until it is set here, and then
-    /// until each output knows it.
+    /// Every field set, values derived from `seed` and the field's place
+    /// in the table: a new field is set here without a line of its own.
     pub(crate) fn every_field_set(seed: u64) -> SocketRecord {
-        let n = |k: u64| Some(seed.wrapping_mul(31).wrapping_add(k));
-        let s = |k: u64| Some((seed as u32).wrapping_add(k as u32));
-        SocketRecord {
-            ts: seed,
-            tier: Some(Tier::Fast),
-            sock_id: n(1),
-            local: "10.1.2.3:443".parse().unwrap(),
-            remote: "[fe80::1%2]:55555".parse().unwrap(),
-            uid: s(2),
-            inode: n(3),
-            state: TcpState::FinWait2,
-            cwnd: n(4),
-            ssthresh: n(5),
-            mss: s(6),
-            rcv_wnd: n(7),
-            snd_wnd: n(8),
-            snd_wscale: Some(7),
-            rcv_wscale: Some(14),
-            cc: Some(ShortName::new("cubic")),
-            stack: Some(ShortName::new("rack")),
-            rtt_us: s(9),
-            rttvar_us: s(10),
-            rto_us: s(11),
-            rtt_min_us: s(12),
-            snd_una: s(13),
-            snd_nxt: s(14),
-            snd_max: s(15),
-            rcv_nxt: s(16),
-            rcv_adv: s(17),
-            rexmit: n(18),
-            ooo: n(19),
-            zerowin: n(20),
-            dsack_bytes: n(21),
-            dsack_pack: n(22),
-            bytes_sent: n(23),
-            bytes_acked: n(24),
-            bytes_received: n(25),
-            bytes_retrans: n(26),
-            segs_out: n(27),
-            segs_in: n(28),
-            unacked: s(29),
-            lost: s(30),
-            retrans_out: s(31),
-            delivery_rate: n(32),
-            pacing_rate: n(33),
-            rexmit_delta: n(34),
-            ooo_delta: n(35),
-            zerowin_delta: n(36),
-            bytes_acked_delta: n(37),
-            bytes_received_delta: n(38),
-            segs_out_delta: n(39),
-            segs_in_delta: n(40),
-            age_ms: n(41),
-            timer_rexmt_ms: s(42),
-            timer_persist_ms: s(43),
-            timer_keep_ms: s(44),
-            timer_2msl_ms: s(45),
-            timer_delack_ms: s(46),
-            idle_ms: s(47),
-            snd_buf_used: s(48),
-            snd_buf_hiwat: s(49),
-            rcv_buf_used: s(50),
-            rcv_buf_hiwat: s(51),
-            snd_buf_pct: Some(55.5),
-            rcv_buf_pct: Some(12.3),
-            snd_queue: s(52),
-            rcv_queue: s(53),
-            pid: s(54),
-            fd: Some(-1),
-            command: Some(Arc::from("nginx: worker")),
-            proc_key: n(55),
+        macro_rules! every {
+            ($(
+                $(#[$doc:meta])*
+                $name:ident : $ty:ty = $tag:literal, $kind:ident $(($($arg:tt)*))?, $timing:ident;
+            )*) => {{
+                let mut k = 0u64;
+                SocketRecord {
+                    $( $name: {
+                        k += 1;
+                        Sample::every(seed, k)
+                    }, )*
+                }
+            }};
         }
+        socket_fields!(every)
+    }
+
+    /// A record whose fields are each random, and with `all` never
+    /// absent: values that stress the encodings.
+    pub(crate) fn random(rng: &mut super::field_samples::Rng, all: bool) -> SocketRecord {
+        macro_rules! random {
+            ($(
+                $(#[$doc:meta])*
+                $name:ident : $ty:ty = $tag:literal, $kind:ident $(($($arg:tt)*))?, $timing:ident;
+            )*) => {
+                SocketRecord {
+                    $( $name: Sample::random(rng, all), )*
+                }
+            };
+        }
+        socket_fields!(random)
     }
 
     /// Knock fields out (or flip them) by the bits of `mask`, so one

@@ -2,7 +2,7 @@
 
 use serde::{Serialize, Serializer};
 
-/// A sampling tier (DESIGN.md section 1). Each collects only what it adds.
+/// A sampling tier. Each collects only what it adds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Tier {
     /// 1 s: the per-socket table.

@@ -9,12 +9,17 @@
 //! record. `encode_via_prost` is the straightforward reference; the tests
 //! require both to produce identical bytes.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
 use prost::Message;
 
 use super::Origin;
-use super::convert::{AddrParts, counters_to_pb, deltas_to_pb, tier_to_pb, to_pb};
+use super::convert::{counters_to_pb, deltas_to_pb, tier_to_pb, to_pb};
 use crate::output::{Encoder, RecordOut, Stream};
-use crate::record::{Batch, SocketRecord, SystemRecord};
+use crate::record::{
+    Batch, FieldInfo, ShortName, SocketRecord, SystemRecord, TcpState, Tier, socket_fields,
+};
 
 const VARINT: u32 = 0;
 const FIXED64: u32 = 1;
@@ -228,151 +233,153 @@ fn system_body(s: &SystemRecord, out: &mut Vec<u8>, sub: &mut Vec<u8>) {
     opt_u64(out, 15, *tracked_sockets);
 }
 
-fn socket_body(r: &SocketRecord, out: &mut Vec<u8>) {
-    let SocketRecord {
-        ts,
-        tier,
-        sock_id,
-        local,
-        remote,
-        uid,
-        inode,
-        state,
-        cwnd,
-        ssthresh,
-        mss,
-        rcv_wnd,
-        snd_wnd,
-        snd_wscale,
-        rcv_wscale,
-        cc,
-        stack,
-        rtt_us,
-        rttvar_us,
-        rto_us,
-        rtt_min_us,
-        snd_una,
-        snd_nxt,
-        snd_max,
-        rcv_nxt,
-        rcv_adv,
-        rexmit,
-        ooo,
-        zerowin,
-        dsack_bytes,
-        dsack_pack,
-        bytes_sent,
-        bytes_acked,
-        bytes_received,
-        bytes_retrans,
-        segs_out,
-        segs_in,
-        unacked,
-        lost,
-        retrans_out,
-        delivery_rate,
-        pacing_rate,
-        rexmit_delta,
-        ooo_delta,
-        zerowin_delta,
-        bytes_acked_delta,
-        bytes_received_delta,
-        segs_out_delta,
-        segs_in_delta,
-        age_ms,
-        timer_rexmt_ms,
-        timer_persist_ms,
-        timer_keep_ms,
-        timer_2msl_ms,
-        timer_delack_ms,
-        idle_ms,
-        snd_buf_used,
-        snd_buf_hiwat,
-        rcv_buf_used,
-        rcv_buf_hiwat,
-        snd_buf_pct,
-        rcv_buf_pct,
-        snd_queue,
-        rcv_queue,
-        pid,
-        fd,
-        command,
-        // A kernel address on FreeBSD: never leaves the process.
-        proc_key: _,
-    } = r;
-    let l = AddrParts::of(local);
-    let rm = AddrParts::of(remote);
-    fixed64(out, 1, *ts);
-    uint(out, 2, tier_to_pb(*tier) as u64);
-    opt_u64(out, 3, *sock_id);
-    bytes(out, 4, l.addr());
-    uint(out, 5, u64::from(l.port));
-    bytes(out, 6, rm.addr());
-    uint(out, 7, u64::from(rm.port));
-    opt_u32(out, 8, *uid);
-    opt_u64(out, 9, *inode);
-    uint(out, 10, state.index() as u64);
-    opt_u64(out, 11, *cwnd);
-    opt_u64(out, 12, *ssthresh);
-    opt_u32(out, 13, *mss);
-    opt_u64(out, 14, *rcv_wnd);
-    opt_u64(out, 15, *snd_wnd);
-    opt_u32(out, 16, snd_wscale.map(u32::from));
-    opt_u32(out, 17, rcv_wscale.map(u32::from));
-    opt_bytes(out, 18, cc.as_ref().map(|n| n.as_str().as_bytes()));
-    opt_bytes(out, 19, stack.as_ref().map(|n| n.as_str().as_bytes()));
-    opt_u32(out, 20, *rtt_us);
-    opt_u32(out, 21, *rttvar_us);
-    opt_u32(out, 22, *rto_us);
-    opt_u32(out, 23, *rtt_min_us);
-    opt_u32(out, 24, *snd_una);
-    opt_u32(out, 25, *snd_nxt);
-    opt_u32(out, 26, *snd_max);
-    opt_u32(out, 27, *rcv_nxt);
-    opt_u32(out, 28, *rcv_adv);
-    opt_u64(out, 29, *rexmit);
-    opt_u64(out, 30, *ooo);
-    opt_u64(out, 31, *zerowin);
-    opt_u64(out, 32, *dsack_bytes);
-    opt_u64(out, 33, *dsack_pack);
-    opt_u64(out, 34, *bytes_sent);
-    opt_u64(out, 35, *bytes_acked);
-    opt_u64(out, 36, *bytes_received);
-    opt_u64(out, 37, *bytes_retrans);
-    opt_u64(out, 38, *segs_out);
-    opt_u64(out, 39, *segs_in);
-    opt_u32(out, 40, *unacked);
-    opt_u32(out, 41, *lost);
-    opt_u32(out, 42, *retrans_out);
-    opt_u64(out, 43, *delivery_rate);
-    opt_u64(out, 44, *pacing_rate);
-    opt_u64(out, 45, *rexmit_delta);
-    opt_u64(out, 46, *ooo_delta);
-    opt_u64(out, 47, *zerowin_delta);
-    opt_u64(out, 48, *bytes_acked_delta);
-    opt_u64(out, 49, *bytes_received_delta);
-    opt_u64(out, 50, *segs_out_delta);
-    opt_u64(out, 51, *segs_in_delta);
-    opt_u64(out, 52, *age_ms);
-    opt_u32(out, 53, *timer_rexmt_ms);
-    opt_u32(out, 54, *timer_persist_ms);
-    opt_u32(out, 55, *timer_keep_ms);
-    opt_u32(out, 56, *timer_2msl_ms);
-    opt_u32(out, 57, *timer_delack_ms);
-    opt_u32(out, 58, *idle_ms);
-    opt_u32(out, 59, *snd_buf_used);
-    opt_u32(out, 60, *snd_buf_hiwat);
-    opt_u32(out, 61, *rcv_buf_used);
-    opt_u32(out, 62, *rcv_buf_hiwat);
-    opt_f64(out, 63, *snd_buf_pct);
-    opt_f64(out, 64, *rcv_buf_pct);
-    opt_u32(out, 65, *snd_queue);
-    opt_u32(out, 66, *rcv_queue);
-    opt_u32(out, 67, *pid);
-    opt_i32(out, 68, *fd);
-    opt_bytes(out, 69, command.as_deref().map(str::as_bytes));
-    uint(out, 70, u64::from(l.scope_id));
-    uint(out, 71, u64::from(rm.scope_id));
+/// How a socket field's type goes on the wire, as `proto/tcpstats.proto`
+/// declares it: `optional` scalars whenever present, the always-present
+/// fields with implicit presence.
+trait WireValue {
+    fn put(&self, out: &mut Vec<u8>, tag: u32);
+}
+
+/// The timestamp: `fixed64`.
+impl WireValue for u64 {
+    #[inline(always)]
+    fn put(&self, out: &mut Vec<u8>, tag: u32) {
+        fixed64(out, tag, *self);
+    }
+}
+
+impl WireValue for Option<u64> {
+    #[inline(always)]
+    fn put(&self, out: &mut Vec<u8>, tag: u32) {
+        opt_u64(out, tag, *self);
+    }
+}
+
+impl WireValue for Option<u32> {
+    #[inline(always)]
+    fn put(&self, out: &mut Vec<u8>, tag: u32) {
+        opt_u32(out, tag, *self);
+    }
+}
+
+/// Window scales: `uint32` on the wire.
+impl WireValue for Option<u8> {
+    #[inline(always)]
+    fn put(&self, out: &mut Vec<u8>, tag: u32) {
+        opt_u32(out, tag, self.map(u32::from));
+    }
+}
+
+impl WireValue for Option<i32> {
+    #[inline(always)]
+    fn put(&self, out: &mut Vec<u8>, tag: u32) {
+        opt_i32(out, tag, *self);
+    }
+}
+
+impl WireValue for Option<f64> {
+    #[inline(always)]
+    fn put(&self, out: &mut Vec<u8>, tag: u32) {
+        opt_f64(out, tag, *self);
+    }
+}
+
+impl WireValue for Option<ShortName> {
+    #[inline(always)]
+    fn put(&self, out: &mut Vec<u8>, tag: u32) {
+        opt_bytes(out, tag, self.as_ref().map(|n| n.as_str().as_bytes()));
+    }
+}
+
+impl WireValue for Option<Arc<str>> {
+    #[inline(always)]
+    fn put(&self, out: &mut Vec<u8>, tag: u32) {
+        opt_bytes(out, tag, self.as_deref().map(str::as_bytes));
+    }
+}
+
+/// The `Tier` enum, 0 (unspecified) when absent.
+impl WireValue for Option<Tier> {
+    #[inline(always)]
+    fn put(&self, out: &mut Vec<u8>, tag: u32) {
+        uint(out, tag, tier_to_pb(*self) as u64);
+    }
+}
+
+/// The `TcpState` enum: FreeBSD's state number.
+impl WireValue for TcpState {
+    #[inline(always)]
+    fn put(&self, out: &mut Vec<u8>, tag: u32) {
+        uint(out, tag, self.index() as u64);
+    }
+}
+
+/// One field of the table onto the wire. An address is its bytes and its
+/// port here (`tag`, `tag + 1`); its scope id goes last ([`put_scope`]).
+macro_rules! put_field {
+    ($out:ident, $r:ident, $name:ident, $tag:literal, addr($($arg:tt)*)) => {
+        put_addr($out, $tag, &$r.$name)
+    };
+    // Never leaves the process (a kernel address on FreeBSD).
+    ($out:ident, $r:ident, $name:ident, $tag:literal, hidden) => {};
+    ($out:ident, $r:ident, $name:ident, $tag:literal, $kind:ident $(($($arg:tt)*))?) => {
+        WireValue::put(&$r.$name, $out, $tag)
+    };
+}
+
+/// An address's IPv6 scope id, under the tag the table gives it.
+macro_rules! put_scope {
+    ($out:ident, $r:ident, $name:ident, addr($scope:literal $($pb:ident)*)) => {
+        uint($out, $scope, u64::from(scope_id(&$r.$name)))
+    };
+    ($out:ident, $r:ident, $name:ident, $kind:ident $(($($arg:tt)*))?) => {};
+}
+
+macro_rules! socket_body {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident : $ty:ty = $tag:literal, $kind:ident $(($($arg:tt)*))?, $timing:ident;
+    )*) => {
+        /// Every field in tag order (the table's order), the scope ids
+        /// (tags 70 and 71) among them where their tags fall.
+        fn socket_body(r: &SocketRecord, out: &mut Vec<u8>) {
+            $(
+                put_field!(out, r, $name, $tag, $kind $(($($arg)*))?);
+                // A constant comparison: compiled away but for one field.
+                if $tag == SCOPES_AFTER_TAG {
+                    put_scopes(r, out);
+                }
+            )*
+        }
+
+        /// The IPv6 scope ids of the addresses.
+        #[inline(always)]
+        fn put_scopes(r: &SocketRecord, out: &mut Vec<u8>) {
+            $( put_scope!(out, r, $name, $kind $(($($arg)*))?); )*
+        }
+    };
+}
+socket_fields!(socket_body);
+
+/// The field after which the scope ids go on the wire.
+const SCOPES_AFTER_TAG: u32 = FieldInfo::last_tag_before_scopes();
+
+/// Network-order address bytes under `tag`, the port under `tag + 1`.
+#[inline(always)]
+fn put_addr(out: &mut Vec<u8>, tag: u32, a: &SocketAddr) {
+    match a {
+        SocketAddr::V4(v4) => bytes(out, tag, &v4.ip().octets()),
+        SocketAddr::V6(v6) => bytes(out, tag, &v6.ip().octets()),
+    }
+    uint(out, tag + 1, u64::from(a.port()));
+}
+
+#[inline(always)]
+fn scope_id(a: &SocketAddr) -> u32 {
+    match a {
+        SocketAddr::V4(_) => 0,
+        SocketAddr::V6(v6) => v6.scope_id(),
+    }
 }
 
 /// Append `batch` as one length-delimited `netpulse.v1.Batch` to `out`
@@ -436,126 +443,14 @@ impl Encoder for ProtoEncoder {
 /// Test helpers shared by this module's tests and the stream tests.
 #[cfg(test)]
 pub(crate) mod testdata {
-    use std::sync::Arc;
+    use crate::record::{Batch, SocketRecord, SystemRecord, TcpCounters, Tier};
 
-    use crate::record::{
-        Batch, ShortName, SocketRecord, SystemRecord, TcpCounters, TcpState, Tier,
-    };
+    pub use crate::record::field_samples::Rng;
 
-    /// A tiny deterministic generator (no extra crate for test data).
-    pub struct Rng(pub u64);
-    impl Rng {
-        pub fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        /// Edge values often, anything otherwise.
-        pub fn value(&mut self) -> u64 {
-            match self.next() % 6 {
-                0 => 0,
-                1 => u64::MAX,
-                2 => u64::from(u32::MAX),
-                3 => self.next() % 1000,
-                _ => self.next(),
-            }
-        }
-        pub fn opt64(&mut self) -> Option<u64> {
-            (self.next() % 5 != 0).then(|| self.value())
-        }
-    }
-
-    /// A socket record with every field set (or, with `sparse`, each field
+    /// A socket record with every field set (or, without `all`, each field
     /// present at random) to values that stress the encoding.
     pub fn socket(rng: &mut Rng, all: bool) -> SocketRecord {
-        let mut r = SocketRecord::new(
-            rng.value(),
-            if rng.next() % 2 == 0 {
-                "192.168.1.5:52341".parse().unwrap()
-            } else {
-                "[fe80::1%3]:0".parse().unwrap()
-            },
-            if rng.next() % 2 == 0 {
-                "[2001:db8::1]:443".parse().unwrap()
-            } else {
-                "0.0.0.0:65535".parse().unwrap()
-            },
-            TcpState::ALL[(rng.next() % 11) as usize],
-        );
-        let o64 = |rng: &mut Rng| if all { Some(rng.value()) } else { rng.opt64() };
-        let o32 = |rng: &mut Rng| o64(rng).map(|v| v as u32);
-        r.tier = [None, Some(Tier::Fast), Some(Tier::Aggregate)][(rng.next() % 3) as usize];
-        r.sock_id = o64(rng);
-        r.uid = o32(rng);
-        r.inode = o64(rng);
-        r.cwnd = o64(rng);
-        r.ssthresh = o64(rng);
-        r.mss = o32(rng);
-        r.rcv_wnd = o64(rng);
-        r.snd_wnd = o64(rng);
-        r.snd_wscale = o32(rng).map(|v| v as u8);
-        r.rcv_wscale = o32(rng).map(|v| v as u8);
-        r.cc = o32(rng).map(|_| ShortName::new("cubic"));
-        r.stack = o32(rng).map(|v| ShortName::new(if v % 2 == 0 { "" } else { "rack" }));
-        r.rtt_us = o32(rng);
-        r.rttvar_us = o32(rng);
-        r.rto_us = o32(rng);
-        r.rtt_min_us = o32(rng);
-        r.snd_una = o32(rng);
-        r.snd_nxt = o32(rng);
-        r.snd_max = o32(rng);
-        r.rcv_nxt = o32(rng);
-        r.rcv_adv = o32(rng);
-        r.rexmit = o64(rng);
-        r.ooo = o64(rng);
-        r.zerowin = o64(rng);
-        r.dsack_bytes = o64(rng);
-        r.dsack_pack = o64(rng);
-        r.bytes_sent = o64(rng);
-        r.bytes_acked = o64(rng);
-        r.bytes_received = o64(rng);
-        r.bytes_retrans = o64(rng);
-        r.segs_out = o64(rng);
-        r.segs_in = o64(rng);
-        r.unacked = o32(rng);
-        r.lost = o32(rng);
-        r.retrans_out = o32(rng);
-        r.delivery_rate = o64(rng);
-        r.pacing_rate = o64(rng);
-        r.rexmit_delta = o64(rng);
-        r.ooo_delta = o64(rng);
-        r.zerowin_delta = o64(rng);
-        r.bytes_acked_delta = o64(rng);
-        r.bytes_received_delta = o64(rng);
-        r.segs_out_delta = o64(rng);
-        r.segs_in_delta = o64(rng);
-        r.age_ms = o64(rng);
-        r.timer_rexmt_ms = o32(rng);
-        r.timer_persist_ms = o32(rng);
-        r.timer_keep_ms = o32(rng);
-        r.timer_2msl_ms = o32(rng);
-        r.timer_delack_ms = o32(rng);
-        r.idle_ms = o32(rng);
-        r.snd_buf_used = o32(rng);
-        r.snd_buf_hiwat = o32(rng);
-        r.rcv_buf_used = o32(rng);
-        r.rcv_buf_hiwat = o32(rng);
-        r.snd_buf_pct = o64(rng).map(|v| (v % 1001) as f64 / 10.0);
-        r.rcv_buf_pct = o64(rng).map(|v| 12.3 + (v % 7) as f64);
-        r.snd_queue = o32(rng);
-        r.rcv_queue = o32(rng);
-        r.pid = o32(rng);
-        r.fd = o32(rng).map(|v| v as i32);
-        r.command = o32(rng).map(|v| {
-            Arc::from(match v % 3 {
-                0 => "firefox",
-                1 => "a,b \"quoted\"\nnewline é",
-                _ => "",
-            })
-        });
-        r.proc_key = Some(0xffff_f800_1234_5678);
-        r
+        SocketRecord::random(rng, all)
     }
 
     pub fn system(rng: &mut Rng, all: bool) -> SystemRecord {

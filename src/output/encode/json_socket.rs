@@ -6,12 +6,10 @@
 //! straight into a [`LineWriter`]; floats and strings, which are rare, go
 //! through serde_json itself (same number format, same escaping).
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
 use super::line_writer::{Cursor, LineWriter, SOCKET_ADDR_MAX_LEN, U64_MAX_LEN, whole_number};
-use super::socket_fields::socket_fields;
-use crate::record::{ShortName, SocketRecord, TcpState, Tier};
+use super::text_value::{Shape, Text, TextValue, WORD_MAX_LEN};
+use super::written_fields::{written_fields, written_fields_of};
+use crate::record::SocketRecord;
 
 const OPEN: &[u8] = b"{\"type\":\"socket\"";
 const CLOSE: &[u8] = b"}\n";
@@ -25,7 +23,7 @@ pub fn write_socket_line(r: &SocketRecord, out: &mut Vec<u8>) {
     *out = w.into_vec();
 }
 
-// One `,"field":value` per field; `None` fields are left out, as serde's
+// One `,"field":value` per field; absent fields are left out, as serde's
 // `skip_serializing_if` does. The bound adds up each field's longest form:
 // a constant, plus the command's length.
 macro_rules! line {
@@ -34,7 +32,7 @@ macro_rules! line {
         pub fn write_socket(r: &SocketRecord, w: &mut LineWriter) {
             w.record(line_max_len(r), |c| {
                 c.bytes(OPEN);
-                $( JsonValue::field(&r.$field, concat!(",\"", stringify!($field), "\":").as_bytes(), c); )*
+                $( field(&r.$field, concat!(",\"", stringify!($field), "\":").as_bytes(), c); )*
                 c.bytes(CLOSE);
             });
         }
@@ -49,105 +47,59 @@ macro_rules! line {
         }
     };
 }
-socket_fields!(line);
+written_fields!(line);
 
-/// Most bytes the value of `v` takes.
+/// Most bytes the JSON value of `v` takes.
 #[inline(always)]
-fn max_len<T: JsonValue>(v: &T) -> usize {
-    T::MAX_LEN + v.extra_len()
-}
-
-/// A value of a socket field, written as serde_json writes it.
-trait JsonValue {
-    /// Most bytes [`JsonValue::value`] writes, but for
-    /// [`JsonValue::extra_len`]: a constant, so most of a line's bound
-    /// costs nothing to work out.
-    const MAX_LEN: usize;
-
-    /// What this value may take beyond `MAX_LEN` (a long string).
-    #[inline(always)]
-    fn extra_len(&self) -> usize {
-        0
-    }
-
-    fn value(&self, c: &mut Cursor<'_>);
-
-    /// `key` (`,"name":`) and the value.
-    #[inline(always)]
-    fn field(&self, key: &[u8], c: &mut Cursor<'_>) {
-        c.bytes(key);
-        self.value(c);
+fn max_len<T: TextValue>(v: &T) -> usize {
+    match T::SHAPE {
+        Shape::Unsigned => U64_MAX_LEN,
+        Shape::Signed => 1 + U64_MAX_LEN,
+        // ryu's longest form is 24 bytes; a non-finite value is `null`.
+        Shape::Float => 32,
+        Shape::Word => WORD_MAX_LEN + 2,
+        Shape::Str { fixed } => string_max_len(fixed + v.text_len()),
+        Shape::Addr => SOCKET_ADDR_MAX_LEN + 2,
     }
 }
 
-impl<T: JsonValue> JsonValue for Option<T> {
-    const MAX_LEN: usize = if T::MAX_LEN > 4 { T::MAX_LEN } else { 4 };
-
-    #[inline(always)]
-    fn extra_len(&self) -> usize {
-        self.as_ref().map_or(0, T::extra_len)
-    }
-
-    fn value(&self, c: &mut Cursor<'_>) {
-        match self {
-            Some(v) => v.value(c),
-            None => c.bytes(b"null"),
-        }
-    }
-
-    #[inline(always)]
-    fn field(&self, key: &[u8], c: &mut Cursor<'_>) {
-        if let Some(v) = self {
-            v.field(key, c);
+/// `key` (`,"name":`) and the value; nothing when absent.
+#[inline(always)]
+fn field<T: TextValue>(v: &T, key: &[u8], c: &mut Cursor<'_>) {
+    match v.text() {
+        None => {}
+        Some(Text::Unsigned(n)) => c.prefixed_u64(key, n),
+        Some(Text::Signed(n)) => c.prefixed_i64(key, n),
+        Some(t) => {
+            c.bytes(key);
+            value(t, c);
         }
     }
 }
 
-macro_rules! unsigned_value {
-    ($($t:ty),*) => {$(
-        impl JsonValue for $t {
-            const MAX_LEN: usize = U64_MAX_LEN;
-
-            #[inline(always)]
-            fn value(&self, c: &mut Cursor<'_>) {
-                c.u64(u64::from(*self));
-            }
-
-            #[inline(always)]
-            fn field(&self, key: &[u8], c: &mut Cursor<'_>) {
-                c.prefixed_u64(key, u64::from(*self));
-            }
-        }
-    )*};
-}
-unsigned_value!(u8, u32, u64);
-
-impl JsonValue for i32 {
-    const MAX_LEN: usize = 1 + U64_MAX_LEN;
-
-    #[inline(always)]
-    fn value(&self, c: &mut Cursor<'_>) {
-        c.i64(i64::from(*self));
-    }
-
-    #[inline(always)]
-    fn field(&self, key: &[u8], c: &mut Cursor<'_>) {
-        c.prefixed_i64(key, i64::from(*self));
-    }
-}
-
-impl JsonValue for f64 {
-    /// ryu's longest form is 24 bytes; a non-finite value is `null`.
-    const MAX_LEN: usize = 32;
-
-    #[inline(always)]
-    fn value(&self, c: &mut Cursor<'_>) {
-        match whole_number(*self) {
+/// A present value, as serde_json writes it.
+#[inline(always)]
+fn value(t: Text<'_>, c: &mut Cursor<'_>) {
+    match t {
+        Text::Unsigned(n) => c.u64(n),
+        Text::Signed(n) => c.i64(n),
+        Text::Float(v) => match whole_number(v) {
             Some(i) => {
                 c.i64(i);
                 c.bytes(b".0");
             }
-            None => float(*self, c),
+            None => float(v, c),
+        },
+        Text::Word(w) => {
+            c.byte(b'"');
+            c.bytes(w.as_bytes());
+            c.byte(b'"');
+        }
+        Text::Str(s) => string(s, c),
+        Text::Addr(a) => {
+            c.byte(b'"');
+            c.socket_addr(a);
+            c.byte(b'"');
         }
     }
 }
@@ -159,7 +111,9 @@ fn float(v: f64, c: &mut Cursor<'_>) {
 /// A JSON string as serde_json writes it. serde_json escapes exactly the
 /// control characters, `"` and `\`; a string with none of them (names,
 /// most commands) is copied between quotes here, any other goes through
-/// serde_json itself.
+/// serde_json itself. Kept out of line: strings are few, and inlining
+/// this into the line writer bloats the hot number path.
+#[inline(never)]
 fn string(s: &str, c: &mut Cursor<'_>) {
     if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
         c.byte(b'"');
@@ -176,67 +130,16 @@ const fn string_max_len(len: usize) -> usize {
     6 * len + 2
 }
 
-impl JsonValue for ShortName {
-    const MAX_LEN: usize = string_max_len(ShortName::CAPACITY);
-
-    fn value(&self, c: &mut Cursor<'_>) {
-        string(self.as_str(), c);
-    }
-}
-
-impl JsonValue for Arc<str> {
-    const MAX_LEN: usize = string_max_len(0);
-
-    #[inline(always)]
-    fn extra_len(&self) -> usize {
-        string_max_len(self.len())
-    }
-
-    fn value(&self, c: &mut Cursor<'_>) {
-        string(self, c);
-    }
-}
-
-/// Longest state or tier name, with room to spare (`"SYN_RECEIVED"`).
-const NAME_MAX_LEN: usize = 32;
-
-/// State and tier names are plain ASCII words: quoted, nothing to escape.
-macro_rules! quoted_name {
-    ($($t:ty),*) => {$(
-        impl JsonValue for $t {
-            const MAX_LEN: usize = NAME_MAX_LEN + 2;
-
-            #[inline(always)]
-            fn value(&self, c: &mut Cursor<'_>) {
-                c.byte(b'"');
-                c.bytes(self.name().as_bytes());
-                c.byte(b'"');
-            }
-        }
-    )*};
-}
-quoted_name!(TcpState, Tier);
-
-/// `"ip:port"`, IPv6 as `"[addr]:port"`, as `SocketAddr`'s Display.
-impl JsonValue for SocketAddr {
-    const MAX_LEN: usize = SOCKET_ADDR_MAX_LEN + 2;
-
-    #[inline(always)]
-    fn value(&self, c: &mut Cursor<'_>) {
-        c.byte(b'"');
-        c.socket_addr(self);
-        c.byte(b'"');
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::net::SocketAddr;
     use std::sync::Arc;
 
     use proptest::prelude::*;
 
     use super::*;
     use crate::output::json::write_line;
+    use crate::record::{ShortName, TcpState, Tier};
 
     fn serde_line(r: &SocketRecord) -> String {
         let mut v = Vec::new();
@@ -314,7 +217,7 @@ pub(crate) mod tests {
                 $( Longest::make_longest(&mut r.$field); )*
             };
         }
-        socket_fields!(make_longest);
+        written_fields!(make_longest);
         r
     }
 
@@ -326,12 +229,12 @@ pub(crate) mod tests {
         macro_rules! each_value_fits {
             ($($field:ident),*) => {$(
                 let mut w = LineWriter::default();
-                w.record(4096, |c| JsonValue::value(&r.$field, c));
+                w.record(4096, |c| value(r.$field.text().unwrap(), c));
                 let len = w.as_bytes().len();
                 assert!(len <= max_len(&r.$field), "{}: {len}", stringify!($field));
             )*};
         }
-        socket_fields!(each_value_fits);
+        written_fields!(each_value_fits);
         let line = fast_line(&r);
         assert_eq!(line, serde_line(&r));
         assert!(

@@ -1,11 +1,11 @@
-//! JSON Lines: the seed's format. A `system` line, then one `socket` line
+//! JSON Lines, the primary format. A `system` line, then one `socket` line
 //! per socket, each a complete JSON object with `type` first.
 
 use serde::Serialize;
 
 use super::json_socket::write_socket;
 use super::line_writer::LineWriter;
-use super::{Encoder, RecordOut, Stream};
+use crate::output::{Encoder, RecordOut, Stream};
 use crate::record::Batch;
 
 /// Append `{"type":"<kind>",...}\n` for one record to `out`.

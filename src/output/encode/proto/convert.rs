@@ -1,8 +1,9 @@
 //! Generated message types ↔ `record::Batch`.
 //!
-//! Both directions destructure every struct without `..`: a field added
-//! to a record or to the schema fails to compile here until it is mapped,
-//! so the binary output can never silently lose a field.
+//! Both directions name every field without `..` (the socket record's
+//! through the field table): a field added to a record or to the schema
+//! fails to compile here until it is mapped, so the binary output can
+//! never silently lose a field.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use super::Origin;
 use super::pb;
 use crate::record::{
     Batch, STATE_COUNT, ShortName, SocketRecord, SystemRecord, TcpCounterDeltas, TcpCounters,
-    TcpState, Tier,
+    TcpState, Tier, socket_fields,
 };
 
 /// Which record of a batch a problem is in.
@@ -253,152 +254,143 @@ pub(super) fn deltas_to_pb(d: &TcpCounterDeltas) -> Option<pb::TcpCounters> {
     (m != pb::TcpCounters::default()).then_some(m)
 }
 
+/// Builds the `pb::SocketRecord` literal from the table's rows. The
+/// literal names every message field and has no `..`: a schema field the
+/// table lacks (or a table field the schema lacks) fails to compile here.
+macro_rules! socket_to_pb {
+    (@acc $r:ident [$($acc:tt)*]
+        $(#[$doc:meta])*
+        $name:ident : $ty:ty = $tag:literal,
+        addr($scope:literal $addr:ident $port:ident $scope_id:ident), $timing:ident;
+        $($rest:tt)*
+    ) => {
+        socket_to_pb! { @acc $r [$($acc)*
+            $addr: AddrParts::of(&$r.$name).addr().to_vec(),
+            $port: AddrParts::of(&$r.$name).port,
+            $scope_id: AddrParts::of(&$r.$name).scope_id,
+        ] $($rest)* }
+    };
+    // Never leaves the process (a kernel address on FreeBSD).
+    (@acc $r:ident [$($acc:tt)*]
+        $(#[$doc:meta])*
+        $name:ident : $ty:ty = $tag:literal, hidden, $timing:ident;
+        $($rest:tt)*
+    ) => {
+        socket_to_pb! { @acc $r [$($acc)*] $($rest)* }
+    };
+    (@acc $r:ident [$($acc:tt)*]
+        $(#[$doc:meta])*
+        $name:ident : $ty:ty = $tag:literal, $kind:ident $(($($arg:tt)*))?, $timing:ident;
+        $($rest:tt)*
+    ) => {
+        socket_to_pb! { @acc $r [$($acc)* $name: PbValue::to_pb(&$r.$name),] $($rest)* }
+    };
+    (@acc $r:ident [$($acc:tt)*]) => {
+        pb::SocketRecord { $($acc)* }
+    };
+}
+
 fn socket_to_pb(r: &SocketRecord) -> pb::SocketRecord {
-    let SocketRecord {
-        ts,
-        tier,
-        sock_id,
-        local,
-        remote,
-        uid,
-        inode,
-        state,
-        cwnd,
-        ssthresh,
-        mss,
-        rcv_wnd,
-        snd_wnd,
-        snd_wscale,
-        rcv_wscale,
-        cc,
-        stack,
-        rtt_us,
-        rttvar_us,
-        rto_us,
-        rtt_min_us,
-        snd_una,
-        snd_nxt,
-        snd_max,
-        rcv_nxt,
-        rcv_adv,
-        rexmit,
-        ooo,
-        zerowin,
-        dsack_bytes,
-        dsack_pack,
-        bytes_sent,
-        bytes_acked,
-        bytes_received,
-        bytes_retrans,
-        segs_out,
-        segs_in,
-        unacked,
-        lost,
-        retrans_out,
-        delivery_rate,
-        pacing_rate,
-        rexmit_delta,
-        ooo_delta,
-        zerowin_delta,
-        bytes_acked_delta,
-        bytes_received_delta,
-        segs_out_delta,
-        segs_in_delta,
-        age_ms,
-        timer_rexmt_ms,
-        timer_persist_ms,
-        timer_keep_ms,
-        timer_2msl_ms,
-        timer_delack_ms,
-        idle_ms,
-        snd_buf_used,
-        snd_buf_hiwat,
-        rcv_buf_used,
-        rcv_buf_hiwat,
-        snd_buf_pct,
-        rcv_buf_pct,
-        snd_queue,
-        rcv_queue,
-        pid,
-        fd,
-        command,
-        // A kernel address on FreeBSD: never leaves the process.
-        proc_key: _,
-    } = r;
-    let l = AddrParts::of(local);
-    let rm = AddrParts::of(remote);
-    pb::SocketRecord {
-        ts: *ts,
-        tier: tier_to_pb(*tier),
-        sock_id: *sock_id,
-        local_addr: l.addr().to_vec(),
-        local_port: l.port,
-        remote_addr: rm.addr().to_vec(),
-        remote_port: rm.port,
-        uid: *uid,
-        inode: *inode,
-        state: state.index() as i32,
-        cwnd: *cwnd,
-        ssthresh: *ssthresh,
-        mss: *mss,
-        rcv_wnd: *rcv_wnd,
-        snd_wnd: *snd_wnd,
-        snd_wscale: snd_wscale.map(u32::from),
-        rcv_wscale: rcv_wscale.map(u32::from),
-        cc: cc.map(|n| n.as_str().to_string()),
-        stack: stack.map(|n| n.as_str().to_string()),
-        rtt_us: *rtt_us,
-        rttvar_us: *rttvar_us,
-        rto_us: *rto_us,
-        rtt_min_us: *rtt_min_us,
-        snd_una: *snd_una,
-        snd_nxt: *snd_nxt,
-        snd_max: *snd_max,
-        rcv_nxt: *rcv_nxt,
-        rcv_adv: *rcv_adv,
-        rexmit: *rexmit,
-        ooo: *ooo,
-        zerowin: *zerowin,
-        dsack_bytes: *dsack_bytes,
-        dsack_pack: *dsack_pack,
-        bytes_sent: *bytes_sent,
-        bytes_acked: *bytes_acked,
-        bytes_received: *bytes_received,
-        bytes_retrans: *bytes_retrans,
-        segs_out: *segs_out,
-        segs_in: *segs_in,
-        unacked: *unacked,
-        lost: *lost,
-        retrans_out: *retrans_out,
-        delivery_rate: *delivery_rate,
-        pacing_rate: *pacing_rate,
-        rexmit_delta: *rexmit_delta,
-        ooo_delta: *ooo_delta,
-        zerowin_delta: *zerowin_delta,
-        bytes_acked_delta: *bytes_acked_delta,
-        bytes_received_delta: *bytes_received_delta,
-        segs_out_delta: *segs_out_delta,
-        segs_in_delta: *segs_in_delta,
-        age_ms: *age_ms,
-        timer_rexmt_ms: *timer_rexmt_ms,
-        timer_persist_ms: *timer_persist_ms,
-        timer_keep_ms: *timer_keep_ms,
-        timer_2msl_ms: *timer_2msl_ms,
-        timer_delack_ms: *timer_delack_ms,
-        idle_ms: *idle_ms,
-        snd_buf_used: *snd_buf_used,
-        snd_buf_hiwat: *snd_buf_hiwat,
-        rcv_buf_used: *rcv_buf_used,
-        rcv_buf_hiwat: *rcv_buf_hiwat,
-        snd_buf_pct: *snd_buf_pct,
-        rcv_buf_pct: *rcv_buf_pct,
-        snd_queue: *snd_queue,
-        rcv_queue: *rcv_queue,
-        pid: *pid,
-        fd: *fd,
-        command: command.as_deref().map(str::to_string),
-        local_scope_id: l.scope_id,
-        remote_scope_id: rm.scope_id,
+    socket_fields!(socket_to_pb, @acc r [])
+}
+
+/// A socket field's type as the generated message holds it.
+trait PbValue: Sized {
+    type Pb;
+
+    fn to_pb(&self) -> Self::Pb;
+
+    /// Back from the message, refusing values this type cannot hold.
+    fn from_pb(v: Self::Pb, record: RecordRef, field: &'static str) -> Result<Self, InvalidBatch>;
+}
+
+/// Types the message holds as they are.
+macro_rules! same_in_pb {
+    ($($t:ty),*) => {$(
+        impl PbValue for $t {
+            type Pb = $t;
+
+            fn to_pb(&self) -> $t {
+                *self
+            }
+
+            fn from_pb(v: $t, _: RecordRef, _: &'static str) -> Result<$t, InvalidBatch> {
+                Ok(v)
+            }
+        }
+    )*};
+}
+same_in_pb!(u64, Option<u64>, Option<u32>, Option<i32>, Option<f64>);
+
+/// Window scales: `uint32` in the message, at most 255 here.
+impl PbValue for Option<u8> {
+    type Pb = Option<u32>;
+
+    fn to_pb(&self) -> Option<u32> {
+        self.map(u32::from)
+    }
+
+    fn from_pb(
+        v: Option<u32>,
+        record: RecordRef,
+        field: &'static str,
+    ) -> Result<Self, InvalidBatch> {
+        narrow_u8(v, record, field)
+    }
+}
+
+impl PbValue for Option<ShortName> {
+    type Pb = Option<String>;
+
+    fn to_pb(&self) -> Option<String> {
+        self.map(|n| n.as_str().to_string())
+    }
+
+    fn from_pb(v: Option<String>, _: RecordRef, _: &'static str) -> Result<Self, InvalidBatch> {
+        Ok(v.as_deref().map(ShortName::new))
+    }
+}
+
+impl PbValue for Option<Arc<str>> {
+    type Pb = Option<String>;
+
+    fn to_pb(&self) -> Option<String> {
+        self.as_deref().map(str::to_string)
+    }
+
+    fn from_pb(v: Option<String>, _: RecordRef, _: &'static str) -> Result<Self, InvalidBatch> {
+        Ok(v.map(Arc::from))
+    }
+}
+
+impl PbValue for Option<Tier> {
+    type Pb = i32;
+
+    fn to_pb(&self) -> i32 {
+        tier_to_pb(*self)
+    }
+
+    fn from_pb(v: i32, record: RecordRef, _: &'static str) -> Result<Self, InvalidBatch> {
+        tier_from_pb(v, record)
+    }
+}
+
+impl PbValue for TcpState {
+    type Pb = i32;
+
+    fn to_pb(&self) -> i32 {
+        self.index() as i32
+    }
+
+    fn from_pb(v: i32, record: RecordRef, field: &'static str) -> Result<Self, InvalidBatch> {
+        u32::try_from(v)
+            .ok()
+            .and_then(TcpState::from_freebsd)
+            .ok_or(InvalidBatch {
+                record,
+                field,
+                problem: Problem::UnknownEnumValue(v),
+            })
     }
 }
 
@@ -581,168 +573,36 @@ fn narrow_u8(
     .transpose()
 }
 
-fn socket_from_pb(s: pb::SocketRecord, record: RecordRef) -> Result<SocketRecord, InvalidBatch> {
-    let pb::SocketRecord {
-        ts,
-        tier,
-        sock_id,
-        local_addr,
-        local_port,
-        remote_addr,
-        remote_port,
-        uid,
-        inode,
-        state,
-        cwnd,
-        ssthresh,
-        mss,
-        rcv_wnd,
-        snd_wnd,
-        snd_wscale,
-        rcv_wscale,
-        cc,
-        stack,
-        rtt_us,
-        rttvar_us,
-        rto_us,
-        rtt_min_us,
-        snd_una,
-        snd_nxt,
-        snd_max,
-        rcv_nxt,
-        rcv_adv,
-        rexmit,
-        ooo,
-        zerowin,
-        dsack_bytes,
-        dsack_pack,
-        bytes_sent,
-        bytes_acked,
-        bytes_received,
-        bytes_retrans,
-        segs_out,
-        segs_in,
-        unacked,
-        lost,
-        retrans_out,
-        delivery_rate,
-        pacing_rate,
-        rexmit_delta,
-        ooo_delta,
-        zerowin_delta,
-        bytes_acked_delta,
-        bytes_received_delta,
-        segs_out_delta,
-        segs_in_delta,
-        age_ms,
-        timer_rexmt_ms,
-        timer_persist_ms,
-        timer_keep_ms,
-        timer_2msl_ms,
-        timer_delack_ms,
-        idle_ms,
-        snd_buf_used,
-        snd_buf_hiwat,
-        rcv_buf_used,
-        rcv_buf_hiwat,
-        snd_buf_pct,
-        rcv_buf_pct,
-        snd_queue,
-        rcv_queue,
-        pid,
-        fd,
-        command,
-        local_scope_id,
-        remote_scope_id,
-    } = s;
-    let state = u32::try_from(state)
-        .ok()
-        .and_then(TcpState::from_freebsd)
-        .ok_or(InvalidBatch {
-            record,
-            field: "state",
-            problem: Problem::UnknownEnumValue(state),
-        })?;
-    Ok(SocketRecord {
-        ts,
-        tier: tier_from_pb(tier, record)?,
-        sock_id,
-        local: addr_from_pb(
-            &local_addr,
-            local_port,
-            local_scope_id,
-            record,
-            ["local_addr", "local_port"],
-        )?,
-        remote: addr_from_pb(
-            &remote_addr,
-            remote_port,
-            remote_scope_id,
-            record,
-            ["remote_addr", "remote_port"],
-        )?,
-        uid,
-        inode,
-        state,
-        cwnd,
-        ssthresh,
-        mss,
-        rcv_wnd,
-        snd_wnd,
-        snd_wscale: narrow_u8(snd_wscale, record, "snd_wscale")?,
-        rcv_wscale: narrow_u8(rcv_wscale, record, "rcv_wscale")?,
-        cc: cc.as_deref().map(ShortName::new),
-        stack: stack.as_deref().map(ShortName::new),
-        rtt_us,
-        rttvar_us,
-        rto_us,
-        rtt_min_us,
-        snd_una,
-        snd_nxt,
-        snd_max,
-        rcv_nxt,
-        rcv_adv,
-        rexmit,
-        ooo,
-        zerowin,
-        dsack_bytes,
-        dsack_pack,
-        bytes_sent,
-        bytes_acked,
-        bytes_received,
-        bytes_retrans,
-        segs_out,
-        segs_in,
-        unacked,
-        lost,
-        retrans_out,
-        delivery_rate,
-        pacing_rate,
-        rexmit_delta,
-        ooo_delta,
-        zerowin_delta,
-        bytes_acked_delta,
-        bytes_received_delta,
-        segs_out_delta,
-        segs_in_delta,
-        age_ms,
-        timer_rexmt_ms,
-        timer_persist_ms,
-        timer_keep_ms,
-        timer_2msl_ms,
-        timer_delack_ms,
-        idle_ms,
-        snd_buf_used,
-        snd_buf_hiwat,
-        rcv_buf_used,
-        rcv_buf_hiwat,
-        snd_buf_pct,
-        rcv_buf_pct,
-        snd_queue,
-        rcv_queue,
-        pid,
-        fd,
-        command: command.map(Arc::from),
-        proc_key: None,
-    })
+/// One field of the table from the message (`m`, moved out field by field).
+macro_rules! field_from_pb {
+    ($m:ident, $record:ident, $name:ident, addr($scope:literal $addr:ident $port:ident $scope_id:ident)) => {
+        addr_from_pb(
+            &$m.$addr,
+            $m.$port,
+            $m.$scope_id,
+            $record,
+            [stringify!($addr), stringify!($port)],
+        )?
+    };
+    // Not on the wire.
+    ($m:ident, $record:ident, $name:ident, hidden) => {
+        None
+    };
+    ($m:ident, $record:ident, $name:ident, $kind:ident $(($($arg:tt)*))?) => {
+        PbValue::from_pb($m.$name, $record, stringify!($name))?
+    };
 }
+
+macro_rules! socket_from_pb {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident : $ty:ty = $tag:literal, $kind:ident $(($($arg:tt)*))?, $timing:ident;
+    )*) => {
+        fn socket_from_pb(m: pb::SocketRecord, record: RecordRef) -> Result<SocketRecord, InvalidBatch> {
+            Ok(SocketRecord {
+                $( $name: field_from_pb!(m, record, $name, $kind $(($($arg)*))?), )*
+            })
+        }
+    };
+}
+socket_fields!(socket_from_pb);

@@ -16,17 +16,14 @@
 //!   which never need quoting, are formatted straight into it.
 
 use std::io::Write;
-use std::net::SocketAddr;
-use std::sync::Arc;
 
 use csv_core::WriteResult;
 
 use super::line_writer::{Cursor, LineWriter, SOCKET_ADDR_MAX_LEN, U64_MAX_LEN, whole_number};
-use super::socket_fields::socket_fields;
-use super::{Encoder, RecordOut, Stream};
-use crate::record::{
-    Batch, STATE_COUNT, ShortName, SocketRecord, SystemRecord, TcpCounters, TcpState, Tier,
-};
+use super::text_value::{Shape, Text, TextValue, WORD_MAX_LEN};
+use super::written_fields::{written_fields, written_fields_of};
+use crate::output::{Encoder, RecordOut, Stream};
+use crate::record::{Batch, STATE_COUNT, SocketRecord, SystemRecord, TcpCounters, TcpState};
 
 /// Index of the system stream in [`CsvEncoder::streams`].
 pub const SYSTEM_STREAM: usize = 0;
@@ -39,76 +36,60 @@ type Quoting = csv_core::Writer;
 /// Writes one column's cell of a record.
 type CellFn<R> = fn(&R, &mut Cursor<'_>, &Quoting);
 
-/// A value that can be a CSV cell (the value only; the caller writes the
-/// delimiters). `None` is an empty cell.
-trait Cell {
-    /// Most bytes [`Cell::cell`] writes, but for [`Cell::extra_len`]: a
-    /// constant, so most of a row's bound costs nothing to work out.
-    const MAX_LEN: usize;
-
-    /// What this value may take beyond `MAX_LEN` (a long string).
-    #[inline(always)]
-    fn extra_len(&self) -> usize {
-        0
-    }
-
-    fn cell(&self, c: &mut Cursor<'_>, q: &Quoting);
-
-    /// The delimiter before the cell, then the cell.
-    #[inline(always)]
-    fn cell_after(&self, delimiter: &[u8], c: &mut Cursor<'_>, q: &Quoting) {
-        c.bytes(delimiter);
-        self.cell(c, q);
-    }
-}
-
-macro_rules! unsigned_cell {
-    ($($t:ty),*) => {$(
-        impl Cell for $t {
-            const MAX_LEN: usize = U64_MAX_LEN;
-
-            #[inline(always)]
-            fn cell(&self, c: &mut Cursor<'_>, _: &Quoting) {
-                c.u64(u64::from(*self));
-            }
-
-            #[inline(always)]
-            fn cell_after(&self, delimiter: &[u8], c: &mut Cursor<'_>, _: &Quoting) {
-                c.prefixed_u64(delimiter, u64::from(*self));
-            }
-        }
-    )*};
-}
-unsigned_cell!(u8, u32, u64);
-
-impl Cell for i32 {
-    const MAX_LEN: usize = 1 + U64_MAX_LEN;
-
-    #[inline(always)]
-    fn cell(&self, c: &mut Cursor<'_>, _: &Quoting) {
-        c.i64(i64::from(*self));
-    }
-
-    #[inline(always)]
-    fn cell_after(&self, delimiter: &[u8], c: &mut Cursor<'_>, _: &Quoting) {
-        c.prefixed_i64(delimiter, i64::from(*self));
-    }
-}
-
 /// Most bytes `f64`'s `Display` writes: no exponent, so up to 309 integer
 /// digits (`f64::MAX`) or 324 fraction digits (`5e-324`), plus sign and
 /// point.
 const F64_DISPLAY_MAX_LEN: usize = 330;
 
-impl Cell for f64 {
-    const MAX_LEN: usize = F64_DISPLAY_MAX_LEN;
+/// Most bytes the cell of `v` takes.
+#[inline(always)]
+fn max_len<T: TextValue>(v: &T) -> usize {
+    match T::SHAPE {
+        Shape::Unsigned => U64_MAX_LEN,
+        Shape::Signed => 1 + U64_MAX_LEN,
+        Shape::Float => F64_DISPLAY_MAX_LEN,
+        Shape::Word => text_max_len(WORD_MAX_LEN),
+        Shape::Str { fixed } => text_max_len(fixed + v.text_len()),
+        Shape::Addr => SOCKET_ADDR_MAX_LEN,
+    }
+}
 
-    #[inline(always)]
-    fn cell(&self, c: &mut Cursor<'_>, _: &Quoting) {
-        match whole_number(*self) {
-            Some(i) => c.i64(i),
-            None => float(*self, c),
+/// The cell of `v` (the value only; the caller writes the delimiters).
+/// Absent is an empty cell.
+#[inline(always)]
+fn cell<T: TextValue>(v: &T, c: &mut Cursor<'_>, q: &Quoting) {
+    if let Some(t) = v.text() {
+        cell_text(t, c, q);
+    }
+}
+
+/// The delimiter before the cell, then the cell.
+#[inline(always)]
+fn cell_after<T: TextValue>(v: &T, delimiter: &[u8], c: &mut Cursor<'_>, q: &Quoting) {
+    match v.text() {
+        None => c.bytes(delimiter),
+        Some(Text::Unsigned(n)) => c.prefixed_u64(delimiter, n),
+        Some(Text::Signed(n)) => c.prefixed_i64(delimiter, n),
+        Some(t) => {
+            c.bytes(delimiter);
+            cell_text(t, c, q);
         }
+    }
+}
+
+#[inline(always)]
+fn cell_text(t: Text<'_>, c: &mut Cursor<'_>, q: &Quoting) {
+    match t {
+        Text::Unsigned(n) => c.u64(n),
+        Text::Signed(n) => c.i64(n),
+        Text::Float(v) => match whole_number(v) {
+            Some(i) => c.i64(i),
+            None => float(v, c),
+        },
+        Text::Word(w) => text(c, q, w.as_bytes()),
+        Text::Str(s) => text(c, q, s.as_bytes()),
+        // `1.2.3.4:5` / `[::1]:5`: never needs quoting.
+        Text::Addr(a) => c.socket_addr(a),
     }
 }
 
@@ -119,88 +100,13 @@ fn float(v: f64, c: &mut Cursor<'_>) {
     }
 }
 
-impl<T: Cell> Cell for Option<T> {
-    const MAX_LEN: usize = T::MAX_LEN;
-
-    #[inline(always)]
-    fn extra_len(&self) -> usize {
-        self.as_ref().map_or(0, T::extra_len)
-    }
-
-    #[inline(always)]
-    fn cell(&self, c: &mut Cursor<'_>, q: &Quoting) {
-        if let Some(v) = self {
-            v.cell(c, q);
-        }
-    }
-
-    #[inline(always)]
-    fn cell_after(&self, delimiter: &[u8], c: &mut Cursor<'_>, q: &Quoting) {
-        match self {
-            Some(v) => v.cell_after(delimiter, c, q),
-            None => c.bytes(delimiter),
-        }
-    }
-}
-
-impl Cell for SocketAddr {
-    const MAX_LEN: usize = SOCKET_ADDR_MAX_LEN;
-
-    #[inline(always)]
-    fn cell(&self, c: &mut Cursor<'_>, _: &Quoting) {
-        // `1.2.3.4:5` / `[::1]:5`: never needs quoting.
-        c.socket_addr(self);
-    }
-}
-
-/// Longest state or tier name, with room to spare (`SYN_RECEIVED`).
-const NAME_MAX_LEN: usize = 32;
-
-/// Text cells: `text` quotes where needed.
-macro_rules! text_cell {
-    ($($t:ty: $max:expr, |$v:ident| $bytes:expr),* $(,)?) => {$(
-        impl Cell for $t {
-            const MAX_LEN: usize = $max;
-
-            fn cell(&self, c: &mut Cursor<'_>, q: &Quoting) {
-                let $v = self;
-                text(c, q, $bytes);
-            }
-        }
-    )*};
-}
-text_cell!(
-    TcpState: text_max_len(NAME_MAX_LEN), |s| s.name().as_bytes(),
-    Tier: text_max_len(NAME_MAX_LEN), |t| t.name().as_bytes(),
-    ShortName: text_max_len(ShortName::CAPACITY), |n| n.as_str().as_bytes(),
-);
-
-impl Cell for Arc<str> {
-    const MAX_LEN: usize = text_max_len(0);
-
-    #[inline(always)]
-    fn extra_len(&self) -> usize {
-        text_max_len(self.len())
-    }
-
-    fn cell(&self, c: &mut Cursor<'_>, q: &Quoting) {
-        text(c, q, self.as_bytes());
-    }
-}
-
-/// Most bytes the cell of `v` takes.
-#[inline(always)]
-fn max_len<T: Cell>(v: &T) -> usize {
-    T::MAX_LEN + v.extra_len()
-}
-
 /// `(column name, cell writer)` for fields whose column is the field name.
 macro_rules! columns {
     ($rec:ty: $($field:ident),* $(,)?) => {
         &[$(
             (
                 stringify!($field),
-                |r: &$rec, c: &mut Cursor<'_>, q: &Quoting| Cell::cell(&r.$field, c, q),
+                |r: &$rec, c: &mut Cursor<'_>, q: &Quoting| cell(&r.$field, c, q),
             ),
         )*]
     };
@@ -217,8 +123,8 @@ macro_rules! socket_table {
         /// Append one socket row, terminator included.
         fn socket_row(r: &SocketRecord, w: &mut LineWriter, q: &Quoting) {
             w.record(row_max_len(r), |c| {
-                Cell::cell(&r.$first, c, q);
-                $( Cell::cell_after(&r.$field, b",", c, q); )*
+                cell(&r.$first, c, q);
+                $( cell_after(&r.$field, b",", c, q); )*
                 c.byte(b'\n');
             });
         }
@@ -231,26 +137,22 @@ macro_rules! socket_table {
         }
     };
 }
-socket_fields!(socket_table);
+written_fields!(socket_table);
 
 /// System columns before `state_counts`.
 const SYSTEM_HEAD_COLUMNS: &[(&str, CellFn<SystemRecord>)] =
     columns!(SystemRecord: ts, tier, interval_ms, total_sockets);
 
-/// `state_counts` spread over one column per state, `TcpState::ALL` order.
-pub const STATE_COUNT_COLUMNS: [&str; STATE_COUNT] = [
-    "state_counts_closed",
-    "state_counts_listen",
-    "state_counts_syn_sent",
-    "state_counts_syn_received",
-    "state_counts_established",
-    "state_counts_close_wait",
-    "state_counts_fin_wait_1",
-    "state_counts_closing",
-    "state_counts_last_ack",
-    "state_counts_fin_wait_2",
-    "state_counts_time_wait",
-];
+/// `state_counts` spread over one column per state, `TcpState::ALL` order:
+/// `state_counts_` and the state's name in lower case.
+pub static STATE_COUNT_COLUMNS: std::sync::LazyLock<[&'static str; STATE_COUNT]> =
+    std::sync::LazyLock::new(|| {
+        TcpState::ALL.map(|s| -> &'static str {
+            let name = format!("state_counts_{}", s.name().to_ascii_lowercase());
+            // Made once per process, like a constant.
+            Box::leak(name.into_boxed_str())
+        })
+    });
 
 // Then every `TcpCounters::NAMES`, then every `TcpCounterDeltas::NAMES`
 // (generated with the counters themselves, so they cannot drift), then:
@@ -270,7 +172,7 @@ pub fn socket_columns() -> Vec<&'static str> {
 /// Header names of the system file, in order.
 pub fn system_columns() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = SYSTEM_HEAD_COLUMNS.iter().map(|c| c.0).collect();
-    v.extend(STATE_COUNT_COLUMNS);
+    v.extend(STATE_COUNT_COLUMNS.iter());
     v.extend(TcpCounters::NAMES);
     v.extend(crate::record::TcpCounterDeltas::NAMES);
     v.extend(SYSTEM_TAIL_COLUMNS.iter().map(|c| c.0));
@@ -356,7 +258,7 @@ impl CsvEncoder {
                 c.byte(b',');
             }
             for (_, v) in r.counters.iter().chain(r.deltas.iter()) {
-                v.cell(c, q);
+                cell(&v, c, q);
                 c.byte(b',');
             }
             for (i, (_, cell)) in SYSTEM_TAIL_COLUMNS.iter().enumerate() {
@@ -435,8 +337,11 @@ pub fn write_batch(batch: &Batch, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
+    use std::net::SocketAddr;
+    use std::sync::Arc;
 
     use super::*;
+    use crate::record::{ShortName, Tier};
     use crate::record::{TcpCounterDeltas, TcpCounters};
 
     /// Every field set, as `SocketRecord::every_field_set` is.
@@ -515,12 +420,22 @@ mod tests {
 
     #[test]
     fn state_columns_follow_state_order() {
-        for (state, col) in TcpState::ALL.iter().zip(STATE_COUNT_COLUMNS) {
-            assert_eq!(
-                col,
-                format!("state_counts_{}", state.name().to_ascii_lowercase())
-            );
-        }
+        assert_eq!(
+            *STATE_COUNT_COLUMNS,
+            [
+                "state_counts_closed",
+                "state_counts_listen",
+                "state_counts_syn_sent",
+                "state_counts_syn_received",
+                "state_counts_established",
+                "state_counts_close_wait",
+                "state_counts_fin_wait_1",
+                "state_counts_closing",
+                "state_counts_last_ack",
+                "state_counts_fin_wait_2",
+                "state_counts_time_wait",
+            ]
+        );
     }
 
     #[test]
@@ -639,17 +554,17 @@ mod tests {
     /// row is ever written twice.
     #[test]
     fn the_bound_holds_for_the_longest_row() {
-        let r = crate::output::json_socket::tests::longest_record();
+        let r = super::super::json_socket::tests::longest_record();
         let q = Quoting::new();
         macro_rules! each_cell_fits {
             ($($field:ident),*) => {$(
                 let mut w = LineWriter::default();
-                w.record(4096, |c| Cell::cell(&r.$field, c, &q));
+                w.record(4096, |c| cell(&r.$field, c, &q));
                 let len = w.as_bytes().len();
                 assert!(len <= max_len(&r.$field), "{}: {len}", stringify!($field));
             )*};
         }
-        socket_fields!(each_cell_fits);
+        written_fields!(each_cell_fits);
         let mut enc = CsvEncoder::new("t");
         let row = enc.socket_row(&r).to_vec();
         assert_eq!(row, reference_row(&r));
