@@ -19,17 +19,14 @@
 //!   full     as scraped, but /api/snapshot?sockets=all (every socket)
 //! The scrapers' own CPU is in the child and not counted.
 
-#[path = "../tests/endpoint_support/mod.rs"]
-mod endpoint_support;
-
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use endpoint_support::*;
 use netpulse::endpoint::{Endpoint, EndpointConfig};
 use netpulse::platform::{self, SourceKind};
 use netpulse::record::{Batch, SystemRecord, Tier, count_states};
+use netpulse_testkit::endpoint::*;
 
 const SCRAPERS: usize = 10;
 

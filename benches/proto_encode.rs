@@ -9,9 +9,6 @@
 //! figures for a real sample of this host's sockets (`netpulse once`'s
 //! records), when the platform source is available.
 
-#[path = "../tests/support/linux_like.rs"]
-mod linux_like;
-
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -134,7 +131,7 @@ fn report(title: &str, records: usize, f: &Figures) -> bool {
 }
 
 fn main() {
-    let batch = linux_like::batch(1, 0, SOCKETS, false);
+    let batch = netpulse_testkit::linux_like::batch(1, 0, SOCKETS, false);
     let met = report(
         "proto_encode (Linux-shaped records)",
         SOCKETS,

@@ -3,16 +3,14 @@
 //! flood, slowloris. Its own test binary so that the memory it measures is
 //! its own.
 
-mod endpoint_support;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use endpoint_support::*;
 use netpulse::endpoint::{Endpoint, EndpointConfig};
+use netpulse_testkit::endpoint::*;
 
 /// Pause between two published batches.
 const PUBLISH_EVERY: Duration = Duration::from_millis(20);

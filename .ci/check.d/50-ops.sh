@@ -2,7 +2,7 @@
 # Operations checks: the rc.d script and its test doubles lint as
 # POSIX sh, every manual page is mandoc-lint clean, flake.nix parses, and
 # the newsyslog line has the fields newsyslog.conf(5) expects. The rc.d
-# script's behaviour is tested by `cargo test --test ops_rcd`.
+# script's behaviour is tested by `cargo test --test it ops::rcd`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

@@ -447,7 +447,7 @@ mod tests {
     const SEQ: u32 = 7;
 
     /// `struct tcp_info` offsets agree with the `libc` crate's definition
-    /// (the C header is checked by `tests/linux_tcp_info_layout.rs`).
+    /// (the C header is checked by `tests/it/linux/tcp_info_layout.rs`).
     #[test]
     fn tcp_info_offsets_match_libc() {
         type T = libc::tcp_info;

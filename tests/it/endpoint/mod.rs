@@ -1,0 +1,5 @@
+mod daemon;
+mod dashboard;
+mod http;
+mod socket_safety;
+mod unix;

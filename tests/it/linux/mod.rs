@@ -1,0 +1,2 @@
+mod once;
+mod tcp_info_layout;

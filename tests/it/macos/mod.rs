@@ -1,0 +1,4 @@
+mod fixtures;
+mod fuzz;
+mod launchd;
+mod replay;

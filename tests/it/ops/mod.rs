@@ -1,0 +1,4 @@
+mod limits;
+mod man_cli;
+mod rcd;
+mod sample_config;

@@ -1,0 +1,6 @@
+mod csv;
+mod full_disk;
+mod golden_output;
+mod proto_daemon;
+mod proto_stream;
+mod rotation;

@@ -1,0 +1,7 @@
+//! What the integration tests share. Synthetic records and the raw HTTP
+//! client live in the `netpulse-testkit` crate, which the benchmarks use
+//! too.
+
+pub mod daemon;
+pub mod replay;
+pub mod sockopt;
