@@ -6,7 +6,7 @@
   # any `nix build`) creates it; commit it then to pin these inputs.
   inputs = {
     nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.11";
-    # The seed pins Rust 1.93.1; nixpkgs carries one rustc at a time, so the
+    # The project pins Rust 1.93.1; nixpkgs carries one rustc at a time, so the
     # exact toolchain comes from rust-overlay.
     rust-overlay = {
       url = "github:oxalica/rust-overlay";
@@ -110,7 +110,7 @@
             # reading the output
             pkgs.jq
             # `pip install ziglang` gives the C compiler with FreeBSD headers
-            # that tests/freebsd uses (FREEBSD.md section 1)
+            # that tests/freebsd uses
             pkgs.python3
             pkgs.python3Packages.pip
           ];

@@ -1,4 +1,4 @@
-//! Issue 2's benchmark: one full socket snapshot serialized as JSON, against
+//! The snapshot benchmark: one full socket snapshot serialized as JSON, against
 //! `ss -tin` (without process attribution) and `ss -tinp` (with it), on the
 //! same ≥ 40,000 loopback sockets, alternating runs; plus the snapshot's
 //! peak RSS. Run it with `benches/linux_snapshot.sh [--own-netns]` (see

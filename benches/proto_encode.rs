@@ -2,7 +2,7 @@
 //! process: `cargo bench --bench proto_encode`.
 //!
 //! 40,000 socket records with every field the Linux source fills. Targets
-//! (issue 6): encoding a batch takes at most 0.5x the time of the JSON
+//! encoding a batch takes at most 0.5x the time of the JSON
 //! serialization (`output::json::write_batch`), and the output is at most
 //! 40 % of the JSON size. Medians of RUNS runs of each, interleaved.
 //! Exits 1 when a target is missed. Then, for information, the same

@@ -1,5 +1,5 @@
 //! One poll of one tier against a blocking `Source`: collects only what
-//! that tier adds (DESIGN.md section 1). Runs on a blocking thread.
+//! that tier adds (see docs/ARCHITECTURE.md, Tiers). Runs on a blocking thread.
 
 use std::time::Instant;
 

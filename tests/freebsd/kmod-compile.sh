@@ -1,6 +1,6 @@
 #!/bin/sh
 # Type-check kmod/tcpstats against FreeBSD's real kernel headers (zig's
-# FreeBSD 15 headers, FREEBSD.md section 2) with the kernel flag set and
+# FreeBSD 15 headers) with the kernel flag set and
 # -Werror, for amd64 and arm64. This compiles; it does not link against a
 # kernel or load the module: nothing here can.
 #
