@@ -27,20 +27,12 @@ pub const SAMPLE_QUEUE: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    #[error("opening the socket source for the {tier} tier: {source}")]
-    Source {
-        tier: Tier,
-        #[source]
-        source: SourceError,
-    },
+    #[error("opening the socket source for the {tier} tier: {cause}")]
+    Source { tier: Tier, cause: SourceError },
     #[error("starting the live endpoint: {0}")]
-    Endpoint(#[from] crate::endpoint::EndpointError),
-    #[error("opening output {name}: {source}")]
-    Sink {
-        name: String,
-        #[source]
-        source: SinkError,
-    },
+    Endpoint(crate::endpoint::EndpointError),
+    #[error("opening output {name}: {cause}")]
+    Sink { name: String, cause: SinkError },
 }
 
 pub struct Daemon {
@@ -65,7 +57,17 @@ pub struct Summary {
     pub dropped: u64,
     pub skipped_ticks: u64,
     pub write_errors: u64,
-    pub sinks: Vec<(String, u64, u64, u64, u64)>,
+    pub sinks: Vec<SinkSummary>,
+}
+
+/// One sink's totals at exit, in records.
+#[derive(Clone, Debug)]
+pub struct SinkSummary {
+    pub name: String,
+    pub offered: u64,
+    pub written: u64,
+    pub failed: u64,
+    pub dropped: u64,
 }
 
 fn tier_settings(cfg: &Config, tier: Tier, filter: &Arc<SocketFilter>) -> TierSettings {
@@ -90,7 +92,7 @@ fn open_sinks(
                 handles.into_iter().for_each(SinkHandle::join);
                 return Err(DaemonError::Sink {
                     name: crate::output::sink::describe(o),
-                    source,
+                    cause: source,
                 });
             }
         }
@@ -110,8 +112,10 @@ impl Daemon {
         let health = Arc::new(Health::default());
         let mut sources = Vec::new();
         for tier in Tier::ALL {
-            let src = platform::open(cfg.agent.source)
-                .map_err(|source| DaemonError::Source { tier, source })?;
+            let src = platform::open(cfg.agent.source).map_err(|source| DaemonError::Source {
+                tier,
+                cause: source,
+            })?;
             sources.push(src);
         }
         let tables = TablePool::new();
@@ -120,7 +124,7 @@ impl Daemon {
             Ok(e) => e,
             Err(e) => {
                 sinks.into_iter().for_each(SinkHandle::join);
-                return Err(e.into());
+                return Err(DaemonError::Endpoint(e));
             }
         };
         let (tx, rx) = mpsc::channel::<Sample>(SAMPLE_QUEUE);
@@ -188,7 +192,7 @@ impl Daemon {
             if !problems.is_empty() {
                 return Err(DaemonError::Sink {
                     name: crate::output::sink::describe(o),
-                    source: crate::output::OutputError::Config(problems.join("; ")).into(),
+                    cause: crate::output::OutputError::Config(problems.join("; ")).into(),
                 });
             }
         }
@@ -209,7 +213,7 @@ impl Daemon {
                     }
                     return Err(DaemonError::Sink {
                         name: crate::output::sink::describe(o),
-                        source,
+                        cause: source,
                     });
                 }
             }
@@ -314,13 +318,13 @@ impl Daemon {
         match result {
             Ok(names) => {
                 for (n, s) in names {
-                    sum.sinks.push((
-                        n,
-                        Health::get(&s.offered),
-                        Health::get(&s.written),
-                        Health::get(&s.failed),
-                        Health::get(&s.dropped),
-                    ));
+                    sum.sinks.push(SinkSummary {
+                        name: n,
+                        offered: Health::get(&s.offered),
+                        written: Health::get(&s.written),
+                        failed: Health::get(&s.failed),
+                        dropped: Health::get(&s.dropped),
+                    });
                 }
                 Ok(sum)
             }
@@ -331,4 +335,56 @@ impl Daemon {
 
 fn tier_names(tiers: &[Tier]) -> String {
     tiers.iter().map(|t| t.name()).collect::<Vec<_>>().join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+    use crate::output::OutputError;
+    use crate::output::encode::proto::DecodeError;
+
+    /// Every error prints its cause in its own message, so none may also
+    /// hand it out as `source()`: a chain printer (`{:#}`) would then say
+    /// it twice.
+    #[test]
+    fn each_cause_is_printed_once() {
+        let io = || std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let errors: Vec<Box<dyn Error>> = vec![
+            Box::new(SourceError::io("reading the dump", io())),
+            Box::new(SourceError::File {
+                path: "/x".into(),
+                cause: Box::new(SourceError::io("reading", io())),
+            }),
+            Box::new(OutputError::Open {
+                path: "/x".into(),
+                cause: io(),
+            }),
+            Box::new(DaemonError::Sink {
+                name: "json".into(),
+                cause: SinkError::Io(io()),
+            }),
+            Box::new(DaemonError::Source {
+                tier: Tier::Fast,
+                cause: SourceError::io("opening", io()),
+            }),
+            Box::new(DecodeError::Io {
+                offset: 7,
+                cause: io(),
+            }),
+        ];
+        for e in errors {
+            let mut text = format!("{e}");
+            let mut next = e.source();
+            while let Some(cause) = next {
+                let said = cause.to_string();
+                assert!(!text.contains(&said), "`{text}` repeats its cause `{said}`");
+                text = said;
+                next = cause.source();
+            }
+            let disk_full = std::io::Error::from_raw_os_error(libc::ENOSPC).to_string();
+            assert_eq!(format!("{e}").matches(&disk_full).count(), 1, "{e}");
+        }
+    }
 }

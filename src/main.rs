@@ -108,23 +108,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("netpulse: {}", error_chain(&e));
+            eprintln!("netpulse: {e:#}");
             ExitCode::from(1)
         }
     }
-}
-
-/// The error and its causes on one line, `a: b: c`. A cause whose text the
-/// message already ends with (errors that print their own source) is not
-/// repeated.
-fn error_chain(e: &anyhow::Error) -> String {
-    let mut msg = e.to_string();
-    for cause in e.chain().skip(1) {
-        let text = cause.to_string();
-        if !msg.ends_with(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-    }
-    msg
 }

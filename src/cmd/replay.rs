@@ -40,22 +40,14 @@ pub fn main(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         tcp_stats: args.tcp_stats,
         tcp_states: args.tcp_states,
     };
-    let mut source = ReplaySource::open(&inputs)
-        .map_err(flat)
-        .context("reading the dumps")?;
+    let mut source = ReplaySource::open(&inputs).context("reading the dumps")?;
     // A dump the user named must parse: fail here rather than print a
     // batch with its part silently missing (collect_all only logs these).
     source
         .processes()
-        .map_err(flat)
         .context("parsing the process dumps (--kern-file, --kern-proc)")?;
-    source
-        .counters()
-        .map_err(flat)
-        .context("parsing --tcp-stats")?;
-    let (mut batch, _) = collect_all(&mut source)
-        .map_err(flat)
-        .context("parsing the socket table")?;
+    source.counters().context("parsing --tcp-stats")?;
+    let (mut batch, _) = collect_all(&mut source).context("parsing the socket table")?;
     // The kernel's own per-state count, as the slow tier reports it on a
     // live host (it also counts sockets this reader could not see).
     if let Some(counts) = source.state_counts().context("parsing the state counts")?
@@ -89,22 +81,9 @@ fn replay_macos(
         pcblist_n,
         tcp_stats: args.tcp_stats,
     };
-    let mut source = MacReplaySource::open(&inputs)
-        .map_err(flat)
-        .context("reading the dumps")?;
-    source
-        .counters()
-        .map_err(flat)
-        .context("parsing --tcp-stats")?;
-    let (batch, _) = collect_all(&mut source)
-        .map_err(flat)
-        .context("parsing the socket table")?;
+    let mut source = MacReplaySource::open(&inputs).context("reading the dumps")?;
+    source.counters().context("parsing --tcp-stats")?;
+    let (batch, _) = collect_all(&mut source).context("parsing the socket table")?;
     super::once::write_batch(&batch, format)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// `SourceError`'s message already includes its cause (file, offset,
-/// reason); keep it as one message so `{:#}` does not print the cause twice.
-fn flat(e: netpulse::platform::SourceError) -> anyhow::Error {
-    anyhow::anyhow!("{e}")
 }

@@ -159,7 +159,14 @@ fn log_summary(what: &str, s: &Summary) {
         write_errors = s.write_errors,
         "{what}"
     );
-    for (name, offered, written, failed, dropped) in &s.sinks {
-        info!(sink = %name, offered, written, failed, dropped, "sink closed");
+    for k in &s.sinks {
+        info!(
+            sink = %k.name,
+            offered = k.offered,
+            written = k.written,
+            failed = k.failed,
+            dropped = k.dropped,
+            "sink closed"
+        );
     }
 }

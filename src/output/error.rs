@@ -4,21 +4,19 @@
 use std::io;
 use std::path::PathBuf;
 
-use super::Format;
-
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     #[error(
-        "cannot create output directory {}: {source}; create it (writable by the netpulse user) or set `dir` to another directory",
+        "cannot create output directory {}: {cause}; create it (writable by the netpulse user) or set `dir` to another directory",
         dir.display()
     )]
-    CreateDir { dir: PathBuf, source: io::Error },
+    CreateDir { dir: PathBuf, cause: io::Error },
 
     #[error(
-        "cannot open {}: {source}; check that its directory exists, is writable by the netpulse user and the file system is not full",
+        "cannot open {}: {cause}; check that its directory exists, is writable by the netpulse user and the file system is not full",
         path.display()
     )]
-    Open { path: PathBuf, source: io::Error },
+    Open { path: PathBuf, cause: io::Error },
 
     #[error(
         "refusing {}: it is {what}, not a regular file netpulse may write; remove it (netpulse never writes through links, into FIFOs or devices, or into files with other names)",
@@ -33,25 +31,22 @@ pub enum OutputError {
     Locked { dir: PathBuf, holder: String },
 
     #[error(
-        "cannot write {}: {source}; free space on that file system (records are counted in `write_errors` until writing succeeds again)",
+        "cannot write {}: {cause}; free space on that file system (records are counted in `write_errors` until writing succeeds again)",
         path.display()
     )]
-    Write { path: PathBuf, source: io::Error },
+    Write { path: PathBuf, cause: io::Error },
 
     #[error(
-        "cannot rotate {}: {source}; check that the netpulse user may rename and delete files in its directory",
+        "cannot rotate {}: {cause}; check that the netpulse user may rename and delete files in its directory",
         path.display()
     )]
-    Rotate { path: PathBuf, source: io::Error },
+    Rotate { path: PathBuf, cause: io::Error },
 
     #[error(
-        "cannot fsync {}: {source}; the disk may be failing or full, check the kernel log",
+        "cannot fsync {}: {cause}; the disk may be failing or full, check the kernel log",
         path.display()
     )]
-    Sync { path: PathBuf, source: io::Error },
-
-    #[error("output format {0:?} is not built yet; use format = \"json\" or \"csv\"")]
-    FormatUnavailable(Format),
+    Sync { path: PathBuf, cause: io::Error },
 
     #[error("invalid output setting: {0}")]
     Config(String),

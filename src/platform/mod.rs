@@ -19,12 +19,8 @@ use crate::record::{SocketRecord, StateCounts, TcpCounters};
 /// input failed so the operator knows where to look.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{what}: {cause}")]
+    Io { what: String, cause: std::io::Error },
     #[error("malformed {what} at byte {offset}: {reason}")]
     Malformed {
         what: String,
@@ -33,11 +29,10 @@ pub enum SourceError {
     },
     #[error("source `{name}` is not available here: {reason}")]
     Unavailable { name: String, reason: String },
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     File {
         path: PathBuf,
-        #[source]
-        source: Box<SourceError>,
+        cause: Box<SourceError>,
     },
 }
 
@@ -45,7 +40,7 @@ impl SourceError {
     pub fn io(what: impl Into<String>, source: std::io::Error) -> SourceError {
         SourceError::Io {
             what: what.into(),
-            source,
+            cause: source,
         }
     }
 

@@ -55,7 +55,7 @@ pub fn lock_dir(dir: &Path) -> Result<Arc<DirLock>, OutputError> {
     let path = dir.join(LOCK_FILE);
     let meta = std::fs::metadata(dir).map_err(|source| OutputError::Open {
         path: dir.to_path_buf(),
-        source,
+        cause: source,
     })?;
     let key = (meta.dev(), meta.ino());
     let mut held = held_locks().lock().unwrap_or_else(|e| e.into_inner());
@@ -81,13 +81,13 @@ pub fn lock_dir(dir: &Path) -> Result<Arc<DirLock>, OutputError> {
         Err((_, e)) => {
             return Err(OutputError::Open {
                 path,
-                source: e.into(),
+                cause: e.into(),
             });
         }
     };
     write_pid(&mut file).map_err(|source| OutputError::Write {
         path: path.clone(),
-        source,
+        cause: source,
     })?;
     let lock = Arc::new(DirLock { _file: file, key });
     held.insert(key, Arc::downgrade(&lock));

@@ -202,7 +202,7 @@ fn create_dir(dir: &Path) -> Result<(), OutputError> {
         .create(dir)
         .map_err(|source| OutputError::CreateDir {
             dir: dir.to_path_buf(),
-            source,
+            cause: source,
         })
 }
 
@@ -280,7 +280,7 @@ impl FileSink {
             }
             rotation::prune(&cfg.dir, &f.name, cfg.keep).map_err(|source| OutputError::Rotate {
                 path: f.path.clone(),
-                source,
+                cause: source,
             })?;
             files.push(f);
         }
@@ -367,14 +367,14 @@ impl FileSink {
                 .flush(&mut report)
                 .map_err(|source| OutputError::Write {
                     path: f.path.clone(),
-                    source,
+                    cause: source,
                 })
                 .and_then(|()| f.open(&self.cfg))
                 .and_then(|()| {
                     f.start_file_if_empty();
                     f.flush(&mut report).map_err(|source| OutputError::Write {
                         path: f.path.clone(),
-                        source,
+                        cause: source,
                     })
                 });
             if let Err(e) = result {
@@ -393,13 +393,13 @@ impl FileSink {
             if let Err(source) = f.flush(&mut report) {
                 first.get_or_insert(OutputError::Write {
                     path: f.path.clone(),
-                    source,
+                    cause: source,
                 });
             }
             if let Some(Err(source)) = f.file.as_ref().map(File::sync_data) {
                 first.get_or_insert(OutputError::Sync {
                     path: f.path.clone(),
-                    source,
+                    cause: source,
                 });
             }
         }
@@ -407,7 +407,7 @@ impl FileSink {
         if let Err(source) = File::open(&self.cfg.dir).and_then(|d| d.sync_all()) {
             first.get_or_insert(OutputError::Sync {
                 path: self.cfg.dir.clone(),
-                source,
+                cause: source,
             });
         }
         first.map_or(Ok(()), Err)
@@ -528,7 +528,7 @@ impl ActiveFile {
     fn open_file(&self, cfg: &FileSinkConfig) -> Result<(File, u64, Instant), OutputError> {
         let err = |source| OutputError::Open {
             path: self.path.clone(),
-            source,
+            cause: source,
         };
         if !cfg.dir.is_dir() {
             // Someone removed the directory: recreate it rather than fail
@@ -550,7 +550,7 @@ impl ActiveFile {
                     .map_err(err)?;
                 (file, Instant::now())
             }
-            Err(OutputError::Open { source, .. })
+            Err(OutputError::Open { cause: source, .. })
                 if source.kind() == io::ErrorKind::AlreadyExists =>
             {
                 // Only a regular file of ours is ever repaired.
@@ -729,7 +729,7 @@ impl ActiveFile {
             // file would grow without bound.
             let e = OutputError::Sync {
                 path: self.path.clone(),
-                source,
+                cause: source,
             };
             tracing::warn!("{e}");
             *last_error = Some(e);
@@ -739,7 +739,7 @@ impl ActiveFile {
             self.rotate_failed = true;
             let e = OutputError::Rotate {
                 path: self.path.clone(),
-                source,
+                cause: source,
             };
             tracing::warn!("{e}");
             *last_error = Some(e);
@@ -762,7 +762,7 @@ impl ActiveFile {
         let e = match e.into() {
             FailureCause::Io(source) => OutputError::Write {
                 path: self.path.clone(),
-                source,
+                cause: source,
             },
             FailureCause::Output(e) => e,
         };

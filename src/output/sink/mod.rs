@@ -42,9 +42,9 @@ pub trait Sink: Send {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
-    #[error("{0}")]
+    #[error(transparent)]
     Output(#[from] OutputError),
 }
 

@@ -51,7 +51,7 @@ fn open_error(path: &Path, source: io::Error) -> OutputError {
     }
     OutputError::Open {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     }
 }
 
@@ -59,7 +59,7 @@ fn open_error(path: &Path, source: io::Error) -> OutputError {
 fn check_regular(path: &Path, file: &File) -> Result<(), OutputError> {
     let meta = file.metadata().map_err(|source| OutputError::Open {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     })?;
     match describe_non_regular(&meta) {
         Some(what) => Err(OutputError::NotRegular {

@@ -80,7 +80,7 @@ impl Dump {
     fn read(path: &Path, declared: Declared, end: End) -> Result<Dump, SourceError> {
         let fail = |e: SourceError| SourceError::File {
             path: path.to_path_buf(),
-            source: Box::new(e),
+            cause: Box::new(e),
         };
         let io = |e: std::io::Error| fail(SourceError::io("reading the dump", e));
         let too_large = |limit: u64, why: &str| {
@@ -136,7 +136,7 @@ impl Dump {
     fn err(&self, e: SourceError) -> SourceError {
         SourceError::File {
             path: self.path.clone(),
-            source: Box::new(e),
+            cause: Box::new(e),
         }
     }
 }

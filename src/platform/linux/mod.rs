@@ -197,7 +197,7 @@ fn is_refused(e: &SourceError) -> bool {
 
 fn errno_of(e: &SourceError) -> Option<i32> {
     match e {
-        SourceError::Io { source, .. } => source.raw_os_error(),
+        SourceError::Io { cause: source, .. } => source.raw_os_error(),
         _ => None,
     }
 }

@@ -714,7 +714,7 @@ mod tests {
     fn kernel_errors_are_typed() {
         let buf = message(NLMSG_ERROR, SEQ, &(-libc::EPERM).to_ne_bytes());
         match parse(&buf).0 {
-            Err(SourceError::Io { source, .. }) => {
+            Err(SourceError::Io { cause: source, .. }) => {
                 assert_eq!(source.raw_os_error(), Some(libc::EPERM))
             }
             other => panic!("{other:?}"),

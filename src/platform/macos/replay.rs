@@ -37,7 +37,7 @@ impl Dump {
     fn err(&self, e: SourceError) -> SourceError {
         SourceError::File {
             path: self.path.clone(),
-            source: Box::new(e),
+            cause: Box::new(e),
         }
     }
 }

@@ -54,18 +54,18 @@ pub enum DecodeError {
     )]
     TooLong { offset: u64, len: u64, max: u64 },
     #[error(
-        "message at byte offset {offset} ({len} bytes) is not a valid netpulse.v1.Batch: {source}; \
+        "message at byte offset {offset} ({len} bytes) is not a valid netpulse.v1.Batch: {cause}; \
          the stream is corrupt here or is not a netpulse protobuf stream"
     )]
     Protobuf {
         offset: u64,
         len: u64,
-        source: prost::DecodeError,
+        cause: prost::DecodeError,
     },
-    #[error("message at byte offset {offset}: {source}; the stream is corrupt here")]
-    Invalid { offset: u64, source: InvalidBatch },
-    #[error("reading the stream at byte offset {offset}: {source}")]
-    Io { offset: u64, source: std::io::Error },
+    #[error("message at byte offset {offset}: {cause}; the stream is corrupt here")]
+    Invalid { offset: u64, cause: InvalidBatch },
+    #[error("reading the stream at byte offset {offset}: {cause}")]
+    Io { offset: u64, cause: std::io::Error },
 }
 
 impl DecodeError {
@@ -151,7 +151,10 @@ impl<R: BufRead> StreamDecoder<R> {
     /// The next message's length and prefix size; `None` at a clean end.
     fn read_prefix(&mut self) -> Result<Option<(u64, u64)>, DecodeError> {
         let offset = self.offset;
-        let io = |source| DecodeError::Io { offset, source };
+        let io = |source| DecodeError::Io {
+            offset,
+            cause: source,
+        };
         let mut value = 0u64;
         for i in 0..MAX_VARINT {
             let Some(b) = self.read_byte().map_err(io)? else {
@@ -190,7 +193,10 @@ impl<R: BufRead> StreamDecoder<R> {
         let got = (&mut self.reader)
             .take(len)
             .read_to_end(&mut self.buf)
-            .map_err(|source| DecodeError::Io { offset, source })? as u64;
+            .map_err(|source| DecodeError::Io {
+                offset,
+                cause: source,
+            })? as u64;
         if got < len {
             return Err(DecodeError::Truncated {
                 offset,
@@ -202,10 +208,12 @@ impl<R: BufRead> StreamDecoder<R> {
         let m = pb::Batch::decode(self.buf.as_slice()).map_err(|source| DecodeError::Protobuf {
             offset,
             len,
-            source,
+            cause: source,
         })?;
-        let (origin, batch) =
-            from_pb(m).map_err(|source| DecodeError::Invalid { offset, source })?;
+        let (origin, batch) = from_pb(m).map_err(|source| DecodeError::Invalid {
+            offset,
+            cause: source,
+        })?;
         Ok(Some(Decoded {
             offset,
             origin,
@@ -454,7 +462,13 @@ mod tests {
         let mut bytes = Vec::new();
         m.encode_length_delimited(&mut bytes).unwrap();
         match decode_all(&bytes) {
-            (ok, Some(DecodeError::Invalid { offset: 0, source })) if ok.is_empty() => source,
+            (
+                ok,
+                Some(DecodeError::Invalid {
+                    offset: 0,
+                    cause: source,
+                }),
+            ) if ok.is_empty() => source,
             other => panic!("{other:?}"),
         }
     }
