@@ -82,12 +82,20 @@ prefix = "churn"
             })
         })
         .collect();
-    // Churn for at least 2 s and at least 3 fast polls (polls dump the
-    // whole table, which takes longer on a busy shared host).
+    // Churn for at least CHURNED connections and at least 3 fast polls
+    // (polls dump the whole table, which takes longer on a busy shared
+    // host). A count, not a rate: a loaded machine churns more slowly, and
+    // the store must follow however fast the table turns over.
+    const CHURNED: u64 = 3000;
     let t0 = Instant::now();
     let polls_before = fast_polls(&out).len();
-    while t0.elapsed() < Duration::from_secs(2) || fast_polls(&out).len() < polls_before + 3 {
-        assert!(t0.elapsed() < Duration::from_secs(60), "fast tier stalled");
+    while made.load(Ordering::Relaxed) < CHURNED || fast_polls(&out).len() < polls_before + 3 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(90),
+            "after 90 s: {} connections churned, {} fast polls",
+            made.load(Ordering::Relaxed),
+            fast_polls(&out).len() - polls_before
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     stop.store(true, Ordering::Relaxed);
@@ -105,8 +113,6 @@ prefix = "churn"
         );
     }
     acceptor.join().unwrap();
-    let rate = made.load(Ordering::Relaxed) as f64 / t0.elapsed().as_secs_f64();
-    assert!(rate > 1000.0, "only {rate:.0} connections/s");
 
     // Settle: two more polls once only the listener and the ten steady
     // pairs are left.
