@@ -17,9 +17,14 @@ pub(super) struct Given<T> {
 impl<'de, T: DeserializeOwned> Deserialize<'de> for Given<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let written = Value::deserialize(d)?;
-        // serde derives accept a list for a struct (fields by position); a
-        // table is written as a table, so only a table may become one.
-        let typed = T::deserialize(written.clone())
+        // Read back as TOML text, not through `Value`'s own deserializer,
+        // which hands a date over as a string (`dir = 1979-05-27` would be
+        // a directory). serde derives accept a list for a struct (fields by
+        // position); a table is written as a table, so only a table may
+        // become one.
+        let text = written.to_string();
+        let typed = toml::de::ValueDeserializer::parse(&text)
+            .and_then(T::deserialize)
             .ok()
             .filter(|_| written.is_table() || !wants_struct::<T>());
         Ok(Given { written, typed })
@@ -110,6 +115,14 @@ mod tests {
         assert!(g.typed.is_none(), "a list became a struct");
         let g: Given<Two> = toml::from_str("first = \"x\"").unwrap();
         assert!(g.typed.is_some());
+    }
+
+    #[test]
+    fn a_date_is_not_a_string() {
+        let t: Two = toml::from_str("first = 1979-05-27").unwrap();
+        let first = t.first.unwrap();
+        assert!(first.typed.is_none(), "a date became {:?}", first.typed);
+        assert_eq!(first.written.type_str(), "datetime");
     }
 
     #[test]

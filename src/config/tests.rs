@@ -418,6 +418,8 @@ fn a_section_must_be_a_table() {
         has(&p, "tiers.fast", "must be a table `[tiers.fast]`"),
         "{p:#?}"
     );
+    let p = problems("[[output]]\ndir = 1979-05-27\n");
+    assert!(has(&p, "output[0].dir", "not a datetime"), "{p:#?}");
     let p = problems("output = [[\"json\", \"-\"]]\n");
     assert!(
         has(&p, "output[0]", "write each output as [[output]]"),
