@@ -17,18 +17,21 @@ pub(super) struct Given<T> {
 impl<'de, T: DeserializeOwned> Deserialize<'de> for Given<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let written = Value::deserialize(d)?;
-        // Read back as TOML text, not through `Value`'s own deserializer,
-        // which hands a date over as a string (`dir = 1979-05-27` would be
-        // a directory). serde derives accept a list for a struct (fields by
-        // position); a table is written as a table, so only a table may
-        // become one.
-        let text = written.to_string();
-        let typed = toml::de::ValueDeserializer::parse(&text)
-            .and_then(T::deserialize)
+        // serde derives accept a list for a struct (fields by position); a
+        // table is written as a table, so only a table may become one.
+        let typed = from_written(&written)
             .ok()
             .filter(|_| written.is_table() || !wants_struct::<T>());
         Ok(Given { written, typed })
     }
+}
+
+/// `written` as a `T`. Read back as TOML text, not through `Value`'s own
+/// deserializer, which hands a date over as a string (`dir = 1979-05-27`
+/// would become a directory); no key takes a date.
+pub(super) fn from_written<T: DeserializeOwned>(written: &Value) -> Result<T, toml::de::Error> {
+    let text = written.to_string();
+    toml::de::ValueDeserializer::parse(&text).and_then(T::deserialize)
 }
 
 fn wants_struct<T: DeserializeOwned>() -> bool {

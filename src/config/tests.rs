@@ -420,6 +420,11 @@ fn a_section_must_be_a_table() {
     );
     let p = problems("[[output]]\ndir = 1979-05-27\n");
     assert!(has(&p, "output[0].dir", "not a datetime"), "{p:#?}");
+    let p = problems("[[output]]\ndir = \"-\"\n[endpoint]\nunix_socket = 1979-05-27\n");
+    assert!(
+        has(&p, "endpoint.unix_socket", "expected a string"),
+        "{p:#?}"
+    );
     let p = problems("output = [[\"json\", \"-\"]]\n");
     assert!(
         has(&p, "output[0]", "write each output as [[output]]"),

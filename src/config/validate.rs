@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
-use super::lenient::{Given, field_names};
+use super::lenient::{Given, field_names, from_written};
 use super::raw::{RawAgent, RawConfig, RawFilter, RawOutput, RawTiers};
 use super::units::{format_duration, parse_duration, parse_size};
 use super::{
@@ -243,7 +243,7 @@ fn endpoint(t: &Table, c: &mut Check) -> EndpointConfig {
 }
 
 fn endpoint_from(t: Table) -> Result<EndpointConfig, toml::de::Error> {
-    serde::Deserialize::deserialize(Value::Table(t))
+    from_written(&Value::Table(t))
 }
 
 fn agent(raw: &RawAgent, c: &mut Check) -> AgentConfig {
