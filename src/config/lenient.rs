@@ -26,12 +26,22 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Given<T> {
     }
 }
 
-/// `written` as a `T`. Read back as TOML text, not through `Value`'s own
-/// deserializer, which hands a date over as a string (`dir = 1979-05-27`
-/// would become a directory); no key takes a date.
-pub(super) fn from_written<T: DeserializeOwned>(written: &Value) -> Result<T, toml::de::Error> {
-    let text = written.to_string();
-    toml::de::ValueDeserializer::parse(&text).and_then(T::deserialize)
+/// `written` as a `T`, read back from TOML text as the value of a one-key
+/// document. Not through `Value`'s own deserializer, which hands a date
+/// over as a string (`dir = 1979-05-27` would become a directory; no key
+/// takes a date). As a document, tables and arrays of tables are written
+/// as `[v]` / `[[v]]` sections, not inline, so nothing nests deeper than
+/// in the file and the parser's depth limit refuses nothing the file passed.
+pub(super) fn from_written<T: DeserializeOwned>(written: &Value) -> Result<T, String> {
+    #[derive(serde::Deserialize)]
+    struct Document<T> {
+        v: T,
+    }
+    let one_key = toml::Table::from_iter([("v".to_string(), written.clone())]);
+    let text = toml::to_string(&one_key).map_err(|e| e.to_string())?;
+    toml::from_str::<Document<T>>(&text)
+        .map(|d| d.v)
+        .map_err(|e| e.message().to_string())
 }
 
 fn wants_struct<T: DeserializeOwned>() -> bool {

@@ -431,3 +431,27 @@ fn a_section_must_be_a_table() {
         "{p:#?}"
     );
 }
+
+#[test]
+fn nesting_the_parser_accepts_is_read_as_written() {
+    // Reading values back must not nest them deeper than the file did, or
+    // a value at the parser's depth limit would turn its section into
+    // "not a table".
+    let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let deepest = (1..1000)
+        .take_while(|&d| {
+            format!("[agent]\nsource = {}\n", nested(d))
+                .parse::<toml::Table>()
+                .is_ok()
+        })
+        .last()
+        .unwrap();
+    let p = problems(&format!(
+        "x = {n}\n[agent]\nsource = {n}\n[[output]]\ndir = \"-\"\ntiers = {n}\n",
+        n = nested(deepest)
+    ));
+    assert!(has(&p, "x", "unknown key"), "{p:#?}");
+    assert!(has(&p, "agent.source", "must be a string like"), "{p:#?}");
+    assert!(has(&p, "output[0].tiers[0]", "is not a tier"), "{p:#?}");
+    assert_eq!(p.len(), 3, "{p:#?}");
+}

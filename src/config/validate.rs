@@ -40,8 +40,16 @@ pub(super) fn parse(text: &str) -> Result<Config, ConfigError> {
         origin: String::new(),
         message: e.to_string().trim_end().to_string(),
     })?;
+    // A TOML document is always a table, so this only guards the contract.
+    let Some(raw) = &root.typed else {
+        return Err(ConfigError::Syntax {
+            origin: String::new(),
+            message: "the file is not a table of sections".into(),
+        });
+    };
     let mut c = Check::default();
-    let cfg = config(&root, &mut c);
+    c.unknown_keys(&root, "");
+    let cfg = config(raw, &mut c);
     if c.problems.is_empty() {
         Ok(cfg)
     } else {
@@ -160,14 +168,10 @@ impl Check {
     }
 }
 
-fn config(root: &Given<RawConfig>, c: &mut Check) -> Config {
-    c.unknown_keys(root, "");
+fn config(raw: &RawConfig, c: &mut Check) -> Config {
     let mut cfg = Config {
         outputs: Vec::new(),
         ..Config::builtin()
-    };
-    let Some(raw) = &root.typed else {
-        return cfg;
     };
     if let Some(t) = c.typed("endpoint", &raw.endpoint, |v| not_a_table("endpoint", v)) {
         cfg.endpoint = endpoint(t, c);
@@ -231,7 +235,7 @@ fn endpoint(t: &Table, c: &mut Check) -> EndpointConfig {
             }
             Err(e) => c.add(
                 &format!("endpoint.{k}"),
-                format!("{}; see `[endpoint]` in netpulse.toml(5)", e.message()),
+                format!("{e}; see `[endpoint]` in netpulse.toml(5)"),
             ),
         }
     }
@@ -242,7 +246,7 @@ fn endpoint(t: &Table, c: &mut Check) -> EndpointConfig {
     cfg
 }
 
-fn endpoint_from(t: Table) -> Result<EndpointConfig, toml::de::Error> {
+fn endpoint_from(t: Table) -> Result<EndpointConfig, String> {
     from_written(&Value::Table(t))
 }
 
