@@ -278,3 +278,180 @@ fn builtin_defaults() {
         Duration::from_secs(30)
     );
 }
+
+#[test]
+fn all_keys_match_the_raw_structs() {
+    // ALL_KEYS documents the keys; the raw structs are what the parser
+    // accepts. A key added to one and not the other fails here.
+    use super::lenient::field_names;
+    use super::raw::{RawAgent, RawFilter, RawOutput, RawTier};
+    let mut fields: Vec<String> = Vec::new();
+    let prefixed = |prefix: &str, names: &[&str]| -> Vec<String> {
+        names.iter().map(|n| format!("{prefix}.{n}")).collect()
+    };
+    fields.extend(prefixed("agent", field_names::<RawAgent>()));
+    for t in Tier::ALL {
+        let prefix = format!("tiers.{}", t.name());
+        fields.extend(prefixed(&prefix, field_names::<RawTier>()));
+    }
+    fields.extend(prefixed("filter", field_names::<RawFilter>()));
+    fields.extend(prefixed("output", field_names::<RawOutput>()));
+    fields.extend(prefixed("endpoint", field_names::<EndpointConfig>()));
+    fields.sort();
+    let mut all: Vec<String> = ALL_KEYS.iter().map(|s| s.to_string()).collect();
+    all.sort();
+    assert_eq!(fields, all);
+    assert_eq!(
+        field_names::<super::raw::RawTiers>(),
+        Tier::ALL.map(|t| t.name())
+    );
+}
+
+#[test]
+fn a_wrong_type_hides_no_other_problem() {
+    // Each key of the wrong type is named with what to write, and the
+    // problems of the keys around it are still reported.
+    let p = problems(
+        r#"
+[agent]
+source = 5
+log_level = "loud"
+shutdown_timeout = true
+
+[tiers.fast]
+enabled = "yes"
+interval = "5"
+[tiers.slow]
+interval = 10
+
+[filter]
+exclude_states = "TIME_WAIT"
+local_ports = [443, "ssh", 1.5, 0]
+remote_ports = { port = 1 }
+
+[[output]]
+format = ["json"]
+dir = 7
+prefix = ".hidden"
+tiers = ["fast", 2]
+rotate_size = 64
+rotate_age = 60
+keep = "24"
+file_mode = 640
+colour = "blue"
+
+[endpoint]
+unix_max_clients = "x"
+http_listen = "somewhere"
+"#,
+    );
+    for (key, words) in [
+        (
+            "agent.source",
+            "must be a string like \"auto\", not a integer",
+        ),
+        ("agent.log_level", "loud"),
+        ("agent.shutdown_timeout", "must be a string like \"1s\""),
+        ("tiers.fast.enabled", "must be true or false, not a string"),
+        ("tiers.fast.interval", "no unit"),
+        ("tiers.slow.interval", "not a integer"),
+        (
+            "filter.exclude_states",
+            "must be a list like [...], not a string",
+        ),
+        ("filter.local_ports[1]", "`\"ssh\"` is not a port"),
+        ("filter.local_ports[2]", "`1.5` is not a port"),
+        ("filter.local_ports[3]", "`0` is not a port"),
+        (
+            "filter.remote_ports",
+            "must be a list like [...], not a table",
+        ),
+        (
+            "output[0].format",
+            "must be a string like \"json\", not a array",
+        ),
+        (
+            "output[0].dir",
+            "must be a string like \"/var/log/netpulse\"",
+        ),
+        ("output[0].prefix", "not a usable file-name prefix"),
+        ("output[0].tiers[1]", "`2` is not a tier"),
+        (
+            "output[0].rotate_size",
+            "`64` must be a string like \"64MiB\"",
+        ),
+        ("output[0].rotate_age", "must be a string like \"1s\""),
+        ("output[0].keep", "`\"24\"` must be a whole number"),
+        ("output[0].file_mode", "must be a string like \"0640\""),
+        ("output[0].colour", "unknown key"),
+        ("endpoint.unix_max_clients", "see `[endpoint]`"),
+        ("endpoint.http_listen", "is not an address"),
+    ] {
+        assert!(has(&p, key, words), "missing `{key}` ~ `{words}` in {p:#?}");
+    }
+    assert_eq!(p.len(), 22, "{p:#?}");
+}
+
+#[test]
+fn a_section_must_be_a_table() {
+    // serde would build a struct from a list (fields by position); the
+    // config refuses it instead of reading `agent = ["linux"]` as a source.
+    let p = problems("agent = [\"linux\", \"debug\"]\ntiers = 5\nfilter = []\nendpoint = \"on\"\n");
+    assert!(
+        has(&p, "agent", "must be a table `[agent]`, not a array"),
+        "{p:#?}"
+    );
+    assert!(
+        has(&p, "tiers", "must be a table `[tiers]`, not a integer"),
+        "{p:#?}"
+    );
+    assert!(
+        has(&p, "filter", "must be a table `[filter]`, not a array"),
+        "{p:#?}"
+    );
+    assert!(
+        has(&p, "endpoint", "must be a table `[endpoint]`, not a string"),
+        "{p:#?}"
+    );
+    let p = problems("[tiers]\nfast = [true, \"1s\"]\n[[output]]\ndir = \"-\"\n");
+    assert!(
+        has(&p, "tiers.fast", "must be a table `[tiers.fast]`"),
+        "{p:#?}"
+    );
+    let p = problems("[[output]]\ndir = 1979-05-27\n");
+    assert!(has(&p, "output[0].dir", "not a datetime"), "{p:#?}");
+    let p = problems("[[output]]\ndir = \"-\"\n[endpoint]\nunix_socket = 1979-05-27\n");
+    assert!(
+        has(&p, "endpoint.unix_socket", "expected a string"),
+        "{p:#?}"
+    );
+    let p = problems("output = [[\"json\", \"-\"]]\n");
+    assert!(
+        has(&p, "output[0]", "write each output as [[output]]"),
+        "{p:#?}"
+    );
+}
+
+#[test]
+fn nesting_the_parser_accepts_is_read_as_written() {
+    // Reading values back must not nest them deeper than the file did, or
+    // a value at the parser's depth limit would turn its section into
+    // "not a table".
+    let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let deepest = (1..1000)
+        .take_while(|&d| {
+            format!("[agent]\nsource = {}\n", nested(d))
+                .parse::<toml::Table>()
+                .is_ok()
+        })
+        .last()
+        .unwrap();
+    let p = problems(&format!(
+        "x = {n}\n[agent]\nsource = {n}\n[[output]]\ndir = \"-\"\ntiers = {n}\n",
+        n = nested(deepest)
+    ));
+    assert!(has(&p, "x", "unknown key"), "{p:#?}");
+    assert!(has(&p, "agent.source", "must be a string like"), "{p:#?}");
+    assert!(has(&p, "output[0].tiers[0]", "is not a tier"), "{p:#?}");
+    assert_eq!(p.len(), 3, "{p:#?}");
+}
