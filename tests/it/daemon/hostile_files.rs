@@ -244,7 +244,7 @@ fn a_directory_named_like_a_rotated_file_does_not_stop_pruning() {
     let rotated = || -> Vec<PathBuf> {
         files(&out, "netpulse.jsonl.")
             .into_iter()
-            .filter(|p| p.symlink_metadata().unwrap().is_file())
+            .filter(|p| p.symlink_metadata().is_ok_and(|m| m.is_file()))
             .collect()
     };
     let mut seen = HashSet::new();
@@ -547,7 +547,11 @@ fn links_planted_by_an_unprivileged_user_never_redirect_a_write() {
     // take their names, the lock file is swapped for a link; then SIGHUP.
     for (n, v) in names.iter().zip(&victims) {
         if !n.starts_with('.') {
-            std::fs::rename(out.join(n), out.join(format!("{n}.moved"))).unwrap();
+            // The agent may be rotating this very file: the name is then
+            // briefly absent until it creates the next one.
+            wait_until(&format!("{n} to rename"), Duration::from_secs(30), || {
+                std::fs::rename(out.join(n), out.join(format!("{n}.moved"))).is_ok()
+            });
         }
         as_nobody(&format!(
             "rm -f '{d}/{n}'; ln -s '{v}' '{d}/{n}'",
@@ -569,7 +573,7 @@ fn links_planted_by_an_unprivileged_user_never_redirect_a_write() {
         || {
             files(&out, "netpulse.jsonl.2")
                 .iter()
-                .filter(|p| p.symlink_metadata().unwrap().is_file())
+                .filter(|p| p.symlink_metadata().is_ok_and(|m| m.is_file()))
                 .count()
                 > 12
                 || std::fs::metadata(&moved).map(|m| m.len()).unwrap_or(0) > len
