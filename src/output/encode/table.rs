@@ -68,10 +68,20 @@ fn cells(r: &SocketRecord) -> [String; COLUMNS] {
         r.rtt_us
             .map_or_else(dash, |us| format!("{:.1}", f64::from(us) / 1000.0)),
         r.rexmit.map_or_else(dash, |n| n.to_string()),
-        r.snd_queue.map_or_else(dash, |n| human_bytes(n.into())),
-        r.rcv_queue.map_or_else(dash, |n| human_bytes(n.into())),
+        queue(r.snd_queue, r.accept_backlog),
+        queue(r.rcv_queue, r.accept_queue),
         process(r),
     ]
+}
+
+/// Bytes queued, or for a listener (as `ss` shows it) connections: the
+/// accept queue under Recv-Q and its backlog under Send-Q.
+fn queue(bytes: Option<u32>, connections: Option<u32>) -> String {
+    match (bytes, connections) {
+        (Some(b), _) => human_bytes(b.into()),
+        (None, Some(c)) => c.to_string(),
+        (None, None) => dash(),
+    }
 }
 
 fn dash() -> String {
@@ -152,11 +162,14 @@ mod tests {
             "[::]:0".parse().unwrap(),
             TcpState::Listen,
         );
+        let mut c = b.clone();
+        c.accept_queue = Some(5);
+        c.accept_backlog = Some(4096);
         let mut out = Vec::new();
-        write_table([&a, &b], &mut out).unwrap();
+        write_table([&a, &b, &c], &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines.len(), 4, "{text}");
         assert!(lines[0].starts_with("State "), "{text}");
         let fields: Vec<&str> = lines[1].split_whitespace().collect();
         assert_eq!(
@@ -176,6 +189,13 @@ mod tests {
         assert_eq!(
             lines[2].split_whitespace().collect::<Vec<_>>(),
             ["LISTEN", "[::]:22", "[::]:0", "-", "-", "-", "-", "-", "-"]
+        );
+        // A listener's queues count connections: backlog and accept queue.
+        assert_eq!(
+            lines[3].split_whitespace().collect::<Vec<_>>(),
+            [
+                "LISTEN", "[::]:22", "[::]:0", "-", "-", "-", "4096", "5", "-"
+            ]
         );
         // Every column starts at the same offset on every line.
         let col = |l: &str, word: &str| l.find(word).unwrap();
