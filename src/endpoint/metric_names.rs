@@ -113,4 +113,19 @@ mod tests {
         metrics.dedup();
         assert_eq!(metrics.len(), COUNTER_METRICS.len());
     }
+
+    #[test]
+    fn the_manual_page_documents_the_mapping() {
+        let page = include_str!("../../man/netpulse.8");
+        for c in COUNTER_METRICS {
+            let row = page
+                .lines()
+                .find(|l| l.starts_with(&format!(".It {} Ta ", c.metric)))
+                .unwrap_or_else(|| panic!("netpulse(8) has no row for {}", c.metric));
+            assert!(
+                row.contains(&format!(" Ta tcps_{} Ta ", c.counter)),
+                "{row}"
+            );
+        }
+    }
 }
