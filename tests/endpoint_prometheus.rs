@@ -2,14 +2,19 @@
 //! loopback, and the queries the manual page documents are run against it.
 //! Everything happens in a network namespace of its own, made by the test
 //! thread (root only), so the agent sees exactly the connections this test
-//! opens and no other test's.
+//! opens and no other test's, and an nftables rule there drops segments of
+//! one connection so that its retransmits can be compared with the
+//! namespace's own counter over a minute.
 #![cfg(target_os = "linux")]
 
 mod daemon_support;
 mod endpoint_support;
 
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use daemon_support::{Agent, KillOnDrop};
@@ -74,6 +79,78 @@ fn scalar(result: &[Value]) -> Option<f64> {
     result.first()?["value"][1].as_str()?.parse().ok()
 }
 
+/// A connection carrying a steady stream of data, 3 % of whose segments
+/// towards the server an nftables rule drops on arrival, so the sender
+/// retransmits. (A drop on the way out would not do: the sender's stack
+/// sees the local failure and sends the segment again as new data.)
+/// Stops (and lets its threads end) when dropped.
+struct LossyStream {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl LossyStream {
+    /// Must run in the test's own network namespace.
+    fn start() -> LossyStream {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let rules = format!(
+            "add table inet netpulse_test\n\
+             add chain inet netpulse_test in {{ type filter hook input priority 0; }}\n\
+             add rule inet netpulse_test in tcp dport {port} numgen random mod 100 < 3 drop\n"
+        );
+        let mut nft = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect(
+                "nft not found: install the Debian package `nftables` (.ci/setup.d/60-endpoint.sh)",
+            );
+        nft.stdin
+            .take()
+            .unwrap()
+            .write_all(rules.as_bytes())
+            .unwrap();
+        assert!(nft.wait().unwrap().success(), "nft rejected {rules}");
+
+        let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let chunk = [0x5a_u8; 16 * 1024];
+                // About 3 MB/s: enough segments for a few hundred
+                // retransmits a minute, little CPU on a shared machine.
+                while !stop.load(Ordering::Relaxed) {
+                    if client.write_all(&chunk).is_err() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 64 * 1024];
+            while matches!(server.read(&mut buf), Ok(n) if n > 0) {}
+        });
+        LossyStream {
+            stop,
+            threads: vec![writer, reader],
+        }
+    }
+}
+
+impl Drop for LossyStream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // The writer's end closes when it returns; the reader then sees EOF.
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
 #[test]
 fn a_real_prometheus_scrapes_the_agent_and_the_documented_queries_answer() {
     // A thread of our own enters the new namespace; processes it starts
@@ -99,6 +176,7 @@ fn in_own_network_namespace() {
     let servers: Vec<TcpStream> = (0..CONNECTIONS)
         .map(|_| listener.accept().unwrap().0)
         .collect();
+    let lossy = LossyStream::start();
 
     let dir = tempfile::tempdir().unwrap();
     let http = free_port();
@@ -108,6 +186,8 @@ fn in_own_network_namespace() {
         &format!(
             r#"
 [tiers.fast]
+interval = "1s"
+[tiers.standard]
 interval = "1s"
 [tiers.aggregate]
 enabled = false
@@ -143,12 +223,29 @@ http_listen = "127.0.0.1:{http}"
             .expect("prometheus not found: install the Debian package `prometheus` (.ci/setup.d/60-endpoint.sh)"),
     );
 
-    // Enough scrapes for a range query over the counters.
-    wait_until("ten successful scrapes", 90, || {
-        let r = query(prom_addr, "count_over_time(up{job=\"netpulse\"}[1m])")?;
+    // A minute of scrapes, for the one-minute windows below.
+    wait_until("a minute of successful scrapes", 180, || {
+        let r = query(
+            prom_addr,
+            "count_over_time(netpulse_tcp_segments_retransmitted_total[1m])",
+        )?;
         let up = query(prom_addr, "up{job=\"netpulse\"}")?;
-        (scalar(&r)? >= 10.0 && scalar(&up)? == 1.0).then_some(())
+        (scalar(&r)? >= 55.0 && scalar(&up)? == 1.0).then_some(())
     });
+
+    // Under loss, the sockets' retransmit counter agrees with the host's
+    // (here: this namespace's) within 10 %.
+    let host_q = "increase(netpulse_tcp_segments_retransmitted_total[1m])";
+    let sockets_q = "increase(netpulse_sockets_retransmits_total[1m])";
+    let host = scalar(&query(prom_addr, host_q).unwrap()).expect(host_q);
+    let sockets = scalar(&query(prom_addr, sockets_q).unwrap()).expect(sockets_q);
+    eprintln!("retransmits over a minute: host {host}, sockets {sockets}");
+    assert!(host >= 50.0, "too few retransmits to compare: {host}");
+    assert!(
+        (sockets - host).abs() <= 0.1 * host,
+        "{sockets_q} = {sockets}, {host_q} = {host}"
+    );
+    drop(lossy);
 
     let info = query(prom_addr, "netpulse_build_info").unwrap();
     assert_eq!(info.len(), 1, "{info:?}");
@@ -158,14 +255,6 @@ http_listen = "127.0.0.1:{http}"
         "process_resident_memory_bytes",
         "rate(process_cpu_seconds_total[1m])",
         "process_open_fds",
-    ] {
-        let r = query(prom_addr, q).unwrap();
-        assert!(scalar(&r).is_some_and(|v| v >= 0.0), "{q}: {r:?}");
-    }
-    // Counters work with increase(): both exist, and neither is negative.
-    for q in [
-        "increase(netpulse_sockets_retransmits_total[1m])",
-        "increase(netpulse_tcp_segments_retransmitted_total[1m])",
     ] {
         let r = query(prom_addr, q).unwrap();
         assert!(scalar(&r).is_some_and(|v| v >= 0.0), "{q}: {r:?}");
