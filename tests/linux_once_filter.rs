@@ -243,3 +243,29 @@ fn bad_filter_values_exit_2_with_the_reason() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("bogus"), "{err}");
 }
+
+#[test]
+fn a_terminal_gets_the_table_and_a_pipe_gets_json() {
+    let v4 = Pair::open("127.0.0.1:0");
+    let p4 = v4.port();
+    // script(1) (bsdutils) runs the command on a pseudo-terminal.
+    let cmd = format!(
+        "{} once --state established --port {p4}",
+        env!("CARGO_BIN_EXE_netpulse")
+    );
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .output()
+        .expect("script(1) from bsdutils");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("State "), "a table on a terminal:\n{text}");
+    assert_eq!(text.lines().count(), 3, "{text}");
+    // Into a pipe: JSON lines.
+    let piped = netpulse(&["--state", "established", "--port", &p4]);
+    assert!(piped.stdout.starts_with(b"{\"type\":\"system\""));
+}
