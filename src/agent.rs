@@ -127,6 +127,9 @@ impl Daemon {
                 return Err(DaemonError::Endpoint(e));
             }
         };
+        if let Some(src) = sources.first() {
+            endpoint.hub().set_source_name(src.name());
+        }
         let (tx, rx) = mpsc::channel::<Sample>(SAMPLE_QUEUE);
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
         let store = Store::new(routes(&sinks), Arc::clone(&health))

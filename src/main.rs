@@ -47,12 +47,54 @@ pub struct RunArgs {
 
 #[derive(Args, Debug)]
 pub struct OnceArgs {
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Json)]
-    pub format: Format,
+    /// Output format [default: table when stdout is a terminal, json otherwise].
+    #[arg(long, value_enum)]
+    pub format: Option<OnceFormat>,
     /// Socket source.
     #[arg(long, value_enum, default_value_t = SourceKind::Auto)]
     pub source: SourceKind,
+    /// Only sockets in this TCP state (repeatable; `established`, `listen`, `time-wait`, ...).
+    #[arg(long, value_name = "NAME", value_parser = cmd::once_filter::parse_state)]
+    pub state: Vec<netpulse::record::TcpState>,
+    /// Only sockets with this port at either end (repeatable).
+    #[arg(long, value_name = "N")]
+    pub port: Vec<u16>,
+    /// Only sockets with this local port (repeatable).
+    #[arg(long, visible_alias = "local-port", value_name = "N")]
+    pub sport: Vec<u16>,
+    /// Only sockets with this remote port (repeatable).
+    #[arg(long, visible_alias = "remote-port", value_name = "N")]
+    pub dport: Vec<u16>,
+    /// Only sockets whose local address is in ADDR[/PREFIX] (repeatable).
+    #[arg(long, value_name = "ADDR[/PREFIX]", value_parser = cmd::once_filter::parse_addr_prefix)]
+    pub local: Vec<cmd::once_filter::AddrPrefix>,
+    /// Only sockets whose remote address is in ADDR[/PREFIX] (repeatable).
+    #[arg(long, value_name = "ADDR[/PREFIX]", value_parser = cmd::once_filter::parse_addr_prefix)]
+    pub remote: Vec<cmd::once_filter::AddrPrefix>,
+    /// Only sockets owned by this process id (repeatable).
+    #[arg(long, value_name = "N")]
+    pub pid: Vec<u32>,
+    /// Only sockets owned by a process with this command name (repeatable).
+    #[arg(long, value_name = "NAME", value_parser = cmd::once_filter::parse_command)]
+    pub command: Vec<String>,
+    /// Only IPv4 sockets.
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Only IPv6 sockets.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+    /// Apply the `[filter]` section of this config file as well.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// What `once` writes: the file formats, or a table for people.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnceFormat {
+    Json,
+    Csv,
+    Proto,
+    Table,
 }
 
 #[derive(Args, Debug)]

@@ -4,5 +4,6 @@ pub mod check_config;
 pub mod decode;
 pub mod logging;
 pub mod once;
+pub mod once_filter;
 pub mod replay;
 pub mod run;

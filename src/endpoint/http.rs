@@ -175,6 +175,7 @@ async fn handle(hub: &Hub, req: Request<Incoming>) -> Response<Full<Bytes>> {
                     let mut o = String::with_capacity(data.len() + 2048);
                     o.push_str(&String::from_utf8_lossy(&data));
                     metrics::render_endpoint(&mut o, &hub.stats());
+                    super::process_metrics::render(&mut o, hub.source_name());
                     body(StatusCode::OK, metrics::CONTENT_TYPE, Bytes::from(o))
                 }
                 None => busy(),

@@ -6,7 +6,7 @@
 //! dropped for the stream and counted, and files are unaffected.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -29,6 +29,8 @@ struct HubInner {
     keep_latest: AtomicBool,
     stream: Mutex<Option<mpsc::Sender<Arc<Batch>>>>,
     host: String,
+    /// The socket source the agent reads (`netpulse_build_info`).
+    source: OnceLock<&'static str>,
     pub(super) counters: Counters,
 }
 
@@ -94,6 +96,7 @@ impl crate::pipeline::publish::Publisher for Hub {
 
 impl Hub {
     pub(super) fn new(settings: Arc<EndpointSettings>) -> Hub {
+        super::process_metrics::mark_start();
         let host = crate::output::proto::host_name();
         Hub {
             inner: Arc::new(HubInner {
@@ -101,6 +104,7 @@ impl Hub {
                 live: Mutex::new(Arc::new(Live::empty(settings))),
                 stream: Mutex::new(None),
                 host,
+                source: OnceLock::new(),
                 counters: Counters::default(),
             }),
         }
@@ -133,6 +137,16 @@ impl Hub {
         }
         // An HTTP request still rendering from the old state keeps it.
         Arc::try_unwrap(old?).ok()?.into_table()
+    }
+
+    /// Name the socket source the agent reads; the first call wins.
+    pub fn set_source_name(&self, name: &'static str) {
+        let _ = self.inner.source.set(name);
+    }
+
+    /// The socket source's name, `unknown` until the agent names it.
+    pub fn source_name(&self) -> &'static str {
+        self.inner.source.get().copied().unwrap_or("unknown")
     }
 
     /// The endpoint's counters now.

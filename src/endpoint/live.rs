@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use bytes::Bytes;
 use serde::Serialize;
 
+use super::per_socket::PerSocket;
 use crate::config::EndpointSettings;
 use crate::record::{Batch, STATE_COUNT, SocketRecord, StateCounts, SystemRecord, TcpState, Tier};
 
@@ -200,6 +201,11 @@ pub struct Live {
     pub table: Option<Arc<Batch>>,
     /// The latest batch with a `system` record, per tier slot.
     pub systems: [Option<Arc<Batch>>; SYSTEM_SLOTS],
+    /// Segments retransmitted by the sampled sockets, summed over every
+    /// socket-table sample since the agent started.
+    pub socket_retransmits_total: u64,
+    /// Rows of `table` with per-socket series (when configured).
+    pub per_socket: PerSocket,
     summary: OnceLock<Summary>,
     metrics: OnceLock<Bytes>,
     /// Rendered snapshots by (socket rows, top entries); a few variants,
@@ -221,6 +227,8 @@ impl Live {
             settings,
             table: None,
             systems: Default::default(),
+            socket_retransmits_total: 0,
+            per_socket: PerSocket::default(),
             summary: OnceLock::new(),
             metrics: OnceLock::new(),
             snapshots: Mutex::new(Vec::new()),
@@ -231,6 +239,15 @@ impl Live {
     pub fn with_batch(&self, batch: Arc<Batch>) -> Live {
         let mut next = self.derive(self.settings.clone());
         if matches!(batch.tier, Some(Tier::Fast) | None) {
+            let rexmits: u64 = batch.sockets.iter().filter_map(|r| r.rexmit_delta).sum();
+            next.socket_retransmits_total = next.socket_retransmits_total.wrapping_add(rexmits);
+            if self.settings.per_socket_metrics {
+                next.per_socket = PerSocket::choose(
+                    self.per_socket.keys(self.sockets()),
+                    &batch.sockets,
+                    self.settings.per_socket_metrics_limit,
+                );
+            }
             next.table = Some(batch.clone());
         }
         if batch.system.is_some() {
@@ -253,6 +270,8 @@ impl Live {
             settings,
             table: self.table.clone(),
             systems: self.systems.clone(),
+            socket_retransmits_total: self.socket_retransmits_total,
+            per_socket: self.per_socket.clone(),
             summary: OnceLock::new(),
             metrics: OnceLock::new(),
             snapshots: Mutex::new(Vec::new()),
@@ -354,6 +373,33 @@ mod tests {
         assert_eq!(s.sockets_retransmitting, 2);
         assert_eq!(s.top_rexmit, vec![1, 2]);
         assert_eq!(s.top_rtt, vec![2, 1, 0]);
+    }
+
+    #[test]
+    fn socket_retransmits_add_up_over_samples_and_survive_reconfigure() {
+        let settings = Arc::new(crate::config::EndpointConfig::default().validate().unwrap());
+        let batch = |deltas: &[u64]| {
+            Arc::new(Batch {
+                tier: Some(Tier::Fast),
+                ts: 0,
+                seq: 0,
+                interval_ms: 1000,
+                system: None,
+                sockets: deltas
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &d)| sock(i as u16, TcpState::Established, None, d))
+                    .collect(),
+            })
+        };
+        let a = Live::empty(settings.clone()).with_batch(batch(&[3, 0]));
+        let b = a.with_batch(batch(&[1, 4]));
+        assert_eq!(b.socket_retransmits_total, 8);
+        // A slow-tier batch carries no table: nothing added.
+        let mut slow = (*batch(&[100])).clone();
+        slow.tier = Some(Tier::Slow);
+        let c = b.with_batch(Arc::new(slow)).derive(settings);
+        assert_eq!(c.socket_retransmits_total, 8);
     }
 
     #[test]

@@ -4,16 +4,26 @@
 //! count (states, system counters, histograms across sockets, configured
 //! ports, agent health). Per-socket series only when configured, capped.
 //!
-//! The RTT and cwnd histograms describe the socket population at the last
-//! sample, not events: query them with `histogram_quantile()` directly,
-//! without `rate()`.
+//! Conventions: counters end in `_total` once and only rise (host counters
+//! since boot, the agent's own since it started), so `rate()` and
+//! `increase()` work; units are base units in the name (`_seconds`,
+//! `_bytes`); system counters have plain names (see `metric_names`).
+//!
+//! The RTT and cwnd distributions describe the socket population at the
+//! last sample, not events, so they are gauges, not Prometheus histograms
+//! (whose buckets are cumulative counters): `netpulse_sockets_with_rtt_at_most
+//! {seconds="B"}` is the number of connected sockets whose RTT is at most B.
+//! The median RTT of the current sockets:
+//! `histogram_quantile(0.5, sum by (le) (label_replace(
+//! netpulse_sockets_with_rtt_at_most, "le", "$1", "seconds", "(.*)")))`.
 
 use std::fmt::Write;
 
 use bytes::Bytes;
 
 use super::hub::EndpointStats;
-use super::live::{Histogram, Live, SYSTEM_SLOTS, has_path, slot_name, top_n};
+use super::live::{Histogram, Live, SYSTEM_SLOTS, slot_name};
+use super::metric_names::counter_metric;
 use crate::record::{STATE_COUNT, SystemRecord, TcpState};
 
 /// Content type of the 0.0.4 text format.
@@ -53,30 +63,32 @@ pub fn render_data(live: &Live) -> Bytes {
         let _ = writeln!(o, "netpulse_sample_timestamp_seconds {}", ns_to_s(b.ts));
     }
 
-    histogram(
+    population(
         &mut o,
-        "netpulse_sockets_rtt_seconds",
-        "Smoothed RTT of connected sockets at the last sample (a population, not events).",
+        "netpulse_sockets_with_rtt_at_most",
+        "seconds",
+        "Connected sockets whose smoothed RTT at the last sample was at most `seconds` (cumulative over the bounds; a population, not events).",
         &summary.rtt_us,
         6,
     );
-    histogram(
+    population(
         &mut o,
-        "netpulse_sockets_cwnd_bytes",
-        "Congestion window of connected sockets at the last sample, bytes (a population, not events).",
+        "netpulse_sockets_with_cwnd_at_most",
+        "bytes",
+        "Connected sockets whose congestion window at the last sample was at most `bytes` (cumulative over the bounds; a population, not events).",
         &summary.cwnd_bytes,
         0,
     );
     header(
         &mut o,
-        "netpulse_sockets_retransmits_interval",
-        "gauge",
-        "Segments retransmitted by all sockets during the last fast-tier interval.",
+        "netpulse_sockets_retransmits_total",
+        "counter",
+        "Segments retransmitted by the sampled sockets, summed over every fast-tier interval since the agent started (connections that open and close between two samples are not seen; netpulse_tcp_segments_retransmitted_total counts the whole host).",
     );
     let _ = writeln!(
         o,
-        "netpulse_sockets_retransmits_interval {}",
-        summary.rexmit_delta_sum
+        "netpulse_sockets_retransmits_total {}",
+        live.socket_retransmits_total
     );
     header(
         &mut o,
@@ -175,9 +187,17 @@ fn system_counters(o: &mut String, live: &Live) {
     };
     for (name, v) in sys.counters.iter() {
         let Some(v) = v else { continue };
-        let metric = format!("netpulse_tcp_{name}_total");
-        header(o, &metric, "counter", counter_help(name));
-        let _ = writeln!(o, "{metric} {v}");
+        match counter_metric(name) {
+            Some(m) => {
+                header(o, m.metric, "counter", m.help);
+                let _ = writeln!(o, "{} {v}", m.metric);
+            }
+            None => {
+                let metric = format!("netpulse_tcp_{name}_total");
+                header(o, &metric, "counter", "System TCP counter, since boot.");
+                let _ = writeln!(o, "{metric} {v}");
+            }
+        }
     }
     if let Some(s) = live.newest_system(|s| s.retransmit_rate.is_some()) {
         header(
@@ -204,24 +224,6 @@ fn system_counters(o: &mut String, live: &Live) {
             "netpulse_tcp_duplicate_ratio {}",
             fmt_f64(s.dup_rate.unwrap_or(0.0))
         );
-    }
-}
-
-fn counter_help(name: &str) -> &'static str {
-    match name {
-        "connattempt" => "Connections initiated (active opens), since boot.",
-        "accepts" => "Connections accepted (passive opens), since boot.",
-        "connects" => "Connections established, since boot.",
-        "drops" => "Connections dropped, since boot.",
-        "sndtotal" => "Segments sent, since boot.",
-        "sndbyte" => "Data bytes sent, since boot.",
-        "sndrexmitpack" => "Segments retransmitted, since boot.",
-        "sndrexmitbyte" => "Bytes retransmitted, since boot.",
-        "rcvtotal" => "Segments received, since boot.",
-        "rcvbyte" => "Data bytes received in sequence, since boot.",
-        "rcvduppack" => "Duplicate segments received, since boot.",
-        "rcvbadsum" => "Segments received with a bad checksum, since boot.",
-        _ => "System TCP counter, since boot.",
     }
 }
 
@@ -336,49 +338,27 @@ fn health(o: &mut String, live: &Live) {
 
 fn per_socket(o: &mut String, live: &Live) {
     let socks = live.sockets();
-    let limit = live.settings.per_socket_metrics_limit;
-    let candidates: Vec<usize> = (0..socks.len())
-        .filter(|&i| has_path(socks[i].state))
-        .collect();
-    let total = candidates.len();
-    let chosen = top_n(candidates, limit, |i| {
-        let r = &socks[i];
-        (r.rexmit_delta.unwrap_or(0), r.rtt_us.unwrap_or(0))
-    });
+    let chosen = &live.per_socket;
     header(
         o,
         "netpulse_socket_series_omitted",
         "gauge",
         "Connected sockets left out of per-socket series by per_socket_metrics_limit.",
     );
-    let _ = writeln!(
-        o,
-        "netpulse_socket_series_omitted {}",
-        total.saturating_sub(chosen.len())
-    );
+    let _ = writeln!(o, "netpulse_socket_series_omitted {}", chosen.omitted);
+    // Only the 4-tuple: state, pid and command change during a
+    // connection's life (the owner is joined later), and a label that
+    // changes starts a new series.
     let labels: Vec<String> = chosen
+        .rows
         .iter()
         .map(|&i| {
             let r = &socks[i];
-            let mut l = String::new();
-            let _ = write!(
-                l,
-                "local=\"{}\",remote=\"{}\",state=\"{}\"",
-                r.local, r.remote, r.state
-            );
-            if let Some(c) = r.command.as_deref() {
-                l.push_str(",command=\"");
-                escape_label(&mut l, c);
-                l.push('"');
-            }
-            if let Some(p) = r.pid {
-                let _ = write!(l, ",pid=\"{p}\"");
-            }
-            l
+            format!("local=\"{}\",remote=\"{}\"", r.local, r.remote)
         })
         .collect();
     type Value = fn(&crate::record::SocketRecord) -> Option<String>;
-    let series: [(&str, &str, &str, Value); 4] = [
+    let series: [(&str, &str, &str, Value); 3] = [
         (
             "netpulse_socket_rtt_seconds",
             "gauge",
@@ -397,16 +377,10 @@ fn per_socket(o: &mut String, live: &Live) {
             "Segments one connection retransmitted over its life.",
             |r| r.rexmit.map(|v| v.to_string()),
         ),
-        (
-            "netpulse_socket_retransmits_interval",
-            "gauge",
-            "Segments one connection retransmitted during the last interval.",
-            |r| r.rexmit_delta.map(|v| v.to_string()),
-        ),
     ];
     for (name, kind, help, value) in series {
         header(o, name, kind, help);
-        for (&i, l) in chosen.iter().zip(&labels) {
+        for (&i, l) in chosen.rows.iter().zip(&labels) {
             if let Some(v) = value(&socks[i]) {
                 let _ = writeln!(o, "{name}{{{l}}} {v}");
             }
@@ -418,32 +392,27 @@ fn header(o: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
-fn histogram(o: &mut String, name: &str, help: &str, h: &Histogram, decimals: u32) {
-    header(o, name, "histogram", help);
+/// A distribution of the current sockets as one gauge per bound: how
+/// many sockets have a value at most the bound (`+Inf`: all of them).
+fn population(
+    o: &mut String,
+    name: &str,
+    bound_label: &str,
+    help: &str,
+    h: &Histogram,
+    decimals: u32,
+) {
+    header(o, name, "gauge", help);
     let mut cum = 0u64;
     for (bound, n) in h.bounds.iter().zip(&h.counts) {
         cum += n;
         let _ = writeln!(
             o,
-            "{name}_bucket{{le=\"{}\"}} {cum}",
+            "{name}{{{bound_label}=\"{}\"}} {cum}",
             fixed(*bound, decimals)
         );
     }
-    let _ = writeln!(o, "{name}_bucket{{le=\"+Inf\"}} {}", h.count);
-    let _ = writeln!(o, "{name}_sum {}", fixed(h.sum, decimals));
-    let _ = writeln!(o, "{name}_count {}", h.count);
-}
-
-/// Label values: backslash, double quote and newline escaped.
-fn escape_label(o: &mut String, v: &str) {
-    for c in v.chars() {
-        match c {
-            '\\' => o.push_str("\\\\"),
-            '"' => o.push_str("\\\""),
-            '\n' => o.push_str("\\n"),
-            c => o.push(c),
-        }
-    }
+    let _ = writeln!(o, "{name}{{{bound_label}=\"+Inf\"}} {}", h.count);
 }
 
 fn fmt_f64(v: f64) -> String {
@@ -480,13 +449,6 @@ fn ns_to_s(ns: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn label_escaping() {
-        let mut s = String::new();
-        escape_label(&mut s, "a\"b\\c\nd");
-        assert_eq!(s, "a\\\"b\\\\c\\nd");
-    }
 
     #[test]
     fn floats_are_plain() {

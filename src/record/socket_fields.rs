@@ -131,6 +131,14 @@ macro_rules! socket_fields {
             fd: Option<i32> = 68, value, state;
             command: Option<Arc<str>> = 69, value, state;
 
+            // Listeners only.
+            /// Connections waiting to be accepted (Linux `idiag_rqueue` of
+            /// a listener, FreeBSD `so_qlen`).
+            accept_queue: Option<u32> = 72, value, state;
+            /// The most the accept queue holds: the `listen()` backlog as
+            /// the kernel capped it (Linux `idiag_wqueue`, FreeBSD `so_qlimit`).
+            accept_backlog: Option<u32> = 73, value, state;
+
             /// Key into the process map: Linux socket inode, FreeBSD kernel
             /// socket address (`xso_so`). A kernel address must never leave
             /// the process, so this is never written.

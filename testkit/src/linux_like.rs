@@ -147,6 +147,9 @@ pub fn socket(rng: &mut Rng, i: usize, ts: u64, freebsd_fields: bool) -> SocketR
         // A command name that CSV and JSON must quote.
         r.command = Some(Arc::from("my \"svc\", v2\nnext é"));
         r.local = "[fe80::1%2]:22".parse().unwrap();
+        // Listener fields, so that this record sets every field.
+        r.accept_queue = Some(rng.below(128) as u32);
+        r.accept_backlog = Some(128);
     }
     r
 }

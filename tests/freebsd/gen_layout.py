@@ -64,6 +64,8 @@ SECTIONS = [
         ("XT_XSO_SO", "field", "xtcpcb", SO + "xso_so"),
         ("XT_SO_UID", "field", "xtcpcb", SO + "so_uid"),
         ("XT_SO_OPTIONS", "field", "xtcpcb", SO + "so_options"),
+        ("XT_SO_QLEN", "field", "xtcpcb", SO + "so_qlen"),
+        ("XT_SO_QLIMIT", "field", "xtcpcb", SO + "so_qlimit"),
         ("XT_SO_RCV_CC", "field", "xtcpcb", SO + "so_rcv.sb_cc"),
         ("XT_SO_RCV_HIWAT", "field", "xtcpcb", SO + "so_rcv.sb_hiwat"),
         ("XT_SO_SND_CC", "field", "xtcpcb", SO + "so_snd.sb_cc"),

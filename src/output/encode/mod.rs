@@ -8,5 +8,6 @@ pub mod json;
 mod json_socket;
 pub mod line_writer;
 pub mod proto;
+pub mod table;
 mod text_value;
 mod written_fields;

@@ -53,6 +53,10 @@ pub const XT_XSO_SO: Field = Field::new(24, 8);
 pub const XT_SO_UID: Field = Field::new(136, 4);
 /// `struct xtcpcb`: `xt_inp.xi_socket.so_options`
 pub const XT_SO_OPTIONS: Field = Field::new(174, 2);
+/// `struct xtcpcb`: `xt_inp.xi_socket.so_qlen`
+pub const XT_SO_QLEN: Field = Field::new(120, 4);
+/// `struct xtcpcb`: `xt_inp.xi_socket.so_qlimit`
+pub const XT_SO_QLIMIT: Field = Field::new(128, 4);
 /// `struct xtcpcb`: `xt_inp.xi_socket.so_rcv.sb_cc`
 pub const XT_SO_RCV_CC: Field = Field::new(184, 4);
 /// `struct xtcpcb`: `xt_inp.xi_socket.so_rcv.sb_hiwat`

@@ -285,7 +285,11 @@ fn decode(rec: &[u8; XTCPCB_SIZE], ts: u64) -> Result<SocketRecord, Decode> {
         // The kernel copies no buffers out for a listening socket (its
         // buffer space holds the accept queues): they read 0, not a value.
         let listening = u16_le(rec, XT_SO_OPTIONS) as u64 & SO_ACCEPTCONN != 0;
-        if !listening {
+        if listening {
+            // What it copies instead: the accept queue and its limit.
+            r.accept_queue = Some(u32_le(rec, XT_SO_QLEN));
+            r.accept_backlog = Some(u32_le(rec, XT_SO_QLIMIT));
+        } else {
             r.snd_buf_used = Some(u32_le(rec, XT_SO_SND_CC));
             r.snd_buf_hiwat = Some(u32_le(rec, XT_SO_SND_HIWAT));
             r.rcv_buf_used = Some(u32_le(rec, XT_SO_RCV_CC));

@@ -265,9 +265,12 @@ fn fill(rec: &mut SocketRecord, p: &[u8], linux_state: u8, timer: u8) -> Result<
             rec.inode = Some(u64::from(inode));
             rec.proc_key = Some(u64::from(inode));
         }
-        // A listener's queues count connections (accept queue, backlog),
-        // not bytes, so they are left out rather than mislabelled.
-        if linux_state != LINUX_LISTEN {
+        // A listener's queues count connections, not bytes: the accept
+        // queue and its limit, kept apart from the byte queues.
+        if linux_state == LINUX_LISTEN {
+            rec.accept_queue = Some(rqueue);
+            rec.accept_backlog = Some(wqueue);
+        } else {
             rec.rcv_queue = Some(rqueue);
             rec.snd_queue = Some(wqueue);
         }
@@ -697,7 +700,7 @@ mod tests {
         );
         assert_eq!(parse(&buf).1[0].timer_2msl_ms, Some(1234));
         // A listener's tcp_info is mostly placeholders and its queues
-        // count connections: neither is reported.
+        // count connections: the queues are its accept queue and backlog.
         let info = tcp_info(248, 10, 20, 0);
         let buf = message(
             SOCK_DIAG_BY_FAMILY,
@@ -707,6 +710,7 @@ mod tests {
         let s = &parse(&buf).1[0];
         assert_eq!(s.state, TcpState::Listen);
         assert_eq!((s.cwnd, s.mss, s.rcv_queue), (None, None, None));
+        assert_eq!((s.accept_queue, s.accept_backlog), (Some(11), Some(22)));
         assert_eq!(s.uid, Some(1000));
     }
 

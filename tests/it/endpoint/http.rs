@@ -66,7 +66,7 @@ fn metrics_are_valid_prometheus_text_and_match_the_sample() {
         Some(0.0)
     );
     assert_eq!(
-        metric(&body, "netpulse_tcp_sndrexmitpack_total"),
+        metric(&body, "netpulse_tcp_segments_retransmitted_total"),
         Some(1201.0)
     );
     assert_eq!(metric(&body, "netpulse_tcp_retransmit_ratio"), Some(0.01));
@@ -78,17 +78,25 @@ fn metrics_are_valid_prometheus_text_and_match_the_sample() {
     assert_eq!(metric(&body, "netpulse_write_errors_total"), Some(1.0));
     let connected = 3002.0 - 600.0; // 10 % LISTEN, 10 % TIME_WAIT have no path
     assert_eq!(
-        metric(&body, "netpulse_sockets_rtt_seconds_count"),
+        metric(&body, "netpulse_sockets_with_rtt_at_most{seconds=\"+Inf\"}"),
         Some(connected)
     );
-    assert_eq!(
-        metric(&body, "netpulse_sockets_rtt_seconds_bucket{le=\"+Inf\"}"),
-        Some(connected)
+    // Bounds are exact decimals, not binary-float noise.
+    assert!(body.contains("netpulse_sockets_with_rtt_at_most{seconds=\"0.0001\"}"));
+    assert!(body.contains("netpulse_sockets_with_rtt_at_most{seconds=\"0.025\"}"));
+    assert!(body.contains("netpulse_sockets_with_cwnd_at_most{bytes=\"65536\"}"));
+    // The population is a gauge, not a Prometheus histogram.
+    assert!(body.contains("# TYPE netpulse_sockets_with_rtt_at_most gauge"));
+    assert!(!body.contains("_bucket"), "no histogram buckets");
+    assert!(!body.contains("_total_total"), "no doubled suffixes");
+    assert!(
+        body.contains("netpulse_build_info{version=\""),
+        "build info"
     );
-    // Bucket bounds are exact decimals, not binary-float noise.
-    assert!(body.contains("netpulse_sockets_rtt_seconds_bucket{le=\"0.0001\"}"));
-    assert!(body.contains("netpulse_sockets_rtt_seconds_bucket{le=\"0.025\"}"));
-    assert!(body.contains("netpulse_sockets_cwnd_bytes_bucket{le=\"65536\"}"));
+    assert!(
+        body.contains("\nprocess_cpu_seconds_total "),
+        "process metrics"
+    );
     // Per-socket series are capped, worst first, labels escaped.
     let per_socket = body
         .lines()
@@ -96,7 +104,9 @@ fn metrics_are_valid_prometheus_text_and_match_the_sample() {
         .count();
     assert_eq!(per_socket, 25);
     assert!(
-        body.contains("local=\"127.0.3.1:61001\",remote=\"127.0.3.250:8443\",state=\"ESTABLISHED\",command=\"payments-api\",pid=\"31337\""),
+        body.contains(
+            "netpulse_socket_rtt_seconds{local=\"127.0.3.1:61001\",remote=\"127.0.3.250:8443\"}"
+        ),
         "worst retransmitter missing from per-socket series"
     );
     assert_eq!(

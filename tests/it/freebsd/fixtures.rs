@@ -110,6 +110,8 @@ fn pcblist_decodes_every_field() {
     assert_eq!((r.snd_buf_used, r.snd_buf_hiwat), (None, None));
     assert_eq!((r.rcv_buf_used, r.rcv_buf_hiwat), (None, None));
     assert_eq!((r.snd_buf_pct, r.rcv_buf_pct), (None, None));
+    // What it copies instead: the accept queue (so_qlen) and its limit.
+    assert_eq!((r.accept_queue, r.accept_backlog), (Some(1), Some(128)));
 
     let r = &recs[2];
     assert_eq!(r.sock_id, Some(902));
@@ -221,6 +223,7 @@ fn pcblist_handshake_decodes_what_the_kernel_fills() {
     assert_eq!((l.snd_buf_used, l.snd_buf_hiwat), (None, None));
     assert_eq!((l.rcv_buf_used, l.rcv_buf_hiwat), (None, None));
     assert_eq!((l.snd_buf_pct, l.rcv_buf_pct), (None, None));
+    assert_eq!((l.accept_queue, l.accept_backlog), (Some(0), Some(128)));
 
     let c = &recs[3];
     assert_eq!(c.local.to_string(), "[fe80::1%2]:22");

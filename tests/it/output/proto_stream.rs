@@ -190,7 +190,7 @@ fn protoc_decodes_our_stream() {
     for (msg, count) in [
         ("Header", 7),
         ("SystemRecord", 15),
-        ("SocketRecord", 71),
+        ("SocketRecord", 73),
         ("TcpCounters", 12),
     ] {
         let fields = proto_fields(&proto, msg);

@@ -160,13 +160,18 @@ fn csv_files_each_start_with_the_header_across_rotations() {
     assert!(socket.len() > 20, "only {} socket files", socket.len());
     assert!(system.len() > 1, "the system stream never rotated");
 
+    let command_col = String::from_utf8_lossy(&headers[1])
+        .trim_end()
+        .split(',')
+        .position(|c| c == "command")
+        .expect("a command column");
     let mut ids = Vec::new();
     for f in &socket {
         let rows = csv_rows(f, &headers[1]);
         assert!(!rows.is_empty(), "{} has no rows", f.display());
         for r in rows {
             let id: u64 = r[2].parse().unwrap(); // ts, tier, sock_id
-            assert_eq!(&r[r.len() - 1], format!("worker, \"{id}\"\nline two"));
+            assert_eq!(&r[command_col], format!("worker, \"{id}\"\nline two"));
             ids.push(id);
         }
     }
