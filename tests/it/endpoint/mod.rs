@@ -1,5 +1,6 @@
 mod daemon;
 mod dashboard;
 mod http;
+mod prometheus;
 mod socket_safety;
 mod unix;

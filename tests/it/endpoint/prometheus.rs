@@ -7,9 +7,6 @@
 //! namespace's own counter over a minute.
 #![cfg(target_os = "linux")]
 
-mod daemon_support;
-mod endpoint_support;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
@@ -17,8 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use daemon_support::{Agent, KillOnDrop};
-use endpoint_support::{http_get, http_raw};
+use crate::support::daemon::{Agent, KillOnDrop};
+use netpulse_testkit::endpoint::{http_get, http_raw};
 use serde_json::Value;
 
 const CONNECTIONS: usize = 6;
