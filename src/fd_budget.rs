@@ -87,12 +87,31 @@ pub enum FdLimit {
     Raised { from: u64, to: u64 },
 }
 
+/// The soft and hard `RLIMIT_NOFILE`, unlimited when unknown. `rlim_t` is
+/// unsigned on Linux and signed on FreeBSD (where infinity is its maximum).
+fn nofile_limits() -> (u64, u64) {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap_or((RLIM_MAX, RLIM_MAX));
+    (from_rlim(soft), from_rlim(hard))
+}
+
+const RLIM_MAX: libc::rlim_t = libc::rlim_t::MAX;
+
+#[allow(clippy::unnecessary_fallible_conversions, clippy::useless_conversion)] // rlim_t is u64 on Linux
+fn from_rlim(v: libc::rlim_t) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
+#[allow(clippy::unnecessary_fallible_conversions, clippy::useless_conversion)] // rlim_t is u64 on Linux
+fn to_rlim(v: u64) -> libc::rlim_t {
+    libc::rlim_t::try_from(v).unwrap_or(RLIM_MAX)
+}
+
 /// Make the soft `RLIMIT_NOFILE` at least what `cfg` can need, up to the
 /// hard limit; refuse when even the hard limit is lower.
 pub fn ensure(cfg: &Config) -> Result<FdLimit, FdLimitError> {
     let budget = FdBudget::of(cfg);
     let needed = budget.total();
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap_or((u64::MAX, u64::MAX));
+    let (soft, hard) = nofile_limits();
     if soft >= needed {
         return Ok(FdLimit::Enough { soft });
     }
@@ -103,7 +122,7 @@ pub fn ensure(cfg: &Config) -> Result<FdLimit, FdLimitError> {
             budget,
         });
     }
-    match setrlimit(Resource::RLIMIT_NOFILE, needed, hard) {
+    match setrlimit(Resource::RLIMIT_NOFILE, to_rlim(needed), to_rlim(hard)) {
         Ok(()) => Ok(FdLimit::Raised {
             from: soft,
             to: needed,
@@ -120,7 +139,7 @@ pub fn ensure(cfg: &Config) -> Result<FdLimit, FdLimitError> {
 pub fn check(cfg: &Config) -> Result<(), FdLimitError> {
     let budget = FdBudget::of(cfg);
     let needed = budget.total();
-    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap_or((u64::MAX, u64::MAX));
+    let (_, hard) = nofile_limits();
     if hard < needed {
         return Err(FdLimitError {
             needed,
