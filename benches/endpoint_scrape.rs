@@ -127,6 +127,7 @@ impl Producer {
                     ..SystemRecord::default()
                 };
                 Batch {
+                    closes: Vec::new(),
                     tier: Some(Tier::Fast),
                     ts,
                     seq,

@@ -305,6 +305,7 @@ fn batches() -> Vec<Batch> {
     };
     vec![
         Batch {
+            closes: Vec::new(),
             tier: Some(Tier::Fast),
             ts: 1_709_312_400_000_000_000,
             seq: 0,
@@ -313,6 +314,7 @@ fn batches() -> Vec<Batch> {
             sockets: (0..33).map(socket).collect(),
         },
         Batch {
+            closes: Vec::new(),
             tier: None,
             ts: 1,
             seq: u64::MAX,
@@ -321,6 +323,7 @@ fn batches() -> Vec<Batch> {
             sockets: (33..45).map(socket).collect(),
         },
         Batch {
+            closes: Vec::new(),
             tier: Some(Tier::Aggregate),
             ts: 2,
             seq: 2,

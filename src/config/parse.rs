@@ -9,8 +9,8 @@ use toml::{Table, Value};
 
 use super::units::{format_duration, parse_duration, parse_size};
 use super::{
-    AgentConfig, Config, ConfigError, EndpointConfig, FilterConfig, Format, OutputConfig,
-    TierConfig, TiersConfig,
+    AgentConfig, Config, ConfigError, EndpointConfig, FilterConfig, Format, MAX_HEARTBEAT,
+    OutputConfig, SocketLines, TierConfig, TiersConfig,
 };
 use crate::platform::SourceKind;
 use crate::record::{TcpState, Tier};
@@ -184,6 +184,7 @@ fn parse_root(root: &Table, p: &mut Problems) -> Config {
                 }
             }
             check_output_collisions(&cfg.outputs, p);
+            check_heartbeats(&cfg, p);
         }
         Some(_) => p.add("output", "must be written [[output]] (an array of tables), not [output]"),
     }
@@ -339,6 +340,9 @@ fn parse_output(t: &Table, full: &str, p: &mut Problems) -> OutputConfig {
         "rotate_age",
         "keep",
         "file_mode",
+        "sockets",
+        "heartbeat",
+        "closes",
     ];
     p.unknown_keys(t, &format!("{full}."), &known);
     let key = |k: &str| format!("{full}.{k}");
@@ -450,6 +454,31 @@ fn parse_output(t: &Table, full: &str, p: &mut Problems) -> OutputConfig {
             _ => p.add(&key("file_mode"), format!("`{s}` is not an octal mode; write e.g. \"0640\"")),
         }
     }
+    if let Some(s) = p.string(t, "sockets", &key("sockets"), "\"changed\"") {
+        match SocketLines::from_name(s) {
+            Some(m) => o.sockets = m,
+            None => p.add(
+                &key("sockets"),
+                format!("unknown value `{s}`; use \"changed\" (only sockets whose state changed, plus heartbeats) or \"all\" (every socket every poll)"),
+            ),
+        }
+    }
+    if t.contains_key("heartbeat") {
+        // The lower bound is the fast tier's interval, checked once the
+        // tiers are known (`check_heartbeats`).
+        if let Some(d) = p.duration(
+            t,
+            "heartbeat",
+            &key("heartbeat"),
+            Duration::from_millis(10),
+            MAX_HEARTBEAT,
+        ) {
+            o.heartbeat = d;
+        }
+    }
+    if let Some(b) = p.boolean(t, "closes", &key("closes")) {
+        o.closes = b;
+    }
     if o.is_stdout() {
         if o.format != Format::Json {
             p.add(
@@ -463,6 +492,27 @@ fn parse_output(t: &Table, full: &str, p: &mut Problems) -> OutputConfig {
         }
     }
     o
+}
+
+/// A heartbeat shorter than the fast tier's interval would write every
+/// socket every poll: that is `sockets = "all"`, said plainly.
+fn check_heartbeats(cfg: &Config, p: &mut Problems) {
+    let fast = cfg.tiers.get(Tier::Fast);
+    if !fast.enabled {
+        return;
+    }
+    for (i, o) in cfg.outputs.iter().enumerate() {
+        if o.sockets == SocketLines::Changed && o.heartbeat < fast.interval {
+            p.add(
+                &format!("output[{i}].heartbeat"),
+                format!(
+                    "`{}` is shorter than the fast tier's interval ({}); use at least that, or sockets = \"all\"",
+                    format_duration(o.heartbeat),
+                    format_duration(fast.interval)
+                ),
+            );
+        }
+    }
 }
 
 /// Two outputs writing the same files would interleave records: compare

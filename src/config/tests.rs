@@ -222,6 +222,9 @@ rotate_size = "64MiB"
 rotate_age = "1h"
 keep = 24
 file_mode = "0640"
+sockets = "changed"
+heartbeat = "5m"
+closes = true
 [endpoint]
 unix_socket = ""
 unix_socket_mode = "0660"

@@ -36,6 +36,11 @@ pub struct Store {
     endpoint: Option<Box<dyn Publisher>>,
     /// Where a table the endpoint let go of goes back for reuse.
     tables: Option<TablePool>,
+    /// The last socket-table batch: where a socket that is gone now was
+    /// last seen, for its close record.
+    prev_fast: Option<Arc<Batch>>,
+    /// This host's name, on every system line.
+    host: Option<Arc<str>>,
 }
 
 impl Store {
@@ -50,6 +55,10 @@ impl Store {
             drop_log: LogLimit::default(),
             endpoint: None,
             tables: None,
+            prev_fast: None,
+            host: Some(crate::output::proto::host_name())
+                .filter(|h| !h.is_empty())
+                .map(Arc::from),
         }
     }
 
@@ -78,13 +87,28 @@ impl Store {
                 },
                 s = samples.recv() => match s {
                     Some(s) => {
-                        let batch = self.batch(s);
+                        let batch = self.next(s);
                         self.route(batch).await;
                     }
                     None => break,
                 },
             }
         }
+    }
+
+    /// The batch of one sample, remembered when it holds the socket table
+    /// (the next one's close records come from it).
+    pub fn next(&mut self, s: Sample) -> Arc<Batch> {
+        let batch = Arc::new(self.batch(s));
+        if batch.tier == Some(Tier::Fast) {
+            if let Some(old) = self.prev_fast.replace(Arc::clone(&batch)) {
+                // Whichever holder lets go last gives the table back.
+                if let Some(tables) = &self.tables {
+                    tables.recycle(old);
+                }
+            }
+        }
+        batch
     }
 
     /// Build the output batch of one sample.
@@ -101,6 +125,7 @@ impl Store {
             ..SystemRecord::default()
         };
         let mut sockets = Vec::new();
+        let mut closes = Vec::new();
         match s.payload {
             Payload::Sockets {
                 sockets: mut socks,
@@ -114,6 +139,22 @@ impl Store {
                     std::sync::atomic::Ordering::Relaxed,
                 );
                 set_census(&mut sys, Some(census));
+                if let Some(prev) = &self.prev_fast {
+                    closes = self
+                        .deltas
+                        .gone()
+                        .iter()
+                        .filter_map(|&i| prev.sockets.get(i as usize))
+                        .map(|last| {
+                            let mut close = last.clone();
+                            close.ts = s.ts;
+                            close
+                        })
+                        .collect();
+                }
+                sys.sockets_written = Some(socks.len() as u64);
+                sys.sockets_unchanged = Some(0);
+                sys.closed = Some(closes.len() as u64);
                 sockets = socks;
             }
             Payload::Standard {
@@ -138,6 +179,7 @@ impl Store {
         sys.write_errors = Some(Health::get(&h.write_errors));
         sys.parse_errors = Some(Health::get(&h.parse_errors));
         sys.tracked_sockets = Some(Health::get(&h.tracked_sockets));
+        sys.host = self.host.clone();
         Batch {
             tier: Some(s.tier),
             ts: s.ts,
@@ -145,6 +187,7 @@ impl Store {
             interval_ms: s.interval_ms,
             system: Some(sys),
             sockets,
+            closes,
         }
     }
 
@@ -161,11 +204,10 @@ impl Store {
     /// space: a slow sink slows the pipeline (the tiers then skip ticks,
     /// counted) instead of losing records after they were collected; a
     /// stuck one loses them (counted) instead of stalling the others.
-    async fn route(&mut self, batch: Batch) {
+    async fn route(&mut self, batch: Arc<Batch>) {
         let Some(tier) = batch.tier else { return };
         let n = batch.record_count() as u64;
         Health::add(&self.health.produced, n);
-        let batch = Arc::new(batch);
         if let Some(hub) = &self.endpoint {
             if let (Some(old), Some(tables)) = (hub.publish(Arc::clone(&batch)), &self.tables) {
                 // The sinks wrote it long ago; the endpoint held it last.

@@ -185,6 +185,7 @@ pub fn batch(seed: u64, seq: u64, n: usize, freebsd_fields: bool) -> Batch {
         .map(|i| socket(&mut rng, i, ts, freebsd_fields))
         .collect();
     Batch {
+        closes: Vec::new(),
         tier: Some(Tier::Fast),
         ts,
         seq,
