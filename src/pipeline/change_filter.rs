@@ -182,3 +182,136 @@ pub fn narrow(
         },
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{SocketRecord, SystemRecord, TcpState, Tier};
+
+    const SEC: u64 = 1_000_000_000;
+
+    fn sock(id: u64, bytes: u64, idle_ms: u32) -> SocketRecord {
+        let mut r = SocketRecord::new(
+            0,
+            format!("127.0.0.1:{}", 1000 + id).parse().unwrap(),
+            "127.0.0.1:80".parse().unwrap(),
+            TcpState::Established,
+        );
+        r.sock_id = Some(id);
+        r.bytes_acked = Some(bytes);
+        r.idle_ms = Some(idle_ms);
+        r
+    }
+
+    fn poll(ts: u64, sockets: Vec<SocketRecord>, closes: Vec<SocketRecord>) -> Batch {
+        Batch {
+            tier: Some(Tier::Fast),
+            ts,
+            seq: ts / SEC,
+            interval_ms: 1000,
+            system: Some(SystemRecord {
+                ts,
+                sockets_written: Some(sockets.len() as u64),
+                sockets_unchanged: Some(0),
+                ..SystemRecord::default()
+            }),
+            sockets,
+            closes,
+        }
+    }
+
+    fn written_ids(b: &Batch) -> Vec<u64> {
+        b.sockets.iter().map(|s| s.sock_id.unwrap()).collect()
+    }
+
+    #[test]
+    fn first_sight_and_state_changes_are_written_clock_changes_are_not() {
+        let mut f = ChangeFilter::new(Duration::from_secs(3600));
+        let first = poll(SEC, vec![sock(1, 10, 0), sock(2, 20, 0)], vec![]);
+        let out = narrow(&first, Some(&mut f), true).unwrap();
+        assert_eq!(written_ids(&out), [1, 2]);
+        // Socket 1 only aged; socket 2 moved bytes.
+        let second = poll(2 * SEC, vec![sock(1, 10, 900), sock(2, 25, 900)], vec![]);
+        let out = narrow(&second, Some(&mut f), true).unwrap();
+        assert_eq!(written_ids(&out), [2]);
+        let sys = out.system.as_ref().unwrap();
+        assert_eq!(
+            (sys.sockets_written, sys.sockets_unchanged),
+            (Some(1), Some(1))
+        );
+        assert_eq!(out.sockets[0].bytes_acked, Some(25));
+    }
+
+    #[test]
+    fn every_socket_gets_a_heartbeat_within_the_interval_spread_over_polls() {
+        let heartbeat = Duration::from_secs(10);
+        let mut f = ChangeFilter::new(heartbeat);
+        let socks = |ts| (0..200).map(|i| sock(i, 7, (ts / SEC) as u32)).collect();
+        let out = narrow(&poll(SEC, socks(SEC), vec![]), Some(&mut f), true).unwrap();
+        assert_eq!(out.sockets.len(), 200);
+        let mut last_line = vec![1u64; 200];
+        let mut busiest_poll = 0;
+        for t in 2..=40u64 {
+            let out = narrow(&poll(t * SEC, socks(t * SEC), vec![]), Some(&mut f), true).unwrap();
+            busiest_poll = busiest_poll.max(out.sockets.len());
+            for id in written_ids(&out) {
+                last_line[id as usize] = t;
+            }
+            for (id, &l) in last_line.iter().enumerate() {
+                assert!(t - l <= 10, "socket {id} silent since {l} at {t}");
+            }
+        }
+        // Spread: no poll writes anywhere near every socket.
+        assert!(busiest_poll < 100, "{busiest_poll} heartbeats in one poll");
+    }
+
+    #[test]
+    fn a_close_forgets_the_socket_and_closes_can_be_left_out() {
+        let mut f = ChangeFilter::new(Duration::from_secs(3600));
+        narrow(&poll(SEC, vec![sock(1, 1, 0)], vec![]), Some(&mut f), true);
+        let gone = poll(2 * SEC, vec![], vec![sock(1, 1, 0)]);
+        let out = narrow(&gone, Some(&mut f), true).unwrap();
+        assert_eq!(out.closes.len(), 1);
+        assert!(f.is_empty());
+        let out = narrow(&gone, None, false).unwrap();
+        assert!(out.closes.is_empty());
+        assert!(
+            narrow(&gone, None, true).is_none(),
+            "all + closes: as it is"
+        );
+    }
+
+    #[test]
+    fn a_fresh_filter_writes_every_socket_once_then_changes_only() {
+        // A reload that switches an output's mode starts a new filter.
+        let socks = vec![sock(1, 1, 0), sock(2, 2, 0), sock(3, 3, 0)];
+        let mut old = ChangeFilter::new(Duration::from_secs(3600));
+        narrow(&poll(SEC, socks.clone(), vec![]), Some(&mut old), true);
+        let mut fresh = ChangeFilter::new(Duration::from_secs(3600));
+        let out = narrow(
+            &poll(2 * SEC, socks.clone(), vec![]),
+            Some(&mut fresh),
+            true,
+        )
+        .unwrap();
+        assert_eq!(written_ids(&out), [1, 2, 3]);
+        let out = narrow(&poll(3 * SEC, socks, vec![]), Some(&mut fresh), true).unwrap();
+        assert!(out.sockets.is_empty());
+    }
+
+    #[test]
+    fn sockets_gone_without_a_close_are_forgotten() {
+        let mut f = ChangeFilter::new(Duration::from_secs(3600));
+        narrow(
+            &poll(SEC, vec![sock(1, 1, 0), sock(2, 1, 0)], vec![]),
+            Some(&mut f),
+            true,
+        );
+        narrow(
+            &poll(2 * SEC, vec![sock(2, 1, 0)], vec![]),
+            Some(&mut f),
+            true,
+        );
+        assert_eq!(f.len(), 1);
+    }
+}

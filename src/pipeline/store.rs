@@ -353,6 +353,103 @@ mod tests {
         assert_eq!(sys.poll_us, Some(7));
     }
 
+    fn fast(ts: u64, sockets: Vec<SocketRecord>) -> Sample {
+        let n = sockets.len() as u64;
+        Sample {
+            tier: Tier::Fast,
+            ts,
+            interval_ms: 1000,
+            poll_us: 1,
+            payload: Payload::Sockets {
+                sockets,
+                census: census(n),
+                scan: ScanStats::default(),
+            },
+        }
+    }
+
+    fn conn(id: u64, lport: u16, bytes: u64) -> SocketRecord {
+        let mut s = SocketRecord::new(
+            0,
+            SocketAddr::from(([127, 0, 0, 1], lport)),
+            "127.0.0.1:80".parse().unwrap(),
+            TcpState::Established,
+        );
+        s.sock_id = Some(id);
+        s.bytes_acked = Some(bytes);
+        s
+    }
+
+    use std::net::SocketAddr;
+
+    #[test]
+    fn a_socket_gone_gets_a_close_with_its_last_values_and_this_polls_ts() {
+        let mut st = Store::new(Vec::new(), Arc::new(Health::default()));
+        st.next(fast(
+            1_000_000_000,
+            vec![conn(1, 5000, 10), conn(2, 5001, 20)],
+        ));
+        st.next(fast(
+            2_000_000_000,
+            vec![conn(1, 5000, 15), conn(2, 5001, 90)],
+        ));
+        let b = st.next(fast(3_000_000_000, vec![conn(1, 5000, 15)]));
+        assert_eq!(b.closes.len(), 1);
+        let c = &b.closes[0];
+        assert_eq!(
+            (c.sock_id, c.bytes_acked, c.ts),
+            (Some(2), Some(90), 3_000_000_000)
+        );
+        assert_eq!(c.bytes_acked_delta, Some(70));
+        assert_eq!(
+            c.age_ms,
+            Some(1000),
+            "lifetime as seen: first to last sight"
+        );
+        let sys = b.system.as_ref().unwrap();
+        assert_eq!((sys.closed, sys.sockets_written), (Some(1), Some(1)));
+        assert!(sys.host.is_some());
+        let b = st.next(fast(4_000_000_000, vec![conn(1, 5000, 15)]));
+        assert!(b.closes.is_empty(), "closed once");
+    }
+
+    #[test]
+    fn a_reused_tuple_with_a_new_id_closes_the_old_connection() {
+        let mut st = Store::new(Vec::new(), Arc::new(Health::default()));
+        st.next(fast(1_000_000_000, vec![conn(1, 5000, 500)]));
+        let b = st.next(fast(2_000_000_000, vec![conn(2, 5000, 3)]));
+        assert_eq!(b.closes.len(), 1);
+        assert_eq!(b.closes[0].sock_id, Some(1));
+        assert_eq!(b.closes[0].bytes_acked, Some(500));
+        assert_eq!(b.sockets[0].sock_id, Some(2));
+        assert_eq!(b.sockets[0].age_ms, Some(0), "a new connection");
+    }
+
+    #[test]
+    fn closes_survive_a_compaction_of_the_delta_store() {
+        // Thousands gone at once shrink the store; the survivors gone the
+        // poll after must still close with their own values.
+        let mut st = Store::new(Vec::new(), Arc::new(Health::default()));
+        let many: Vec<_> = (0..3000).map(|i| conn(i, 1000 + i as u16, i)).collect();
+        st.next(fast(1_000_000_000, many));
+        // Listed in another order than first seen: compaction numbers the
+        // slots by first sight, the closes must follow the listing.
+        let few: Vec<_> = (0..10)
+            .rev()
+            .map(|i| conn(i, 1000 + i as u16, i + 7))
+            .collect();
+        let b = st.next(fast(2_000_000_000, few.clone()));
+        assert_eq!(b.closes.len(), 2990);
+        let b = st.next(fast(3_000_000_000, few[..5].to_vec()));
+        let mut closed: Vec<_> = b
+            .closes
+            .iter()
+            .map(|c| (c.sock_id.unwrap(), c.bytes_acked))
+            .collect();
+        closed.sort();
+        assert_eq!(closed, (0..5).map(|i| (i, Some(i + 7))).collect::<Vec<_>>());
+    }
+
     /// TEST DOUBLE: records what the store publishes and hands back a
     /// table batch when it has one, as the endpoint does.
     struct RecordingPublisher {
