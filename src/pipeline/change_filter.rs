@@ -100,10 +100,12 @@ impl ChangeFilter {
                     }
                 }
                 None => {
-                    // First heartbeat somewhere within one heartbeat, so
-                    // sockets first seen together (at start, after a
-                    // reload) do not all fall due in the same poll.
-                    let spread = self.keys.hash_one(key) % self.heartbeat_ns;
+                    // First heartbeat somewhere in the second half of one
+                    // heartbeat, so sockets first seen together (at start,
+                    // after a reload) do not all fall due in the same poll,
+                    // and none falls due right after its first line.
+                    let half = self.heartbeat_ns / 2;
+                    let spread = half + self.keys.hash_one(key) % (self.heartbeat_ns - half);
                     self.written.insert(
                         key,
                         Written {
