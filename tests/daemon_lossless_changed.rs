@@ -157,8 +157,8 @@ fn changed_stream_rebuilds_the_all_stream_exactly() {
     while t0.elapsed() < Duration::from_secs(secs) {
         rounds += 1;
         let busy = conns / 20;
-        for i in 0..busy {
-            let _ = pairs[i].0.write_all(&buf[..1 + rng.below(4000)]);
+        for (c, _) in pairs.iter_mut().take(busy) {
+            let _ = c.write_all(&buf[..1 + rng.below(4000)]);
         }
         for _ in 0..5 {
             let i = busy + rng.below(conns - busy);
@@ -181,6 +181,11 @@ fn changed_stream_rebuilds_the_all_stream_exactly() {
     assert!(status.success(), "agent failed:\n{log}");
     let sum = summary(&log);
     assert_eq!(sum.dropped, 0, "{log}");
+    // A `changed` output is offered only what it writes: no phantom loss.
+    for (sink, counts) in &sum.sinks {
+        assert_eq!(counts["offered"], counts["written"], "{sink}: {log}");
+    }
+    assert_eq!(sum.sinks.len(), 2);
 
     let clock: Vec<&str> = FIELDS.iter().filter(|f| f.clock).map(|f| f.name).collect();
     let all = polls(&out, "all");
@@ -246,8 +251,16 @@ fn changed_stream_rebuilds_the_all_stream_exactly() {
         lines_changed * 3 < lines_all,
         "changed wrote {lines_changed} socket lines, all {lines_all}"
     );
+    let bytes = |prefix: &str| -> u64 {
+        files(&out, &format!("{prefix}.jsonl"))
+            .iter()
+            .map(|f| f.metadata().unwrap().len())
+            .sum()
+    };
     eprintln!(
-        "{} polls, {lines_all} socket lines in `all`, {lines_changed} in `changed`, {closes} closes",
-        all.len()
+        "{} polls, {lines_all} socket lines in `all`, {lines_changed} in `changed`, {closes} closes; {} vs {} bytes",
+        all.len(),
+        bytes("all"),
+        bytes("changed")
     );
 }
