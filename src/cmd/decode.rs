@@ -2,7 +2,9 @@
 //! `netpulse once --format proto`) back to the JSON lines the JSON sink
 //! writes for the same samples, line for line.
 //!
-//! `FILE` may be `-` for standard input. Exit status: 0 when the whole
+//! `FILE` may be `-` for standard input, and may be compressed with zstd or
+//! gzip (`.pb.zst`, `.pb.gz`: recognised by their magic bytes, not their
+//! name). Exit status: 0 when the whole
 //! stream decoded; 3 when it ends inside a message (every complete message
 //! before it is printed first; a file still being written, or a writer
 //! killed mid-write); 1 for a corrupt stream or an unreadable file (again
@@ -29,6 +31,7 @@ pub fn main(args: crate::DecodeArgs) -> anyhow::Result<ExitCode> {
         })?;
         Box::new(BufReader::with_capacity(1 << 20, file))
     };
+    let reader = decompressed(reader).with_context(|| format!("reading {name}"))?;
 
     let mut stdout = std::io::stdout().lock();
     let mut out = Vec::new();
@@ -53,6 +56,27 @@ pub fn main(args: crate::DecodeArgs) -> anyhow::Result<ExitCode> {
     }
     flush(&mut stdout)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// zstd frames start with these bytes (RFC 8878), gzip members with these
+/// (RFC 1952). A protobuf stream starts with a length varint and a `Batch`
+/// field tag 1 (0x0a), so neither is mistaken for one.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// `reader`, decompressed on the fly when it starts with a zstd or gzip
+/// header; streamed, so a large file needs no more memory than a plain one.
+fn decompressed(mut reader: Box<dyn BufRead>) -> std::io::Result<Box<dyn BufRead>> {
+    let head = reader.fill_buf()?;
+    if head.starts_with(&ZSTD_MAGIC) {
+        let z = zstd::stream::read::Decoder::with_buffer(reader)?;
+        Ok(Box::new(BufReader::with_capacity(1 << 20, z)))
+    } else if head.starts_with(&GZIP_MAGIC) {
+        let gz = flate2::bufread::MultiGzDecoder::new(reader);
+        Ok(Box::new(BufReader::with_capacity(1 << 20, gz)))
+    } else {
+        Ok(reader)
+    }
 }
 
 /// False when the reader went away (`netpulse decode F | head`): stop
