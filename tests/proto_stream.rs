@@ -65,7 +65,11 @@ fn decode_reads_zstd_and_gzip_compressed_streams() {
     write_stream(&plain, &batches);
     let bytes = std::fs::read(&plain).unwrap();
     let zst = dir.path().join("netpulse.pb.zst");
-    std::fs::write(&zst, zstd::encode_all(&bytes[..], 3).unwrap()).unwrap();
+    // Two frames, as a writer that compresses chunk by chunk makes.
+    let half = bytes.len() / 2;
+    let mut frames = zstd::encode_all(&bytes[..half], 3).unwrap();
+    frames.extend(zstd::encode_all(&bytes[half..], 19).unwrap());
+    std::fs::write(&zst, frames).unwrap();
     let gz = dir.path().join("netpulse.pb.gz");
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut enc, &bytes).unwrap();

@@ -11,12 +11,13 @@
 //! after printing what came before).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use netpulse::output::json;
 use netpulse::output::proto::StreamDecoder;
+use ruzstd::decoding::{FrameDecoder, StreamingDecoder};
 
 /// Exit status for a stream that ends inside a message.
 const EXIT_TRUNCATED: u8 = 3;
@@ -69,13 +70,44 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 fn decompressed(mut reader: Box<dyn BufRead>) -> std::io::Result<Box<dyn BufRead>> {
     let head = reader.fill_buf()?;
     if head.starts_with(&ZSTD_MAGIC) {
-        let z = zstd::stream::read::Decoder::with_buffer(reader)?;
+        let first = StreamingDecoder::new(reader).map_err(std::io::Error::other)?;
+        let z = ZstdFrames { frame: Some(first) };
         Ok(Box::new(BufReader::with_capacity(1 << 20, z)))
     } else if head.starts_with(&GZIP_MAGIC) {
         let gz = flate2::bufread::MultiGzDecoder::new(reader);
         Ok(Box::new(BufReader::with_capacity(1 << 20, gz)))
     } else {
         Ok(reader)
+    }
+}
+
+/// Every zstd frame of a stream, one after another (a file may hold
+/// several, e.g. one appended per chunk), decoded in pure Rust so the
+/// cross-built agents need no C toolchain.
+struct ZstdFrames<R: BufRead> {
+    /// `None` once the stream has ended.
+    frame: Option<StreamingDecoder<R, FrameDecoder>>,
+}
+
+impl<R: BufRead> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let Some(frame) = self.frame.as_mut() else {
+                return Ok(0);
+            };
+            let n = frame.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // This frame is done: another may follow.
+            let (mut source, decoder) = self.frame.take().expect("checked above").into_parts();
+            if source.fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            let next = StreamingDecoder::new_with_decoder(source, decoder)
+                .map_err(std::io::Error::other)?;
+            self.frame = Some(next);
+        }
     }
 }
 
