@@ -128,11 +128,13 @@ enabled = false
 [[output]]
 format = "json"
 dir = "{tmp}/out"
+sockets = "all"      # every socket every tick: the figures are for that
 rotate_size = "256MiB"
 keep = 1
 [[output]]
 format = "csv"
 dir = "{tmp}/out"
+sockets = "all"
 rotate_size = "256MiB"
 keep = 1
 """, tmp)

@@ -65,6 +65,7 @@ cfg() { # $1 = on|off
 [[output]]
 format = "json"
 dir = "$work/out-$1"
+sockets = "all"
 rotate_size = "256MiB"
 keep = 1
 EOF

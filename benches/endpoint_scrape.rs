@@ -124,6 +124,7 @@ impl Producer {
                     ..SystemRecord::default()
                 };
                 Batch {
+                    closes: Vec::new(),
                     tier: Some(Tier::Fast),
                     ts,
                     seq,

@@ -94,6 +94,7 @@ fn per_record(d: Duration, n: u64) -> f64 {
 
 fn main() {
     let batch = Batch {
+        closes: Vec::new(),
         tier: None,
         ts: 1,
         seq: 0,

@@ -28,6 +28,7 @@ impl Format {
             Format::Csv => vec![
                 format!("{prefix}-system.csv"),
                 format!("{prefix}-socket.csv"),
+                format!("{prefix}-close.csv"),
             ],
             Format::Proto => vec![format!("{prefix}.pb")],
         }

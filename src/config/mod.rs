@@ -74,6 +74,9 @@ pub const ALL_KEYS: &[&str] = &[
     "output.rotate_age",
     "output.keep",
     "output.file_mode",
+    "output.sockets",
+    "output.heartbeat",
+    "output.closes",
     "endpoint.unix_socket",
     "endpoint.unix_socket_mode",
     "endpoint.unix_socket_group",
@@ -173,7 +176,40 @@ pub struct OutputConfig {
     /// Rotated files kept per family; older ones are deleted.
     pub keep: usize,
     pub file_mode: u32,
+    /// Every socket every poll, or only the sockets whose state changed.
+    pub sockets: SocketLines,
+    /// `changed`: a socket gets a line at least this often even if nothing
+    /// changed, so a reader joining late has every socket within this time.
+    pub heartbeat: Duration,
+    /// Write a `close` record for each socket that left the table.
+    pub closes: bool,
 }
+
+/// Which socket lines an output writes (`sockets = ...`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SocketLines {
+    /// A line when a socket is first seen, when any state field (not the
+    /// clock-driven ones) differs from its last line, and per heartbeat.
+    #[default]
+    Changed,
+    /// Every socket, every poll.
+    All,
+}
+
+impl SocketLines {
+    pub fn from_name(s: &str) -> Option<SocketLines> {
+        match s {
+            "changed" => Some(SocketLines::Changed),
+            "all" => Some(SocketLines::All),
+            _ => None,
+        }
+    }
+}
+
+/// Default `heartbeat` of an output.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(300);
+/// Longest `heartbeat`: a day.
+pub const MAX_HEARTBEAT: Duration = Duration::from_secs(86_400);
 
 impl OutputConfig {
     pub fn is_stdout(&self) -> bool {
@@ -191,6 +227,9 @@ impl OutputConfig {
             rotate_age: Some(Duration::from_secs(3600)),
             keep: 24,
             file_mode: 0o640,
+            sockets: SocketLines::Changed,
+            heartbeat: DEFAULT_HEARTBEAT,
+            closes: true,
         }
     }
 }

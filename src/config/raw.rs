@@ -73,4 +73,7 @@ pub(super) struct RawOutput {
     pub rotate_age: Key<String>,
     pub keep: Key<i64>,
     pub file_mode: Key<String>,
+    pub sockets: Key<String>,
+    pub heartbeat: Key<String>,
+    pub closes: Key<bool>,
 }

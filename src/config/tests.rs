@@ -222,6 +222,9 @@ rotate_size = "64MiB"
 rotate_age = "1h"
 keep = 24
 file_mode = "0640"
+sockets = "changed"
+heartbeat = "5m"
+closes = true
 [endpoint]
 unix_socket = ""
 unix_socket_mode = "0660"
@@ -454,4 +457,49 @@ fn nesting_the_parser_accepts_is_read_as_written() {
     assert!(has(&p, "agent.source", "must be a string like"), "{p:#?}");
     assert!(has(&p, "output[0].tiers[0]", "is not a tier"), "{p:#?}");
     assert_eq!(p.len(), 3, "{p:#?}");
+}
+
+#[test]
+fn socket_lines_heartbeat_and_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let c = Config::builtin();
+    assert_eq!(c.outputs[0].sockets, SocketLines::Changed);
+    assert_eq!(c.outputs[0].heartbeat, DEFAULT_HEARTBEAT);
+    assert!(c.outputs[0].closes);
+    let c = Config::parse(&format!(
+        "[[output]]\ndir = \"{d}\"\nsockets = \"all\"\nheartbeat = \"1h\"\ncloses = false\n"
+    ))
+    .unwrap();
+    let o = &c.outputs[0];
+    assert_eq!(
+        (o.sockets, o.heartbeat, o.closes),
+        (SocketLines::All, Duration::from_secs(3600), false)
+    );
+
+    let p = problems(&format!(
+        "[tiers.fast]\ninterval = \"2s\"\n[[output]]\ndir = \"{d}\"\nsockets = \"some\"\n\
+         [[output]]\ndir = \"{d}\"\nprefix = \"b\"\nheartbeat = \"1s\"\n\
+         [[output]]\ndir = \"{d}\"\nprefix = \"c\"\nheartbeat = \"2d\"\ncloses = \"yes\"\n"
+    ));
+    assert!(
+        has(&p, "output[0].sockets", "unknown value `some`"),
+        "{p:?}"
+    );
+    assert!(
+        has(
+            &p,
+            "output[1].heartbeat",
+            "shorter than the fast tier's interval"
+        ),
+        "{p:?}"
+    );
+    assert!(has(&p, "output[2].heartbeat", "out of range"), "{p:?}");
+    assert!(has(&p, "output[2].closes", "true or false"), "{p:?}");
+    assert_eq!(p.len(), 4, "{p:?}");
+    // An `all` output has no heartbeat to check.
+    Config::parse(&format!(
+        "[tiers.fast]\ninterval = \"2s\"\n[[output]]\ndir = \"{d}\"\nsockets = \"all\"\nheartbeat = \"1s\"\n"
+    ))
+    .unwrap();
 }

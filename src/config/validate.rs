@@ -13,8 +13,8 @@ use super::lenient::{Given, field_names, from_written};
 use super::raw::{RawAgent, RawConfig, RawFilter, RawOutput, RawTiers};
 use super::units::{format_duration, parse_duration, parse_size};
 use super::{
-    AgentConfig, Config, ConfigError, EndpointConfig, FilterConfig, Format, OutputConfig,
-    TierConfig, TiersConfig,
+    AgentConfig, Config, ConfigError, EndpointConfig, FilterConfig, Format, MAX_HEARTBEAT,
+    OutputConfig, SocketLines, TierConfig, TiersConfig,
 };
 use crate::platform::SourceKind;
 use crate::record::{TcpState, Tier};
@@ -209,6 +209,7 @@ fn config(raw: &RawConfig, c: &mut Check) -> Config {
                 }
             }
             output_collisions(&cfg.outputs, c);
+            heartbeats(&cfg, c);
         }
     }
     cfg
@@ -448,6 +449,30 @@ fn output(raw: &RawOutput, full: &str, c: &mut Check) -> OutputConfig {
             _ => c.add(&key("file_mode"), format!("`{s}` is not an octal mode; write e.g. \"0640\"")),
         }
     }
+    if let Some(s) = c.string(&key("sockets"), &raw.sockets, "\"changed\"") {
+        match SocketLines::from_name(s) {
+            Some(m) => o.sockets = m,
+            None => c.add(
+                &key("sockets"),
+                format!("unknown value `{s}`; use \"changed\" (only sockets whose state changed, plus heartbeats) or \"all\" (every socket every poll)"),
+            ),
+        }
+    }
+    // The lower bound is the fast tier's interval, checked once the tiers
+    // are known (`heartbeats`).
+    if raw.heartbeat.is_some() {
+        if let Some(d) = c.duration(
+            &key("heartbeat"),
+            &raw.heartbeat,
+            Duration::from_millis(10),
+            MAX_HEARTBEAT,
+        ) {
+            o.heartbeat = d;
+        }
+    }
+    if let Some(b) = c.boolean(&key("closes"), &raw.closes) {
+        o.closes = b;
+    }
     if o.is_stdout() {
         if o.format != Format::Json {
             c.add(
@@ -505,6 +530,27 @@ fn output_collisions(outputs: &[OutputConfig], c: &mut Check) {
                     break;
                 }
             }
+        }
+    }
+}
+
+/// A heartbeat shorter than the fast tier's interval would write every
+/// socket every poll: that is `sockets = "all"`, said plainly.
+fn heartbeats(cfg: &Config, c: &mut Check) {
+    let fast = cfg.tiers.get(Tier::Fast);
+    if !fast.enabled {
+        return;
+    }
+    for (i, o) in cfg.outputs.iter().enumerate() {
+        if o.sockets == SocketLines::Changed && o.heartbeat < fast.interval {
+            c.add(
+                &format!("output[{i}].heartbeat"),
+                format!(
+                    "`{}` is shorter than the fast tier's interval ({}); use at least that, or sockets = \"all\"",
+                    format_duration(o.heartbeat),
+                    format_duration(fast.interval)
+                ),
+            );
         }
     }
 }

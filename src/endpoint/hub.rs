@@ -225,6 +225,7 @@ mod tests {
     fn fast(seq: u64) -> Arc<Batch> {
         let a = "127.0.0.1:1".parse().unwrap();
         Arc::new(Batch {
+            closes: Vec::new(),
             tier: Some(Tier::Fast),
             ts: seq,
             seq,

@@ -390,6 +390,7 @@ mod tests {
                     .enumerate()
                     .map(|(i, &d)| sock(i as u16, TcpState::Established, None, d))
                     .collect(),
+                closes: Vec::new(),
             })
         };
         let a = Live::empty(settings.clone()).with_batch(batch(&[3, 0]));

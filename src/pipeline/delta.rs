@@ -19,13 +19,13 @@ use crate::record::{DELTA_COUNTERS, SocketRecord};
 /// A socket's identity as a map key: the kernel's id, or (sources without
 /// one) a keyed digest of 4-tuple plus inode, tagged apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum Key {
+pub(crate) enum Key {
     Id(u64),
     Tuple(u64),
 }
 
 impl Key {
-    fn of(r: &SocketRecord) -> Key {
+    pub(crate) fn of(r: &SocketRecord) -> Key {
         match r.sock_id {
             Some(id) => Key::Id(id),
             None => {
@@ -107,6 +107,9 @@ struct Slot {
     /// Where this slot stands in `DeltaStore::order`, to pick up the walk
     /// after an index lookup.
     pos: u32,
+    /// Index of this socket's record in the sample it was last seen in
+    /// (unlike `pos`, never renumbered by `compact`).
+    last_index: u32,
 }
 
 impl Slot {
@@ -145,6 +148,9 @@ pub struct DeltaStore {
     /// built for this sample (kept to reuse the allocation).
     order: Vec<u32>,
     next_order: Vec<u32>,
+    /// Sockets the last `apply` found gone: the index of each one's record
+    /// in the sample before it.
+    gone: Vec<u32>,
 }
 
 impl DeltaStore {
@@ -160,6 +166,12 @@ impl DeltaStore {
 
     pub fn is_empty(&self) -> bool {
         self.index.is_empty()
+    }
+
+    /// The sockets the last [`apply`](Self::apply) found gone, as indices
+    /// into the sample applied before it, in no particular order.
+    pub fn gone(&self) -> &[u32] {
+        &self.gone
     }
 
     /// One complete fast-tier sample: fill deltas and `age_ms` on every
@@ -179,7 +191,8 @@ impl DeltaStore {
         let mut seen = 0;
         let mut cursor = 0usize;
         self.next_order.clear();
-        for r in sockets.iter_mut() {
+        self.gone.clear();
+        for (index, r) in sockets.iter_mut().enumerate() {
             let now = r.delta_counters();
             let key = Key::of(r);
             let tuple = tuple_fingerprint(r);
@@ -213,6 +226,7 @@ impl DeltaStore {
             // Only a hint (checked against the key before use), so setting
             // it now, before later records' lookups, is harmless.
             slot.pos = self.next_order.len() as u32;
+            slot.last_index = index as u32;
             self.next_order.push(i);
             if slot.seen != generation {
                 seen += 1;
@@ -275,6 +289,7 @@ impl DeltaStore {
             owner: None,
             owner_generation: 0,
             pos: 0,
+            last_index: 0,
         });
         // Slot numbers fit u32: a host has far fewer than 4 billion sockets.
         (self.slots.len() - 1) as u32
@@ -286,6 +301,7 @@ impl DeltaStore {
         for (i, s) in self.slots.iter_mut().enumerate() {
             if s.seen != 0 && s.seen != generation {
                 self.index.remove(&s.key);
+                self.gone.push(s.last_index);
                 s.seen = 0;
                 self.free.push(i as u32);
                 evicted += 1;

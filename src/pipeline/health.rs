@@ -37,7 +37,9 @@ impl Health {
 /// format: a protobuf message carrying a poll counts as that poll's records.
 #[derive(Debug, Default)]
 pub struct SinkStats {
-    /// Records routed to this sink.
+    /// Records routed to this sink (less the socket lines a
+    /// `sockets = "changed"` output leaves out, and close records an
+    /// output with `closes = false` does not write).
     pub offered: AtomicU64,
     pub written: AtomicU64,
     pub failed: AtomicU64,

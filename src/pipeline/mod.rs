@@ -1,5 +1,6 @@
 //! The pipeline between sources and outputs.
 
+pub mod change_filter;
 pub mod delta;
 pub mod filter;
 pub mod health;

@@ -13,10 +13,11 @@ use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 use tracing::{error, info, warn};
 
+use super::change_filter::{ChangeFilter, narrow};
 use super::health::{Health, SinkStats};
 use super::log_limit::LogLimit;
 use super::table_pool::TablePool;
-use crate::config::OutputConfig;
+use crate::config::{OutputConfig, SocketLines};
 use crate::output::sink::{self, Sink, SinkError};
 use crate::record::{Batch, Tier};
 
@@ -107,6 +108,11 @@ impl SinkHandle {
         let stats = Arc::new(SinkStats::default());
         let reopen = Arc::new(AtomicBool::new(false));
         let stuck = Arc::new(AtomicBool::new(false));
+        let what = WhatToWrite {
+            changes: (cfg.sockets == SocketLines::Changed)
+                .then(|| ChangeFilter::new(cfg.heartbeat)),
+            closes: cfg.closes,
+        };
         let thread = {
             let (stats, reopen, health, name, tables) = (
                 Arc::clone(&stats),
@@ -117,7 +123,9 @@ impl SinkHandle {
             );
             std::thread::Builder::new()
                 .name(format!("sink {name}"))
-                .spawn(move || sink_loop(sink, rx, &reopen, &stats, &health, &name, &tables))?
+                .spawn(move || {
+                    sink_loop(sink, what, rx, &reopen, &stats, &health, &name, &tables)
+                })?
         };
         let route = Route {
             tiers: cfg.tiers.clone(),
@@ -158,10 +166,19 @@ impl SinkHandle {
     }
 }
 
+/// Which records of each batch an output writes.
+struct WhatToWrite {
+    /// `sockets = "changed"`; `None` writes every socket.
+    changes: Option<ChangeFilter>,
+    closes: bool,
+}
+
 /// `tables` takes back a fast batch's table from whichever sink writes it
 /// last.
+#[allow(clippy::too_many_arguments)]
 fn sink_loop(
     mut sink: Box<dyn Sink>,
+    mut what: WhatToWrite,
     mut rx: mpsc::Receiver<Arc<Batch>>,
     reopen: &AtomicBool,
     stats: &SinkStats,
@@ -180,7 +197,13 @@ fn sink_loop(
                 }
             }
         }
-        let w = sink.write_batch(&batch);
+        let narrowed = narrow(&batch, what.changes.as_mut(), what.closes);
+        if let Some(n) = &narrowed {
+            let left_out = batch.record_count().saturating_sub(n.record_count());
+            stats.offered.fetch_sub(left_out as u64, Ordering::Relaxed);
+        }
+        let w = sink.write_batch(narrowed.as_deref().unwrap_or(&batch));
+        drop(narrowed);
         Health::add(&stats.written, w.written);
         if sink.reader_gone() {
             if !stopping {

@@ -39,6 +39,7 @@ pub fn collect_all(source: &mut dyn Source) -> Result<(Batch, ScanStats), Source
     };
     Ok((
         Batch {
+            closes: Vec::new(),
             tier: None,
             ts,
             seq: 0,

@@ -36,6 +36,11 @@ pub struct Store {
     endpoint: Option<Box<dyn Publisher>>,
     /// Where a table the endpoint let go of goes back for reuse.
     tables: Option<TablePool>,
+    /// The last socket-table batch: where a socket that is gone now was
+    /// last seen, for its close record.
+    prev_fast: Option<Arc<Batch>>,
+    /// This host's name, on every system line.
+    host: Option<Arc<str>>,
 }
 
 impl Store {
@@ -50,6 +55,10 @@ impl Store {
             drop_log: LogLimit::default(),
             endpoint: None,
             tables: None,
+            prev_fast: None,
+            host: Some(crate::output::proto::host_name())
+                .filter(|h| !h.is_empty())
+                .map(Arc::from),
         }
     }
 
@@ -78,13 +87,28 @@ impl Store {
                 },
                 s = samples.recv() => match s {
                     Some(s) => {
-                        let batch = self.batch(s);
+                        let batch = self.next(s);
                         self.route(batch).await;
                     }
                     None => break,
                 },
             }
         }
+    }
+
+    /// The batch of one sample, remembered when it holds the socket table
+    /// (the next one's close records come from it).
+    pub fn next(&mut self, s: Sample) -> Arc<Batch> {
+        let batch = Arc::new(self.batch(s));
+        if batch.tier == Some(Tier::Fast) {
+            if let Some(old) = self.prev_fast.replace(Arc::clone(&batch)) {
+                // Whichever holder lets go last gives the table back.
+                if let Some(tables) = &self.tables {
+                    tables.recycle(old);
+                }
+            }
+        }
+        batch
     }
 
     /// Build the output batch of one sample.
@@ -101,6 +125,7 @@ impl Store {
             ..SystemRecord::default()
         };
         let mut sockets = Vec::new();
+        let mut closes = Vec::new();
         match s.payload {
             Payload::Sockets {
                 sockets: mut socks,
@@ -114,6 +139,22 @@ impl Store {
                     std::sync::atomic::Ordering::Relaxed,
                 );
                 set_census(&mut sys, Some(census));
+                if let Some(prev) = &self.prev_fast {
+                    closes = self
+                        .deltas
+                        .gone()
+                        .iter()
+                        .filter_map(|&i| prev.sockets.get(i as usize))
+                        .map(|last| {
+                            let mut close = last.clone();
+                            close.ts = s.ts;
+                            close
+                        })
+                        .collect();
+                }
+                sys.sockets_written = Some(socks.len() as u64);
+                sys.sockets_unchanged = Some(0);
+                sys.closed = Some(closes.len() as u64);
                 sockets = socks;
             }
             Payload::Standard {
@@ -138,6 +179,7 @@ impl Store {
         sys.write_errors = Some(Health::get(&h.write_errors));
         sys.parse_errors = Some(Health::get(&h.parse_errors));
         sys.tracked_sockets = Some(Health::get(&h.tracked_sockets));
+        sys.host = self.host.clone();
         Batch {
             tier: Some(s.tier),
             ts: s.ts,
@@ -145,6 +187,7 @@ impl Store {
             interval_ms: s.interval_ms,
             system: Some(sys),
             sockets,
+            closes,
         }
     }
 
@@ -161,11 +204,10 @@ impl Store {
     /// space: a slow sink slows the pipeline (the tiers then skip ticks,
     /// counted) instead of losing records after they were collected; a
     /// stuck one loses them (counted) instead of stalling the others.
-    async fn route(&mut self, batch: Batch) {
+    async fn route(&mut self, batch: Arc<Batch>) {
         let Some(tier) = batch.tier else { return };
         let n = batch.record_count() as u64;
         Health::add(&self.health.produced, n);
-        let batch = Arc::new(batch);
         if let Some(hub) = &self.endpoint {
             if let (Some(old), Some(tables)) = (hub.publish(Arc::clone(&batch)), &self.tables) {
                 // The sinks wrote it long ago; the endpoint held it last.
@@ -309,6 +351,103 @@ mod tests {
         assert_eq!(sys.skipped_ticks, Some(2));
         assert_eq!(sys.parse_errors, Some(3));
         assert_eq!(sys.poll_us, Some(7));
+    }
+
+    fn fast(ts: u64, sockets: Vec<SocketRecord>) -> Sample {
+        let n = sockets.len() as u64;
+        Sample {
+            tier: Tier::Fast,
+            ts,
+            interval_ms: 1000,
+            poll_us: 1,
+            payload: Payload::Sockets {
+                sockets,
+                census: census(n),
+                scan: ScanStats::default(),
+            },
+        }
+    }
+
+    fn conn(id: u64, lport: u16, bytes: u64) -> SocketRecord {
+        let mut s = SocketRecord::new(
+            0,
+            SocketAddr::from(([127, 0, 0, 1], lport)),
+            "127.0.0.1:80".parse().unwrap(),
+            TcpState::Established,
+        );
+        s.sock_id = Some(id);
+        s.bytes_acked = Some(bytes);
+        s
+    }
+
+    use std::net::SocketAddr;
+
+    #[test]
+    fn a_socket_gone_gets_a_close_with_its_last_values_and_this_polls_ts() {
+        let mut st = Store::new(Vec::new(), Arc::new(Health::default()));
+        st.next(fast(
+            1_000_000_000,
+            vec![conn(1, 5000, 10), conn(2, 5001, 20)],
+        ));
+        st.next(fast(
+            2_000_000_000,
+            vec![conn(1, 5000, 15), conn(2, 5001, 90)],
+        ));
+        let b = st.next(fast(3_000_000_000, vec![conn(1, 5000, 15)]));
+        assert_eq!(b.closes.len(), 1);
+        let c = &b.closes[0];
+        assert_eq!(
+            (c.sock_id, c.bytes_acked, c.ts),
+            (Some(2), Some(90), 3_000_000_000)
+        );
+        assert_eq!(c.bytes_acked_delta, Some(70));
+        assert_eq!(
+            c.age_ms,
+            Some(1000),
+            "lifetime as seen: first to last sight"
+        );
+        let sys = b.system.as_ref().unwrap();
+        assert_eq!((sys.closed, sys.sockets_written), (Some(1), Some(1)));
+        assert!(sys.host.is_some());
+        let b = st.next(fast(4_000_000_000, vec![conn(1, 5000, 15)]));
+        assert!(b.closes.is_empty(), "closed once");
+    }
+
+    #[test]
+    fn a_reused_tuple_with_a_new_id_closes_the_old_connection() {
+        let mut st = Store::new(Vec::new(), Arc::new(Health::default()));
+        st.next(fast(1_000_000_000, vec![conn(1, 5000, 500)]));
+        let b = st.next(fast(2_000_000_000, vec![conn(2, 5000, 3)]));
+        assert_eq!(b.closes.len(), 1);
+        assert_eq!(b.closes[0].sock_id, Some(1));
+        assert_eq!(b.closes[0].bytes_acked, Some(500));
+        assert_eq!(b.sockets[0].sock_id, Some(2));
+        assert_eq!(b.sockets[0].age_ms, Some(0), "a new connection");
+    }
+
+    #[test]
+    fn closes_survive_a_compaction_of_the_delta_store() {
+        // Thousands gone at once shrink the store; the survivors gone the
+        // poll after must still close with their own values.
+        let mut st = Store::new(Vec::new(), Arc::new(Health::default()));
+        let many: Vec<_> = (0..3000).map(|i| conn(i, 1000 + i as u16, i)).collect();
+        st.next(fast(1_000_000_000, many));
+        // Listed in another order than first seen: compaction numbers the
+        // slots by first sight, the closes must follow the listing.
+        let few: Vec<_> = (0..10)
+            .rev()
+            .map(|i| conn(i, 1000 + i as u16, i + 7))
+            .collect();
+        let b = st.next(fast(2_000_000_000, few.clone()));
+        assert_eq!(b.closes.len(), 2990);
+        let b = st.next(fast(3_000_000_000, few[..5].to_vec()));
+        let mut closed: Vec<_> = b
+            .closes
+            .iter()
+            .map(|c| (c.sock_id.unwrap(), c.bytes_acked))
+            .collect();
+        closed.sort();
+        assert_eq!(closed, (0..5).map(|i| (i, Some(i + 7))).collect::<Vec<_>>());
     }
 
     /// TEST DOUBLE: records what the store publishes and hands back a

@@ -80,6 +80,7 @@ mod tests {
         let addr = "127.0.0.1:1".parse().unwrap();
         sockets.resize(n, SocketRecord::new(1, addr, addr, TcpState::Established));
         Arc::new(Batch {
+            closes: Vec::new(),
             tier: None,
             ts: 1,
             seq: 0,

@@ -16,12 +16,16 @@ pub struct Batch {
     pub interval_ms: u64,
     pub system: Option<SystemRecord>,
     pub sockets: Vec<SocketRecord>,
+    /// Sockets gone since the previous socket-table poll: each as its last
+    /// socket line showed it, with `ts` of this poll. Written as `close`
+    /// records after the socket lines.
+    pub closes: Vec<SocketRecord>,
 }
 
 impl Batch {
     /// Number of output records (lines) this batch holds.
     pub fn record_count(&self) -> usize {
-        self.sockets.len() + usize::from(self.system.is_some())
+        self.sockets.len() + self.closes.len() + usize::from(self.system.is_some())
     }
 }
 

@@ -8,6 +8,7 @@ mod short_name;
 mod socket;
 mod socket_fields;
 mod state;
+mod state_fingerprint;
 mod system;
 mod tier;
 

@@ -1,6 +1,8 @@
 //! The per-poll `system` line: totals, state distribution, system TCP
 //! counters and the agent's own health.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::{StateCounts, TcpCounterDeltas, TcpCounters, Tier};
@@ -46,6 +48,22 @@ pub struct SystemRecord {
     /// Sockets the delta store tracks (follows the live, filtered count).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracked_sockets: Option<u64>,
+
+    // What a socket-table poll left out of this output.
+    /// Host name, so a line shipped elsewhere says where it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<Arc<str>>,
+    /// Socket lines this output wrote for the poll.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sockets_written: Option<u64>,
+    /// Sockets left out because nothing but the clock changed since their
+    /// last line (`sockets = "changed"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sockets_unchanged: Option<u64>,
+    /// Sockets that left the table this poll (each has a `close` record
+    /// unless the output has `closes = false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed: Option<u64>,
 }
 
 impl SystemRecord {

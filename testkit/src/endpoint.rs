@@ -87,6 +87,7 @@ pub fn test_batch(seq: u64, n: u32) -> Batch {
     earlier.set("sndrexmitpack", 1_190 + seq);
     system.set_deltas_since(&earlier);
     Batch {
+        closes: Vec::new(),
         tier: Some(Tier::Fast),
         ts,
         seq,

@@ -168,6 +168,10 @@ pub fn system(rng: &mut Rng, ts: u64, sockets: &[SocketRecord]) -> SystemRecord 
         write_errors: Some(rng.below(2)),
         parse_errors: Some(0),
         tracked_sockets: Some(sockets.len() as u64 + rng.below(10)),
+        host: Some("db-7.example".into()),
+        sockets_written: Some(sockets.len() as u64),
+        sockets_unchanged: Some(rng.below(1000)),
+        closed: Some(rng.below(50)),
         ..SystemRecord::default()
     };
     let mut earlier = TcpCounters::default();
@@ -188,6 +192,7 @@ pub fn batch(seed: u64, seq: u64, n: usize, freebsd_fields: bool) -> Batch {
         .map(|i| socket(&mut rng, i, ts, freebsd_fields))
         .collect();
     Batch {
+        closes: Vec::new(),
         tier: Some(Tier::Fast),
         ts,
         seq,

@@ -29,6 +29,7 @@ pub fn batch(seq: u64, first_id: u64, n: usize, system: bool) -> Batch {
         })
         .collect();
     Batch {
+        closes: Vec::new(),
         tier: None,
         ts: seq,
         seq,

@@ -29,6 +29,8 @@ use crate::record::{Batch, STATE_COUNT, SocketRecord, SystemRecord, TcpCounters,
 pub const SYSTEM_STREAM: usize = 0;
 /// Index of the socket stream in [`CsvEncoder::streams`].
 pub const SOCKET_STREAM: usize = 1;
+/// Stream index of `<prefix>-close.csv` (same columns as the socket file).
+pub const CLOSE_STREAM: usize = 2;
 
 /// Decides quoting (RFC 4180: `,` `"` CR LF) like `csv::Writer`.
 type Quoting = csv_core::Writer;
@@ -161,7 +163,7 @@ pub static STATE_COUNT_COLUMNS: std::sync::LazyLock<[&'static str; STATE_COUNT]>
 #[rustfmt::skip]
 const SYSTEM_TAIL_COLUMNS: &[(&str, CellFn<SystemRecord>)] = columns!(SystemRecord:
     retransmit_rate, dup_rate, poll_us, skipped_ticks, dropped, write_errors, parse_errors,
-    tracked_sockets,
+    tracked_sockets, host, sockets_written, sockets_unchanged, closed,
 );
 
 /// Header names of the socket file, in order.
@@ -207,10 +209,10 @@ fn quoted(s: &[u8], out: &mut [u8]) -> Option<usize> {
     Some(nout + 2)
 }
 
-/// CSV into two file families, `<prefix>-system.csv` and
-/// `<prefix>-socket.csv`.
+/// CSV into three file families, `<prefix>-system.csv`,
+/// `<prefix>-socket.csv` and `<prefix>-close.csv`.
 pub struct CsvEncoder {
-    streams: [Stream; 2],
+    streams: [Stream; 3],
     quoting: Quoting,
     /// The row being written (one at a time).
     row: LineWriter,
@@ -224,6 +226,7 @@ impl CsvEncoder {
         let system_columns = system_columns();
         let system = header(&quoting, &system_columns);
         let socket = header(&quoting, SOCKET_COLUMNS);
+        let close = socket.clone();
         CsvEncoder {
             streams: [
                 Stream {
@@ -233,6 +236,10 @@ impl CsvEncoder {
                 Stream {
                     file_name: format!("{prefix}-socket.csv"),
                     header: socket,
+                },
+                Stream {
+                    file_name: format!("{prefix}-close.csv"),
+                    header: close,
                 },
             ],
             quoting,
@@ -248,7 +255,8 @@ impl CsvEncoder {
     pub fn system_row(&mut self, r: &SystemRecord) -> &[u8] {
         self.row.clear();
         let q = &self.quoting;
-        self.row.record(self.system_max, |c| {
+        let host_max = r.host.as_deref().map_or(0, |h| text_max_len(h.len()));
+        self.row.record(self.system_max + host_max, |c| {
             for (_, cell) in SYSTEM_HEAD_COLUMNS {
                 cell(r, c, q);
                 c.byte(b',');
@@ -311,6 +319,10 @@ impl Encoder for CsvEncoder {
             socket_row(s, out.begin(SOCKET_STREAM), &self.quoting);
             out.end(SOCKET_STREAM);
         }
+        for s in &batch.closes {
+            socket_row(s, out.begin(CLOSE_STREAM), &self.quoting);
+            out.end(CLOSE_STREAM);
+        }
     }
 
     fn record_terminator(&self) -> Option<u8> {
@@ -369,6 +381,10 @@ mod tests {
             write_errors: Some(7),
             parse_errors: Some(8),
             tracked_sockets: Some(9),
+            host: Some(Arc::from("db-1, \"east\"")),
+            sockets_written: Some(10),
+            sockets_unchanged: Some(11),
+            closed: Some(12),
         }
     }
 
@@ -574,6 +590,7 @@ mod tests {
     #[test]
     fn once_output_is_two_tables() {
         let batch = Batch {
+            closes: Vec::new(),
             tier: None,
             ts: 1,
             seq: 0,

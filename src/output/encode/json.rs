@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::json_socket::write_socket;
+use super::json_socket::{write_close, write_socket};
 use super::line_writer::LineWriter;
 use crate::output::{Encoder, RecordOut, Stream};
 use crate::record::Batch;
@@ -63,6 +63,9 @@ pub fn write_batch(batch: &Batch, out: &mut Vec<u8>) {
     for s in &batch.sockets {
         write_socket(s, &mut w);
     }
+    for s in &batch.closes {
+        write_close(s, &mut w);
+    }
     *out = w.into_vec();
 }
 
@@ -101,6 +104,10 @@ impl Encoder for JsonEncoder {
             write_socket(s, out.begin(0));
             out.end(0);
         }
+        for s in &batch.closes {
+            write_close(s, out.begin(0));
+            out.end(0);
+        }
     }
 
     fn record_terminator(&self) -> Option<u8> {
@@ -120,6 +127,7 @@ mod tests {
         sockets[7].command = Some(std::sync::Arc::from("a \"quoted\"\n name"));
         sockets[9].local = "[fe80::1%3]:22".parse().unwrap();
         let batch = Batch {
+            closes: Vec::new(),
             tier: None,
             ts: 5,
             seq: 0,
@@ -151,6 +159,7 @@ mod tests {
         };
         sys.state_counts[TcpState::Established.index()] = 1;
         let batch = Batch {
+            closes: Vec::new(),
             tier: None,
             ts: 5,
             seq: 0,

@@ -12,6 +12,10 @@ use super::written_fields::{written_fields, written_fields_of};
 use crate::record::SocketRecord;
 
 const OPEN: &[u8] = b"{\"type\":\"socket\"";
+/// A close record has the socket line's fields under another type.
+const OPEN_CLOSE: &[u8] = b"{\"type\":\"close\"";
+// One bound serves both: the close opening is not the longer one.
+const _: () = assert!(OPEN_CLOSE.len() <= OPEN.len());
 const CLOSE: &[u8] = b"}\n";
 
 /// Append `{"type":"socket",...}\n` for one socket to a `Vec` (the tests'
@@ -30,8 +34,18 @@ macro_rules! line {
     ($($field:ident),*) => {
         /// Append `{"type":"socket",...}\n` for one socket.
         pub fn write_socket(r: &SocketRecord, w: &mut LineWriter) {
+            write_typed(OPEN, r, w)
+        }
+
+        /// Append `{"type":"close",...}\n`: a socket gone, as last seen.
+        pub fn write_close(r: &SocketRecord, w: &mut LineWriter) {
+            write_typed(OPEN_CLOSE, r, w)
+        }
+
+        #[inline(always)]
+        fn write_typed(open: &'static [u8], r: &SocketRecord, w: &mut LineWriter) {
             w.record(line_max_len(r), |c| {
-                c.bytes(OPEN);
+                c.bytes(open);
                 $( field(&r.$field, concat!(",\"", stringify!($field), "\":").as_bytes(), c); )*
                 c.bytes(CLOSE);
             });

@@ -41,6 +41,7 @@ remote_ports = [{port}]
 format = "json"
 dir = "{o}"
 prefix = "churn"
+sockets = "all"
 "#,
             o = out.display()
         ),

@@ -28,9 +28,11 @@ remote_ports = [{p}]
 [[output]]
 format = "json"
 dir = "{o}"
+sockets = "all"
 [[output]]
 format = "csv"
 dir = "{o}"
+sockets = "all"
 "#,
             o = out.display(),
             p = conns.port

@@ -51,7 +51,7 @@ remote_ports = [{port}]
 
 fn output(format: &str, dir: &Path, extra: &str) -> String {
     format!(
-        "[[output]]\nformat = \"{format}\"\ndir = \"{}\"\n{extra}\n",
+        "[[output]]\nformat = \"{format}\"\ndir = \"{}\"\nsockets = \"all\"\n{extra}\n",
         dir.display()
     )
 }

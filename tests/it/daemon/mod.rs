@@ -4,5 +4,7 @@ mod deadline;
 mod drain;
 mod full_disk;
 mod hostile_files;
+mod lossless_changed;
 mod reload;
+mod reload_socket_lines;
 mod rotation;

@@ -67,12 +67,14 @@ remote_ports = [{p}]
 format = "json"
 dir = "{o}"
 prefix = "rot"
+sockets = "all"
 rotate_size = "16KiB"
 keep = 1000
 [[output]]
 format = "csv"
 dir = "{o}"
 prefix = "rot"
+sockets = "all"
 rotate_size = "6KiB"
 keep = 1000
 "#,

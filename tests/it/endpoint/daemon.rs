@@ -41,6 +41,7 @@ remote_ports = [{port}]
 format = "json"
 dir = "{dir}"
 tiers = ["fast", "standard", "slow"]
+sockets = "all"
 [endpoint]
 unix_socket = "{dir}/netpulse.sock"
 unix_socket_mode = "{mode}"

@@ -134,7 +134,7 @@ proptest! {
         sockets in proptest::collection::vec(socket(), 0..6),
         sys in proptest::option::of(system()),
     ) {
-        let batch = Batch { tier: None, ts: 0, seq: 0, interval_ms: 1, system: sys.clone(), sockets: sockets.clone() };
+        let batch = Batch { tier: None, ts: 0, seq: 0, interval_ms: 1, system: sys.clone(), sockets: sockets.clone(), closes: Vec::new() };
 
         // JSON: each emit is one line that parses on its own.
         let mut json = JsonEncoder::new("x.jsonl");

@@ -271,6 +271,10 @@ fn system(seed: u64, all: bool) -> SystemRecord {
         write_errors: Some(u64::MAX),
         parse_errors: Some(7),
         tracked_sockets: Some(46),
+        host: Some("db-1.example, \"east\"".into()),
+        sockets_written: Some(33),
+        sockets_unchanged: Some(14),
+        closed: Some(2),
         ..SystemRecord::default()
     };
     let mut earlier = TcpCounters::default();
@@ -288,6 +292,8 @@ fn system(seed: u64, all: bool) -> SystemRecord {
         sys.tier = None;
         sys.poll_us = None;
         sys.tracked_sockets = None;
+        sys.host = None;
+        sys.sockets_unchanged = None;
     }
     sys
 }
@@ -305,6 +311,8 @@ fn batches() -> Vec<Batch> {
     };
     vec![
         Batch {
+            // Two connections gone: their last lines as close records.
+            closes: (45..47).map(socket).collect(),
             tier: Some(Tier::Fast),
             ts: 1_709_312_400_000_000_000,
             seq: 0,
@@ -313,6 +321,7 @@ fn batches() -> Vec<Batch> {
             sockets: (0..33).map(socket).collect(),
         },
         Batch {
+            closes: Vec::new(),
             tier: None,
             ts: 1,
             seq: u64::MAX,
@@ -321,6 +330,7 @@ fn batches() -> Vec<Batch> {
             sockets: (33..45).map(socket).collect(),
         },
         Batch {
+            closes: Vec::new(),
             tier: Some(Tier::Aggregate),
             ts: 2,
             seq: 2,

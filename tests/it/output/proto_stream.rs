@@ -54,6 +54,43 @@ fn batches() -> Vec<Batch> {
 }
 
 #[test]
+fn decode_reads_zstd_and_gzip_compressed_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("netpulse.pb");
+    let batches = batches();
+    write_stream(&plain, &batches);
+    let bytes = std::fs::read(&plain).unwrap();
+    let zst = dir.path().join("netpulse.pb.zst");
+    // Two frames, as a writer that compresses chunk by chunk makes.
+    let half = bytes.len() / 2;
+    let mut frames = zstd::encode_all(&bytes[..half], 3).unwrap();
+    frames.extend(zstd::encode_all(&bytes[half..], 19).unwrap());
+    std::fs::write(&zst, frames).unwrap();
+    let gz = dir.path().join("netpulse.pb.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut enc, &bytes).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let want = json_of(&batches);
+    for path in [&zst, &gz] {
+        let out = netpulse(&["decode", path.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {err}", path.display());
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            want,
+            "{}",
+            path.display()
+        );
+    }
+    // A compressed file cut short is an error, after what decoded.
+    let z = std::fs::read(&zst).unwrap();
+    std::fs::write(&zst, &z[..z.len() / 2]).unwrap();
+    let out = netpulse(&["decode", zst.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(!out.stderr.is_empty());
+}
+
+#[test]
 fn decode_prints_what_the_json_sink_writes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("netpulse.pb");
@@ -189,7 +226,7 @@ fn protoc_decodes_our_stream() {
     // Every field of every message appears (the batch sets all of them).
     for (msg, count) in [
         ("Header", 7),
-        ("SystemRecord", 15),
+        ("SystemRecord", 19),
         ("SocketRecord", 73),
         ("TcpCounters", 12),
     ] {

@@ -24,6 +24,8 @@ pub enum RecordRef {
     System,
     /// Index into the batch's socket records, from 0.
     Socket(usize),
+    /// Index into the batch's close records, from 0.
+    Close(usize),
 }
 
 impl std::fmt::Display for RecordRef {
@@ -33,6 +35,7 @@ impl std::fmt::Display for RecordRef {
             RecordRef::Header => f.write_str("header"),
             RecordRef::System => f.write_str("system record"),
             RecordRef::Socket(i) => write!(f, "socket record {i}"),
+            RecordRef::Close(i) => write!(f, "close record {i}"),
         }
     }
 }
@@ -88,6 +91,7 @@ pub(super) fn to_pb(batch: &Batch, origin: &Origin) -> pb::Batch {
         interval_ms,
         system,
         sockets,
+        closes,
     } = batch;
     pb::Batch {
         header: Some(pb::Header {
@@ -101,6 +105,7 @@ pub(super) fn to_pb(batch: &Batch, origin: &Origin) -> pb::Batch {
         }),
         system: system.as_ref().map(system_to_pb),
         sockets: sockets.iter().map(socket_to_pb).collect(),
+        closes: closes.iter().map(socket_to_pb).collect(),
     }
 }
 
@@ -169,6 +174,10 @@ fn system_to_pb(s: &SystemRecord) -> pb::SystemRecord {
         write_errors,
         parse_errors,
         tracked_sockets,
+        host,
+        sockets_written,
+        sockets_unchanged,
+        closed,
     } = s;
     pb::SystemRecord {
         ts: *ts,
@@ -186,6 +195,10 @@ fn system_to_pb(s: &SystemRecord) -> pb::SystemRecord {
         write_errors: *write_errors,
         parse_errors: *parse_errors,
         tracked_sockets: *tracked_sockets,
+        host: host.as_deref().map(str::to_owned),
+        sockets_written: *sockets_written,
+        sockets_unchanged: *sockets_unchanged,
+        closed: *closed,
     }
 }
 
@@ -404,6 +417,7 @@ pub(super) fn from_pb(m: pb::Batch) -> Result<(Origin, Batch), InvalidBatch> {
         header,
         system,
         sockets,
+        closes,
     } = m;
     let Some(pb::Header {
         host,
@@ -431,6 +445,11 @@ pub(super) fn from_pb(m: pb::Batch) -> Result<(Origin, Batch), InvalidBatch> {
             .into_iter()
             .enumerate()
             .map(|(i, s)| socket_from_pb(s, RecordRef::Socket(i)))
+            .collect::<Result<_, _>>()?,
+        closes: closes
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| socket_from_pb(s, RecordRef::Close(i)))
             .collect::<Result<_, _>>()?,
     };
     Ok((
@@ -475,6 +494,10 @@ fn system_from_pb(s: pb::SystemRecord) -> Result<SystemRecord, InvalidBatch> {
         write_errors,
         parse_errors,
         tracked_sockets,
+        host,
+        sockets_written,
+        sockets_unchanged,
+        closed,
     } = s;
     let state_counts =
         <[u64; STATE_COUNT]>::try_from(state_counts.as_slice()).map_err(|_| InvalidBatch {
@@ -526,6 +549,10 @@ fn system_from_pb(s: pb::SystemRecord) -> Result<SystemRecord, InvalidBatch> {
         write_errors,
         parse_errors,
         tracked_sockets,
+        host: host.map(Into::into),
+        sockets_written,
+        sockets_unchanged,
+        closed,
     })
 }
 

@@ -141,6 +141,7 @@ impl Writer {
             interval_ms,
             system,
             sockets,
+            closes,
         } = batch;
         // Typical socket records are 200-400 bytes: one reservation up
         // front instead of repeated doubling of a multi-megabyte buffer.
@@ -175,6 +176,11 @@ impl Writer {
             socket_body(s, &mut self.rec);
             nested(&mut self.msg, 3, &self.rec);
         }
+        for s in closes {
+            self.rec.clear();
+            socket_body(s, &mut self.rec);
+            nested(&mut self.msg, 4, &self.rec);
+        }
 
         // Length prefix, right-aligned against the body.
         let body_len = (self.msg.len() - MAX_VARINT) as u64;
@@ -203,6 +209,10 @@ fn system_body(s: &SystemRecord, out: &mut Vec<u8>, sub: &mut Vec<u8>) {
         write_errors,
         parse_errors,
         tracked_sockets,
+        host,
+        sockets_written,
+        sockets_unchanged,
+        closed,
     } = s;
     fixed64(out, 1, *ts);
     uint(out, 2, tier_to_pb(*tier) as u64);
@@ -231,6 +241,10 @@ fn system_body(s: &SystemRecord, out: &mut Vec<u8>, sub: &mut Vec<u8>) {
     opt_u64(out, 13, *write_errors);
     opt_u64(out, 14, *parse_errors);
     opt_u64(out, 15, *tracked_sockets);
+    opt_bytes(out, 16, host.as_deref().map(str::as_bytes));
+    opt_u64(out, 17, *sockets_written);
+    opt_u64(out, 18, *sockets_unchanged);
+    opt_u64(out, 19, *closed);
 }
 
 /// How a socket field's type goes on the wire, as `proto/tcpstats.proto`
@@ -479,6 +493,12 @@ pub(crate) mod testdata {
         s.write_errors = o64(rng);
         s.parse_errors = o64(rng);
         s.tracked_sockets = o64(rng);
+        s.sockets_written = o64(rng);
+        s.sockets_unchanged = o64(rng);
+        s.closed = o64(rng);
+        if all || rng.next() % 2 == 0 {
+            s.host = Some(format!("host-{}", rng.value() % 1000).into());
+        }
         s
     }
 
@@ -491,6 +511,7 @@ pub(crate) mod testdata {
             interval_ms: rng.value(),
             system: (all || rng.next() % 2 == 0).then(|| system(&mut rng, all)),
             sockets: (0..sockets).map(|_| socket(&mut rng, all)).collect(),
+            closes: (0..sockets / 2).map(|_| socket(&mut rng, all)).collect(),
         }
     }
 
@@ -532,6 +553,7 @@ mod tests {
     #[test]
     fn empty_batch_and_empty_origin_still_frame() {
         let b = Batch {
+            closes: Vec::new(),
             tier: None,
             ts: 0,
             seq: 0,

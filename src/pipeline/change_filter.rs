@@ -1,0 +1,319 @@
+//! `sockets = "changed"`: which socket lines of a poll an output writes.
+//!
+//! A socket gets a line when it is first seen, when its state (every
+//! written field of the field table but the clock-driven ones) differs
+//! from its last line in this output, and when its heartbeat falls due.
+//! So a reader that keeps the last line per socket, and drops a socket at
+//! its `close`, has every socket's state at every poll.
+//!
+//! Per socket this keeps a 64-bit keyed digest of the state written last,
+//! not the line itself: ~40 bytes a socket instead of ~500.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::delta::Key;
+use crate::record::Batch;
+
+/// What this output last wrote for one socket.
+struct Written {
+    fingerprint: u64,
+    /// Write a line at this poll time (ns) even if nothing changed.
+    heartbeat_due: u64,
+    /// The poll that last saw the socket, to forget sockets whose close
+    /// this output never got (a dropped batch).
+    seen: u64,
+}
+
+/// One output's memory of what it wrote.
+pub struct ChangeFilter {
+    heartbeat_ns: u64,
+    written: HashMap<Key, Written>,
+    /// Keys of the state digest (random per filter: a peer cannot aim at a
+    /// collision).
+    keys: RandomState,
+    polls: u64,
+    /// Reused list of the indices to write.
+    keep: Vec<u32>,
+}
+
+/// The sockets of one poll an output writes.
+pub struct Selection<'a> {
+    /// Indices into the batch's sockets, in order.
+    pub indices: &'a [u32],
+    pub unchanged: u64,
+}
+
+impl ChangeFilter {
+    pub fn new(heartbeat: Duration) -> ChangeFilter {
+        ChangeFilter {
+            heartbeat_ns: u64::try_from(heartbeat.as_nanos())
+                .unwrap_or(u64::MAX)
+                .max(1),
+            written: HashMap::new(),
+            keys: RandomState::new(),
+            polls: 0,
+            keep: Vec::new(),
+        }
+    }
+
+    /// Sockets this filter remembers.
+    pub fn len(&self) -> usize {
+        self.written.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.written.is_empty()
+    }
+
+    /// Choose the socket lines of `batch` to write, and forget the sockets
+    /// it closes.
+    pub fn select(&mut self, batch: &Batch) -> Selection<'_> {
+        self.polls += 1;
+        let poll = self.polls;
+        let ts = batch.ts;
+        self.keep.clear();
+        for c in &batch.closes {
+            self.written.remove(&Key::of(c));
+        }
+        for (i, r) in batch.sockets.iter().enumerate() {
+            let fingerprint = r.state_fingerprint(&self.keys);
+            let key = Key::of(r);
+            let write = match self.written.get_mut(&key) {
+                Some(w) if w.seen == poll => {
+                    // A second record with one identity in one poll (a
+                    // source glitch): written only if it differs.
+                    let changed = w.fingerprint != fingerprint;
+                    w.fingerprint = fingerprint;
+                    changed
+                }
+                Some(w) => {
+                    w.seen = poll;
+                    if w.fingerprint != fingerprint || ts >= w.heartbeat_due {
+                        w.fingerprint = fingerprint;
+                        w.heartbeat_due = ts.saturating_add(self.heartbeat_ns);
+                        true
+                    } else {
+                        false
+                    }
+                }
+                None => {
+                    // First heartbeat somewhere in the second half of one
+                    // heartbeat, so sockets first seen together (at start,
+                    // after a reload) do not all fall due in the same poll,
+                    // and none falls due right after its first line.
+                    let half = self.heartbeat_ns / 2;
+                    let spread = half + self.keys.hash_one(key) % (self.heartbeat_ns - half);
+                    self.written.insert(
+                        key,
+                        Written {
+                            fingerprint,
+                            heartbeat_due: ts.saturating_add(spread.max(1)),
+                            seen: poll,
+                        },
+                    );
+                    true
+                }
+            };
+            if write {
+                self.keep.push(i as u32);
+            }
+        }
+        if self.written.len() > batch.sockets.len() {
+            // Sockets gone without a close reaching us.
+            self.written.retain(|_, w| w.seen == poll);
+        }
+        let unchanged = (batch.sockets.len() - self.keep.len()) as u64;
+        Selection {
+            indices: &self.keep,
+            unchanged,
+        }
+    }
+}
+
+/// The batch an output writes: `batch` with only the chosen socket lines
+/// (and no close records without `closes`), its system line counting what
+/// was left out. `None` when the batch is written as it is.
+pub fn narrow(
+    batch: &Batch,
+    filter: Option<&mut ChangeFilter>,
+    closes: bool,
+) -> Option<Arc<Batch>> {
+    let drop_closes = !closes && !batch.closes.is_empty();
+    if filter.is_none() && !drop_closes {
+        return None;
+    }
+    // Only socket-table polls have sockets to leave out.
+    let is_table = batch
+        .system
+        .as_ref()
+        .is_some_and(|s| s.sockets_written.is_some())
+        || !batch.sockets.is_empty()
+        || !batch.closes.is_empty();
+    if !is_table {
+        return None;
+    }
+    let mut system = batch.system.clone();
+    let sockets = match filter {
+        Some(f) => {
+            let sel = f.select(batch);
+            if let Some(sys) = &mut system {
+                sys.sockets_written = Some(sel.indices.len() as u64);
+                sys.sockets_unchanged = Some(sel.unchanged);
+            }
+            sel.indices
+                .iter()
+                .map(|&i| batch.sockets[i as usize].clone())
+                .collect()
+        }
+        None => batch.sockets.clone(),
+    };
+    Some(Arc::new(Batch {
+        tier: batch.tier,
+        ts: batch.ts,
+        seq: batch.seq,
+        interval_ms: batch.interval_ms,
+        system,
+        sockets,
+        closes: if closes {
+            batch.closes.clone()
+        } else {
+            Vec::new()
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{SocketRecord, SystemRecord, TcpState, Tier};
+
+    const SEC: u64 = 1_000_000_000;
+
+    fn sock(id: u64, bytes: u64, idle_ms: u32) -> SocketRecord {
+        let mut r = SocketRecord::new(
+            0,
+            format!("127.0.0.1:{}", 1000 + id).parse().unwrap(),
+            "127.0.0.1:80".parse().unwrap(),
+            TcpState::Established,
+        );
+        r.sock_id = Some(id);
+        r.bytes_acked = Some(bytes);
+        r.idle_ms = Some(idle_ms);
+        r
+    }
+
+    fn poll(ts: u64, sockets: Vec<SocketRecord>, closes: Vec<SocketRecord>) -> Batch {
+        Batch {
+            tier: Some(Tier::Fast),
+            ts,
+            seq: ts / SEC,
+            interval_ms: 1000,
+            system: Some(SystemRecord {
+                ts,
+                sockets_written: Some(sockets.len() as u64),
+                sockets_unchanged: Some(0),
+                ..SystemRecord::default()
+            }),
+            sockets,
+            closes,
+        }
+    }
+
+    fn written_ids(b: &Batch) -> Vec<u64> {
+        b.sockets.iter().map(|s| s.sock_id.unwrap()).collect()
+    }
+
+    #[test]
+    fn first_sight_and_state_changes_are_written_clock_changes_are_not() {
+        let mut f = ChangeFilter::new(Duration::from_secs(3600));
+        let first = poll(SEC, vec![sock(1, 10, 0), sock(2, 20, 0)], vec![]);
+        let out = narrow(&first, Some(&mut f), true).unwrap();
+        assert_eq!(written_ids(&out), [1, 2]);
+        // Socket 1 only aged; socket 2 moved bytes.
+        let second = poll(2 * SEC, vec![sock(1, 10, 900), sock(2, 25, 900)], vec![]);
+        let out = narrow(&second, Some(&mut f), true).unwrap();
+        assert_eq!(written_ids(&out), [2]);
+        let sys = out.system.as_ref().unwrap();
+        assert_eq!(
+            (sys.sockets_written, sys.sockets_unchanged),
+            (Some(1), Some(1))
+        );
+        assert_eq!(out.sockets[0].bytes_acked, Some(25));
+    }
+
+    #[test]
+    fn every_socket_gets_a_heartbeat_within_the_interval_spread_over_polls() {
+        let heartbeat = Duration::from_secs(10);
+        let mut f = ChangeFilter::new(heartbeat);
+        let socks = |ts| (0..200).map(|i| sock(i, 7, (ts / SEC) as u32)).collect();
+        let out = narrow(&poll(SEC, socks(SEC), vec![]), Some(&mut f), true).unwrap();
+        assert_eq!(out.sockets.len(), 200);
+        let mut last_line = vec![1u64; 200];
+        let mut busiest_poll = 0;
+        for t in 2..=40u64 {
+            let out = narrow(&poll(t * SEC, socks(t * SEC), vec![]), Some(&mut f), true).unwrap();
+            busiest_poll = busiest_poll.max(out.sockets.len());
+            for id in written_ids(&out) {
+                last_line[id as usize] = t;
+            }
+            for (id, &l) in last_line.iter().enumerate() {
+                assert!(t - l <= 10, "socket {id} silent since {l} at {t}");
+            }
+        }
+        // Spread: no poll writes anywhere near every socket.
+        assert!(busiest_poll < 100, "{busiest_poll} heartbeats in one poll");
+    }
+
+    #[test]
+    fn a_close_forgets_the_socket_and_closes_can_be_left_out() {
+        let mut f = ChangeFilter::new(Duration::from_secs(3600));
+        narrow(&poll(SEC, vec![sock(1, 1, 0)], vec![]), Some(&mut f), true);
+        let gone = poll(2 * SEC, vec![], vec![sock(1, 1, 0)]);
+        let out = narrow(&gone, Some(&mut f), true).unwrap();
+        assert_eq!(out.closes.len(), 1);
+        assert!(f.is_empty());
+        let out = narrow(&gone, None, false).unwrap();
+        assert!(out.closes.is_empty());
+        assert!(
+            narrow(&gone, None, true).is_none(),
+            "all + closes: as it is"
+        );
+    }
+
+    #[test]
+    fn a_fresh_filter_writes_every_socket_once_then_changes_only() {
+        // A reload that switches an output's mode starts a new filter.
+        let socks = vec![sock(1, 1, 0), sock(2, 2, 0), sock(3, 3, 0)];
+        let mut old = ChangeFilter::new(Duration::from_secs(3600));
+        narrow(&poll(SEC, socks.clone(), vec![]), Some(&mut old), true);
+        let mut fresh = ChangeFilter::new(Duration::from_secs(3600));
+        let out = narrow(
+            &poll(2 * SEC, socks.clone(), vec![]),
+            Some(&mut fresh),
+            true,
+        )
+        .unwrap();
+        assert_eq!(written_ids(&out), [1, 2, 3]);
+        let out = narrow(&poll(3 * SEC, socks, vec![]), Some(&mut fresh), true).unwrap();
+        assert!(out.sockets.is_empty());
+    }
+
+    #[test]
+    fn sockets_gone_without_a_close_are_forgotten() {
+        let mut f = ChangeFilter::new(Duration::from_secs(3600));
+        narrow(
+            &poll(SEC, vec![sock(1, 1, 0), sock(2, 1, 0)], vec![]),
+            Some(&mut f),
+            true,
+        );
+        narrow(
+            &poll(2 * SEC, vec![sock(2, 1, 0)], vec![]),
+            Some(&mut f),
+            true,
+        );
+        assert_eq!(f.len(), 1);
+    }
+}
