@@ -128,6 +128,9 @@ pub struct WriteReport {
     pub written: u64,
     /// Records lost to write errors (counted, never half-written).
     pub failed: u64,
+    /// Rotations that failed (each is tried again at the next batch; the
+    /// active file keeps growing meanwhile).
+    pub rotate_failures: u64,
 }
 
 /// The encoder for `format`, its files named after `prefix`:
@@ -254,6 +257,7 @@ impl FileSink {
                 pending_truncate: None,
                 failing: false,
                 rotate_failed: false,
+                rotation_failing: false,
                 name_lost: false,
             };
             f.open(&cfg)?;
@@ -465,6 +469,9 @@ struct ActiveFile {
     failing: bool,
     /// Rotation already failed this batch: do not retry per record.
     rotate_failed: bool,
+    /// Rotations have been failing since the last one that worked (logged
+    /// when it starts and when it ends, counted every time).
+    rotation_failing: bool,
     /// The name points to another file that cannot be opened (logged once).
     name_lost: bool,
 }
@@ -737,17 +744,25 @@ impl ActiveFile {
         let now_ms = crate::record::now_ns() / 1_000_000;
         if let Err(source) = rotation::rotate(&cfg.dir, &self.name, cfg.keep, now_ms) {
             self.rotate_failed = true;
+            report.rotate_failures += 1;
             let e = OutputError::Rotate {
                 path: self.path.clone(),
                 cause: source,
             };
-            tracing::warn!("{e}");
+            if !self.rotation_failing {
+                tracing::warn!("{e}; retrying at every batch, the active file grows meanwhile");
+            }
+            self.rotation_failing = true;
             *last_error = Some(e);
             // If the rename happened but pruning failed, the active file is
             // gone: fall through and create it.
             if self.path.symlink_metadata().is_ok() {
                 return;
             }
+        }
+        if self.rotation_failing {
+            self.rotation_failing = false;
+            tracing::info!(path = %self.path.display(), "rotation works again");
         }
         self.file = None;
         self.len = 0;

@@ -91,7 +91,8 @@ fn json_size_rotation_keeps_every_record_once_and_tail_follows() {
             report,
             WriteReport {
                 written: per as u64 + 1,
-                failed: 0
+                failed: 0,
+                rotate_failures: 0
             }
         );
         next_id += per as u64;
@@ -394,7 +395,8 @@ fn reopen_that_fails_keeps_writing_to_the_old_file() {
         r,
         WriteReport {
             written: 2,
-            failed: 0
+            failed: 0,
+            rotate_failures: 0
         }
     );
     assert_eq!(sock_ids(&json_lines(&moved)), [0, 1, 2, 3]);
@@ -420,4 +422,65 @@ fn restart_after_a_column_change_rotates_the_old_file_away() {
         b"ts,local\n1,127.0.0.1:1\n"
     );
     assert_eq!(csv_rows(&active, &header).len(), 1);
+}
+
+/// Clears the immutable flag however the test ends.
+struct Immutable<'a>(&'a Path);
+
+impl<'a> Immutable<'a> {
+    fn set(dir: &'a Path) -> Immutable<'a> {
+        let ok = Command::new("chattr").arg("+i").arg(dir).status().unwrap();
+        assert!(ok.success(), "chattr +i {}", dir.display());
+        Immutable(dir)
+    }
+}
+
+impl Drop for Immutable<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(self.0).status();
+    }
+}
+
+#[test]
+fn a_rotation_that_fails_is_counted_and_retried_until_it_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = open(Format::Json, config(dir.path(), Some(2000), None, 10));
+    let mut seq = 0;
+    let mut write = |sink: &mut FileSink| {
+        seq += 1;
+        sink.write_batch(&batch(seq, seq * 5, 5, true))
+    };
+    while files_in_order(dir.path(), "netpulse.jsonl").len() < 2 {
+        assert_eq!(write(&mut sink).rotate_failures, 0);
+    }
+    // An immutable directory refuses every rename and create, even to
+    // root; the open active file can still be appended to.
+    let failures: u64 = {
+        let _frozen = Immutable::set(dir.path());
+        let mut failures = 0;
+        for _ in 0..50 {
+            let r = write(&mut sink);
+            assert_eq!(r.failed, 0, "records are still written: {r:?}");
+            failures += r.rotate_failures;
+            if failures >= 3 {
+                break;
+            }
+        }
+        failures
+    };
+    assert!(failures >= 3, "each batch retries and counts: {failures}");
+    let oversized = std::fs::metadata(dir.path().join("netpulse.jsonl"))
+        .unwrap()
+        .len();
+    assert!(
+        oversized > 2000,
+        "the active file grew while rotation failed"
+    );
+    let before = files_in_order(dir.path(), "netpulse.jsonl").len();
+    let r = write(&mut sink);
+    assert_eq!(r.rotate_failures, 0, "{r:?}");
+    assert!(
+        files_in_order(dir.path(), "netpulse.jsonl").len() > before,
+        "the next batch rotated the oversized file"
+    );
 }
