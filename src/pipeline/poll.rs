@@ -8,7 +8,7 @@ use tracing::warn;
 use super::filter::SocketFilter;
 use super::sample::{Census, Payload, Sample};
 use crate::platform::{Source, SourceError};
-use crate::record::{SocketRecord, Tier, count_states, now_ns};
+use crate::record::{SocketRecord, StateCounts, Tier, count_states, now_ns};
 
 pub fn poll(
     tier: Tier,
@@ -66,7 +66,8 @@ pub fn poll(
 }
 
 /// The kernel's own per-state counts where it keeps them, else a count of
-/// the socket table.
+/// the socket table, taken a part at a time: the tiers that only count
+/// never hold a second copy of the fast tier's table.
 fn census(source: &mut dyn Source, ts: u64) -> Result<Census, SourceError> {
     if let Some(state_counts) = source.state_counts()? {
         return Ok(Census {
@@ -74,15 +75,90 @@ fn census(source: &mut dyn Source, ts: u64) -> Result<Census, SourceError> {
             state_counts,
         });
     }
-    let mut sockets: Vec<SocketRecord> = Vec::new();
-    source.sockets(ts, &mut sockets)?;
+    let mut state_counts = StateCounts::default();
+    source.sockets_in_parts(ts, &mut |part| {
+        let counts = count_states(part.iter().map(|s| s.state));
+        state_counts
+            .iter_mut()
+            .zip(counts)
+            .for_each(|(total, n)| *total += n);
+    })?;
     Ok(Census {
-        total: sockets.len() as u64,
-        state_counts: count_states(sockets.iter().map(|s| s.state)),
+        total: state_counts.iter().sum(),
+        state_counts,
     })
 }
 
 fn logged<T>(tier: Tier, what: &str, r: Result<T, SourceError>) -> Option<T> {
     r.map_err(|e| warn!(tier = tier.name(), "{what} unavailable this poll: {e}"))
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::{ProcessMap, ScanStats};
+    use crate::record::{TcpCounters, TcpState};
+
+    /// A test double that hands out its sockets only in parts: asking for
+    /// the whole table fails the test.
+    struct PartsOnlySource {
+        parts: Vec<Vec<TcpState>>,
+    }
+
+    impl Source for PartsOnlySource {
+        fn name(&self) -> &'static str {
+            "parts-only test double"
+        }
+        fn sockets(&mut self, _: u64, _: &mut Vec<SocketRecord>) -> Result<ScanStats, SourceError> {
+            panic!("a census asked for the whole socket table");
+        }
+        fn sockets_in_parts(
+            &mut self,
+            _: u64,
+            each: &mut dyn FnMut(&mut Vec<SocketRecord>),
+        ) -> Result<ScanStats, SourceError> {
+            let addr = "127.0.0.1:1".parse().unwrap();
+            for states in &self.parts {
+                let mut part: Vec<_> = states
+                    .iter()
+                    .map(|&st| SocketRecord::new(1, addr, addr, st))
+                    .collect();
+                each(&mut part);
+            }
+            Ok(ScanStats::default())
+        }
+        fn processes(&mut self) -> Result<ProcessMap, SourceError> {
+            Ok(ProcessMap::default())
+        }
+        fn counters(&mut self) -> Result<TcpCounters, SourceError> {
+            Ok(TcpCounters::default())
+        }
+    }
+
+    #[test]
+    fn the_slow_tier_counts_states_part_by_part() {
+        use TcpState::*;
+        let mut src = PartsOnlySource {
+            parts: vec![
+                vec![Listen, Established, Established],
+                vec![TimeWait, Established],
+            ],
+        };
+        let s = poll(
+            Tier::Slow,
+            &mut src,
+            &SocketFilter::new(&Default::default()),
+            60_000,
+            Vec::new(),
+        )
+        .unwrap();
+        let Payload::States { census } = s.payload else {
+            panic!("the slow tier returned another payload");
+        };
+        assert_eq!(census.total, 5);
+        assert_eq!(census.state_counts[Established.index()], 3);
+        assert_eq!(census.state_counts[Listen.index()], 1);
+        assert_eq!(census.state_counts[TimeWait.index()], 1);
+    }
 }
