@@ -17,6 +17,7 @@ use crate::pipeline::health::Health;
 use crate::pipeline::sample::Sample;
 use crate::pipeline::scheduler::{TierSettings, run_tier};
 use crate::pipeline::sink_task::{Route, SinkHandle};
+use crate::pipeline::start_gate::StartGate;
 use crate::pipeline::store::{Control, Store};
 use crate::pipeline::table_pool::TablePool;
 use crate::platform::{self, SourceError};
@@ -132,6 +133,7 @@ impl Daemon {
         let filter = Arc::new(SocketFilter::new(&cfg.filter));
         let mut settings = Vec::new();
         let mut tiers = Vec::new();
+        let gate = StartGate::new();
         for (tier, src) in Tier::ALL.into_iter().zip(sources) {
             let (stx, srx) = watch::channel(tier_settings(&cfg, tier, &filter));
             settings.push(stx);
@@ -143,6 +145,7 @@ impl Daemon {
                 Arc::clone(&health),
                 stop.clone(),
                 tables.clone(),
+                gate.clone(),
             )));
         }
         for o in &sinks {

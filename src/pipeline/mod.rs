@@ -10,5 +10,6 @@ pub mod sample;
 pub mod scheduler;
 pub mod sink_task;
 pub mod snapshot;
+pub mod start_gate;
 pub mod store;
 pub mod table_pool;
