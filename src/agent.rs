@@ -109,6 +109,7 @@ impl Daemon {
     /// start. Must be called inside a tokio runtime.
     pub fn start(cfg: Config) -> Result<Daemon, DaemonError> {
         let health = Arc::new(Health::default());
+        health.memory.set_limit(cfg.agent.memory_limit);
         let mut sources = Vec::new();
         for tier in Tier::ALL {
             let src = platform::open(cfg.agent.source)
@@ -251,6 +252,7 @@ impl Daemon {
         if let Err(e) = self.endpoint.reconfigure(&cfg.endpoint) {
             warn!("endpoint kept its previous listeners: {e}");
         }
+        self.health.memory.set_limit(cfg.agent.memory_limit);
         self.cfg = cfg;
         Ok(())
     }

@@ -21,6 +21,9 @@ const MIN_SHUTDOWN: Duration = Duration::from_millis(100);
 const MAX_SHUTDOWN: Duration = Duration::from_secs(600);
 const MIN_ROTATE_SIZE: u64 = 1 << 10;
 const MAX_ROTATE_SIZE: u64 = 1 << 40;
+/// Below this the agent could not hold its own code and runtime.
+const MIN_MEMORY_LIMIT: u64 = 8 << 20;
+const MAX_MEMORY_LIMIT: u64 = 1 << 40;
 const MIN_ROTATE_AGE: Duration = Duration::from_secs(1);
 const MAX_KEEP: i64 = 100_000;
 const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
@@ -223,7 +226,11 @@ fn parse_endpoint(t: &Table, p: &mut Problems) -> EndpointConfig {
 }
 
 fn parse_agent(t: &Table, p: &mut Problems) -> AgentConfig {
-    p.unknown_keys(t, "agent.", &["source", "log_level", "shutdown_timeout"]);
+    p.unknown_keys(
+        t,
+        "agent.",
+        &["source", "log_level", "shutdown_timeout", "memory_limit"],
+    );
     let mut a = AgentConfig::default();
     if let Some(s) = p.string(t, "source", "agent.source", "\"auto\"") {
         match SourceKind::from_name(s) {
@@ -255,6 +262,22 @@ fn parse_agent(t: &Table, p: &mut Problems) -> AgentConfig {
         MAX_SHUTDOWN,
     ) {
         a.shutdown_timeout = d;
+    }
+    match t.get("memory_limit") {
+        Some(Value::String(s)) if s == "off" => a.memory_limit = None,
+        Some(Value::String(s)) => match parse_size(s) {
+            Ok(n) if (MIN_MEMORY_LIMIT..=MAX_MEMORY_LIMIT).contains(&n) => a.memory_limit = Some(n),
+            Ok(_) => p.add(
+                "agent.memory_limit",
+                format!("`{s}` is out of range; use 8MiB to 1TiB, or \"off\""),
+            ),
+            Err(e) => p.add("agent.memory_limit", e),
+        },
+        Some(v) => p.add(
+            "agent.memory_limit",
+            format!("`{v}` must be a string like \"64MiB\" or \"off\""),
+        ),
+        None => {}
     }
     a
 }

@@ -21,6 +21,8 @@ pub struct Health {
     pub produced: AtomicU64,
     /// Sockets the delta store tracks after the latest fast sample.
     pub tracked_sockets: AtomicU64,
+    /// The agent's resident size against `agent.memory_limit`.
+    pub memory: super::memory_guard::MemoryGuard,
 }
 
 impl Health {

@@ -4,6 +4,7 @@ pub mod delta;
 pub mod filter;
 pub mod health;
 pub mod log_limit;
+pub mod memory_guard;
 pub mod poll;
 pub mod publish;
 pub mod sample;

@@ -10,12 +10,15 @@ use super::sample::{Census, Payload, Sample};
 use crate::platform::{Source, SourceError};
 use crate::record::{SocketRecord, StateCounts, Tier, count_states, now_ns};
 
+/// `lean`: the agent is past `agent.memory_limit`; skip the process scan
+/// (the delta store keeps attributing with the last map).
 pub fn poll(
     tier: Tier,
     source: &mut dyn Source,
     filter: &SocketFilter,
     interval_ms: u64,
     table: Vec<SocketRecord>,
+    lean: bool,
 ) -> Result<Sample, SourceError> {
     let started = Instant::now();
     let ts = now_ns();
@@ -44,7 +47,10 @@ pub fn poll(
             }
         }
         Tier::Standard => Payload::Standard {
-            procs: logged(tier, "process attribution", source.processes()),
+            procs: match lean {
+                true => None,
+                false => logged(tier, "process attribution", source.processes()),
+            },
             counters: logged(tier, "system TCP counters", source.counters()),
             census: logged(tier, "state counts", census(source, ts)),
         },
@@ -151,6 +157,7 @@ mod tests {
             &SocketFilter::new(&Default::default()),
             60_000,
             Vec::new(),
+            false,
         )
         .unwrap();
         let Payload::States { census } = s.payload else {
@@ -160,5 +167,19 @@ mod tests {
         assert_eq!(census.state_counts[Established.index()], 3);
         assert_eq!(census.state_counts[Listen.index()], 1);
         assert_eq!(census.state_counts[TimeWait.index()], 1);
+    }
+
+    #[test]
+    fn past_the_memory_limit_the_standard_tier_skips_the_process_scan() {
+        let filter = SocketFilter::new(&Default::default());
+        let mut src = PartsOnlySource { parts: Vec::new() };
+        for (lean, scanned) in [(false, true), (true, false)] {
+            let s = poll(Tier::Standard, &mut src, &filter, 30_000, Vec::new(), lean).unwrap();
+            let Payload::Standard { procs, census, .. } = s.payload else {
+                panic!("the standard tier returned another payload");
+            };
+            assert_eq!(procs.is_some(), scanned, "lean = {lean}");
+            assert!(census.is_some(), "the census is not optional");
+        }
     }
 }

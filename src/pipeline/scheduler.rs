@@ -145,8 +145,9 @@ pub async fn run_tier(
                             Tier::Fast => tables.take(),
                             _ => Vec::new(),
                         };
+                        let lean = health.memory.check();
                         inflight = Some(tokio::task::spawn_blocking(move || {
-                            let r = poll(tier, src.as_mut(), &filter, ms, table);
+                            let r = poll(tier, src.as_mut(), &filter, ms, table, lean);
                             (src, r)
                         }));
                     }

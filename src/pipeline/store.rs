@@ -166,7 +166,13 @@ impl Store {
         let n = batch.record_count() as u64;
         Health::add(&self.health.produced, n);
         let batch = Arc::new(batch);
-        if let Some(hub) = &self.endpoint {
+        // Past agent.memory_limit the live view goes stale rather than
+        // keep one more table alive.
+        if let Some(hub) = self
+            .endpoint
+            .as_ref()
+            .filter(|_| !self.health.memory.over())
+        {
             if let (Some(old), Some(tables)) = (hub.publish(Arc::clone(&batch)), &self.tables) {
                 // The sinks wrote it long ago; the endpoint held it last.
                 tables.recycle(old);
@@ -324,8 +330,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_routed_batch_reaches_the_publisher() {
+    /// Sequence numbers of the batches the endpoint was handed, for three
+    /// aggregate samples through a running store.
+    fn published(health: Arc<Health>) -> Vec<u64> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -338,7 +345,7 @@ mod tests {
                 self.0.publish(batch)
             }
         }
-        let store = Store::new(Vec::new(), Arc::new(Health::default()))
+        let store = Store::new(Vec::new(), health)
             .with_endpoint(Box::new(Shared(Arc::clone(&publisher))), TablePool::new());
         let (tx, rx) = mpsc::channel(4);
         let (_ctl, ctl_rx) = mpsc::unbounded_channel();
@@ -354,6 +361,19 @@ mod tests {
             drop(tx);
             run.await.unwrap();
         });
-        assert_eq!(*publisher.seen.lock().unwrap(), [0, 1, 2]);
+        std::mem::take(&mut *publisher.seen.lock().unwrap())
+    }
+
+    #[test]
+    fn every_routed_batch_reaches_the_publisher() {
+        assert_eq!(published(Arc::new(Health::default())), [0, 1, 2]);
+    }
+
+    #[test]
+    fn past_the_memory_limit_the_endpoint_is_not_fed() {
+        let health = Arc::new(Health::default());
+        health.memory.set_limit(Some(64 << 20));
+        assert!(health.memory.note(128 << 20));
+        assert_eq!(published(health), Vec::<u64>::new());
     }
 }

@@ -334,6 +334,27 @@ pub fn write_batch(batch: &Batch, out: &mut Vec<u8>) {
     }
 }
 
+/// [`write_batch`] to `w`, [`super::STREAM_CHUNK`] bytes at a time: a
+/// large table is never encoded whole in memory.
+pub fn write_batch_to(batch: &Batch, w: &mut dyn Write) -> std::io::Result<()> {
+    let mut enc = CsvEncoder::new("netpulse");
+    let mut out = Vec::with_capacity(super::STREAM_CHUNK + 4096);
+    if let Some(sys) = &batch.system {
+        out.extend_from_slice(&enc.streams[SYSTEM_STREAM].header);
+        out.extend_from_slice(enc.system_row(sys));
+        out.push(b'\n');
+    }
+    out.extend_from_slice(&enc.streams[SOCKET_STREAM].header);
+    for s in &batch.sockets {
+        out.extend_from_slice(enc.socket_row(s));
+        if out.len() >= super::STREAM_CHUNK {
+            w.write_all(&out)?;
+            out.clear();
+        }
+    }
+    w.write_all(&out)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

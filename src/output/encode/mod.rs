@@ -10,3 +10,10 @@ pub mod line_writer;
 pub mod proto;
 mod text_value;
 mod written_fields;
+
+/// Bytes a streaming writer (`write_batch_to`) gathers before handing
+/// them on: large enough for few system calls, small beside any table.
+pub const STREAM_CHUNK: usize = 256 * 1024;
+
+#[cfg(test)]
+mod stream_tests;
