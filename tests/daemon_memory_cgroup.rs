@@ -184,11 +184,7 @@ fn run_under_limit() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("netpulse.toml");
     // The defaults (every tier), one JSON output.
-    std::fs::write(
-        &cfg,
-        format!("[[output]]\nformat = \"json\"\ndir = \"-\"\n"),
-    )
-    .unwrap();
+    std::fs::write(&cfg, "[[output]]\nformat = \"json\"\ndir = \"-\"\n").unwrap();
     let log = dir.path().join("agent.log");
     // The shell joins the cgroup, then becomes the agent: every byte the
     // agent ever allocates is charged there.

@@ -271,6 +271,7 @@ fn system(seed: u64, all: bool) -> SystemRecord {
         write_errors: Some(u64::MAX),
         parse_errors: Some(7),
         tracked_sockets: Some(46),
+        memory_bytes: Some(52_428_800),
         ..SystemRecord::default()
     };
     let mut earlier = TcpCounters::default();
@@ -288,6 +289,7 @@ fn system(seed: u64, all: bool) -> SystemRecord {
         sys.tier = None;
         sys.poll_us = None;
         sys.tracked_sockets = None;
+        sys.memory_bytes = None;
     }
     sys
 }

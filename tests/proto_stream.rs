@@ -193,7 +193,7 @@ fn protoc_decodes_our_stream() {
     // Every field of every message appears (the batch sets all of them).
     for (msg, count) in [
         ("Header", 7),
-        ("SystemRecord", 15),
+        ("SystemRecord", 16),
         ("SocketRecord", 71),
         ("TcpCounters", 12),
     ] {

@@ -138,6 +138,7 @@ impl Store {
         sys.write_errors = Some(Health::get(&h.write_errors));
         sys.parse_errors = Some(Health::get(&h.parse_errors));
         sys.tracked_sockets = Some(Health::get(&h.tracked_sockets));
+        sys.memory_bytes = h.memory.resident();
         Batch {
             tier: Some(s.tier),
             ts: s.ts,
@@ -375,5 +376,17 @@ mod tests {
         health.memory.set_limit(Some(64 << 20));
         assert!(health.memory.note(128 << 20));
         assert_eq!(published(health), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn the_system_line_carries_the_resident_size_last_read() {
+        let health = Arc::new(Health::default());
+        let mut st = Store::new(Vec::new(), Arc::clone(&health));
+        let slow = || Payload::States { census: census(1) };
+        let before = st.batch(sample(Tier::Slow, slow()));
+        assert_eq!(before.system.unwrap().memory_bytes, None, "not read yet");
+        health.memory.note(48 << 20);
+        let after = st.batch(sample(Tier::Slow, slow()));
+        assert_eq!(after.system.unwrap().memory_bytes, Some(48 << 20));
     }
 }

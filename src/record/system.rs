@@ -46,6 +46,10 @@ pub struct SystemRecord {
     /// Sockets the delta store tracks (follows the live, filtered count).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracked_sockets: Option<u64>,
+    /// The agent's resident size at its last check, bytes (where the
+    /// platform reports it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
 }
 
 impl SystemRecord {

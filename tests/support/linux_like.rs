@@ -165,6 +165,7 @@ pub fn system(rng: &mut Rng, ts: u64, sockets: &[SocketRecord]) -> SystemRecord 
         write_errors: Some(rng.below(2)),
         parse_errors: Some(0),
         tracked_sockets: Some(sockets.len() as u64 + rng.below(10)),
+        memory_bytes: Some(40 << 20),
         ..SystemRecord::default()
     };
     let mut earlier = TcpCounters::default();

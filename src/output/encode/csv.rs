@@ -161,7 +161,7 @@ pub static STATE_COUNT_COLUMNS: std::sync::LazyLock<[&'static str; STATE_COUNT]>
 #[rustfmt::skip]
 const SYSTEM_TAIL_COLUMNS: &[(&str, CellFn<SystemRecord>)] = columns!(SystemRecord:
     retransmit_rate, dup_rate, poll_us, skipped_ticks, dropped, write_errors, parse_errors,
-    tracked_sockets,
+    tracked_sockets, memory_bytes,
 );
 
 /// Header names of the socket file, in order.
@@ -390,6 +390,7 @@ mod tests {
             write_errors: Some(7),
             parse_errors: Some(8),
             tracked_sockets: Some(9),
+            memory_bytes: Some(10),
         }
     }
 

@@ -169,6 +169,7 @@ fn system_to_pb(s: &SystemRecord) -> pb::SystemRecord {
         write_errors,
         parse_errors,
         tracked_sockets,
+        memory_bytes,
     } = s;
     pb::SystemRecord {
         ts: *ts,
@@ -186,6 +187,7 @@ fn system_to_pb(s: &SystemRecord) -> pb::SystemRecord {
         write_errors: *write_errors,
         parse_errors: *parse_errors,
         tracked_sockets: *tracked_sockets,
+        memory_bytes: *memory_bytes,
     }
 }
 
@@ -475,6 +477,7 @@ fn system_from_pb(s: pb::SystemRecord) -> Result<SystemRecord, InvalidBatch> {
         write_errors,
         parse_errors,
         tracked_sockets,
+        memory_bytes,
     } = s;
     let state_counts =
         <[u64; STATE_COUNT]>::try_from(state_counts.as_slice()).map_err(|_| InvalidBatch {
@@ -526,6 +529,7 @@ fn system_from_pb(s: pb::SystemRecord) -> Result<SystemRecord, InvalidBatch> {
         write_errors,
         parse_errors,
         tracked_sockets,
+        memory_bytes,
     })
 }
 

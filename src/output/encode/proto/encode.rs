@@ -203,6 +203,7 @@ fn system_body(s: &SystemRecord, out: &mut Vec<u8>, sub: &mut Vec<u8>) {
         write_errors,
         parse_errors,
         tracked_sockets,
+        memory_bytes,
     } = s;
     fixed64(out, 1, *ts);
     uint(out, 2, tier_to_pb(*tier) as u64);
@@ -231,6 +232,7 @@ fn system_body(s: &SystemRecord, out: &mut Vec<u8>, sub: &mut Vec<u8>) {
     opt_u64(out, 13, *write_errors);
     opt_u64(out, 14, *parse_errors);
     opt_u64(out, 15, *tracked_sockets);
+    opt_u64(out, 24, *memory_bytes);
 }
 
 /// How a socket field's type goes on the wire, as `proto/tcpstats.proto`
@@ -479,6 +481,7 @@ pub(crate) mod testdata {
         s.write_errors = o64(rng);
         s.parse_errors = o64(rng);
         s.tracked_sockets = o64(rng);
+        s.memory_bytes = o64(rng);
         s
     }
 
