@@ -141,12 +141,15 @@ pub async fn run_tier(
                     (None, Some(mut src)) => {
                         let filter = Arc::clone(&s.filter);
                         let ms = iv.as_millis() as u64;
-                        let table = match tier {
-                            Tier::Fast => tables.take(),
-                            _ => Vec::new(),
-                        };
                         let lean = health.memory.check();
+                        let tables = tables.clone();
                         inflight = Some(tokio::task::spawn_blocking(move || {
+                            // Up to a quarter interval for the last table
+                            // to come back from the sinks.
+                            let table = match tier {
+                                Tier::Fast => tables.take_waiting(iv / 4),
+                                _ => Vec::new(),
+                            };
                             let r = poll(tier, src.as_mut(), &filter, ms, table, lean);
                             (src, r)
                         }));
