@@ -30,6 +30,9 @@ pub struct TierSettings {
     pub filter: Arc<SocketFilter>,
 }
 
+/// Longest a fast poll waits for the table still being written.
+const TABLE_WAIT_MAX: Duration = Duration::from_millis(250);
+
 type PollResult = (Box<dyn Source>, Result<Sample, SourceError>);
 
 /// The next wall-clock multiple of `interval` (ns since the epoch) after
@@ -144,10 +147,11 @@ pub async fn run_tier(
                         let lean = health.memory.check();
                         let tables = tables.clone();
                         inflight = Some(tokio::task::spawn_blocking(move || {
-                            // Up to a quarter interval for the last table
-                            // to come back from the sinks.
+                            // A short wait for the last table to come back
+                            // from the sinks (bounded: an abandoned poll's
+                            // thread must not hold up the exit).
                             let table = match tier {
-                                Tier::Fast => tables.take_waiting(iv / 4),
+                                Tier::Fast => tables.take_waiting((iv / 4).min(TABLE_WAIT_MAX)),
                                 _ => Vec::new(),
                             };
                             let r = poll(tier, src.as_mut(), &filter, ms, table, lean);
