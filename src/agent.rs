@@ -17,6 +17,7 @@ use crate::pipeline::health::Health;
 use crate::pipeline::sample::Sample;
 use crate::pipeline::scheduler::{TierSettings, run_tier};
 use crate::pipeline::sink_task::{Route, SinkHandle};
+use crate::pipeline::start_gate::StartGate;
 use crate::pipeline::store::{Control, Store};
 use crate::pipeline::table_pool::TablePool;
 use crate::platform::{self, SourceError};
@@ -68,6 +69,7 @@ pub struct SinkSummary {
     pub written: u64,
     pub failed: u64,
     pub dropped: u64,
+    pub rotate_failures: u64,
 }
 
 fn tier_settings(cfg: &Config, tier: Tier, filter: &Arc<SocketFilter>) -> TierSettings {
@@ -110,6 +112,7 @@ impl Daemon {
     /// start. Must be called inside a tokio runtime.
     pub fn start(cfg: Config) -> Result<Daemon, DaemonError> {
         let health = Arc::new(Health::default());
+        health.memory.set_limit(cfg.agent.memory_limit);
         let mut sources = Vec::new();
         for tier in Tier::ALL {
             let src = platform::open(cfg.agent.source).map_err(|source| DaemonError::Source {
@@ -139,6 +142,7 @@ impl Daemon {
         let filter = Arc::new(SocketFilter::new(&cfg.filter));
         let mut settings = Vec::new();
         let mut tiers = Vec::new();
+        let gate = StartGate::new();
         for (tier, src) in Tier::ALL.into_iter().zip(sources) {
             let (stx, srx) = watch::channel(tier_settings(&cfg, tier, &filter));
             settings.push(stx);
@@ -150,6 +154,7 @@ impl Daemon {
                 Arc::clone(&health),
                 stop.clone(),
                 tables.clone(),
+                gate.clone(),
             )));
         }
         for o in &sinks {
@@ -255,6 +260,7 @@ impl Daemon {
         if let Err(e) = self.endpoint.reconfigure(&cfg.endpoint) {
             warn!("endpoint kept its previous listeners: {e}");
         }
+        self.health.memory.set_limit(cfg.agent.memory_limit);
         self.cfg = cfg;
         Ok(())
     }
@@ -327,6 +333,7 @@ impl Daemon {
                         written: Health::get(&s.written),
                         failed: Health::get(&s.failed),
                         dropped: Health::get(&s.dropped),
+                        rotate_failures: Health::get(&s.rotate_failures),
                     });
                 }
                 Ok(sum)

@@ -69,15 +69,22 @@ fn filter_of(args: &OnceArgs) -> Result<OnceFilter, ConfigError> {
 }
 
 /// Write one batch to stdout in `format` (shared with `replay`).
+/// Write one batch to stdout in `format` (shared with `replay`). JSON and
+/// CSV are encoded and written a chunk at a time, so a large table is
+/// never held twice (records and their text); a protobuf poll is one
+/// message and is encoded whole.
 pub fn write_batch(batch: &Batch, format: Format) -> anyhow::Result<()> {
-    let mut out = Vec::with_capacity(batch.sockets.len() * 512 + 512);
-    match format {
-        Format::Json => json::write_batch(batch, &mut out),
-        Format::Csv => csv::write_batch(batch, &mut out),
-        Format::Proto => proto::write_batch(batch, &proto::Origin::this_host(), &mut out),
-    }
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(&out).context("writing to stdout")?;
+    match format {
+        Format::Json => json::write_batch_to(batch, &mut stdout),
+        Format::Csv => csv::write_batch_to(batch, &mut stdout),
+        Format::Proto => {
+            let mut out = Vec::new();
+            proto::write_batch(batch, &proto::Origin::this_host(), &mut out);
+            stdout.write_all(&out)
+        }
+    }
+    .context("writing to stdout")?;
     stdout.flush().context("writing to stdout")?;
     Ok(())
 }

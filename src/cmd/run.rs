@@ -166,6 +166,7 @@ fn log_summary(what: &str, s: &Summary) {
             written = k.written,
             failed = k.failed,
             dropped = k.dropped,
+            rotate_failures = k.rotate_failures,
             "sink closed"
         );
     }

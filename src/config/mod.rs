@@ -55,6 +55,7 @@ pub const ALL_KEYS: &[&str] = &[
     "agent.source",
     "agent.log_level",
     "agent.shutdown_timeout",
+    "agent.memory_limit",
     "tiers.fast.enabled",
     "tiers.fast.interval",
     "tiers.standard.enabled",
@@ -114,6 +115,9 @@ pub struct AgentConfig {
     pub log_level: String,
     /// How long SIGTERM may take to drain and fsync before exiting non-zero.
     pub shutdown_timeout: Duration,
+    /// Resident size past which the agent skips optional work and warns;
+    /// `None` (`"off"`) by default.
+    pub memory_limit: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -240,6 +244,7 @@ impl Default for AgentConfig {
             source: SourceKind::Auto,
             log_level: "info".into(),
             shutdown_timeout: Duration::from_secs(5),
+            memory_limit: None,
         }
     }
 }

@@ -27,6 +27,7 @@ pub(super) struct RawAgent {
     pub source: Key<String>,
     pub log_level: Key<String>,
     pub shutdown_timeout: Key<String>,
+    pub memory_limit: Key<String>,
 }
 
 /// `[tiers.<name>]`, one field per `Tier`.

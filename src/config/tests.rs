@@ -22,6 +22,7 @@ fn full_config_parses() {
 source = "linux"
 log_level = "debug"
 shutdown_timeout = "2s"
+memory_limit = "96MiB"
 
 [tiers.fast]
 interval = "250ms"
@@ -53,6 +54,7 @@ rotate_size = "off"
     let c = Config::parse(&text).unwrap();
     assert_eq!(c.agent.source, SourceKind::Linux);
     assert_eq!(c.agent.shutdown_timeout, Duration::from_secs(2));
+    assert_eq!(c.agent.memory_limit, Some(96 << 20));
     assert_eq!(c.tiers.get(Tier::Fast).interval, Duration::from_millis(250));
     assert!(!c.tiers.get(Tier::Slow).enabled);
     assert_eq!(
@@ -197,6 +199,7 @@ fn all_keys_cover_the_parser() {
 source = "auto"
 log_level = "info"
 shutdown_timeout = "5s"
+memory_limit = "off"
 [tiers.fast]
 enabled = true
 interval = "1s"
@@ -502,4 +505,26 @@ fn socket_lines_heartbeat_and_closes() {
         "[tiers.fast]\ninterval = \"2s\"\n[[output]]\ndir = \"{d}\"\nsockets = \"all\"\nheartbeat = \"1s\"\n"
     ))
     .unwrap();
+}
+
+#[test]
+fn memory_limit_is_off_by_default_and_bounded() {
+    assert_eq!(Config::builtin().agent.memory_limit, None);
+    let dir = tempfile::tempdir().unwrap();
+    let output = format!(
+        "[[output]]\nformat = \"json\"\ndir = \"{}\"\n",
+        dir.path().display()
+    );
+    let off = Config::parse(&format!("[agent]\nmemory_limit = \"off\"\n{output}")).unwrap();
+    assert_eq!(off.agent.memory_limit, None);
+    let on = Config::parse(&format!("[agent]\nmemory_limit = \"48MiB\"\n{output}")).unwrap();
+    assert_eq!(on.agent.memory_limit, Some(48 << 20));
+    for (bad, words) in [
+        ("\"1MiB\"", "out of range"),
+        ("\"lots\"", ""),
+        ("64", "must be a string"),
+    ] {
+        let p = problems(&format!("[agent]\nmemory_limit = {bad}\n"));
+        assert!(has(&p, "agent.memory_limit", words), "{bad}: {p:?}");
+    }
 }

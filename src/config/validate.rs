@@ -279,8 +279,26 @@ fn agent(raw: &RawAgent, c: &mut Check) -> AgentConfig {
     if let Some(d) = c.duration(key, &raw.shutdown_timeout, MIN_SHUTDOWN, MAX_SHUTDOWN) {
         a.shutdown_timeout = d;
     }
+    let key = "agent.memory_limit";
+    let size_like = |v: &Value| format!("`{v}` must be a string like \"64MiB\" or \"off\"");
+    match c.typed(key, &raw.memory_limit, size_like) {
+        Some(s) if s == "off" => a.memory_limit = None,
+        Some(s) => match parse_size(s) {
+            Ok(n) if (MIN_MEMORY_LIMIT..=MAX_MEMORY_LIMIT).contains(&n) => a.memory_limit = Some(n),
+            Ok(_) => c.add(
+                key,
+                format!("`{s}` is out of range; use 8MiB to 1TiB, or \"off\""),
+            ),
+            Err(e) => c.add(key, e),
+        },
+        None => {}
+    }
     a
 }
+
+/// Below this the agent could not hold its own code and runtime.
+const MIN_MEMORY_LIMIT: u64 = 8 << 20;
+const MAX_MEMORY_LIMIT: u64 = 1 << 40;
 
 fn tiers(raw: &RawTiers, c: &mut Check) -> TiersConfig {
     let mut tiers = TiersConfig::default();

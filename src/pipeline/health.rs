@@ -21,6 +21,8 @@ pub struct Health {
     pub produced: AtomicU64,
     /// Sockets the delta store tracks after the latest fast sample.
     pub tracked_sockets: AtomicU64,
+    /// The agent's resident size against `agent.memory_limit`.
+    pub memory: super::memory_guard::MemoryGuard,
 }
 
 impl Health {
@@ -45,4 +47,6 @@ pub struct SinkStats {
     pub failed: AtomicU64,
     /// Records dropped because this sink had stopped or was stuck.
     pub dropped: AtomicU64,
+    /// Rotations that failed (not records: each is retried next batch).
+    pub rotate_failures: AtomicU64,
 }

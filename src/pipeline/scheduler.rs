@@ -17,6 +17,7 @@ use super::health::Health;
 use super::log_limit::LogLimit;
 use super::poll::poll;
 use super::sample::Sample;
+use super::start_gate::{StartGate, StartTurn};
 use super::table_pool::TablePool;
 use crate::platform::{Source, SourceError};
 use crate::record::{Tier, now_ns};
@@ -28,6 +29,9 @@ pub struct TierSettings {
     pub interval: Duration,
     pub filter: Arc<SocketFilter>,
 }
+
+/// Longest a fast poll waits for the table still being written.
+const TABLE_WAIT_MAX: Duration = Duration::from_millis(250);
 
 type PollResult = (Box<dyn Source>, Result<Sample, SourceError>);
 
@@ -41,7 +45,9 @@ pub fn next_tick(now_ns: u64, interval: Duration, last: Option<u64>) -> u64 {
 }
 
 /// The tier's loop. The first poll runs at once (so the process map and
-/// counter baselines exist from the start), then on aligned ticks.
+/// counter baselines exist from the start), as soon as `gate` gives this
+/// tier its turn, then on aligned ticks.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_tier(
     tier: Tier,
     source: Box<dyn Source>,
@@ -50,8 +56,11 @@ pub async fn run_tier(
     health: Arc<Health>,
     stop: CancellationToken,
     tables: TablePool,
+    gate: StartGate,
 ) {
     let mut source = Some(source);
+    // Held from the first tick until the first poll is done.
+    let mut turn: Option<StartTurn> = None;
     let mut inflight: Option<JoinHandle<PollResult>> = None;
     let mut last_tick: Option<u64> = None;
     let mut first = true;
@@ -64,8 +73,11 @@ pub async fn run_tier(
     loop {
         let s = settings.borrow_and_update().clone();
         let iv = s.interval;
+        if !s.enabled && inflight.is_none() {
+            turn = None; // a tier turned off hands its turn on
+        }
         // (deadline, tick number) of the next poll, if the tier is enabled.
-        let due = if !s.enabled {
+        let due = if !s.enabled || (first && turn.is_none()) {
             None
         } else if first {
             Some((Instant::now(), None))
@@ -80,8 +92,10 @@ pub async fn run_tier(
         tokio::select! {
             biased;
             _ = stop.cancelled() => break,
+            t = gate.turn(), if s.enabled && first && turn.is_none() => turn = Some(t),
             done = join(&mut inflight), if inflight.is_some() => {
                 inflight = None;
+                turn = None;
                 match done {
                     Ok((src, result)) => {
                         source = Some(src);
@@ -130,12 +144,17 @@ pub async fn run_tier(
                     (None, Some(mut src)) => {
                         let filter = Arc::clone(&s.filter);
                         let ms = iv.as_millis() as u64;
-                        let table = match tier {
-                            Tier::Fast => tables.take(),
-                            _ => Vec::new(),
-                        };
+                        let lean = health.memory.check();
+                        let tables = tables.clone();
                         inflight = Some(tokio::task::spawn_blocking(move || {
-                            let r = poll(tier, src.as_mut(), &filter, ms, table);
+                            // A short wait for the last table to come back
+                            // from the sinks (bounded: an abandoned poll's
+                            // thread must not hold up the exit).
+                            let table = match tier {
+                                Tier::Fast => tables.take_waiting((iv / 4).min(TABLE_WAIT_MAX)),
+                                _ => Vec::new(),
+                            };
+                            let r = poll(tier, src.as_mut(), &filter, ms, table, lean);
                             (src, r)
                         }));
                     }
@@ -149,6 +168,9 @@ pub async fn run_tier(
                     }
                     // The source was lost with a panicked poll (logged).
                     (None, None) => permit = None,
+                }
+                if inflight.is_none() {
+                    turn = None;
                 }
             }
         }
@@ -205,6 +227,99 @@ mod tests {
         assert_eq!(
             next_tick(11 * G + 50_000_000, ms300, Some(11 * G)),
             11_100_000_000
+        );
+    }
+
+    /// A test double whose census waits (bounded) for another poll to be
+    /// running at the same time, and records how many ever ran at once.
+    struct OverlapProbe {
+        running: Arc<std::sync::atomic::AtomicUsize>,
+        most: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Source for OverlapProbe {
+        fn name(&self) -> &'static str {
+            "overlap probe test double"
+        }
+        fn sockets(
+            &mut self,
+            _: u64,
+            _: &mut Vec<crate::record::SocketRecord>,
+        ) -> Result<crate::platform::ScanStats, SourceError> {
+            Ok(Default::default())
+        }
+        fn sockets_in_parts(
+            &mut self,
+            _: u64,
+            _: &mut dyn FnMut(&mut Vec<crate::record::SocketRecord>),
+        ) -> Result<crate::platform::ScanStats, SourceError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = self.running.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(now, SeqCst);
+            // Give a second poll the chance to start alongside this one.
+            let until = std::time::Instant::now() + Duration::from_secs(1);
+            while self.running.load(SeqCst) < 2 && std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            self.most.fetch_max(self.running.load(SeqCst), SeqCst);
+            self.running.fetch_sub(1, SeqCst);
+            Ok(Default::default())
+        }
+        fn processes(&mut self) -> Result<crate::platform::ProcessMap, SourceError> {
+            Ok(Default::default())
+        }
+        fn counters(&mut self) -> Result<crate::record::TcpCounters, SourceError> {
+            Ok(Default::default())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn first_polls_run_one_after_another() {
+        let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (tx, mut rx) = mpsc::channel(8);
+        let health = Arc::new(Health::default());
+        let stop = CancellationToken::new();
+        let gate = StartGate::new();
+        let filter = Arc::new(SocketFilter::new(&Default::default()));
+        let mut keep = Vec::new();
+        let mut tasks = Vec::new();
+        for tier in [Tier::Slow, Tier::Aggregate, Tier::Standard] {
+            let (stx, srx) = watch::channel(TierSettings {
+                enabled: true,
+                interval: Duration::from_secs(3600),
+                filter: Arc::clone(&filter),
+            });
+            keep.push(stx);
+            let src = OverlapProbe {
+                running: Arc::clone(&running),
+                most: Arc::clone(&most),
+            };
+            tasks.push(tokio::spawn(run_tier(
+                tier,
+                Box::new(src),
+                srx,
+                tx.clone(),
+                Arc::clone(&health),
+                stop.clone(),
+                TablePool::new(),
+                gate.clone(),
+            )));
+        }
+        for _ in 0..3 {
+            tokio::time::timeout(Duration::from_secs(30), rx.recv())
+                .await
+                .expect("every tier's first poll within 30 s")
+                .expect("a sample");
+        }
+        stop.cancel();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(
+            most.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "first polls overlapped"
         );
     }
 }

@@ -205,6 +205,7 @@ fn sink_loop(
         let w = sink.write_batch(narrowed.as_deref().unwrap_or(&batch));
         drop(narrowed);
         Health::add(&stats.written, w.written);
+        Health::add(&stats.rotate_failures, w.rotate_failures);
         if sink.reader_gone() {
             if !stopping {
                 stopping = true;

@@ -180,6 +180,7 @@ impl Store {
         sys.parse_errors = Some(Health::get(&h.parse_errors));
         sys.tracked_sockets = Some(Health::get(&h.tracked_sockets));
         sys.host = self.host.clone();
+        sys.memory_bytes = h.memory.resident();
         Batch {
             tier: Some(s.tier),
             ts: s.ts,
@@ -208,7 +209,13 @@ impl Store {
         let Some(tier) = batch.tier else { return };
         let n = batch.record_count() as u64;
         Health::add(&self.health.produced, n);
-        if let Some(hub) = &self.endpoint {
+        // Past agent.memory_limit the live view goes stale rather than
+        // keep one more table alive.
+        if let Some(hub) = self
+            .endpoint
+            .as_ref()
+            .filter(|_| !self.health.memory.over())
+        {
             if let (Some(old), Some(tables)) = (hub.publish(Arc::clone(&batch)), &self.tables) {
                 // The sinks wrote it long ago; the endpoint held it last.
                 tables.recycle(old);
@@ -463,8 +470,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_routed_batch_reaches_the_publisher() {
+    /// Sequence numbers of the batches the endpoint was handed, for three
+    /// aggregate samples through a running store.
+    fn published(health: Arc<Health>) -> Vec<u64> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -477,7 +485,7 @@ mod tests {
                 self.0.publish(batch)
             }
         }
-        let store = Store::new(Vec::new(), Arc::new(Health::default()))
+        let store = Store::new(Vec::new(), health)
             .with_endpoint(Box::new(Shared(Arc::clone(&publisher))), TablePool::new());
         let (tx, rx) = mpsc::channel(4);
         let (_ctl, ctl_rx) = mpsc::unbounded_channel();
@@ -493,6 +501,31 @@ mod tests {
             drop(tx);
             run.await.unwrap();
         });
-        assert_eq!(*publisher.seen.lock().unwrap(), [0, 1, 2]);
+        std::mem::take(&mut *publisher.seen.lock().unwrap())
+    }
+
+    #[test]
+    fn every_routed_batch_reaches_the_publisher() {
+        assert_eq!(published(Arc::new(Health::default())), [0, 1, 2]);
+    }
+
+    #[test]
+    fn past_the_memory_limit_the_endpoint_is_not_fed() {
+        let health = Arc::new(Health::default());
+        health.memory.set_limit(Some(64 << 20));
+        assert!(health.memory.note(128 << 20));
+        assert_eq!(published(health), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn the_system_line_carries_the_resident_size_last_read() {
+        let health = Arc::new(Health::default());
+        let mut st = Store::new(Vec::new(), Arc::clone(&health));
+        let slow = || Payload::States { census: census(1) };
+        let before = st.batch(sample(Tier::Slow, slow()));
+        assert_eq!(before.system.unwrap().memory_bytes, None, "not read yet");
+        health.memory.note(48 << 20);
+        let after = st.batch(sample(Tier::Slow, slow()));
+        assert_eq!(after.system.unwrap().memory_bytes, Some(48 << 20));
     }
 }

@@ -9,7 +9,8 @@
 //! At most one table is kept, and one far larger than what it last held
 //! is let go, so memory still follows the live socket count.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::record::{Batch, SocketRecord};
 
@@ -18,9 +19,16 @@ const SHRINK_FACTOR: usize = 4;
 /// Small tables are not worth pooling (nor worth shrinking over).
 const MIN_POOLED: usize = 1024;
 
+#[derive(Default)]
+struct Shelf {
+    spare: Option<Vec<SocketRecord>>,
+    /// A table was handed out and has not come back yet.
+    out: bool,
+}
+
 #[derive(Clone, Default)]
 pub struct TablePool {
-    spare: Arc<Mutex<Option<Vec<SocketRecord>>>>,
+    shelf: Arc<(Mutex<Shelf>, Condvar)>,
 }
 
 impl TablePool {
@@ -30,11 +38,31 @@ impl TablePool {
 
     /// An empty table: the spare if there is one, else a new one.
     pub fn take(&self) -> Vec<SocketRecord> {
-        self.spare
-            .lock()
-            .ok()
-            .and_then(|mut s| s.take())
-            .unwrap_or_default()
+        self.take_waiting(Duration::ZERO)
+    }
+
+    /// Like [`TablePool::take`], but when the last table handed out is
+    /// still being written, wait up to `limit` for it to come back rather
+    /// than fill a second table: two live tables are the agent's peak.
+    /// Runs on a blocking thread.
+    pub fn take_waiting(&self, limit: Duration) -> Vec<SocketRecord> {
+        let (lock, returned) = &*self.shelf;
+        let Ok(mut shelf) = lock.lock() else {
+            return Vec::new();
+        };
+        let deadline = Instant::now() + limit;
+        while shelf.spare.is_none() && shelf.out {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            shelf = match returned.wait_timeout(shelf, left) {
+                Ok((s, _)) => s,
+                Err(_) => return Vec::new(),
+            };
+        }
+        shelf.out = true;
+        shelf.spare.take().unwrap_or_default()
     }
 
     /// Called by a holder of a batch once it is done with it: when that
@@ -48,25 +76,29 @@ impl TablePool {
 
     fn give(&self, mut table: Vec<SocketRecord>) {
         let used = table.len();
-        if table.capacity() < MIN_POOLED || table.capacity() > SHRINK_FACTOR * used.max(1) {
-            return;
-        }
+        let keep =
+            table.capacity() >= MIN_POOLED && table.capacity() <= SHRINK_FACTOR * used.max(1);
         // Dropping the records (their `Arc<str>` command names) here, on
         // the sink's thread, keeps that work off the next poll.
         table.clear();
-        if let Ok(mut spare) = self.spare.lock() {
-            if spare
-                .as_ref()
-                .is_none_or(|s| s.capacity() < table.capacity())
+        let (lock, returned) = &*self.shelf;
+        if let Ok(mut shelf) = lock.lock() {
+            shelf.out = false;
+            if keep
+                && shelf
+                    .spare
+                    .as_ref()
+                    .is_none_or(|s| s.capacity() < table.capacity())
             {
-                *spare = Some(table);
+                shelf.spare = Some(table);
             }
         }
+        returned.notify_all();
     }
 
     #[cfg(test)]
     fn spare_capacity(&self) -> Option<usize> {
-        self.spare.lock().ok()?.as_ref().map(Vec::capacity)
+        self.shelf.0.lock().ok()?.spare.as_ref().map(Vec::capacity)
     }
 }
 
@@ -116,5 +148,32 @@ mod tests {
         pool.recycle(batch(1500, 2000));
         pool.recycle(batch(1000, 1500));
         assert_eq!(pool.spare_capacity(), Some(2000), "one spare, the larger");
+    }
+
+    #[test]
+    fn a_poll_waits_for_the_table_in_flight_instead_of_filling_a_second() {
+        let pool = TablePool::new();
+        let mut first = pool.take();
+        first.reserve(4096);
+        let capacity = first.capacity();
+        let addr = "127.0.0.1:1".parse().unwrap();
+        first.resize(
+            2000,
+            SocketRecord::new(1, addr, addr, TcpState::Established),
+        );
+        let giver = pool.clone();
+        let sink = std::thread::spawn(move || {
+            // The sink finishes its write a little later.
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            giver.give(first);
+        });
+        let second = pool.take_waiting(Duration::from_secs(30));
+        assert_eq!(second.capacity(), capacity, "the same table, not a new one");
+        sink.join().unwrap();
+        // Nothing comes back: the wait ends at its limit with a new table.
+        let started = Instant::now();
+        let third = pool.take_waiting(Duration::from_millis(100));
+        assert_eq!(third.capacity(), 0);
+        assert!(started.elapsed() >= Duration::from_millis(100));
     }
 }

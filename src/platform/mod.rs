@@ -77,6 +77,21 @@ pub trait Source: Send {
     /// stamped with `ts`. Process fields are left for the process map.
     fn sockets(&mut self, ts: u64, out: &mut Vec<SocketRecord>) -> Result<ScanStats, SourceError>;
 
+    /// Every TCP socket, handed to `each` a part at a time (the part is
+    /// cleared after each call), for callers that only count: they never
+    /// hold the whole table. The default reads the whole table and hands it
+    /// over as one part.
+    fn sockets_in_parts(
+        &mut self,
+        ts: u64,
+        each: &mut dyn FnMut(&mut Vec<SocketRecord>),
+    ) -> Result<ScanStats, SourceError> {
+        let mut all = Vec::new();
+        let stats = self.sockets(ts, &mut all)?;
+        each(&mut all);
+        Ok(stats)
+    }
+
     /// Standard tier: which process owns which socket.
     fn processes(&mut self) -> Result<ProcessMap, SourceError>;
 

@@ -64,6 +64,10 @@ pub struct SystemRecord {
     /// unless the output has `closes = false`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub closed: Option<u64>,
+    /// The agent's resident size at its last check, bytes (where the
+    /// platform reports it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
 }
 
 impl SystemRecord {

@@ -172,6 +172,7 @@ pub fn system(rng: &mut Rng, ts: u64, sockets: &[SocketRecord]) -> SystemRecord 
         sockets_written: Some(sockets.len() as u64),
         sockets_unchanged: Some(rng.below(1000)),
         closed: Some(rng.below(50)),
+        memory_bytes: Some(40 << 20),
         ..SystemRecord::default()
     };
     let mut earlier = TcpCounters::default();

@@ -163,7 +163,7 @@ pub static STATE_COUNT_COLUMNS: std::sync::LazyLock<[&'static str; STATE_COUNT]>
 #[rustfmt::skip]
 const SYSTEM_TAIL_COLUMNS: &[(&str, CellFn<SystemRecord>)] = columns!(SystemRecord:
     retransmit_rate, dup_rate, poll_us, skipped_ticks, dropped, write_errors, parse_errors,
-    tracked_sockets, host, sockets_written, sockets_unchanged, closed,
+    tracked_sockets, host, sockets_written, sockets_unchanged, closed, memory_bytes,
 );
 
 /// Header names of the socket file, in order.
@@ -346,6 +346,27 @@ pub fn write_batch(batch: &Batch, out: &mut Vec<u8>) {
     }
 }
 
+/// [`write_batch`] to `w`, [`super::STREAM_CHUNK`] bytes at a time: a
+/// large table is never encoded whole in memory.
+pub fn write_batch_to(batch: &Batch, w: &mut dyn Write) -> std::io::Result<()> {
+    let mut enc = CsvEncoder::new("netpulse");
+    let mut out = Vec::with_capacity(super::STREAM_CHUNK + 4096);
+    if let Some(sys) = &batch.system {
+        out.extend_from_slice(&enc.streams[SYSTEM_STREAM].header);
+        out.extend_from_slice(enc.system_row(sys));
+        out.push(b'\n');
+    }
+    out.extend_from_slice(&enc.streams[SOCKET_STREAM].header);
+    for s in &batch.sockets {
+        out.extend_from_slice(enc.socket_row(s));
+        if out.len() >= super::STREAM_CHUNK {
+            w.write_all(&out)?;
+            out.clear();
+        }
+    }
+    w.write_all(&out)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -385,6 +406,7 @@ mod tests {
             sockets_written: Some(10),
             sockets_unchanged: Some(11),
             closed: Some(12),
+            memory_bytes: Some(10),
         }
     }
 

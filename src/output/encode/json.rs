@@ -69,6 +69,24 @@ pub fn write_batch(batch: &Batch, out: &mut Vec<u8>) {
     *out = w.into_vec();
 }
 
+/// Write a whole batch as JSON lines to `w`, [`super::STREAM_CHUNK`] bytes
+/// at a time: a large table is never encoded whole in memory.
+pub fn write_batch_to(batch: &Batch, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let mut out = Vec::new();
+    if let Some(sys) = &batch.system {
+        write_line("system", sys, &mut out);
+    }
+    let mut lines = LineWriter::from_vec(out);
+    for s in &batch.sockets {
+        write_socket(s, &mut lines);
+        if lines.len() >= super::STREAM_CHUNK {
+            w.write_all(lines.as_bytes())?;
+            lines.clear();
+        }
+    }
+    w.write_all(lines.as_bytes())
+}
+
 /// JSON Lines into one file family.
 pub struct JsonEncoder {
     streams: [Stream; 1],

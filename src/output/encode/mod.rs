@@ -11,3 +11,10 @@ pub mod proto;
 pub mod table;
 mod text_value;
 mod written_fields;
+
+/// Bytes a streaming writer (`write_batch_to`) gathers before handing
+/// them on: large enough for few system calls, small beside any table.
+pub const STREAM_CHUNK: usize = 256 * 1024;
+
+#[cfg(test)]
+mod stream_tests;

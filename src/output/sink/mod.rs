@@ -22,6 +22,8 @@ use stdout::StdoutSink;
 pub struct Written {
     pub written: u64,
     pub failed: u64,
+    /// Rotations that failed while writing the batch (file sinks).
+    pub rotate_failures: u64,
 }
 
 /// A blocking destination for batches.
@@ -85,7 +87,10 @@ pub fn open(cfg: &OutputConfig) -> Result<Box<dyn Sink>, SinkError> {
 impl Sink for FileSink {
     fn write_batch(&mut self, batch: &Batch) -> Written {
         let r = FileSink::write_batch(self, batch);
-        in_records(r.written, r.failed, batch.record_count() as u64)
+        Written {
+            rotate_failures: r.rotate_failures,
+            ..in_records(r.written, r.failed, batch.record_count() as u64)
+        }
     }
 
     fn reopen(&mut self) -> Result<(), SinkError> {
@@ -103,12 +108,17 @@ impl Sink for FileSink {
 fn in_records(written: u64, failed: u64, records: u64) -> Written {
     let emitted = written + failed;
     if emitted == 0 || emitted == records {
-        return Written { written, failed };
+        return Written {
+            written,
+            failed,
+            rotate_failures: 0,
+        };
     }
     let written = records * written / emitted;
     Written {
         written,
         failed: records - written,
+        rotate_failures: 0,
     }
 }
 
@@ -123,14 +133,16 @@ mod tests {
             in_records(1, 0, 41),
             Written {
                 written: 41,
-                failed: 0
+                failed: 0,
+                rotate_failures: 0
             }
         );
         assert_eq!(
             in_records(0, 1, 41),
             Written {
                 written: 0,
-                failed: 41
+                failed: 41,
+                rotate_failures: 0
             }
         );
         // One line per record: as counted.
@@ -138,7 +150,8 @@ mod tests {
             in_records(30, 11, 41),
             Written {
                 written: 30,
-                failed: 11
+                failed: 11,
+                rotate_failures: 0
             }
         );
     }

@@ -62,6 +62,7 @@ impl Sink for StdoutSink {
             Ok(()) => Written {
                 written: n,
                 failed: 0,
+                rotate_failures: 0,
             },
             Err(e) => {
                 if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -70,6 +71,7 @@ impl Sink for StdoutSink {
                 Written {
                     written: 0,
                     failed: n,
+                    rotate_failures: 0,
                 }
             }
         }

@@ -65,13 +65,15 @@ impl LinuxSource {
         })
     }
 
-    /// One complete dump into `out`.
+    /// One complete dump into `out`; `each` sees `out` after every
+    /// datagram (and may empty it).
     fn dump(
         &mut self,
         which: Dump,
         ts: u64,
         out: &mut Vec<SocketRecord>,
         stats: &mut ScanStats,
+        each: &mut dyn FnMut(&mut Vec<SocketRecord>),
     ) -> Result<(), SourceError> {
         let diag = match &mut self.diag {
             Some(d) => d,
@@ -90,10 +92,59 @@ impl LinuxSource {
             let buf = diag
                 .recv()
                 .map_err(|e| SourceError::io("receiving the sock_diag dump", e))?;
-            if sock_diag::parse_datagram(buf, seq, ts, out, stats)? == Progress::Done {
+            let progress = sock_diag::parse_datagram(buf, seq, ts, out, stats)?;
+            each(out);
+            if progress == Progress::Done {
                 return Ok(());
             }
         }
+    }
+}
+
+impl LinuxSource {
+    /// Every socket through `out`, one walk of the kernel's tables where
+    /// the kernel serves that. `each` runs after every datagram.
+    fn walk(
+        &mut self,
+        ts: u64,
+        out: &mut Vec<SocketRecord>,
+        each: &mut dyn FnMut(&mut Vec<SocketRecord>),
+    ) -> Result<ScanStats, SourceError> {
+        let mut stats = ScanStats::default();
+        let start = out.len();
+        // One walk of the kernel's hash tables instead of one per family:
+        // the walk touches every socket on the host, so the second one
+        // costs about as much as the first, even with no IPv6 socket.
+        if self.both_families != Some(false) {
+            match self.dump(Dump::BothFamilies, ts, out, &mut stats, each) {
+                Ok(()) => {
+                    self.both_families = Some(true);
+                    return Ok(stats);
+                }
+                Err(e) => {
+                    self.diag = None;
+                    if self.both_families.is_some() || !is_refused(&e) {
+                        return Err(e);
+                    }
+                    // A refusal is the first reply: nothing was handed on.
+                    tracing::info!(error = %e, "sock_diag: this kernel refused the both-families dump; dumping each address family from now on");
+                    out.truncate(start);
+                    stats = ScanStats::default();
+                    self.both_families = Some(false);
+                }
+            }
+        }
+        for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
+            if let Err(e) = self.dump(Dump::Family(family), ts, out, &mut stats, each) {
+                self.diag = None;
+                // A kernel without IPv6 has no AF_INET6 diag handler.
+                if family == libc::AF_INET6 as u8 && is_no_handler(&e) {
+                    continue;
+                }
+                return Err(e);
+            }
+        }
+        Ok(stats)
     }
 }
 
@@ -103,14 +154,13 @@ impl Source for LinuxSource {
     }
 
     fn sockets(&mut self, ts: u64, out: &mut Vec<SocketRecord>) -> Result<ScanStats, SourceError> {
-        let mut stats = ScanStats::default();
         // An empty namespace (an idle host, a container between jobs): the
         // kernel's counters say so for two small reads, where a dump walks
         // the kernel's host-wide hash tables, every bucket of them.
         let counts = snmp::sockstat(&self.net_dir);
         if counts.and_then(|c| c.no_tcp_sockets(&self.net_dir)) == Some(true) {
             self.last_count = 0;
-            return Ok(stats);
+            return Ok(ScanStats::default());
         }
         let expected = match self.last_count {
             0 => counts.map_or(0, |c| c.estimate()),
@@ -122,40 +172,29 @@ impl Source for LinuxSource {
             huge_pages::advise(out);
         }
         let start = out.len();
-        // One walk of the kernel's hash tables instead of one per family:
-        // the walk touches every socket on the host, so the second one
-        // costs about as much as the first, even with no IPv6 socket.
-        if self.both_families != Some(false) {
-            match self.dump(Dump::BothFamilies, ts, out, &mut stats) {
-                Ok(()) => {
-                    self.both_families = Some(true);
-                    self.last_count = out.len() - start;
-                    return Ok(stats);
-                }
-                Err(e) => {
-                    self.diag = None;
-                    if self.both_families.is_some() || !is_refused(&e) {
-                        return Err(e);
-                    }
-                    tracing::info!(error = %e, "sock_diag: this kernel refused the both-families dump; dumping each address family from now on");
-                    out.truncate(start);
-                    stats = ScanStats::default();
-                    self.both_families = Some(false);
-                }
-            }
-        }
-        for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
-            if let Err(e) = self.dump(Dump::Family(family), ts, out, &mut stats) {
-                self.diag = None;
-                // A kernel without IPv6 has no AF_INET6 diag handler.
-                if family == libc::AF_INET6 as u8 && is_no_handler(&e) {
-                    continue;
-                }
-                return Err(e);
-            }
-        }
+        let stats = self.walk(ts, out, &mut |_| {})?;
         self.last_count = out.len() - start;
         Ok(stats)
+    }
+
+    fn sockets_in_parts(
+        &mut self,
+        ts: u64,
+        each: &mut dyn FnMut(&mut Vec<SocketRecord>),
+    ) -> Result<ScanStats, SourceError> {
+        let counts = snmp::sockstat(&self.net_dir);
+        if counts.and_then(|c| c.no_tcp_sockets(&self.net_dir)) == Some(true) {
+            return Ok(ScanStats::default());
+        }
+        // One datagram's sockets at a time: a few hundred records, however
+        // large the host's table.
+        let mut part = Vec::new();
+        self.walk(ts, &mut part, &mut |p| {
+            if !p.is_empty() {
+                each(p);
+                p.clear();
+            }
+        })
     }
 
     fn processes(&mut self) -> Result<ProcessMap, SourceError> {
@@ -327,6 +366,63 @@ mod tests {
             out.clear();
             src.sockets(3, &mut out).unwrap();
             assert!(out.iter().any(|r| r.state == TcpState::TimeWait), "{out:?}");
+        })
+        .join()
+        .unwrap();
+    }
+
+    /// The counting tiers' dump: the same sockets as a whole-table scan,
+    /// handed on in parts far smaller than the table.
+    #[test]
+    fn parts_hold_every_socket_a_datagram_at_a_time() {
+        std::thread::spawn(|| {
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+                .expect("unshare(CLONE_NEWNET): the tests run as root");
+            let up = std::process::Command::new("ip")
+                .args(["link", "set", "lo", "up"])
+                .status()
+                .expect("running ip(8)");
+            assert!(up.success());
+            // 1,500 connections: 3,001 sockets, several datagrams' worth.
+            let (soft, hard) =
+                nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+            if soft < 8192 {
+                nix::sys::resource::setrlimit(
+                    nix::sys::resource::Resource::RLIMIT_NOFILE,
+                    8192.min(hard).max(soft),
+                    hard,
+                )
+                .unwrap();
+            }
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let at = l.local_addr().unwrap();
+            let mut held = Vec::new();
+            for _ in 0..1500 {
+                let c = TcpStream::connect(at).unwrap();
+                let (a, _) = l.accept().unwrap();
+                held.push((c, a));
+            }
+            let mut src = LinuxSource::open().unwrap();
+            src.net_dir = std::path::PathBuf::from("/proc/thread-self/net");
+            let mut whole = Vec::new();
+            src.sockets(1, &mut whole).unwrap();
+            assert_eq!(whole.len(), 3001);
+            let mut seen = Vec::new();
+            let mut largest = 0;
+            src.sockets_in_parts(1, &mut |part| {
+                largest = largest.max(part.len());
+                seen.extend(part.iter().map(|r| (r.local, r.remote, r.state)));
+            })
+            .unwrap();
+            let mut expected: Vec<_> = whole.iter().map(|r| (r.local, r.remote, r.state)).collect();
+            expected.sort();
+            seen.sort();
+            assert_eq!(seen, expected);
+            assert!(
+                largest < whole.len() / 2,
+                "a part held {largest} of {} sockets",
+                whole.len()
+            );
         })
         .join()
         .unwrap();

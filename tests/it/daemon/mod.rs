@@ -5,6 +5,7 @@ mod drain;
 mod full_disk;
 mod hostile_files;
 mod lossless_changed;
+mod memory_cgroup;
 mod reload;
 mod reload_socket_lines;
 mod rotation;

@@ -275,6 +275,7 @@ fn system(seed: u64, all: bool) -> SystemRecord {
         sockets_written: Some(33),
         sockets_unchanged: Some(14),
         closed: Some(2),
+        memory_bytes: Some(52_428_800),
         ..SystemRecord::default()
     };
     let mut earlier = TcpCounters::default();
@@ -294,6 +295,7 @@ fn system(seed: u64, all: bool) -> SystemRecord {
         sys.tracked_sockets = None;
         sys.host = None;
         sys.sockets_unchanged = None;
+        sys.memory_bytes = None;
     }
     sys
 }

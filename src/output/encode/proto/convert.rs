@@ -178,6 +178,7 @@ fn system_to_pb(s: &SystemRecord) -> pb::SystemRecord {
         sockets_written,
         sockets_unchanged,
         closed,
+        memory_bytes,
     } = s;
     pb::SystemRecord {
         ts: *ts,
@@ -199,6 +200,7 @@ fn system_to_pb(s: &SystemRecord) -> pb::SystemRecord {
         sockets_written: *sockets_written,
         sockets_unchanged: *sockets_unchanged,
         closed: *closed,
+        memory_bytes: *memory_bytes,
     }
 }
 
@@ -498,6 +500,7 @@ fn system_from_pb(s: pb::SystemRecord) -> Result<SystemRecord, InvalidBatch> {
         sockets_written,
         sockets_unchanged,
         closed,
+        memory_bytes,
     } = s;
     let state_counts =
         <[u64; STATE_COUNT]>::try_from(state_counts.as_slice()).map_err(|_| InvalidBatch {
@@ -553,6 +556,7 @@ fn system_from_pb(s: pb::SystemRecord) -> Result<SystemRecord, InvalidBatch> {
         sockets_written,
         sockets_unchanged,
         closed,
+        memory_bytes,
     })
 }
 

@@ -213,6 +213,7 @@ fn system_body(s: &SystemRecord, out: &mut Vec<u8>, sub: &mut Vec<u8>) {
         sockets_written,
         sockets_unchanged,
         closed,
+        memory_bytes,
     } = s;
     fixed64(out, 1, *ts);
     uint(out, 2, tier_to_pb(*tier) as u64);
@@ -245,6 +246,7 @@ fn system_body(s: &SystemRecord, out: &mut Vec<u8>, sub: &mut Vec<u8>) {
     opt_u64(out, 17, *sockets_written);
     opt_u64(out, 18, *sockets_unchanged);
     opt_u64(out, 19, *closed);
+    opt_u64(out, 24, *memory_bytes);
 }
 
 /// How a socket field's type goes on the wire, as `proto/tcpstats.proto`
@@ -499,6 +501,7 @@ pub(crate) mod testdata {
         if all || rng.next() % 2 == 0 {
             s.host = Some(format!("host-{}", rng.value() % 1000).into());
         }
+        s.memory_bytes = o64(rng);
         s
     }
 
