@@ -144,7 +144,7 @@ struct Case {
 
 fn cases() -> Vec<Case> {
     let body = format!("  for (int k = 1; k <= 4; k++) one(k, {SEQ}u, {TS}ull);\n");
-    let out = String::from_utf8(c_program::compile_and_run_with(&body, HELPERS)).unwrap();
+    let out = String::from_utf8(c_program::compile_and_run(HELPERS, &body)).unwrap();
     let mut cases = Vec::new();
     let mut cur: Option<Case> = None;
     for line in out.lines() {

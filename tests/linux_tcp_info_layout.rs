@@ -16,7 +16,7 @@ fn parser_offsets_match_the_kernel_uapi_headers() {
     for (expr, _) in C_LAYOUT {
         body.push_str(&format!("  printf(\"%zu\\n\", (size_t)({expr}));\n"));
     }
-    let out = c_program::compile_and_run(&body);
+    let out = c_program::compile_and_run("", &body);
     let text = String::from_utf8(out).unwrap();
     let got: Vec<usize> = text.lines().map(|l| l.parse().unwrap()).collect();
     assert_eq!(got.len(), C_LAYOUT.len());

@@ -8,13 +8,9 @@ const PRELUDE: &str = "#include <stdio.h>\n#include <stddef.h>\n#include <string
 #include <sys/socket.h>\n#include <netinet/in.h>\n#include <linux/netlink.h>\n\
 #include <linux/tcp.h>\n#include <linux/inet_diag.h>\n#include <linux/sock_diag.h>\n";
 
-/// Wrap `body` in `main`, compile it, run it, and return its standard output.
-pub fn compile_and_run(body: &str) -> Vec<u8> {
-    compile_and_run_with(body, "")
-}
-
-/// As [`compile_and_run`], with `defs` (helpers) placed before `main`.
-pub fn compile_and_run_with(body: &str, defs: &str) -> Vec<u8> {
+/// Wrap `body` in `main` after `defs` (helpers), compile it, run it, and
+/// return its standard output.
+pub fn compile_and_run(defs: &str, body: &str) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("prog.c");
     let bin = dir.path().join("prog");
