@@ -166,10 +166,10 @@ fn compare(n: usize, p: &BTreeMap<String, String>, j: &Value) -> usize {
     for (k, raw) in p {
         let (key, matches) = match k.as_str() {
             "local_addr" | "local_port" | "local_scope_id" => {
-                ("local", Value::from(address(p, "local")) == j["local"])
+                ("local", address(p, "local") == j["local"])
             }
             "remote_addr" | "remote_port" | "remote_scope_id" => {
-                ("remote", Value::from(address(p, "remote")) == j["remote"])
+                ("remote", address(p, "remote") == j["remote"])
             }
             "state" => (
                 "state",
