@@ -221,7 +221,8 @@ fn compare(n: usize, p: &BTreeMap<String, String>, j: &Value) -> usize {
     compared
 }
 
-fn check(batch: &Batch) -> usize {
+/// Values compared, per socket.
+fn check(batch: &Batch) -> Vec<usize> {
     let mut enc = ProtoEncoder::new("x.pb");
     let mut bytes = Vec::new();
     enc.encode(batch, &mut |_, rec| bytes.extend_from_slice(rec));
@@ -241,14 +242,14 @@ fn check(batch: &Batch) -> usize {
         .zip(&lines)
         .enumerate()
         .map(|(n, (p, j))| compare(n, p, j))
-        .sum()
+        .collect()
 }
 
 #[test]
 fn every_field_of_a_synthetic_batch_matches_its_json() {
     let batch = support::linux_like::batch(11, 3, 40, true);
     let compared = check(&batch);
-    assert!(compared > 40 * 60, "{compared} values compared");
+    assert!(compared.iter().all(|&n| n > 60), "{compared:?}");
 }
 
 #[cfg(target_os = "linux")]
@@ -275,20 +276,19 @@ fn every_field_of_a_real_sample_matches_its_json() {
     for s in &mut batch.sockets {
         s.tier = Some(Tier::Fast);
     }
-    let ours = batch
+    let at = batch
         .sockets
         .iter()
-        .find(|s| {
+        .position(|s| {
             s.local == client.local_addr().unwrap() && s.remote == listener.local_addr().unwrap()
         })
         .expect("our own connection in the sample");
+    let ours = &batch.sockets[at];
     assert!(
         ours.bytes_acked_delta.is_some_and(|d| d >= 10_000) && ours.cc.is_some(),
         "{ours:?}"
     );
     let compared = check(&batch);
-    assert!(
-        compared >= batch.sockets.len() * 20,
-        "{compared} values compared"
-    );
+    // Our connection: every field the Linux source and the store fill.
+    assert!(compared[at] >= 45, "{} values compared", compared[at]);
 }
