@@ -377,6 +377,30 @@ mod tests {
         assert_eq!((v[0].rexmit_delta, v[0].age_ms), (None, Some(0)));
     }
 
+    /// Only the address changes (same ports, same id): still another
+    /// connection, for IPv4 and IPv6 alike.
+    #[test]
+    fn same_id_on_another_address_starts_fresh() {
+        for (a, b) in [
+            ("127.0.0.1:1000", "127.0.0.2:1000"),
+            ("[2001:db8::1]:1000", "[2001:db8::2]:1000"),
+        ] {
+            let mut st = DeltaStore::new();
+            let mut r = sock(Some(1), 1000, 50, 5000);
+            r.local = a.parse().unwrap();
+            st.apply(S, &mut [r.clone()], None);
+            r.local = b.parse().unwrap();
+            r.rexmit = Some(60);
+            let mut v = vec![r];
+            st.apply(2 * S, &mut v, None);
+            assert_eq!(
+                (v[0].rexmit_delta, v[0].age_ms),
+                (None, Some(0)),
+                "{a} -> {b}"
+            );
+        }
+    }
+
     #[test]
     fn counter_going_backwards_rebaselines() {
         let mut st = DeltaStore::new();
