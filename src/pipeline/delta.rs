@@ -384,6 +384,8 @@ mod tests {
         for (a, b) in [
             ("127.0.0.1:1000", "127.0.0.2:1000"),
             ("[2001:db8::1]:1000", "[2001:db8::2]:1000"),
+            // Differing in the high half of the address only.
+            ("[2001:db8::1]:1000", "[2001:db9::1]:1000"),
         ] {
             let mut st = DeltaStore::new();
             let mut r = sock(Some(1), 1000, 50, 5000);
