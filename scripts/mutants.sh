@@ -5,6 +5,8 @@
 #
 #   scripts/mutants.sh [SCOPE...]     SCOPE: delta linux freebsd fields encode
 #                                      (default: delta linux)
+#   MUTANTS_RE='apply_tcp_info' scripts/mutants.sh linux
+#                                      only mutants whose name matches
 #
 # Each scope mutates its files and runs only the tests that speak for
 # them, so a mutant counts as missed only if those tests pass. Results
@@ -43,7 +45,7 @@ for scope in "$@"; do
 	start=$(date +%s)
 	# shellcheck disable=SC2086 # word splitting of the lists is intended
 	cargo mutants --no-shuffle -j 1 --copy-target=true --output "mutants.out/$scope" \
-		$files -- $tests || true
+		${MUTANTS_RE:+--re "$MUTANTS_RE"} $files -- $tests || true
 	echo "$scope: $(($(date +%s) - start)) s"
 	for f in caught missed timeout unviable; do
 		printf '  %s: %s\n' "$f" "$(cat "mutants.out/$scope/mutants.out/$f.txt" 2>/dev/null | wc -l)"

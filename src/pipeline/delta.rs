@@ -434,6 +434,7 @@ mod tests {
             .collect();
         st.apply(S, &mut v, None);
         assert_eq!(st.len(), 10_000);
+        assert!(!st.is_empty());
         let cap = st.slots.capacity();
         let mut v: Vec<_> = (0..10)
             .map(|i| sock(Some(i), 1000 + i as u16, 0, 0))
