@@ -863,6 +863,16 @@ mod tests {
         assert_eq!(seen, listed);
     }
 
+    /// Without an MSS the segment counts cannot become bytes: the
+    /// windows are absent, not 0.
+    #[test]
+    fn zero_mss_leaves_the_byte_windows_absent() {
+        let info = tcp_info(248, 10, 20, 0);
+        let buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, 0, Some(&info)));
+        let s = &parse(&buf).1[0];
+        assert_eq!((s.mss, s.cwnd, s.ssthresh), (Some(0), None, None));
+    }
+
     #[test]
     fn infinite_ssthresh_is_not_multiplied() {
         for raw in [0x7fff_ffff, u32::MAX] {
