@@ -32,9 +32,9 @@ pub const SOCK_DIAG_BY_FAMILY: u16 = 20;
 pub const TCPDIAG_GETSOCK: u16 = 18;
 
 // inet_diag.h attribute types.
-const INET_DIAG_INFO: u16 = 2;
-const INET_DIAG_CONG: u16 = 4;
-const INET_DIAG_SKMEMINFO: u16 = 7;
+pub const INET_DIAG_INFO: u16 = 2;
+pub const INET_DIAG_CONG: u16 = 4;
+pub const INET_DIAG_SKMEMINFO: u16 = 7;
 /// Attribute type bits that are flags, not part of the type.
 const NLA_TYPE_MASK: u16 = !(0x8000 | 0x4000);
 
@@ -212,20 +212,20 @@ fn push_socket(p: &[u8], ts: u64, out: &mut Vec<SocketRecord>) -> Result<(), &'s
     if p.len() < INET_DIAG_MSG_LEN {
         return Err("inet_diag_msg truncated");
     }
-    let family = p[0];
-    let linux_state = p[1];
-    let timer = p[2];
+    let family = p[diag::FAMILY];
+    let linux_state = p[diag::STATE];
+    let timer = p[diag::TIMER];
     let state = TcpState::from_linux(linux_state).ok_or("unknown TCP state")?;
-    let sport = u16::from_be_bytes([p[4], p[5]]);
-    let dport = u16::from_be_bytes([p[6], p[7]]);
+    let sport = u16::from_be_bytes([p[diag::SPORT], p[diag::SPORT + 1]]);
+    let dport = u16::from_be_bytes([p[diag::DPORT], p[diag::DPORT + 1]]);
     let (src, dst) = match family as i32 {
         libc::AF_INET => (
-            IpAddr::V4(Ipv4Addr::new(p[8], p[9], p[10], p[11])),
-            IpAddr::V4(Ipv4Addr::new(p[24], p[25], p[26], p[27])),
+            IpAddr::V4(Ipv4Addr::from(arr4(&p[diag::SRC..]))),
+            IpAddr::V4(Ipv4Addr::from(arr4(&p[diag::DST..]))),
         ),
         libc::AF_INET6 => (
-            IpAddr::V6(Ipv6Addr::from(arr16(&p[8..24]))),
-            IpAddr::V6(Ipv6Addr::from(arr16(&p[24..40]))),
+            IpAddr::V6(Ipv6Addr::from(arr16(&p[diag::SRC..]))),
+            IpAddr::V6(Ipv6Addr::from(arr16(&p[diag::DST..]))),
         ),
         _ => return Err("unknown address family"),
     };
@@ -248,15 +248,16 @@ fn push_socket(p: &[u8], ts: u64, out: &mut Vec<SocketRecord>) -> Result<(), &'s
 /// Everything after the identity: ids, queues, timers, attributes.
 fn fill(rec: &mut SocketRecord, p: &[u8], linux_state: u8, timer: u8) -> Result<(), &'static str> {
     // The cookie is two native-endian u32s, low word first.
-    let cookie = u64::from(u32_ne(p, 44)) | (u64::from(u32_ne(p, 48)) << 32);
+    let cookie =
+        u64::from(u32_ne(p, diag::COOKIE)) | (u64::from(u32_ne(p, diag::COOKIE + 4)) << 32);
     if cookie != u64::MAX {
         rec.sock_id = Some(cookie);
     }
-    let expires = u32_ne(p, 52);
-    let rqueue = u32_ne(p, 56);
-    let wqueue = u32_ne(p, 60);
-    let uid = u32_ne(p, 64);
-    let inode = u32_ne(p, 68);
+    let expires = u32_ne(p, diag::EXPIRES);
+    let rqueue = u32_ne(p, diag::RQUEUE);
+    let wqueue = u32_ne(p, diag::WQUEUE);
+    let uid = u32_ne(p, diag::UID);
+    let inode = u32_ne(p, diag::INODE);
 
     let mini = matches!(linux_state, LINUX_TIME_WAIT | LINUX_NEW_SYN_RECV);
     if !mini {
@@ -313,6 +314,202 @@ fn fill(rec: &mut SocketRecord, p: &[u8], linux_state: u8, timer: u8) -> Result<
     rec.derive_buffer_pcts();
     Ok(())
 }
+
+/// Byte offsets in `struct inet_diag_msg` (include/uapi/linux/inet_diag.h).
+pub mod diag {
+    pub const FAMILY: usize = 0;
+    pub const STATE: usize = 1;
+    pub const TIMER: usize = 2;
+    pub const SPORT: usize = 4;
+    pub const DPORT: usize = 6;
+    pub const SRC: usize = 8;
+    pub const DST: usize = 24;
+    /// Two `__u32`s, low word first.
+    pub const COOKIE: usize = 44;
+    pub const EXPIRES: usize = 52;
+    pub const RQUEUE: usize = 56;
+    pub const WQUEUE: usize = 60;
+    pub const UID: usize = 64;
+    pub const INODE: usize = 68;
+}
+
+/// Indices into the `INET_DIAG_SKMEMINFO` array (linux/sock_diag.h).
+pub mod skmem {
+    pub const RMEM_ALLOC: usize = 0;
+    pub const RCVBUF: usize = 1;
+    pub const SNDBUF: usize = 3;
+    pub const WMEM_QUEUED: usize = 5;
+}
+
+/// Every layout number this parser relies on, each with the C expression
+/// that must evaluate to it against the kernel's UAPI headers. The layout
+/// test compiles the expressions; nothing is checked by a number typed
+/// into a test. (The wscale bitfield has no `offsetof`; the message built
+/// by C in the tests covers it.)
+pub const C_LAYOUT: &[(&str, usize)] = &[
+    ("offsetof(struct tcp_info, tcpi_rto)", tcpi::RTO),
+    ("offsetof(struct tcp_info, tcpi_snd_mss)", tcpi::SND_MSS),
+    ("offsetof(struct tcp_info, tcpi_unacked)", tcpi::UNACKED),
+    ("offsetof(struct tcp_info, tcpi_lost)", tcpi::LOST),
+    ("offsetof(struct tcp_info, tcpi_retrans)", tcpi::RETRANS),
+    (
+        "offsetof(struct tcp_info, tcpi_last_data_recv)",
+        tcpi::LAST_DATA_RECV,
+    ),
+    ("offsetof(struct tcp_info, tcpi_rtt)", tcpi::RTT),
+    ("offsetof(struct tcp_info, tcpi_rttvar)", tcpi::RTTVAR),
+    (
+        "offsetof(struct tcp_info, tcpi_snd_ssthresh)",
+        tcpi::SND_SSTHRESH,
+    ),
+    ("offsetof(struct tcp_info, tcpi_snd_cwnd)", tcpi::SND_CWND),
+    (
+        "offsetof(struct tcp_info, tcpi_total_retrans)",
+        tcpi::TOTAL_RETRANS,
+    ),
+    (
+        "offsetof(struct tcp_info, tcpi_pacing_rate)",
+        tcpi::PACING_RATE,
+    ),
+    (
+        "offsetof(struct tcp_info, tcpi_bytes_acked)",
+        tcpi::BYTES_ACKED,
+    ),
+    (
+        "offsetof(struct tcp_info, tcpi_bytes_received)",
+        tcpi::BYTES_RECEIVED,
+    ),
+    ("offsetof(struct tcp_info, tcpi_segs_out)", tcpi::SEGS_OUT),
+    ("offsetof(struct tcp_info, tcpi_segs_in)", tcpi::SEGS_IN),
+    ("offsetof(struct tcp_info, tcpi_min_rtt)", tcpi::MIN_RTT),
+    (
+        "offsetof(struct tcp_info, tcpi_delivery_rate)",
+        tcpi::DELIVERY_RATE,
+    ),
+    (
+        "offsetof(struct tcp_info, tcpi_bytes_sent)",
+        tcpi::BYTES_SENT,
+    ),
+    (
+        "offsetof(struct tcp_info, tcpi_bytes_retrans)",
+        tcpi::BYTES_RETRANS,
+    ),
+    (
+        "offsetof(struct tcp_info, tcpi_dsack_dups)",
+        tcpi::DSACK_DUPS,
+    ),
+    (
+        "offsetof(struct tcp_info, tcpi_rcv_ooopack)",
+        tcpi::RCV_OOOPACK,
+    ),
+    ("offsetof(struct tcp_info, tcpi_snd_wnd)", tcpi::SND_WND),
+    // tcpi_rcv_wnd (Linux 6.7) follows tcpi_snd_wnd; headers older than
+    // the running kernel lack it, the libc unit test covers it by name.
+    (
+        "offsetof(struct tcp_info, tcpi_snd_wnd) + sizeof(__u32)",
+        tcpi::RCV_WND,
+    ),
+    ("offsetof(struct inet_diag_msg, idiag_family)", diag::FAMILY),
+    ("offsetof(struct inet_diag_msg, idiag_state)", diag::STATE),
+    ("offsetof(struct inet_diag_msg, idiag_timer)", diag::TIMER),
+    (
+        "offsetof(struct inet_diag_msg, id.idiag_sport)",
+        diag::SPORT,
+    ),
+    (
+        "offsetof(struct inet_diag_msg, id.idiag_dport)",
+        diag::DPORT,
+    ),
+    ("offsetof(struct inet_diag_msg, id.idiag_src)", diag::SRC),
+    ("offsetof(struct inet_diag_msg, id.idiag_dst)", diag::DST),
+    (
+        "offsetof(struct inet_diag_msg, id.idiag_cookie)",
+        diag::COOKIE,
+    ),
+    (
+        "offsetof(struct inet_diag_msg, idiag_expires)",
+        diag::EXPIRES,
+    ),
+    ("offsetof(struct inet_diag_msg, idiag_rqueue)", diag::RQUEUE),
+    ("offsetof(struct inet_diag_msg, idiag_wqueue)", diag::WQUEUE),
+    ("offsetof(struct inet_diag_msg, idiag_uid)", diag::UID),
+    ("offsetof(struct inet_diag_msg, idiag_inode)", diag::INODE),
+    ("sizeof(struct inet_diag_msg)", INET_DIAG_MSG_LEN),
+    ("sizeof(struct nlmsghdr)", NLMSG_HDRLEN),
+    (
+        "sizeof(struct nlmsghdr) + sizeof(struct inet_diag_req_v2)",
+        REQUEST_LEN,
+    ),
+    (
+        "sizeof(struct nlmsghdr) + sizeof(struct inet_diag_req)",
+        BOTH_FAMILIES_REQUEST_LEN,
+    ),
+    ("INET_DIAG_INFO", INET_DIAG_INFO as usize),
+    ("INET_DIAG_CONG", INET_DIAG_CONG as usize),
+    ("INET_DIAG_SKMEMINFO", INET_DIAG_SKMEMINFO as usize),
+    ("SK_MEMINFO_RMEM_ALLOC", skmem::RMEM_ALLOC),
+    ("SK_MEMINFO_RCVBUF", skmem::RCVBUF),
+    ("SK_MEMINFO_SNDBUF", skmem::SNDBUF),
+    ("SK_MEMINFO_WMEM_QUEUED", skmem::WMEM_QUEUED),
+    ("SOCK_DIAG_BY_FAMILY", SOCK_DIAG_BY_FAMILY as usize),
+    ("TCPDIAG_GETSOCK", TCPDIAG_GETSOCK as usize),
+];
+
+/// The socket record fields this parser can fill (given a socket in the
+/// right state: each timer only while it runs). The kernel-oracle test
+/// checks each of them against the kernel; a test here keeps the list
+/// equal to what a message with every attribute yields.
+pub const FILLED_FIELDS: &[&str] = &[
+    "ts",
+    "sock_id",
+    "local",
+    "remote",
+    "uid",
+    "inode",
+    "state",
+    "cwnd",
+    "ssthresh",
+    "mss",
+    "rcv_wnd",
+    "snd_wnd",
+    "snd_wscale",
+    "rcv_wscale",
+    "cc",
+    "rtt_us",
+    "rttvar_us",
+    "rto_us",
+    "rtt_min_us",
+    "rexmit",
+    "ooo",
+    "dsack_pack",
+    "bytes_sent",
+    "bytes_acked",
+    "bytes_received",
+    "bytes_retrans",
+    "segs_out",
+    "segs_in",
+    "unacked",
+    "lost",
+    "retrans_out",
+    "delivery_rate",
+    "pacing_rate",
+    "timer_rexmt_ms",
+    "timer_persist_ms",
+    "timer_keep_ms",
+    "timer_2msl_ms",
+    "idle_ms",
+    "snd_buf_used",
+    "snd_buf_hiwat",
+    "rcv_buf_used",
+    "rcv_buf_hiwat",
+    "snd_buf_pct",
+    "rcv_buf_pct",
+    "snd_queue",
+    "rcv_queue",
+    "accept_queue",
+    "accept_backlog",
+    "proc_key",
+];
 
 /// Byte offsets in `struct tcp_info` (include/uapi/linux/tcp.h). Checked
 /// against the C header and the `libc` crate by tests.
@@ -407,10 +604,7 @@ fn apply_tcp_info(rec: &mut SocketRecord, d: &[u8]) {
 
 /// `INET_DIAG_SKMEMINFO`: `u32 [SK_MEMINFO_VARS]` (linux/sock_diag.h).
 fn apply_skmeminfo(rec: &mut SocketRecord, d: &[u8]) {
-    const RMEM_ALLOC: usize = 0;
-    const RCVBUF: usize = 1;
-    const SNDBUF: usize = 3;
-    const WMEM_QUEUED: usize = 5;
+    use skmem::{RCVBUF, RMEM_ALLOC, SNDBUF, WMEM_QUEUED};
     let at = |i: usize| d.get(i * 4..i * 4 + 4).map(|b| u32_ne(b, 0));
     rec.rcv_buf_used = at(RMEM_ALLOC);
     rec.rcv_buf_hiwat = at(RCVBUF);
@@ -420,6 +614,12 @@ fn apply_skmeminfo(rec: &mut SocketRecord, d: &[u8]) {
 
 fn align4(n: usize) -> usize {
     n.saturating_add(3) & !3
+}
+
+fn arr4(b: &[u8]) -> [u8; 4] {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[..4]);
+    a
 }
 
 fn arr16(b: &[u8]) -> [u8; 16] {
@@ -643,6 +843,44 @@ mod tests {
         assert_eq!((s.snd_buf_used, s.snd_buf_hiwat), (Some(50), Some(400)));
         assert_eq!(s.rcv_buf_pct, Some(50.0));
         assert_eq!(s.snd_buf_pct, Some(12.5));
+    }
+
+    /// `FILLED_FIELDS` is what messages with every attribute yield (one
+    /// per timer kind, since a socket runs one timer at a time): a field
+    /// the parser starts filling must be listed, and so gets an oracle.
+    #[test]
+    fn filled_fields_lists_what_a_full_message_yields() {
+        let mut seen = std::collections::BTreeSet::new();
+        for timer in 1..=4 {
+            let mut info = tcp_info(256, 10, 20, 1448);
+            put_u32(&mut info, tcpi::MIN_RTT, 5);
+            let buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, timer, Some(&info)));
+            let (_, out, _) = parse(&buf);
+            let json = serde_json::to_value(&out[0]).unwrap();
+            seen.extend(json.as_object().unwrap().keys().cloned());
+            if out[0].proc_key.is_some() {
+                seen.insert("proc_key".to_string());
+            }
+        }
+        // A listener (Linux state 10) reports its accept queue instead.
+        let info = tcp_info(256, 10, 20, 1448);
+        let buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(10, 0, Some(&info)));
+        let json = serde_json::to_value(&parse(&buf).1[0]).unwrap();
+        seen.extend(json.as_object().unwrap().keys().cloned());
+        let listed: std::collections::BTreeSet<String> =
+            FILLED_FIELDS.iter().map(|f| f.to_string()).collect();
+        assert_eq!(listed.len(), FILLED_FIELDS.len(), "listed twice");
+        assert_eq!(seen, listed);
+    }
+
+    /// Without an MSS the segment counts cannot become bytes: the
+    /// windows are absent, not 0.
+    #[test]
+    fn zero_mss_leaves_the_byte_windows_absent() {
+        let info = tcp_info(248, 10, 20, 0);
+        let buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, 0, Some(&info)));
+        let s = &parse(&buf).1[0];
+        assert_eq!((s.mss, s.cwnd, s.ssthresh), (Some(0), None, None));
     }
 
     #[test]

@@ -3,4 +3,5 @@ mod full_disk;
 mod golden_output;
 mod proto_daemon;
 mod proto_stream;
+mod protoc_fields;
 mod rotation;

@@ -2,6 +2,7 @@
 //! client live in the `netpulse-testkit` crate, which the benchmarks use
 //! too.
 
+pub mod c_program;
 pub mod daemon;
 pub mod replay;
 pub mod sockopt;
