@@ -42,7 +42,7 @@ static double pct(unsigned used_, unsigned hiwat) {
     return (double)(long long)(x + 0.5) / 10.0;
 }
 
-static void one(int timer_kind, unsigned seq, unsigned long long ts) {
+static void one(int timer_kind, int listen, unsigned seq, unsigned long long ts) {
     /* The tcp_info the kernel sends, plus the __u32 a newer kernel adds
        after tcpi_snd_wnd (tcpi_rcv_wnd), which older headers lack. */
     unsigned char info[sizeof(struct tcp_info) + 8];
@@ -53,7 +53,7 @@ static void one(int timer_kind, unsigned seq, unsigned long long ts) {
     for (i = 0; i < sizeof m; i++) ((unsigned char *)&m)[i] = (unsigned char)(0x80 + i);
     for (i = 0; i < SK_MEMINFO_VARS; i++) mem[i] = 1000u * (unsigned)(i + 1) + (unsigned)i;
     m.idiag_family = AF_INET;
-    m.idiag_state = 1; /* TCP_ESTABLISHED */
+    m.idiag_state = listen ? 10 : 1; /* TCP_LISTEN : TCP_ESTABLISHED */
     m.idiag_timer = (unsigned char)timer_kind;
 
     used = 0;
@@ -91,7 +91,10 @@ static void one(int timer_kind, unsigned seq, unsigned long long ts) {
     printf("uid %u\n", m.idiag_uid);
     printf("inode %u\n", m.idiag_inode);
     printf("proc_key %u\n", m.idiag_inode);
-    printf("state ESTABLISHED\n");
+    printf("state %s\n", listen ? "LISTEN" : "ESTABLISHED");
+    printf("cc bbr\n");
+    /* A listener's tcp_info is placeholders: the parser takes none of it. */
+    if (!listen) {
     printf("cwnd %llu\n", (unsigned long long)t.tcpi_snd_cwnd * t.tcpi_snd_mss);
     printf("ssthresh %llu\n", (unsigned long long)t.tcpi_snd_ssthresh * t.tcpi_snd_mss);
     printf("mss %u\n", t.tcpi_snd_mss);
@@ -99,7 +102,6 @@ static void one(int timer_kind, unsigned seq, unsigned long long ts) {
     printf("snd_wnd %u\n", t.tcpi_snd_wnd);
     printf("snd_wscale %u\n", t.tcpi_snd_wscale);
     printf("rcv_wscale %u\n", t.tcpi_rcv_wscale);
-    printf("cc bbr\n");
     printf("rtt_us %u\n", t.tcpi_rtt);
     printf("rttvar_us %u\n", t.tcpi_rttvar);
     printf("rto_us %u\n", t.tcpi_rto);
@@ -118,19 +120,21 @@ static void one(int timer_kind, unsigned seq, unsigned long long ts) {
     printf("retrans_out %u\n", t.tcpi_retrans);
     printf("delivery_rate %llu\n", (unsigned long long)t.tcpi_delivery_rate);
     printf("pacing_rate %llu\n", (unsigned long long)t.tcpi_pacing_rate);
+    }
     /* idiag_timer kinds: 1 retransmit, 2 keepalive, 3 TIME_WAIT, 4 zero-window probe. */
     const char *timer = timer_kind == 1 ? "timer_rexmt_ms" : timer_kind == 2 ? "timer_keep_ms"
                       : timer_kind == 3 ? "timer_2msl_ms" : "timer_persist_ms";
     printf("%s %u\n", timer, m.idiag_expires);
-    printf("idle_ms %u\n", t.tcpi_last_data_recv);
+    if (!listen) printf("idle_ms %u\n", t.tcpi_last_data_recv);
     printf("snd_buf_used %u\n", mem[SK_MEMINFO_WMEM_QUEUED]);
     printf("snd_buf_hiwat %u\n", mem[SK_MEMINFO_SNDBUF]);
     printf("rcv_buf_used %u\n", mem[SK_MEMINFO_RMEM_ALLOC]);
     printf("rcv_buf_hiwat %u\n", mem[SK_MEMINFO_RCVBUF]);
     printf("snd_buf_pct %.17g\n", pct(mem[SK_MEMINFO_WMEM_QUEUED], mem[SK_MEMINFO_SNDBUF]));
     printf("rcv_buf_pct %.17g\n", pct(mem[SK_MEMINFO_RMEM_ALLOC], mem[SK_MEMINFO_RCVBUF]));
-    printf("snd_queue %u\n", m.idiag_wqueue);
-    printf("rcv_queue %u\n", m.idiag_rqueue);
+    /* A listener's queues count connections: its accept queue and backlog. */
+    printf("%s %u\n", listen ? "accept_backlog" : "snd_queue", m.idiag_wqueue);
+    printf("%s %u\n", listen ? "accept_queue" : "rcv_queue", m.idiag_rqueue);
     printf("end\n");
 }
 "#;
@@ -142,7 +146,9 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let body = format!("  for (int k = 1; k <= 4; k++) one(k, {SEQ}u, {TS}ull);\n");
+    let body = format!(
+        "  for (int k = 1; k <= 4; k++) one(k, 0, {SEQ}u, {TS}ull);\n  one(1, 1, {SEQ}u, {TS}ull);\n"
+    );
     let out = String::from_utf8(c_program::compile_and_run(HELPERS, &body)).unwrap();
     let mut cases = Vec::new();
     let mut cur: Option<Case> = None;
@@ -168,7 +174,7 @@ fn cases() -> Vec<Case> {
             None => panic!("unexpected line {line:?}"),
         }
     }
-    assert_eq!(cases.len(), 4);
+    assert_eq!(cases.len(), 5);
     cases
 }
 
