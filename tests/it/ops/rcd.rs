@@ -305,10 +305,13 @@ fn service_lifecycle_start_status_reload_configtest_restart_on_crash_stop() {
     assert_ne!(supervisor, agent);
     assert!(alive(supervisor), "supervisor {supervisor} is running");
     assert!(alive(agent), "agent {agent} is running");
-    assert_eq!(
-        fs::read_link(format!("/proc/{agent}/exe")).expect("agent exe"),
-        bin,
-        "the pid in netpulse-agent.pid is the netpulse binary"
+    // daemon(8) writes the child's pid between fork and exec, so the pid
+    // names the shell's fork for a moment; on a busy machine that moment
+    // is long. Wait, bounded, for the exec of netpulse.
+    wait_for(
+        "the pid in netpulse-agent.pid to be the netpulse binary",
+        Duration::from_secs(10),
+        || fs::read_link(format!("/proc/{agent}/exe")).is_ok_and(|exe| exe == bin),
     );
     let argv = cmdline(agent);
     let cfg = svc.path("netpulse.toml").display().to_string();
@@ -451,6 +454,11 @@ fn service_lifecycle_start_status_reload_configtest_restart_on_crash_stop() {
     });
     let agent = svc.agent_pid().expect("agent pid");
     let supervisor = svc.supervisor_pid().expect("supervisor pid");
+    wait_for(
+        "the replaced agent's start in the log",
+        Duration::from_secs(10),
+        || svc.log().matches("running; SIGHUP reloads").count() >= 3,
+    );
 
     // stop: returns only after the agent drained and exited; daemon(8) does
     // not restart it; both pidfiles are gone.
