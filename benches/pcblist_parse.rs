@@ -1,11 +1,13 @@
-//! FreeBSD parsing speed and allocations.
+//! FreeBSD and macOS pcblist parsing speed and allocations.
 //!
-//! `cargo bench --bench freebsd_parse`: a 100,000-record
-//! `net.inet.tcp.pcblist` (about 74 MB, the compiled fixture's records
-//! replicated with distinct `inp_gencnt` and ports) parsed into records,
-//! against a plain memcpy of the same buffer in the same run. Target: parse
-//! ≤ 4× memcpy, and no allocation per record beyond the output vector
-//! (counted by a global allocator). Exits 1 when a target is missed.
+//! `cargo bench --bench pcblist_parse`: a 100,000-record FreeBSD
+//! `net.inet.tcp.pcblist` (about 74 MB) and a 100,000-connection macOS
+//! `net.inet.tcp.pcblist_n` (about 62 MB), each the compiled fixture's
+//! records replicated with distinct `inp_gencnt` and ports, parsed into
+//! records, against a plain memcpy of the same buffer in the same run.
+//! Target: parse ≤ 4× memcpy, and no allocation per record beyond the
+//! output vector (counted by a global allocator). Exits 1 when a target is
+//! missed.
 //!
 //! Under `cargo test` (no `--bench`) it runs a small smoke version that
 //! checks the allocation count and the output, without timing targets.
@@ -18,8 +20,10 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use netpulse::platform::freebsd::layout::*;
+use netpulse::platform::freebsd::layout::{self as freebsd, Field};
 use netpulse::platform::freebsd::pcblist;
+use netpulse::platform::macos::layout as macos;
+use netpulse::platform::macos::pcblist_n::{self, ITEM_SET_SIZE};
 use netpulse::record::SocketRecord;
 
 /// The system allocator, counting allocations (test instrumentation).
@@ -48,34 +52,42 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn fixture(name: &str) -> Vec<u8> {
-    let p = format!(
-        "{}/tests/freebsd/fixtures/{name}.bin",
-        env!("CARGO_MANIFEST_DIR")
-    );
+fn fixture(path: &str) -> Vec<u8> {
+    let p = format!("{}/tests/{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
 }
 
-/// A pcblist of `n` records: the fixture's six records in turn, each with
-/// its own generation count and local port so every record is distinct.
-fn big_pcblist(n: usize) -> Vec<u8> {
-    let f = fixture("pcblist");
-    let recs = (f.len() - 2 * XINPGEN_SIZE) / XTCPCB_SIZE;
-    let mut b = Vec::with_capacity(2 * XINPGEN_SIZE + n * XTCPCB_SIZE);
-    b.extend_from_slice(&f[..XINPGEN_SIZE]);
-    b[XIG_COUNT.offset..XIG_COUNT.end()].copy_from_slice(&(n as u32).to_le_bytes());
+/// One platform's pcblist: header (and trailer) size and count field,
+/// record size, and where a record's generation count and local port lie.
+struct Shape {
+    header: usize,
+    count: Field,
+    record: usize,
+    gencnt: usize,
+    lport: usize,
+}
+
+/// A pcblist of `n` records built from a fixture (header, records,
+/// trailer): its records in turn, each with its own generation count and
+/// local port so every record is distinct; the header's and trailer's
+/// counts say `n`.
+fn replicate(f: &[u8], shape: Shape, n: usize) -> Vec<u8> {
+    let (head, count) = (shape.header, shape.count);
+    let recs = (f.len() - 2 * head) / shape.record;
+    let mut b = Vec::with_capacity(2 * head + n * shape.record);
+    b.extend_from_slice(&f[..head]);
+    b[count.offset..count.end()].copy_from_slice(&(n as u32).to_le_bytes());
     for i in 0..n {
         let at = b.len();
-        let src = XINPGEN_SIZE + (i % recs) * XTCPCB_SIZE;
-        b.extend_from_slice(&f[src..src + XTCPCB_SIZE]);
-        let gen_at = at + XT_INP_GENCNT.offset;
+        let src = head + (i % recs) * shape.record;
+        b.extend_from_slice(&f[src..src + shape.record]);
+        let gen_at = at + shape.gencnt;
         b[gen_at..gen_at + 8].copy_from_slice(&(1_000_000 + i as u64).to_le_bytes());
-        let port_at = at + XT_LPORT.offset;
+        let port_at = at + shape.lport;
         b[port_at..port_at + 2].copy_from_slice(&(1024 + (i % 60000) as u16).to_be_bytes());
     }
-    let tail = f.len() - XINPGEN_SIZE;
-    let mut t = f[tail..].to_vec();
-    t[XIG_COUNT.offset..XIG_COUNT.end()].copy_from_slice(&(n as u32).to_le_bytes());
+    let mut t = f[f.len() - head..].to_vec();
+    t[count.offset..count.end()].copy_from_slice(&(n as u32).to_le_bytes());
     b.extend_from_slice(&t);
     b
 }
@@ -89,16 +101,42 @@ struct Case {
 }
 
 fn cases(n: usize) -> Vec<Case> {
-    vec![Case {
-        name: "net.inet.tcp.pcblist",
-        buf: big_pcblist(n),
-        records: n,
-        parse: |b, out| {
-            pcblist::parse(b, "bench", 1, out)
-                .expect("bench pcblist parses")
-                .records
+    let freebsd_shape = Shape {
+        header: freebsd::XINPGEN_SIZE,
+        count: freebsd::XIG_COUNT,
+        record: freebsd::XTCPCB_SIZE,
+        gencnt: freebsd::XT_INP_GENCNT.offset,
+        lport: freebsd::XT_LPORT.offset,
+    };
+    let macos_shape = Shape {
+        header: macos::XINPGEN_SIZE,
+        count: macos::XIG_COUNT,
+        record: ITEM_SET_SIZE,
+        gencnt: macos::XI_GENCNT.offset,
+        lport: macos::XI_LPORT.offset,
+    };
+    vec![
+        Case {
+            name: "FreeBSD net.inet.tcp.pcblist",
+            buf: replicate(&fixture("freebsd/fixtures/pcblist.bin"), freebsd_shape, n),
+            records: n,
+            parse: |b, out| {
+                pcblist::parse(b, "bench", 1, out)
+                    .expect("bench pcblist parses")
+                    .records
+            },
         },
-    }]
+        Case {
+            name: "macOS net.inet.tcp.pcblist_n",
+            buf: replicate(&fixture("macos/fixtures/pcblist_n.bin"), macos_shape, n),
+            records: n,
+            parse: |b, out| {
+                pcblist_n::parse(b, "bench", 1, out)
+                    .expect("bench pcblist_n parses")
+                    .records
+            },
+        },
+    ]
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
