@@ -4,23 +4,15 @@
 //! initialiser in the C file; bad-input tests corrupt those bytes at offsets
 //! taken from the generated layout.
 
-use std::net::SocketAddr;
-
 use netpulse::platform::SourceError;
 use netpulse::platform::freebsd::layout::*;
 use netpulse::platform::freebsd::{kern_file, kinfo_proc, pcblist, tcp_states, tcpstat};
 use netpulse::record::{SSTHRESH_INFINITE, SocketRecord, TcpState};
 
-fn fixture(name: &str) -> Vec<u8> {
-    let p = format!(
-        "{}/tests/freebsd/fixtures/{name}.bin",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
-}
+use crate::support::fixtures::{self, addr};
 
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
+fn fixture(name: &str) -> Vec<u8> {
+    fixtures::read("freebsd/fixtures", name)
 }
 
 fn parse_pcblist(buf: &[u8]) -> Result<(Vec<SocketRecord>, pcblist::PcbListSummary), SourceError> {
@@ -30,17 +22,7 @@ fn parse_pcblist(buf: &[u8]) -> Result<(Vec<SocketRecord>, pcblist::PcbListSumma
 }
 
 fn malformed(e: SourceError) -> (usize, String) {
-    match e {
-        SourceError::Malformed {
-            what,
-            offset,
-            reason,
-        } => {
-            assert_eq!(what, "pcblist.bin");
-            (offset, reason)
-        }
-        other => panic!("expected Malformed, got {other}"),
-    }
+    fixtures::malformed(e, "pcblist.bin")
 }
 
 /// Every field of every record equals the C initialiser.

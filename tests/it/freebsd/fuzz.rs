@@ -7,11 +7,7 @@ use netpulse::platform::freebsd::{kern_file, kinfo_proc, pcblist, tcp_states, tc
 use proptest::prelude::*;
 
 fn fixture(name: &str) -> Vec<u8> {
-    let p = format!(
-        "{}/tests/freebsd/fixtures/{name}.bin",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(p).unwrap()
+    crate::support::fixtures::read("freebsd/fixtures", name)
 }
 
 fn all_parsers(b: &[u8]) {

@@ -2,18 +2,13 @@
 //! header (tests/freebsd/tcpstats/fixtures.c, built by gen.sh with zig-cc
 //! for the FreeBSD targets).
 
-use std::path::PathBuf;
-
 use netpulse::platform::SourceError;
 use netpulse::platform::freebsd::tcpstats_dev::{self, TcpstatsError};
 use netpulse::record::{SSTHRESH_INFINITE, SocketRecord, TcpState};
 use proptest::prelude::*;
 
 fn fixture(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/freebsd/tcpstats")
-        .join(format!("{name}.bin"));
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    crate::support::fixtures::read("freebsd/tcpstats", name)
 }
 
 fn parse_ok(name: &str) -> (tcpstats_dev::StreamSummary, Vec<SocketRecord>) {

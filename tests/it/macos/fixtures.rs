@@ -14,16 +14,10 @@ use netpulse::platform::macos::pcblist_n::{ITEM_SET_SIZE, PcbListNSummary};
 use netpulse::platform::macos::{bsdinfo, fdinfo, owners, pcblist_n, tcpstat};
 use netpulse::record::{SSTHRESH_INFINITE, SocketRecord, TcpState};
 
-fn fixture(name: &str) -> Vec<u8> {
-    let p = format!(
-        "{}/tests/macos/fixtures/{name}.bin",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
-}
+use crate::support::fixtures::{self, addr};
 
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
+fn fixture(name: &str) -> Vec<u8> {
+    fixtures::read("macos/fixtures", name)
 }
 
 fn parse(buf: &[u8]) -> Result<(Vec<SocketRecord>, PcbListNSummary), SourceError> {
@@ -33,17 +27,7 @@ fn parse(buf: &[u8]) -> Result<(Vec<SocketRecord>, PcbListNSummary), SourceError
 }
 
 fn malformed(e: SourceError) -> (usize, String) {
-    match e {
-        SourceError::Malformed {
-            what,
-            offset,
-            reason,
-        } => {
-            assert_eq!(what, "pcblist_n.bin");
-            (offset, reason)
-        }
-        other => panic!("expected Malformed, got {other:?}"),
-    }
+    fixtures::malformed(e, "pcblist_n.bin")
 }
 
 /// Offsets of the six items of connection `i` in the fixture.

@@ -9,11 +9,7 @@ use netpulse::platform::macos::{bsdinfo, fdinfo, pcblist_n, tcpstat};
 use proptest::prelude::*;
 
 fn fixture(name: &str) -> Vec<u8> {
-    let p = format!(
-        "{}/tests/macos/fixtures/{name}.bin",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(p).unwrap()
+    crate::support::fixtures::read("macos/fixtures", name)
 }
 
 /// Parse with the pcblist_n parser and check what any outcome must hold.
