@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::daemon::*;
+use crate::support::wait;
 
 struct Tmpfs(PathBuf);
 
@@ -76,15 +77,12 @@ rotate_size = "off"
         ),
     );
     // Writing works before the disk fills.
-    let t0 = Instant::now();
-    while system_lines(&out).len() < 2 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "no system lines before the disk filled:\n{}",
-            agent.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait::until_or(
+        "two system lines before the disk fills",
+        Duration::from_secs(30),
+        || system_lines(&out).len() >= 2,
+        || agent.log_text(),
+    );
     let filler = mnt.join("filler");
     fill(&filler);
     agent.wait_log("could not be written", Duration::from_secs(30));

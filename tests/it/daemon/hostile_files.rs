@@ -10,23 +10,13 @@ use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::daemon::*;
+use crate::support::wait;
 use nix::sys::signal::Signal;
 
 const BIN: &str = env!("CARGO_BIN_EXE_netpulse");
-
-fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !cond() {
-        assert!(
-            t0.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(30));
-    }
-}
 
 /// A config with a fast tier only (1 s unless given), sockets of `port`
 /// only, and the given `[[output]]` tables.
@@ -248,7 +238,7 @@ fn a_directory_named_like_a_rotated_file_does_not_stop_pruning() {
             .collect()
     };
     let mut seen = HashSet::new();
-    wait_until("five rotations", Duration::from_secs(60), || {
+    wait::until("five rotations", Duration::from_secs(60), || {
         seen.extend(rotated());
         seen.len() >= 5
     });
@@ -268,7 +258,7 @@ fn a_csv_row_torn_inside_a_quoted_newline_is_cut_at_start() {
     let cfg = config(conns.port, "250ms", &output("csv", &out, ""));
     let socket_csv = out.join("netpulse-socket.csv");
     let agent = Agent::start(t, &cfg);
-    wait_until("socket rows", Duration::from_secs(30), || {
+    wait::until("socket rows", Duration::from_secs(30), || {
         line_count(&socket_csv) >= 3
     });
     let (status, _, log) = agent.stop();
@@ -280,7 +270,7 @@ fn a_csv_row_torn_inside_a_quoted_newline_is_cut_at_start() {
     torn.extend_from_slice(b"127.0.0.1:1,\"torn\"\"\n");
     std::fs::write(&socket_csv, &torn).unwrap();
     let agent = Agent::start(t, &cfg);
-    wait_until("rows after the restart", Duration::from_secs(30), || {
+    wait::until("rows after the restart", Duration::from_secs(30), || {
         line_count(&socket_csv) >= good.iter().filter(|&&b| b == b'\n').count() + 3
     });
     let (status, _, log) = agent.stop();
@@ -350,7 +340,7 @@ fn proto_counts_records_like_the_other_sinks() {
     let conns = connections("127.0.0.1", 5);
     let outputs = output("proto", &out, "") + &output("json", &out, "");
     let agent = Agent::start(t, &config(conns.port, "250ms", &outputs));
-    wait_until("a few polls", Duration::from_secs(30), || {
+    wait::until("a few polls", Duration::from_secs(30), || {
         line_count(&out.join("netpulse.jsonl")) >= 30
     });
     let (status, _, log) = agent.stop();
@@ -423,7 +413,7 @@ fn a_stuck_sink_does_not_stall_the_others() {
             .filter(|v| v["type"] == "system")
             .collect()
     };
-    wait_until(
+    wait::until(
         "the file sink to keep writing after the other sink got stuck",
         Duration::from_secs(90),
         || {
@@ -531,7 +521,7 @@ fn links_planted_by_an_unprivileged_user_never_redirect_a_write() {
     }
     std::fs::remove_file(out.join(".netpulse.lock")).unwrap();
     let agent = Agent::start(t, &cfg);
-    wait_until(
+    wait::until(
         "rotations past the planted names",
         Duration::from_secs(60),
         || {
@@ -549,7 +539,7 @@ fn links_planted_by_an_unprivileged_user_never_redirect_a_write() {
         if !n.starts_with('.') {
             // The agent may be rotating this very file: the name is then
             // briefly absent until it creates the next one.
-            wait_until(&format!("{n} to rename"), Duration::from_secs(30), || {
+            wait::until(&format!("{n} to rename"), Duration::from_secs(30), || {
                 std::fs::rename(out.join(n), out.join(format!("{n}.moved"))).is_ok()
             });
         }
@@ -567,7 +557,7 @@ fn links_planted_by_an_unprivileged_user_never_redirect_a_write() {
     let moved = out.join("netpulse.jsonl.moved");
     let len = std::fs::metadata(&moved).map(|m| m.len()).unwrap_or(0);
     // Writing goes on into the file it already had (or a rotated one).
-    wait_until(
+    wait::until(
         "more records after the SIGHUP",
         Duration::from_secs(30),
         || {
@@ -594,14 +584,14 @@ fn a_fifo_swapped_in_mid_run_is_refused_and_writing_goes_on() {
     let conns = connections("127.0.0.1", 50);
     let agent = Agent::start(t, &config(conns.port, "250ms", &output("json", &out, "")));
     let active = out.join("netpulse.jsonl");
-    wait_until("first polls", Duration::from_secs(30), || {
+    wait::until("first polls", Duration::from_secs(30), || {
         line_count(&active) > 0
     });
     let moved = out.join("netpulse.jsonl.moved");
     std::fs::rename(&active, &moved).unwrap();
     nix::unistd::mkfifo(&active, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
     let before = line_count(&moved);
-    wait_until("writing to go on", Duration::from_secs(30), || {
+    wait::until("writing to go on", Duration::from_secs(30), || {
         line_count(&moved) > before + 300
     });
     agent.wait_log("a FIFO", Duration::from_secs(30));
@@ -627,7 +617,7 @@ fn a_symlinked_output_directory_is_followed_and_logged() {
     let link = t.join("out");
     std::os::unix::fs::symlink(&real, &link).unwrap();
     let agent = Agent::start(t, &config(9, "250ms", &output("json", &link, "")));
-    wait_until("records in the target", Duration::from_secs(30), || {
+    wait::until("records in the target", Duration::from_secs(30), || {
         line_count(&real.join("netpulse.jsonl")) > 0
     });
     let (status, _, log) = agent.stop();

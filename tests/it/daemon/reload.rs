@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::daemon::*;
+use crate::support::wait;
 use nix::sys::signal::Signal;
 
 fn config(out: &Path, port: u16, fast: &str, second_output: bool) -> String {
@@ -44,14 +45,6 @@ fn fast_intervals(path: &Path) -> Vec<u64> {
         .collect()
 }
 
-fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !cond() {
-        assert!(t0.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn reload_applies_refuses_and_survives_a_storm() {
     let conns = connections("127.0.2.3", 10);
@@ -59,7 +52,7 @@ fn reload_applies_refuses_and_survives_a_storm() {
     let out = dir.path().join("out");
     let (a, b) = (out.join("a.jsonl"), out.join("b.jsonl"));
     let agent = Agent::start(dir.path(), &config(&out, conns.port, "200ms", false));
-    wait_until("fast polls at 200 ms", Duration::from_secs(30), || {
+    wait::until("fast polls at 200 ms", Duration::from_secs(30), || {
         fast_intervals(&a).iter().filter(|&&i| i == 200).count() >= 3
     });
     assert!(!b.exists());
@@ -67,7 +60,7 @@ fn reload_applies_refuses_and_survives_a_storm() {
     // Valid: new interval, new output.
     std::fs::write(&agent.config, config(&out, conns.port, "300ms", true)).unwrap();
     agent.signal(Signal::SIGHUP);
-    wait_until(
+    wait::until(
         "300 ms polls in both outputs",
         Duration::from_secs(30),
         || {
@@ -87,7 +80,7 @@ fn reload_applies_refuses_and_survives_a_storm() {
         Duration::from_secs(10),
     );
     let before = line_count(&b);
-    wait_until(
+    wait::until(
         "output after the refused reload",
         Duration::from_secs(30),
         || line_count(&b) > before + 5,
@@ -100,7 +93,7 @@ fn reload_applies_refuses_and_survives_a_storm() {
     let reopens = agent.log_text().matches("files reopened sink=").count();
     std::fs::write(&agent.config, config(&out, conns.port, "300ms", true)).unwrap();
     agent.signal(Signal::SIGHUP);
-    wait_until(
+    wait::until(
         "the reload and both reopens",
         Duration::from_secs(30),
         || {
@@ -120,7 +113,7 @@ fn reload_applies_refuses_and_survives_a_storm() {
     // interval) shows in both outputs: SIGHUPs are handled in order.
     std::fs::write(&agent.config, config(&out, conns.port, "250ms", true)).unwrap();
     agent.signal(Signal::SIGHUP);
-    wait_until(
+    wait::until(
         "250 ms polls in both outputs after the storm",
         Duration::from_secs(30),
         || {

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::support::daemon::*;
+use crate::support::wait;
 use nix::sys::signal::Signal;
 
 fn config(out: &Path, port: u16, mode: &str) -> String {
@@ -78,23 +79,17 @@ fn switching_to_changed_writes_one_baseline_then_changes_only() {
 
     std::fs::write(&agent.config, config(&out, conns.port, "all")).unwrap();
     agent.signal(Signal::SIGHUP);
-    let t0 = Instant::now();
-    while agent.log_text().matches("reloaded").count() < 2 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "second reload not logged"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait::until(
+        "the second reload in the log",
+        Duration::from_secs(10),
+        || agent.log_text().matches("reloaded").count() >= 2,
+    );
     let n = switched.len();
-    let t0 = Instant::now();
-    while polls(&file).last() != Some(&(sockets as u64, 0)) || polls(&file).len() < n + 3 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "no full poll after switching back"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait::until(
+        "a full poll after switching back",
+        Duration::from_secs(30),
+        || polls(&file).last() == Some(&(sockets as u64, 0)) && polls(&file).len() >= n + 3,
+    );
     let (status, _, log) = agent.stop();
     assert!(status.success(), "{log}");
     let all_polls = polls(&file);

@@ -7,9 +7,10 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::daemon::{Agent, json_lines, summary};
+use crate::support::wait;
 use netpulse_testkit::endpoint::{http_get, metric};
 use nix::sys::signal::Signal;
 
@@ -54,17 +55,6 @@ metrics_ports = [{port}]
     )
 }
 
-fn wait_until<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn the_agent_serves_its_samples_and_drops_a_stuck_reader_without_losing_file_records() {
     let dir = tempfile::tempdir().unwrap();
@@ -93,13 +83,17 @@ fn the_agent_serves_its_samples_and_drops_a_stuck_reader_without_losing_file_rec
 
     // The snapshot shows exactly our sockets, attributed to this process.
     let me = std::process::id();
-    let snap: serde_json::Value = wait_until("our sockets with their process", 30, || {
-        let r = http_get(addr, "/api/snapshot?sockets=all");
-        let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
-        let socks = v["sockets"].as_array()?;
-        let ours = socks.iter().filter(|s| s["pid"] == me).count() as u64;
-        (v["sockets_total"] == want_sockets && ours == want_sockets).then_some(v)
-    });
+    let snap: serde_json::Value = wait::for_value(
+        "our sockets with their process",
+        Duration::from_secs(30),
+        || {
+            let r = http_get(addr, "/api/snapshot?sockets=all");
+            let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+            let socks = v["sockets"].as_array()?;
+            let ours = socks.iter().filter(|s| s["pid"] == me).count() as u64;
+            (v["sockets_total"] == want_sockets && ours == want_sockets).then_some(v)
+        },
+    );
     let est = snap["summary"]["state_counts"][4].as_u64().unwrap();
     assert_eq!(est, 2 * CONNECTIONS as u64);
     let sample = snap["sockets"]
@@ -155,18 +149,26 @@ fn the_agent_serves_its_samples_and_drops_a_stuck_reader_without_losing_file_rec
         let _ = reader.read_to_end(&mut all);
         all
     });
-    wait_until("the stuck reader to be dropped", 60, || {
-        let m = http_get(addr, "/metrics").text();
-        (metric(&m, "netpulse_endpoint_unix_clients_dropped_total")? >= 1.0).then_some(())
-    });
+    wait::for_value(
+        "the stuck reader to be dropped",
+        Duration::from_secs(60),
+        || {
+            let m = http_get(addr, "/metrics").text();
+            (metric(&m, "netpulse_endpoint_unix_clients_dropped_total")? >= 1.0).then_some(())
+        },
+    );
     // The reader keeps receiving: two more samples published, then exactly
     // one client was dropped and one is still connected.
     let published = |m: &str| metric(m, "netpulse_endpoint_published_total");
     let at_drop = published(&http_get(addr, "/metrics").text()).expect("published_total");
-    let m = wait_until("two more published samples", 60, || {
-        let m = http_get(addr, "/metrics").text();
-        (published(&m)? >= at_drop + 2.0).then_some(m)
-    });
+    let m = wait::for_value(
+        "two more published samples",
+        Duration::from_secs(60),
+        || {
+            let m = http_get(addr, "/metrics").text();
+            (published(&m)? >= at_drop + 2.0).then_some(m)
+        },
+    );
     assert_eq!(
         metric(&m, "netpulse_endpoint_unix_clients_dropped_total"),
         Some(1.0)
@@ -177,7 +179,7 @@ fn the_agent_serves_its_samples_and_drops_a_stuck_reader_without_losing_file_rec
     std::fs::write(&agent.config, config(dir.path(), port, http, "0660")).unwrap();
     agent.signal(Signal::SIGHUP);
     agent.wait_log("reloaded", Duration::from_secs(10));
-    wait_until("the new socket mode", 10, || {
+    wait::for_value("the new socket mode", Duration::from_secs(10), || {
         (std::fs::metadata(&sock).ok()?.mode() & 0o777 == 0o660).then_some(())
     });
 

@@ -12,9 +12,10 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::daemon::{Agent, KillOnDrop};
+use crate::support::wait;
 use netpulse_testkit::endpoint::{http_get, http_raw};
 use serde_json::Value;
 
@@ -31,20 +32,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn wait_until<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs} s waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn url_encode(s: &str) -> String {
@@ -221,14 +208,18 @@ http_listen = "127.0.0.1:{http}"
     );
 
     // A minute of scrapes, for the one-minute windows below.
-    wait_until("a minute of successful scrapes", 180, || {
-        let r = query(
-            prom_addr,
-            "count_over_time(netpulse_tcp_segments_retransmitted_total[1m])",
-        )?;
-        let up = query(prom_addr, "up{job=\"netpulse\"}")?;
-        (scalar(&r)? >= 55.0 && scalar(&up)? == 1.0).then_some(())
-    });
+    wait::for_value(
+        "a minute of successful scrapes",
+        Duration::from_secs(180),
+        || {
+            let r = query(
+                prom_addr,
+                "count_over_time(netpulse_tcp_segments_retransmitted_total[1m])",
+            )?;
+            let up = query(prom_addr, "up{job=\"netpulse\"}")?;
+            (scalar(&r)? >= 55.0 && scalar(&up)? == 1.0).then_some(())
+        },
+    );
 
     // Under loss, the sockets' retransmit counter agrees with the host's
     // (here: this namespace's) within 10 %.

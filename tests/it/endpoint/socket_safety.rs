@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::daemon::{Agent, wait_exit};
+use crate::support::wait;
 use nix::sys::signal::Signal;
 
 const NOBODY: u32 = 65534;
@@ -115,7 +116,9 @@ fn a_symlink_swapped_in_before_sighup_is_refused_and_the_victim_keeps_its_mode()
     std::fs::write(&agent.config, config(&out, &sock, "0600", "daemon")).unwrap();
     let before = agent.log_text().matches("reloaded;").count();
     agent.signal(Signal::SIGHUP);
-    wait_until(|| agent.log_text().matches("reloaded;").count() > before);
+    wait::until("the reload in the log", Duration::from_secs(30), || {
+        agent.log_text().matches("reloaded;").count() > before
+    });
     let md = std::fs::symlink_metadata(&sock).unwrap();
     assert_eq!(md.mode() & 0o777, 0o600);
     assert_eq!(md.gid(), 1);
@@ -130,14 +133,6 @@ fn a_symlink_swapped_in_before_sighup_is_refused_and_the_victim_keeps_its_mode()
     let (status, _, log) = agent.stop();
     assert!(status.success(), "{log}");
     assert_untouched(&v);
-}
-
-fn wait_until(mut cond: impl FnMut() -> bool) {
-    let t0 = std::time::Instant::now();
-    while !cond() {
-        assert!(t0.elapsed() < Duration::from_secs(30), "timed out");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

@@ -7,8 +7,9 @@ use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::support::wait;
 use netpulse::endpoint::{Endpoint, EndpointConfig};
 use netpulse_testkit::endpoint::*;
 
@@ -16,14 +17,6 @@ fn unix_config(path: &std::path::Path) -> EndpointConfig {
     EndpointConfig {
         unix_socket: path.to_string_lossy().into_owned(),
         ..EndpointConfig::default()
-    }
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -107,7 +100,7 @@ fn a_stuck_reader_is_dropped_while_others_get_every_line() {
     let mut reader = UnixStream::connect(&path).unwrap();
     let _third = UnixStream::connect(&path).unwrap();
     let mut fourth = UnixStream::connect(&path).unwrap();
-    wait_for("clients", || {
+    wait::until("clients", Duration::from_secs(20), || {
         let s = hub.stats();
         s.unix_clients == 3 && s.unix_clients_refused == 1
     });
@@ -148,9 +141,11 @@ fn a_stuck_reader_is_dropped_while_others_get_every_line() {
         hub.publish(b);
         std::thread::sleep(Duration::from_millis(30));
     }
-    wait_for("the stuck reader to be dropped", || {
-        hub.stats().unix_clients_dropped >= 1
-    });
+    wait::until(
+        "the stuck reader to be dropped",
+        Duration::from_secs(20),
+        || hub.stats().unix_clients_dropped >= 1,
+    );
     // Let the reader drain, then close the endpoint so it sees EOF.
     let expect_bytes = {
         let mut n = 0;
@@ -161,9 +156,11 @@ fn a_stuck_reader_is_dropped_while_others_get_every_line() {
         }
         n
     };
-    wait_for("the reader to receive every byte", || {
-        received.load(std::sync::atomic::Ordering::Relaxed) >= expect_bytes
-    });
+    wait::until(
+        "the reader to receive every byte",
+        Duration::from_secs(20),
+        || received.load(std::sync::atomic::Ordering::Relaxed) >= expect_bytes,
+    );
     let stats = hub.stats();
     rt.block_on(ep.shutdown());
     let all = collector.join().unwrap();

@@ -8,6 +8,7 @@
 //!
 //! Needs `dash` (installed by `.ci/setup.d/50-ops.sh`).
 
+use crate::support::wait;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -236,17 +237,6 @@ fn cmdline(pid: i32) -> Vec<String> {
         .collect()
 }
 
-fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        sleep(Duration::from_millis(50));
-    }
-}
-
 fn text(out: &Output) -> String {
     format!(
         "status {}\nstdout: {}\nstderr: {}",
@@ -297,7 +287,7 @@ fn service_lifecycle_start_status_reload_configtest_restart_on_crash_stop() {
     // start: daemon(8) (double) supervises the real agent; both pidfiles.
     let out = svc.rc("start");
     assert!(out.status.success(), "start: {}", text(&out));
-    wait_for("both pidfiles", Duration::from_secs(10), || {
+    wait::until("both pidfiles", Duration::from_secs(10), || {
         svc.supervisor_pid().is_some() && svc.agent_pid().is_some()
     });
     let supervisor = svc.supervisor_pid().expect("supervisor pid");
@@ -308,7 +298,7 @@ fn service_lifecycle_start_status_reload_configtest_restart_on_crash_stop() {
     // daemon(8) writes the child's pid between fork and exec, so the pid
     // names the shell's fork for a moment; on a busy machine that moment
     // is long. Wait, bounded, for the exec of netpulse.
-    wait_for(
+    wait::until(
         "the pid in netpulse-agent.pid to be the netpulse binary",
         Duration::from_secs(10),
         || fs::read_link(format!("/proc/{agent}/exe")).is_ok_and(|exe| exe == bin),
@@ -347,12 +337,12 @@ fn service_lifecycle_start_status_reload_configtest_restart_on_crash_stop() {
 
     // The agent samples and writes its files; its log goes to netpulse_logfile.
     let active = svc.data().join("rcd.jsonl");
-    wait_for(
+    wait::until(
         "JSON lines in the data file",
         Duration::from_secs(20),
         || fs::read_to_string(&active).is_ok_and(|s| s.lines().count() >= 2),
     );
-    wait_for(
+    wait::until(
         "the agent's start in the log",
         Duration::from_secs(10),
         || svc.log().contains("running; SIGHUP reloads"),
@@ -362,7 +352,7 @@ fn service_lifecycle_start_status_reload_configtest_restart_on_crash_stop() {
     // re-reads the config; same process, no restart.
     let out = svc.rc("reload");
     assert!(out.status.success(), "reload: {}", text(&out));
-    wait_for(
+    wait::until(
         "the reload in the agent's log",
         Duration::from_secs(10),
         || svc.log().contains("reloaded; files reopened"),
@@ -413,7 +403,7 @@ fn service_lifecycle_start_status_reload_configtest_restart_on_crash_stop() {
         nix::sys::signal::Signal::SIGKILL,
     )
     .expect("killing the agent");
-    wait_for(
+    wait::until(
         "a new agent after the crash",
         Duration::from_secs(15),
         || svc.agent_pid().is_some_and(|p| p != agent && alive(p)),
@@ -421,7 +411,7 @@ fn service_lifecycle_start_status_reload_configtest_restart_on_crash_stop() {
     let agent = svc.agent_pid().expect("new agent pid");
     assert_eq!(svc.supervisor_pid(), Some(supervisor));
     assert!(alive(supervisor));
-    wait_for(
+    wait::until(
         "the restarted agent's start in the log",
         Duration::from_secs(10),
         || svc.log().matches("running; SIGHUP reloads").count() >= 2,
@@ -449,12 +439,12 @@ fn service_lifecycle_start_status_reload_configtest_restart_on_crash_stop() {
         !alive(agent) && !alive(supervisor),
         "restart stopped the old processes"
     );
-    wait_for("the agent after restart", Duration::from_secs(10), || {
+    wait::until("the agent after restart", Duration::from_secs(10), || {
         svc.agent_pid().is_some_and(alive) && svc.supervisor_pid().is_some_and(alive)
     });
     let agent = svc.agent_pid().expect("agent pid");
     let supervisor = svc.supervisor_pid().expect("supervisor pid");
-    wait_for(
+    wait::until(
         "the replaced agent's start in the log",
         Duration::from_secs(10),
         || svc.log().matches("running; SIGHUP reloads").count() >= 3,

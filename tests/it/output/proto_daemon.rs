@@ -4,9 +4,10 @@
 #![cfg(target_os = "linux")]
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::daemon::*;
+use crate::support::wait;
 
 #[test]
 fn decode_of_the_proto_sink_equals_the_json_sink() {
@@ -38,15 +39,12 @@ rotate_size = "8KiB"
         ),
     );
     // A poll of 80 sockets is larger than 8 KiB: one message per file.
-    let t0 = Instant::now();
-    while files(&out, "netpulse.pb").len() < 5 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "agent too slow:\n{}",
-            agent.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait::until_or(
+        "five protobuf files",
+        Duration::from_secs(60),
+        || files(&out, "netpulse.pb").len() >= 5,
+        || agent.log_text(),
+    );
     let (status, _, log) = agent.stop();
     assert!(status.success(), "exit {status:?}\n{log}");
 

@@ -7,3 +7,4 @@ pub mod daemon;
 pub mod fixtures;
 pub mod replay;
 pub mod sockopt;
+pub mod wait;
