@@ -39,7 +39,15 @@
  *
  * Every layout fact is pinned by the _Static_assert()s at the bottom of
  * this file; changing one of them is an ABI break and requires bumping
- * TCPSTATS_ABI_VERSION.
+ * TCPSTATS_ABI_VERSION.  So is a change of what a field's value means:
+ *
+ *	1	the first published layout.
+ *	2	TCPSTATS_RF_SEQ_HIDDEN: the sequence fields of another user's
+ *		connection are zero for an unprivileged reader.  The layout is
+ *		version 1's, but a version-1 reader would take those zeros for
+ *		sequence numbers, so it must refuse the stream instead.
+ *
+ * A reader may accept older versions it knows the meaning of.
  */
 
 #ifndef _TCPSTATS_H_
@@ -56,7 +64,7 @@
 
 #define	TCPSTATS_DEVICE_NAME	"tcpstats"	/* /dev/tcpstats */
 #define	TCPSTATS_MAGIC		0x53504354U	/* "TCPS" in memory, LE */
-#define	TCPSTATS_ABI_VERSION	1
+#define	TCPSTATS_ABI_VERSION	2
 
 /* th_flags and ti_flags. */
 #define	TCPSTATS_F_TRUNCATED	0x00000001	/* records missing: see

@@ -116,7 +116,7 @@ cat /dev/tcpstats >"$tmp/s2"
 decode "$tmp/s1" >"$tmp/d1"
 decode "$tmp/s2" >"$tmp/d2"
 read -r _ ver hs rs cnt total flags <"$tmp/d1" || die "empty stream"
-if [ "$ver" -eq 1 ] && [ "$hs" -eq 64 ] && [ "$rs" -eq 320 ]; then
+if [ "$ver" -eq 2 ] && [ "$hs" -eq 64 ] && [ "$rs" -eq 320 ]; then
 	pass "header: version $ver, header $hs, record $rs bytes"
 else
 	fail "unexpected header: version $ver header $hs record $rs"

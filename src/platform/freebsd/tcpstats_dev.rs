@@ -28,7 +28,8 @@ use crate::record::{SSTHRESH_INFINITE, ShortName, SocketRecord, TcpState};
 /// Where the module's device lives.
 pub const DEVICE: &str = "/dev/tcpstats";
 
-/// The ABI of `kmod/tcpstats/tcpstats.h`, version 1.
+/// The ABI of `kmod/tcpstats/tcpstats.h`, version 2 (version 1 has the same
+/// layout and never withholds sequence numbers, so it is read too).
 pub mod abi {
     /// A member's place in its struct.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +43,9 @@ pub mod abi {
     }
 
     pub const MAGIC: u32 = 0x5350_4354; // "TCPS" in memory
-    pub const ABI_VERSION: u16 = 1;
+    pub const ABI_VERSION: u16 = 2;
+    /// The oldest version this build reads.
+    pub const OLDEST_ABI_VERSION: u16 = 1;
     pub const HEADER_SIZE: usize = 64;
     pub const RECORD_SIZE: usize = 320;
 
@@ -249,13 +252,14 @@ pub enum TcpstatsError {
     )]
     BadMagic { found: u32 },
     #[error(
-        "byte 4: ABI version {found} is not the one this netpulse reads ({}); \
+        "byte 4: ABI version {found} is not one this netpulse reads ({} to {}); \
          use a netpulse and tcpstats.ko from the same release",
+        abi::OLDEST_ABI_VERSION,
         abi::ABI_VERSION
     )]
     UnknownVersion { found: u16 },
     #[error(
-        "byte 6: header size {found} is smaller than the {} bytes of a version-1 header",
+        "byte 6: header size {found} is smaller than the {} bytes of the header this netpulse reads",
         abi::HEADER_SIZE
     )]
     HeaderTooSmall { found: u16 },
@@ -411,7 +415,7 @@ pub fn parse_header(buf: &[u8]) -> Result<StreamHeader, TcpstatsError> {
         needed_size: u64::from_le_bytes(arr(head, abi::TH_NEEDED_SIZE)),
         hz: u32::from_le_bytes(arr(head, abi::TH_HZ)),
     };
-    if h.version != abi::ABI_VERSION {
+    if !(abi::OLDEST_ABI_VERSION..=abi::ABI_VERSION).contains(&h.version) {
         return Err(TcpstatsError::UnknownVersion { found: h.version });
     }
     if (h.header_size as usize) < abi::HEADER_SIZE {

@@ -244,9 +244,9 @@ fn larger_future_records_are_strided_by_the_header() {
 #[test]
 fn refusals_name_the_byte_offset() {
     let e = parse_err("unknown_version");
-    assert_eq!(e, TcpstatsError::UnknownVersion { found: 2 });
+    assert_eq!(e, TcpstatsError::UnknownVersion { found: 3 });
     assert_eq!(e.offset(), 4);
-    assert!(e.to_string().starts_with("byte 4: ABI version 2"), "{e}");
+    assert!(e.to_string().starts_with("byte 4: ABI version 3"), "{e}");
 
     let e = parse_err("small_record");
     assert_eq!(e, TcpstatsError::RecordTooSmall { found: 256 });
@@ -392,4 +392,27 @@ fn device_reader_over_captured_files() {
 
     let missing = TcpstatsDevice::open(dir.path().join("nope")).err().unwrap();
     assert!(missing.to_string().contains("nope"), "{missing}");
+}
+
+/// Version 2 only changed what zero sequence fields mean (withheld from an
+/// unprivileged reader, with `TCPSTATS_RF_SEQ_HIDDEN`); a version-1 module
+/// never withholds them, so its stream reads to the same records.
+#[test]
+fn a_version_1_stream_reads_like_version_2() {
+    let v2 = fixture("normal");
+    assert_eq!(u16::from_le_bytes([v2[4], v2[5]]), 2, "the fixture is v2");
+    let mut v1 = v2.clone();
+    v1[4..6].copy_from_slice(&1u16.to_le_bytes());
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    tcpstats_dev::parse(&v2, 7, &mut a).unwrap();
+    tcpstats_dev::parse(&v1, 7, &mut b).expect("version 1 is read");
+    assert!(!a.is_empty());
+    assert_eq!(format!("{a:?}"), format!("{b:?}"));
+
+    let mut v0 = v2;
+    v0[4..6].copy_from_slice(&0u16.to_le_bytes());
+    assert_eq!(
+        tcpstats_dev::parse(&v0, 7, &mut Vec::new()).unwrap_err(),
+        TcpstatsError::UnknownVersion { found: 0 }
+    );
 }

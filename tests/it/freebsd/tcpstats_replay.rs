@@ -135,7 +135,7 @@ fn replay_tcpstats_dev_reads_future_records_and_reports_truncation() {
 #[test]
 fn replay_tcpstats_dev_refuses_bad_streams_naming_file_and_offset() {
     for (name, offset, words) in [
-        ("unknown_version", 4, "ABI version 2"),
+        ("unknown_version", 4, "ABI version 3"),
         ("small_record", 8, "record size 256"),
         ("corrupt_count", 32, "7 records"),
         ("corrupt_magic", 0, "not a /dev/tcpstats stream"),
