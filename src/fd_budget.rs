@@ -160,7 +160,7 @@ mod tests {
         let base = FdBudget::of(&cfg).total();
         cfg.endpoint.http_listen = "127.0.0.1:0".into();
         cfg.endpoint.http_max_connections = 1000;
-        cfg.endpoint.unix_socket = "/run/np.sock".into();
+        cfg.endpoint.unix_socket = "/run/netpulse/netpulse.sock".into();
         cfg.endpoint.unix_max_clients = 100;
         let b = FdBudget::of(&cfg);
         assert_eq!(b.total(), base + 1002 + 103);

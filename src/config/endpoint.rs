@@ -155,7 +155,7 @@ impl EndpointConfig {
             let p = std::path::PathBuf::from(&self.unix_socket);
             if !p.is_absolute() {
                 problems.push(format!(
-                    "endpoint.unix_socket: {:?} is relative; use an absolute path such as \"/var/run/netpulse.sock\", or \"\" to turn the socket off",
+                    "endpoint.unix_socket: {:?} is relative; use an absolute path such as \"/var/run/netpulse/netpulse.sock\" (FreeBSD) or \"/run/netpulse/netpulse.sock\" (Linux), or \"\" to turn the socket off",
                     self.unix_socket
                 ));
             }
@@ -348,7 +348,7 @@ mod tests {
     fn parses_a_full_table() {
         let cfg: EndpointConfig = toml::from_str(
             r#"
-            unix_socket = "/run/netpulse.sock"
+            unix_socket = "/run/netpulse/netpulse.sock"
             unix_socket_mode = "0640"
             unix_socket_group = "daemon"
             http_listen = "9478"

@@ -118,6 +118,11 @@ pub struct Summary {
     pub top_rexmit: Vec<usize>,
     #[serde(skip)]
     pub top_rtt: Vec<usize>,
+    /// Listeners whose accept queue is over 80 % of its backlog.
+    pub listeners_nearly_full: u64,
+    /// Indices of those listeners, fullest first (see `rank_fill`).
+    #[serde(skip)]
+    pub full_listeners: Vec<usize>,
 }
 
 impl Summary {
@@ -132,8 +137,11 @@ impl Summary {
             sockets_retransmitting: 0,
             top_rexmit: Vec::new(),
             top_rtt: Vec::new(),
+            listeners_nearly_full: 0,
+            full_listeners: Vec::new(),
         };
         let mut rexmit = Vec::new();
+        let mut full = Vec::new();
         let mut rtt = Vec::new();
         for (i, r) in sockets.iter().enumerate() {
             s.state_counts[r.state.index()] += 1;
@@ -152,7 +160,12 @@ impl Summary {
             if d > 0 || r.rexmit.unwrap_or(0) > 0 {
                 rexmit.push(i);
             }
+            if accept_queue_nearly_full(r) {
+                full.push(i);
+            }
         }
+        s.listeners_nearly_full = full.len() as u64;
+        s.full_listeners = top_n(full, TOP_MAX, |i| rank_fill(&sockets[i]));
         s.top_rexmit = top_n(rexmit, TOP_MAX, |i| rank_rexmit(&sockets[i]));
         s.top_rtt = top_n(rtt, TOP_MAX, |i| rank_rtt(&sockets[i]));
         s
@@ -172,6 +185,23 @@ pub fn rank_rexmit(r: &SocketRecord) -> (u64, u64, u32) {
         r.rexmit.unwrap_or(0),
         r.rtt_us.unwrap_or(0),
     )
+}
+
+/// A listener whose accept queue holds more than 80 % of its backlog:
+/// new connections are about to be dropped (Linux admits backlog + 1, so
+/// a queue over the backlog, and any queue at backlog 0, counts too).
+pub fn accept_queue_nearly_full(r: &SocketRecord) -> bool {
+    match (r.accept_queue, r.accept_backlog) {
+        (Some(q), Some(b)) => u64::from(q) * 5 > u64::from(b) * 4,
+        _ => false,
+    }
+}
+
+/// Fuller first: queue per backlog (in thousandths), then the queue.
+pub fn rank_fill(r: &SocketRecord) -> (u64, u32) {
+    let q = r.accept_queue.unwrap_or(0);
+    let b = r.accept_backlog.unwrap_or(0).max(1);
+    (u64::from(q) * 1000 / u64::from(b), q)
 }
 
 /// Worse first: RTT, then its variance.
@@ -401,6 +431,30 @@ mod tests {
         slow.tier = Some(Tier::Slow);
         let c = b.with_batch(Arc::new(slow)).derive(settings);
         assert_eq!(c.socket_retransmits_total, 8);
+    }
+
+    fn listener(port: u16, queue: Option<u32>, backlog: Option<u32>) -> SocketRecord {
+        let mut r = sock(port, TcpState::Listen, None, 0);
+        r.accept_queue = queue;
+        r.accept_backlog = backlog;
+        r
+    }
+
+    #[test]
+    fn listeners_over_80_percent_full_are_listed_fullest_first() {
+        let socks = vec![
+            listener(1, Some(9), Some(10)),  // 90 %
+            listener(2, Some(8), Some(10)),  // exactly 80 %: not over
+            listener(3, Some(5), Some(4)),   // Linux admits backlog + 1
+            listener(4, Some(0), Some(0)),   // empty
+            listener(5, Some(1), Some(0)),   // backlog 0 with one waiting
+            listener(6, None, None),         // platform without queues
+            listener(7, Some(41), Some(50)), // 82 %
+            sock(8, TcpState::Established, Some(100), 0),
+        ];
+        let s = Summary::of(&socks);
+        assert_eq!(s.listeners_nearly_full, 4);
+        assert_eq!(s.full_listeners, vec![2, 4, 0, 6]);
     }
 
     #[test]

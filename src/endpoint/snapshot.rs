@@ -7,6 +7,7 @@
 //!  "systems": {"fast": {...}, ...},   // the latest record of every tier
 //!  "summary": {state_counts, rtt_us, cwnd_bytes, ...},
 //!  "top_rexmit": [socket...], "top_rtt": [socket...],
+//!  "full_listeners": [socket...],     // accept queue over 80 % full
 //!  "sockets_total", "sockets_omitted", "sockets": [socket...]}
 //! ```
 //! Socket objects have the same fields as the JSON lines.
@@ -100,6 +101,15 @@ pub fn render(live: &Live, host: &str, q: SnapshotQuery) -> Bytes {
     list(
         &mut o,
         summary.top_rtt.iter().take(q.top).map(|&i| &socks[i]),
+    );
+    o.extend_from_slice(b",\"full_listeners\":");
+    list(
+        &mut o,
+        summary
+            .full_listeners
+            .iter()
+            .take(q.top)
+            .map(|&i| &socks[i]),
     );
     o.extend_from_slice(
         format!(

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netpulse::endpoint::{Endpoint, EndpointConfig};
+use netpulse::record::{SocketRecord, TcpState, count_states};
 use netpulse_testkit::endpoint::*;
 
 /// Run Chromium headless with the flags the brief asks for and a fresh
@@ -130,9 +131,36 @@ fn process(s: &serde_json::Value) -> String {
     }
 }
 
-/// Test data stamped "now", so the page shows it as live, not stale.
+/// A TEST DATA listener with the given accept queue and backlog.
+fn listener(ts: u64, port: u16, queue: u32, backlog: u32, command: &str) -> SocketRecord {
+    let mut r = SocketRecord::new(
+        ts,
+        format!("127.0.3.1:{port}").parse().unwrap(),
+        "0.0.0.0:0".parse().unwrap(),
+        TcpState::Listen,
+    );
+    r.accept_queue = Some(queue);
+    r.accept_backlog = Some(backlog);
+    r.command = Some(command.into());
+    r.pid = Some(u32::from(port));
+    r
+}
+
+/// Test data stamped "now", so the page shows it as live, not stale, with
+/// three listeners: one past its backlog, one 82 % full, one exactly 80 %
+/// full (not over, so not listed).
 fn fresh_batch() -> netpulse::record::Batch {
     let mut batch = test_batch_with_known(42, 2000);
+    let ts = batch.ts;
+    batch.sockets.extend([
+        listener(ts, 7002, 8, 10, "at-80"),
+        listener(ts, 7001, 41, 50, "busy"),
+        listener(ts, 7000, 5, 4, "overflowing"),
+    ]);
+    if let Some(s) = batch.system.as_mut() {
+        s.total_sockets = batch.sockets.len() as u64;
+        s.state_counts = count_states(batch.sockets.iter().map(|s| s.state));
+    }
     let now = netpulse::record::now_ns();
     batch.ts = now;
     if let Some(s) = batch.system.as_mut() {
@@ -243,6 +271,45 @@ fn dashboard_renders_the_snapshot_in_chromium() {
         "pg \"replica\" <sync> (2718)"
     );
     assert!(!dom.contains("<sync>"), "a command name became markup");
+
+    // Listeners over 80 % full: exactly the two in the snapshot, fullest
+    // first, with queue, backlog, fill and process; the one at 80 % is not.
+    let full = snap["full_listeners"].as_array().unwrap();
+    let locals: Vec<&str> = full.iter().map(|s| s["local"].as_str().unwrap()).collect();
+    assert_eq!(locals, ["127.0.3.1:7000", "127.0.3.1:7001"]);
+    assert_eq!(snap["summary"]["listeners_nearly_full"], 2);
+    for s in full {
+        let key = format!("{} 0.0.0.0:0", s["local"].as_str().unwrap());
+        let r = row(&dom, "full-listeners", &key).unwrap_or_else(|| panic!("row {key} missing"));
+        assert_eq!(cell(r, "accept_queue").unwrap(), int(&s["accept_queue"]));
+        assert_eq!(
+            cell(r, "accept_backlog").unwrap(),
+            int(&s["accept_backlog"])
+        );
+        let (q, b) = (
+            s["accept_queue"].as_u64().unwrap(),
+            s["accept_backlog"].as_u64().unwrap().max(1),
+        );
+        assert_eq!(
+            cell(r, "fill").unwrap(),
+            ((200 * q + b) / (2 * b)).to_string()
+        );
+        assert_eq!(cell(r, "process").unwrap(), process(s), "{key}");
+    }
+    let over = row(&dom, "full-listeners", "127.0.3.1:7000 0.0.0.0:0").unwrap();
+    assert_eq!(cell(over, "fill").unwrap(), "125");
+    assert_eq!(cell(over, "process").unwrap(), "overflowing (7000)");
+    let table = &dom[dom.find("id=\"full-listeners\"").unwrap()..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert!(
+        table.find("127.0.3.1:7000").unwrap() < table.find("127.0.3.1:7001").unwrap(),
+        "fullest listener not first"
+    );
+    assert!(
+        !table.contains("7002"),
+        "a listener at exactly 80 % was listed"
+    );
+    assert!(dom.contains("id=\"full-sub\">2 listeners"));
 
     // The screenshot, kept as an artifact.
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("endpoint-artifacts");

@@ -26,6 +26,34 @@ const RTT_BOUNDS_US: &[u64] = &[
     1_000_000, 2_500_000,
 ];
 
+/// The median RTT query exactly as `netpulse(8)` prints it: the literal
+/// display that holds `histogram_quantile`, its lines joined.
+fn documented_median_query() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("man/netpulse.8");
+    let page = std::fs::read_to_string(&path).expect("man/netpulse.8");
+    let mut lines = page
+        .lines()
+        .skip_while(|l| !l.starts_with("histogram_quantile("));
+    let mut q = String::new();
+    for l in lines.by_ref().take_while(|l| !l.starts_with(".Ed")) {
+        q.push_str(l.trim());
+        q.push(' ');
+    }
+    assert!(
+        q.contains("netpulse_sockets_with_rtt_at_most"),
+        "no median query in man/netpulse.8: {q:?}"
+    );
+    q.trim().to_string()
+}
+
+#[test]
+fn the_documented_median_query_is_read_from_the_manual_page() {
+    assert_eq!(
+        documented_median_query(),
+        "histogram_quantile(0.5, sum by (le) (label_replace( netpulse_sockets_with_rtt_at_most, \"le\", \"$1\", \"seconds\", \"(.*)\")))"
+    );
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -253,7 +281,7 @@ http_listen = "127.0.0.1:{http}"
 
     // The documented median query against the median of the sockets the
     // agent reports at the same time: the same bucket.
-    let median_q = "histogram_quantile(0.5, sum by (le) (label_replace(netpulse_sockets_with_rtt_at_most, \"le\", \"$1\", \"seconds\", \"(.*)\")))";
+    let median_q = documented_median_query();
     let snap: Value =
         serde_json::from_slice(&http_get(agent_addr, "/api/snapshot?sockets=all").body).unwrap();
     // Connected sockets, as the agent counts them: ours, and the scrape
@@ -284,7 +312,7 @@ http_listen = "127.0.0.1:{http}"
         RTT_BOUNDS_US[b_lo - 1] as f64 / 1e6
     };
     let hi = RTT_BOUNDS_US[b_hi.min(RTT_BOUNDS_US.len() - 1)] as f64 / 1e6;
-    let got = scalar(&query(prom_addr, median_q).unwrap()).expect("a median");
+    let got = scalar(&query(prom_addr, &median_q).unwrap()).expect("a median");
     assert!(
         (lo..=hi).contains(&got),
         "median RTT from Prometheus {got} s, sockets' median {median_us} us (bucket {lo}..{hi} s)"

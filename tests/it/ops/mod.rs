@@ -1,6 +1,7 @@
 mod freebsd_port;
 mod limits;
 mod man_cli;
+mod operator_docs;
 mod rcd;
 mod sample_config;
 mod systemd;
