@@ -130,6 +130,8 @@ pub struct ApplyStats {
     pub evicted: usize,
     /// Counters that went backwards and were re-baselined.
     pub resets: usize,
+    /// Second sightings of one socket in one sample, dropped.
+    pub duplicates: usize,
 }
 
 /// Slots live in a dense vector that never moves a live socket, filled in
@@ -178,10 +180,15 @@ impl DeltaStore {
     /// record, join the owning process from `procs`, and forget sockets
     /// that are gone. The first sight of a socket has `age_ms` 0 and no
     /// deltas (there is no earlier value to subtract).
+    ///
+    /// A socket listed twice in one sample is kept once, as first listed:
+    /// Linux resumes a sock_diag dump that spans several reads by its
+    /// position in a hash chain, so a connection closing during the dump
+    /// can shift a live one into the next read a second time.
     pub fn apply(
         &mut self,
         ts: u64,
-        sockets: &mut [SocketRecord],
+        sockets: &mut Vec<SocketRecord>,
         procs: Option<&ProcessMap>,
     ) -> ApplyStats {
         self.generation += 1;
@@ -192,6 +199,7 @@ impl DeltaStore {
         let mut cursor = 0usize;
         self.next_order.clear();
         self.gone.clear();
+        let mut duplicate = Vec::new();
         for (index, r) in sockets.iter_mut().enumerate() {
             let now = r.delta_counters();
             let key = Key::of(r);
@@ -223,19 +231,20 @@ impl DeltaStore {
                 },
             };
             let slot = &mut self.slots[i as usize];
+            if slot.seen == generation {
+                duplicate.push(index);
+                continue;
+            }
+            seen += 1;
             // Only a hint (checked against the key before use), so setting
             // it now, before later records' lookups, is harmless.
             slot.pos = self.next_order.len() as u32;
-            slot.last_index = index as u32;
+            slot.last_index = self.next_order.len() as u32;
             self.next_order.push(i);
-            if slot.seen != generation {
-                seen += 1;
-            }
             // The same identity on another 4-tuple is not the same
-            // connection (identity reused by the kernel), and a second
-            // record with one identity in one sample is a source bug we
-            // tolerate: both start a new baseline, as does a new socket.
-            if slot.seen != 0 && slot.seen < generation && slot.tuple == tuple {
+            // connection (identity reused by the kernel): a new baseline,
+            // as for a new socket.
+            if slot.seen != 0 && slot.tuple == tuple {
                 let mut d = [None; COUNTERS];
                 for (i, delta) in d.iter_mut().enumerate() {
                     *delta = match (now[i], slot.last.get(i)) {
@@ -266,6 +275,16 @@ impl DeltaStore {
                     owner.apply_to(r);
                 }
             }
+        }
+        if !duplicate.is_empty() {
+            stats.duplicates = duplicate.len();
+            let mut index = 0;
+            let mut next = duplicate.iter().peekable();
+            sockets.retain(|_| {
+                let keep = next.next_if_eq(&&index).is_none();
+                index += 1;
+                keep
+            });
         }
         std::mem::swap(&mut self.order, &mut self.next_order);
         if seen < self.index.len() {
@@ -374,7 +393,7 @@ mod tests {
     #[test]
     fn reused_tuple_with_new_id_starts_fresh() {
         let mut st = DeltaStore::new();
-        st.apply(S, &mut [sock(Some(1), 1000, 50, 5000)], None);
+        st.apply(S, &mut vec![sock(Some(1), 1000, 50, 5000)], None);
         // Same 4-tuple, new identity, smaller counters: a new connection.
         let mut v = vec![sock(Some(2), 1000, 1, 10)];
         let s = st.apply(2 * S, &mut v, None);
@@ -387,7 +406,7 @@ mod tests {
     #[test]
     fn same_id_on_another_tuple_starts_fresh() {
         let mut st = DeltaStore::new();
-        st.apply(S, &mut [sock(Some(1), 1000, 50, 5000)], None);
+        st.apply(S, &mut vec![sock(Some(1), 1000, 50, 5000)], None);
         let mut v = vec![sock(Some(1), 2000, 60, 6000)];
         st.apply(2 * S, &mut v, None);
         assert_eq!((v[0].rexmit_delta, v[0].age_ms), (None, Some(0)));
@@ -406,7 +425,7 @@ mod tests {
             let mut st = DeltaStore::new();
             let mut r = sock(Some(1), 1000, 50, 5000);
             r.local = a.parse().unwrap();
-            st.apply(S, &mut [r.clone()], None);
+            st.apply(S, &mut vec![r.clone()], None);
             r.local = b.parse().unwrap();
             r.rexmit = Some(60);
             let mut v = vec![r];
@@ -422,7 +441,7 @@ mod tests {
     #[test]
     fn counter_going_backwards_rebaselines() {
         let mut st = DeltaStore::new();
-        st.apply(S, &mut [sock(Some(7), 1000, 10, 1000)], None);
+        st.apply(S, &mut vec![sock(Some(7), 1000, 10, 1000)], None);
         let mut v = vec![sock(Some(7), 1000, 4, 1500)];
         let s = st.apply(2 * S, &mut v, None);
         assert_eq!(s.resets, 1);
@@ -462,7 +481,7 @@ mod tests {
             "{} vs {cap}",
             st.slots.capacity()
         );
-        st.apply(3 * S, &mut [], None);
+        st.apply(3 * S, &mut Vec::new(), None);
         assert!(st.is_empty());
     }
 
@@ -471,7 +490,7 @@ mod tests {
         let mut st = DeltaStore::new();
         let mut a = sock(None, 1000, 1, 0);
         a.inode = Some(55);
-        st.apply(S, &mut [a.clone()], None);
+        st.apply(S, &mut vec![a.clone()], None);
         let mut b = a.clone();
         b.rexmit = Some(4);
         let mut v = vec![b.clone()];
@@ -484,14 +503,27 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_identity_in_one_sample_is_not_a_delta() {
+    fn a_socket_listed_twice_in_one_sample_is_kept_once() {
         let mut st = DeltaStore::new();
-        st.apply(S, &mut [sock(Some(1), 1000, 1, 0)], None);
-        let mut v = vec![sock(Some(1), 1000, 3, 0), sock(Some(1), 1000, 9, 0)];
-        st.apply(2 * S, &mut v, None);
-        assert_eq!(v[0].rexmit_delta, Some(2));
-        assert_eq!(v[1].rexmit_delta, None);
-        assert_eq!(st.len(), 1);
+        st.apply(S, &mut vec![sock(Some(1), 1000, 1, 0)], None);
+        let mut v = vec![
+            sock(Some(1), 1000, 3, 0),
+            sock(Some(2), 2000, 5, 0),
+            sock(Some(1), 1000, 9, 0),
+        ];
+        let stats = st.apply(2 * S, &mut v, None);
+        assert_eq!(stats.duplicates, 1);
+        assert_eq!(v.len(), 2, "the second listing is dropped");
+        assert_eq!((v[0].sock_id, v[0].rexmit_delta), (Some(1), Some(2)));
+        assert_eq!(v[1].sock_id, Some(2));
+        assert_eq!(st.len(), 2);
+        // The first listing set the baseline, not the dropped one.
+        let mut v = vec![sock(Some(1), 1000, 4, 0)];
+        st.apply(3 * S, &mut v, None);
+        assert_eq!(v[0].rexmit_delta, Some(1));
+        // Socket 2 is gone, and its close record points at its place in
+        // the deduplicated sample.
+        assert_eq!(st.gone(), &[1]);
     }
 
     #[test]
@@ -499,16 +531,22 @@ mod tests {
         let mut st = DeltaStore::new();
         st.apply(
             S,
-            &mut [sock(Some(1), 1, 0, 0), sock(Some(2), 2, 90, 900)],
+            &mut vec![sock(Some(1), 1, 0, 0), sock(Some(2), 2, 90, 900)],
             None,
         );
-        st.apply(2 * S, &mut [sock(Some(1), 1, 0, 0)], None);
+        st.apply(2 * S, &mut vec![sock(Some(1), 1, 0, 0)], None);
         let mut v = vec![sock(Some(1), 1, 0, 0), sock(Some(3), 2, 95, 950)];
         let s = st.apply(3 * S, &mut v, None);
         assert_eq!((s.new, s.evicted), (1, 0));
         assert_eq!((v[1].rexmit_delta, v[1].age_ms), (None, Some(0)));
         assert_eq!(v[0].age_ms, Some(2000));
         assert_eq!(st.len(), 2);
+    }
+
+    /// The model's view of a sample: each identity once, as first listed.
+    fn first_listings<T>(sample: &[T], id: impl Fn(&T) -> u64) -> Vec<&T> {
+        let mut listed = std::collections::HashSet::new();
+        sample.iter().filter(|s| listed.insert(id(s))).collect()
     }
 
     proptest::proptest! {
@@ -533,8 +571,10 @@ mod tests {
                     .collect();
                 st.apply(ts, &mut v, None);
                 let mut next: HashMap<u64, (u64, u16, u64)> = HashMap::new();
-                for (r, &(id, port, rexmit)) in v.iter().zip(sample) {
-                    let prev = model.get(&id).filter(|p| p.1 == port && !next.contains_key(&id));
+                let kept = first_listings(sample, |s| s.0);
+                proptest::prop_assert_eq!(v.len(), kept.len());
+                for (r, &&(id, port, rexmit)) in v.iter().zip(&kept) {
+                    let prev = model.get(&id).filter(|p| p.1 == port);
                     let (want_delta, first) = match prev {
                         Some(&(first, _, last)) => ((rexmit >= last).then(|| rexmit - last), first),
                         None => (None, ts),
@@ -637,8 +677,8 @@ mod tests {
         /// Every counter against a plain model of the rules, each counter
         /// with its own values and its own presence: the delta of counter
         /// `c` is `now - last` when both are known and `now >= last`,
-        /// absent otherwise (and on first sight, a moved tuple, or a
-        /// repeated identity within one sample).
+        /// absent otherwise (and on first sight or a moved tuple); a
+        /// repeated identity within one sample is dropped.
         #[test]
         fn every_counter_matches_a_reference_model(
             samples in proptest::collection::vec(
@@ -664,11 +704,11 @@ mod tests {
                     .collect();
                 st.apply(ts, &mut v, None);
                 let mut next: HashMap<u64, (u16, Vec<Option<u64>>)> = HashMap::new();
-                for (r, (id, port, _)) in v.iter().zip(sample) {
+                let kept = first_listings(sample, |s| s.0);
+                proptest::prop_assert_eq!(v.len(), kept.len());
+                for (r, (id, port, _)) in v.iter().zip(kept) {
                     let now: Vec<Option<u64>> = COUNTERS_BY_NAME.iter().map(|c| (c.2)(r)).collect();
-                    let prev = model
-                        .get(id)
-                        .filter(|p| p.0 == *port && !next.contains_key(id));
+                    let prev = model.get(id).filter(|p| p.0 == *port);
                     for (i, c) in COUNTERS_BY_NAME.iter().enumerate() {
                         let want = match (prev.and_then(|p| p.1[i]), now[i]) {
                             (Some(last), Some(n)) if n >= last => Some(n - last),
@@ -763,12 +803,15 @@ mod tests {
     #[test]
     fn every_table_counter_gets_its_delta() {
         let mut st = DeltaStore::new();
-        let mut first = SocketRecord::every_field_set(1);
-        st.apply(S, std::slice::from_mut(&mut first), None);
+        let mut v = vec![SocketRecord::every_field_set(1)];
+        st.apply(S, &mut v, None);
+        let first = v.pop().unwrap();
         assert_eq!(first.deltas(), [None; COUNTERS], "first sight: no deltas");
         let mut later = SocketRecord::every_field_set(3);
         later.sock_id = first.sock_id;
-        st.apply(2 * S, std::slice::from_mut(&mut later), None);
+        let mut v = vec![later];
+        st.apply(2 * S, &mut v, None);
+        let later = v.pop().unwrap();
         let (before, after) = (first.delta_counters(), later.delta_counters());
         let want: [Option<u64>; COUNTERS] =
             std::array::from_fn(|i| Some(after[i].unwrap() - before[i].unwrap()));
