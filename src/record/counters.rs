@@ -64,24 +64,44 @@ macro_rules! tcp_counters {
             pub fn iter(&self) -> impl Iterator<Item = (&'static str, Option<u64>)> {
                 [$((stringify!($delta), self.$delta)),*].into_iter()
             }
+
+            /// Set a delta by name; false when the name is not one of ours.
+            pub fn set(&mut self, name: &str, value: u64) -> bool {
+                match name {
+                    $(stringify!($delta) => { self.$delta = Some(value); true })*
+                    _ => false,
+                }
+            }
         }
     };
 }
 
-tcp_counters! {
-    connattempt => connattempt_delta,
-    accepts => accepts_delta,
-    connects => connects_delta,
-    drops => drops_delta,
-    sndtotal => sndtotal_delta,
-    sndbyte => sndbyte_delta,
-    sndrexmitpack => sndrexmitpack_delta,
-    sndrexmitbyte => sndrexmitbyte_delta,
-    rcvtotal => rcvtotal_delta,
-    rcvbyte => rcvbyte_delta,
-    rcvduppack => rcvduppack_delta,
-    rcvbadsum => rcvbadsum_delta,
+/// The one list of system counters: calls `$then! { counter => delta, ... }`
+/// with every counter and its `_delta` name, in output order (JSON keys,
+/// CSV columns). The names are also the field names of the protobuf
+/// `TcpCounters` message, whose conversion is generated from this list.
+#[rustfmt::skip]
+macro_rules! tcp_counter_rows {
+    ($then:ident) => {
+        $then! {
+            connattempt => connattempt_delta,
+            accepts => accepts_delta,
+            connects => connects_delta,
+            drops => drops_delta,
+            sndtotal => sndtotal_delta,
+            sndbyte => sndbyte_delta,
+            sndrexmitpack => sndrexmitpack_delta,
+            sndrexmitbyte => sndrexmitbyte_delta,
+            rcvtotal => rcvtotal_delta,
+            rcvbyte => rcvbyte_delta,
+            rcvduppack => rcvduppack_delta,
+            rcvbadsum => rcvbadsum_delta,
+        }
+    };
 }
+pub(crate) use tcp_counter_rows;
+
+tcp_counter_rows!(tcp_counters);
 
 impl TcpCounterDeltas {
     /// Retransmitted segments per segment sent over the window.
