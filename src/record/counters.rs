@@ -1,8 +1,10 @@
 //! System-wide TCP counters, named alike on every platform.
 //!
-//! Names are FreeBSD's `struct tcpstat` members without the `tcps_` prefix;
-//! Linux maps `/proc/net/snmp` and `/proc/net/netstat` onto them where the
-//! meaning matches and leaves the rest absent.
+//! The first twelve names are FreeBSD's `struct tcpstat` members without
+//! the `tcps_` prefix; later ones have plain names (`listen_overflows`),
+//! each mapped to its platform counters where the meaning matches (Linux
+//! in `platform/linux/snmp.rs`, FreeBSD and macOS through the names in their
+//! `layout.rs`) and absent elsewhere.
 
 use serde::Serialize;
 
@@ -96,6 +98,10 @@ macro_rules! tcp_counter_rows {
             rcvbyte => rcvbyte_delta,
             rcvduppack => rcvduppack_delta,
             rcvbadsum => rcvbadsum_delta,
+            listen_overflows => listen_overflows_delta,
+            listen_drops => listen_drops_delta,
+            resets_sent => resets_sent_delta,
+            retransmit_timeouts => retransmit_timeouts_delta,
         }
     };
 }
@@ -156,7 +162,7 @@ mod tests {
 
     #[test]
     fn names_match_fields() {
-        assert_eq!(TcpCounters::NAMES.len(), 12);
+        assert_eq!(TcpCounters::NAMES.len(), 16);
         assert!(
             TcpCounterDeltas::NAMES
                 .iter()

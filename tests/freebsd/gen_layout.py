@@ -126,13 +126,18 @@ SECTIONS = [
     ]),
 ]
 
-# struct tcpstat members read by name: `tcps_<name>` for every name in
-# TcpCounters (src/record/counters.rs). A unit test fails if the two lists
-# drift apart.
+# struct tcpstat members read, as (TcpCounters name, member without
+# `tcps_`). TcpCounters names without a FreeBSD counter of the same meaning
+# (listen_drops, resets_sent) are left out; a test lists them.
 TCPSTAT_COUNTERS = [
-    "connattempt", "accepts", "connects", "drops", "sndtotal", "sndbyte",
-    "sndrexmitpack", "sndrexmitbyte", "rcvtotal", "rcvbyte", "rcvduppack",
-    "rcvbadsum",
+    ("connattempt", "connattempt"), ("accepts", "accepts"), ("connects", "connects"),
+    ("drops", "drops"), ("sndtotal", "sndtotal"), ("sndbyte", "sndbyte"),
+    ("sndrexmitpack", "sndrexmitpack"), ("sndrexmitbyte", "sndrexmitbyte"),
+    ("rcvtotal", "rcvtotal"), ("rcvbyte", "rcvbyte"), ("rcvduppack", "rcvduppack"),
+    ("rcvbadsum", "rcvbadsum"),
+    # "listen queue overflows": sonewconn() refused the connection.
+    ("listen_overflows", "listendrop"),
+    ("retransmit_timeouts", "rexmttimeo"),
 ]
 
 
@@ -148,7 +153,7 @@ def exprs():
                 out.append((name + ".size", f"sizeof(((struct {struct} *)0)->{member})"))
             else:
                 out.append((name, f"({member})"))
-    for c in TCPSTAT_COUNTERS:
+    for _, c in TCPSTAT_COUNTERS:
         out.append((f"tcps_{c}.offset", f"offsetof(struct tcpstat, tcps_{c})"))
         out.append((f"tcps_{c}.size", f"sizeof(((struct tcpstat *)0)->tcps_{c})"))
     return out
@@ -220,11 +225,12 @@ def render(v):
             else:
                 lines.append(f"/// `{member}`")
                 lines.append(f"pub const {name}: u64 = {v[name]};")
-    lines += ["", "/// `struct tcpstat` members by `TcpCounters` name (`tcps_` prefix dropped).",
+    lines += ["", "/// `struct tcpstat` members by `TcpCounters` name (the member is `tcps_`",
+              "/// and the name where the two agree; the script lists the others).",
               "pub const TCPSTAT_FIELDS: &[(&str, Field)] = &["]
-    for c in TCPSTAT_COUNTERS:
+    for name, c in TCPSTAT_COUNTERS:
         lines.append(
-            f"    (\"{c}\", Field::new({v[f'tcps_{c}.offset']}, {v[f'tcps_{c}.size']})),")
+            f"    (\"{name}\", Field::new({v[f'tcps_{c}.offset']}, {v[f'tcps_{c}.size']})),")
     lines.append("];")
     return "\n".join(lines) + "\n"
 

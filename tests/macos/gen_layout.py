@@ -155,12 +155,15 @@ SECTIONS = [
     ]),
 ]
 
-# struct tcpstat members read by name: `tcps_<name>` for every name in
-# TcpCounters (src/record/counters.rs).
+# struct tcpstat members read, as (TcpCounters name, member without
+# `tcps_`), from the leading members restated in xnu_private.h.
 TCPSTAT_COUNTERS = [
-    "connattempt", "accepts", "connects", "drops", "sndtotal", "sndbyte",
-    "sndrexmitpack", "sndrexmitbyte", "rcvtotal", "rcvbyte", "rcvduppack",
-    "rcvbadsum",
+    ("connattempt", "connattempt"), ("accepts", "accepts"), ("connects", "connects"),
+    ("drops", "drops"), ("sndtotal", "sndtotal"), ("sndbyte", "sndbyte"),
+    ("sndrexmitpack", "sndrexmitpack"), ("sndrexmitbyte", "sndrexmitbyte"),
+    ("rcvtotal", "rcvtotal"), ("rcvbyte", "rcvbyte"), ("rcvduppack", "rcvduppack"),
+    ("rcvbadsum", "rcvbadsum"),
+    ("retransmit_timeouts", "rexmttimeo"),
 ]
 
 
@@ -175,7 +178,7 @@ def exprs():
                 out.append((name + ".size", f"sizeof(((struct {struct} *)0)->{member})"))
             else:
                 out.append((name, f"({member})"))
-    for c in TCPSTAT_COUNTERS:
+    for _, c in TCPSTAT_COUNTERS:
         out.append((f"tcps_{c}.offset", f"offsetof(struct tcpstat_prefix, tcps_{c})"))
         out.append((f"tcps_{c}.size", f"sizeof(((struct tcpstat_prefix *)0)->tcps_{c})"))
     return out
@@ -232,11 +235,12 @@ def render(v):
             else:
                 lines.append(f"/// `{member}`")
                 lines.append(f"pub const {name}: u64 = {v[name]};")
-    lines += ["", "/// `struct tcpstat` members by `TcpCounters` name (`tcps_` prefix dropped).",
+    lines += ["", "/// `struct tcpstat` members by `TcpCounters` name (the member is `tcps_`",
+              "/// and the name where the two agree; the script lists the others).",
               "pub const TCPSTAT_FIELDS: &[(&str, Field)] = &["]
-    for c in TCPSTAT_COUNTERS:
+    for name, c in TCPSTAT_COUNTERS:
         lines.append(
-            f"    (\"{c}\", Field::new({v[f'tcps_{c}.offset']}, {v[f'tcps_{c}.size']})),")
+            f"    (\"{name}\", Field::new({v[f'tcps_{c}.offset']}, {v[f'tcps_{c}.size']})),")
     lines.append("];")
     return "\n".join(lines) + "\n"
 

@@ -228,7 +228,7 @@ fn protoc_decodes_our_stream() {
         ("Header", 7),
         ("SystemRecord", 20),
         ("SocketRecord", 73),
-        ("TcpCounters", 12),
+        ("TcpCounters", 16),
     ] {
         let fields = proto_fields(&proto, msg);
         assert_eq!(fields.len(), count, "{msg}: {fields:?}");
