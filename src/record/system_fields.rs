@@ -71,6 +71,14 @@ macro_rules! system_fields {
             /// The agent's resident size at its last check, bytes (where
             /// the platform reports it).
             memory_bytes: Option<u64> = 24, value;
+            /// Socket-table scans since start that the kernel flagged as
+            /// changed while they were read, so they may mix two moments
+            /// (FreeBSD generation mismatch, Linux `NLM_F_DUMP_INTR`, macOS
+            /// generation mismatch).
+            scans_inconsistent: Option<u64> = 27, value;
+            /// Processes whose descriptors the latest process scan could not
+            /// read (macOS without root); their sockets have no owner.
+            processes_unreadable: Option<u64> = 28, value;
         }
     };
 }

@@ -226,7 +226,7 @@ fn protoc_decodes_our_stream() {
     // Every field of every message appears (the batch sets all of them).
     for (msg, count) in [
         ("Header", 7),
-        ("SystemRecord", 20),
+        ("SystemRecord", 22),
         ("SocketRecord", 73),
         ("TcpCounters", 16),
     ] {
