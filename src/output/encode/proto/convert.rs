@@ -1,7 +1,8 @@
 //! Generated message types ↔ `record::Batch`.
 //!
-//! Both directions name every field without `..` (the socket record's
-//! through the field table): a field added to a record or to the schema
+//! Both directions name every field without `..` (the socket and system
+//! records' and the counters' through their field tables): a field added
+//! to a record or to the schema
 //! fails to compile here until it is mapped, so the binary output can
 //! never silently lose a field.
 
