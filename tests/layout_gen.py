@@ -33,8 +33,8 @@ class Platform:
     includes: str  # C prelude
     # (section comment, [(RUST_NAME, "size"|"field"|"value", struct, member or C expression)])
     sections: list
-    # `struct <tcpstat_struct>` members read by name: `tcps_<name>` for every
-    # name in TcpCounters (src/record/counters.rs).
+    # `struct <tcpstat_struct>` members read, as (TcpCounters name in
+    # src/record/counters.rs, member without `tcps_`).
     tcpstat_struct: str
     tcpstat_counters: list
     header: list  # the Rust file's leading lines (doc comment, `Field`)
@@ -54,7 +54,7 @@ def exprs(p):
             else:
                 out.append((name, f"({member})"))
     s = p.tcpstat_struct
-    for c in p.tcpstat_counters:
+    for _, c in p.tcpstat_counters:
         out.append((f"tcps_{c}.offset", f"offsetof(struct {s}, tcps_{c})"))
         out.append((f"tcps_{c}.size", f"sizeof(((struct {s} *)0)->tcps_{c})"))
     return out
@@ -102,11 +102,12 @@ def render(p, v):
             else:
                 lines.append(f"/// `{member}`")
                 lines.append(f"pub const {name}: u64 = {v[name]};")
-    lines += ["", "/// `struct tcpstat` members by `TcpCounters` name (`tcps_` prefix dropped).",
+    lines += ["", "/// `struct tcpstat` members by `TcpCounters` name (the member is `tcps_`",
+              "/// and the name where the two agree; the script lists the others).",
               "pub const TCPSTAT_FIELDS: &[(&str, Field)] = &["]
-    for c in p.tcpstat_counters:
+    for name, c in p.tcpstat_counters:
         lines.append(
-            f"    (\"{c}\", Field::new({v[f'tcps_{c}.offset']}, {v[f'tcps_{c}.size']})),")
+            f"    (\"{name}\", Field::new({v[f'tcps_{c}.offset']}, {v[f'tcps_{c}.size']})),")
     lines.append("];")
     return "\n".join(lines) + "\n"
 

@@ -14,6 +14,8 @@ pub struct Health {
     pub write_errors: AtomicU64,
     /// Kernel records skipped as malformed.
     pub parse_errors: AtomicU64,
+    /// Socket-table scans the kernel flagged as changed while read.
+    pub scans_inconsistent: AtomicU64,
     /// Polls that failed outright (each logged).
     pub poll_errors: AtomicU64,
     /// Records the delta store handed to the sinks (the `produced` count of

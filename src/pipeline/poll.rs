@@ -36,6 +36,7 @@ pub fn poll(
             let census = Census {
                 total: sockets.len() as u64,
                 state_counts,
+                inconsistent: scan.inconsistent,
             };
             if !filter.is_pass_all() {
                 sockets.retain(|s| filter.keep(s));
@@ -79,10 +80,11 @@ fn census(source: &mut dyn Source, ts: u64) -> Result<Census, SourceError> {
         return Ok(Census {
             total: state_counts.iter().sum(),
             state_counts,
+            inconsistent: false,
         });
     }
     let mut state_counts = StateCounts::default();
-    source.sockets_in_parts(ts, &mut |part| {
+    let scan = source.sockets_in_parts(ts, &mut |part| {
         let counts = count_states(part.iter().map(|s| s.state));
         state_counts
             .iter_mut()
@@ -92,6 +94,7 @@ fn census(source: &mut dyn Source, ts: u64) -> Result<Census, SourceError> {
     Ok(Census {
         total: state_counts.iter().sum(),
         state_counts,
+        inconsistent: scan.inconsistent,
     })
 }
 

@@ -8,6 +8,8 @@ use crate::record::{SocketRecord, StateCounts, TcpCounters, Tier};
 pub struct Census {
     pub total: u64,
     pub state_counts: StateCounts,
+    /// Counted from a scan the kernel flagged as changed while it was read.
+    pub inconsistent: bool,
 }
 
 #[derive(Debug)]

@@ -18,10 +18,16 @@ pub fn collect_all(source: &mut dyn Source) -> Result<(Batch, ScanStats), Source
     let mut sockets = Vec::new();
     let stats = source.sockets(ts, &mut sockets)?;
 
-    match source.processes() {
-        Ok(map) => sockets.iter_mut().for_each(|s| map.attribute(s)),
-        Err(e) => warn!("process attribution unavailable: {e}"),
-    }
+    let processes_unreadable = match source.processes() {
+        Ok(map) => {
+            sockets.iter_mut().for_each(|s| map.attribute(s));
+            map.unreadable_processes()
+        }
+        Err(e) => {
+            warn!("process attribution unavailable: {e}");
+            None
+        }
+    };
     let counters = source.counters().unwrap_or_else(|e| {
         warn!("system TCP counters unavailable: {e}");
         Default::default()
@@ -35,6 +41,8 @@ pub fn collect_all(source: &mut dyn Source) -> Result<(Batch, ScanStats), Source
         counters,
         poll_us: Some(started.elapsed().as_micros() as u64),
         parse_errors: Some(stats.skipped),
+        scans_inconsistent: Some(u64::from(stats.inconsistent)),
+        processes_unreadable,
         ..SystemRecord::default()
     };
     Ok((

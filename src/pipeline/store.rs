@@ -32,6 +32,7 @@ pub struct Store {
     routes: Vec<Route>,
     health: Arc<Health>,
     drop_log: LogLimit,
+    inconsistent_log: LogLimit,
     /// The live endpoint, handed every batch (never blocks).
     endpoint: Option<Box<dyn Publisher>>,
     /// Where a table the endpoint let go of goes back for reuse.
@@ -53,6 +54,7 @@ impl Store {
             routes,
             health,
             drop_log: LogLimit::default(),
+            inconsistent_log: LogLimit::new(std::time::Duration::from_secs(60)),
             endpoint: None,
             tables: None,
             prev_fast: None,
@@ -138,7 +140,7 @@ impl Store {
                     self.deltas.len() as u64,
                     std::sync::atomic::Ordering::Relaxed,
                 );
-                set_census(&mut sys, Some(census));
+                self.set_census(&mut sys, s.tier, Some(census));
                 if let Some(prev) = &self.prev_fast {
                     closes = self
                         .deltas
@@ -165,12 +167,12 @@ impl Store {
                 if let Some(p) = procs {
                     self.procs = Some(p);
                 }
-                set_census(&mut sys, census);
+                self.set_census(&mut sys, s.tier, census);
                 self.set_counters(&mut sys, s.tier, counters);
             }
-            Payload::States { census } => set_census(&mut sys, Some(census)),
+            Payload::States { census } => self.set_census(&mut sys, s.tier, Some(census)),
             Payload::Aggregate { counters, census } => {
-                set_census(&mut sys, census);
+                self.set_census(&mut sys, s.tier, census);
                 self.set_counters(&mut sys, s.tier, counters);
             }
         }
@@ -178,6 +180,8 @@ impl Store {
         sys.dropped = Some(Health::get(&h.dropped));
         sys.write_errors = Some(Health::get(&h.write_errors));
         sys.parse_errors = Some(Health::get(&h.parse_errors));
+        sys.scans_inconsistent = Some(Health::get(&h.scans_inconsistent));
+        sys.processes_unreadable = self.procs.as_ref().and_then(|p| p.unreadable_processes());
         sys.tracked_sockets = Some(Health::get(&h.tracked_sockets));
         sys.host = self.host.clone();
         sys.memory_bytes = h.memory.resident();
@@ -242,12 +246,26 @@ impl Store {
     }
 }
 
-/// The census fields of a system line. Without a census (its poll failed)
-/// they stay 0 and the failure is in the log.
-fn set_census(sys: &mut SystemRecord, census: Option<Census>) {
-    if let Some(c) = census {
+impl Store {
+    /// The census fields of a system line. Without a census (its poll
+    /// failed) they stay 0 and the failure is in the log. A census from a
+    /// scan the kernel flagged as changed mid-read is counted, and warned
+    /// about once a minute at most.
+    fn set_census(&mut self, sys: &mut SystemRecord, tier: Tier, census: Option<Census>) {
+        let Some(c) = census else { return };
         sys.total_sockets = c.total;
         sys.state_counts = c.state_counts;
+        if c.inconsistent {
+            Health::add(&self.health.scans_inconsistent, 1);
+            if let Some(more) = self.inconsistent_log.allow() {
+                warn!(
+                    tier = tier.name(),
+                    "the socket table changed while it was read; this poll may mix two \
+                     moments ({} such scans since start, {more} more since the last warning)",
+                    Health::get(&self.health.scans_inconsistent)
+                );
+            }
+        }
     }
 }
 
@@ -282,7 +300,53 @@ mod tests {
         Census {
             total: n,
             state_counts,
+            inconsistent: false,
         }
+    }
+
+    #[test]
+    fn inconsistent_scans_are_counted_since_start_on_every_line() {
+        let mut st = Store::new(Vec::new(), Arc::new(Health::default()));
+        let torn = |n| Census {
+            inconsistent: true,
+            ..census(n)
+        };
+        let sys = |b: Batch| b.system.unwrap();
+        let first = sys(st.batch(fast(1, Vec::new())));
+        assert_eq!(first.scans_inconsistent, Some(0));
+        let mut torn_fast = fast(2, Vec::new());
+        if let Payload::Sockets { census, .. } = &mut torn_fast.payload {
+            *census = torn(0);
+        }
+        assert_eq!(sys(st.batch(torn_fast)).scans_inconsistent, Some(1));
+        let slow = st.batch(sample(Tier::Slow, Payload::States { census: torn(4) }));
+        assert_eq!(sys(slow).scans_inconsistent, Some(2));
+        // A clean scan leaves the count where it was.
+        assert_eq!(
+            sys(st.batch(fast(3, Vec::new()))).scans_inconsistent,
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn unreadable_processes_of_the_latest_map_are_reported() {
+        let mut st = Store::new(Vec::new(), Arc::new(Health::default()));
+        let standard = |procs| Payload::Standard {
+            procs: Some(procs),
+            counters: None,
+            census: None,
+        };
+        let before = st.batch(fast(1, Vec::new())).system.unwrap();
+        assert_eq!(before.processes_unreadable, None, "no map yet");
+        let mut map = ProcessMap::new();
+        map.set_unreadable_processes(3);
+        st.batch(sample(Tier::Standard, standard(map)));
+        let after = st.batch(fast(2, Vec::new())).system.unwrap();
+        assert_eq!(after.processes_unreadable, Some(3));
+        // A source that does not count them leaves the field absent.
+        st.batch(sample(Tier::Standard, standard(ProcessMap::new())));
+        let linux_like = st.batch(fast(3, Vec::new())).system.unwrap();
+        assert_eq!(linux_like.processes_unreadable, None);
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub struct ProcessMap {
     /// When set, only sockets whose `sock_id` is at most this join: the
     /// newest socket known to exist before the map was read.
     newest_sock_id: Option<u64>,
+    /// Processes whose descriptors could not be read, where the source
+    /// counts them.
+    unreadable_processes: Option<u64>,
 }
 
 /// Source of `ProcessMap::generation` values, unique within the process.
@@ -50,6 +53,7 @@ impl Default for ProcessMap {
             by_key: HashMap::default(),
             generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
             newest_sock_id: None,
+            unreadable_processes: None,
         }
     }
 }
@@ -100,6 +104,17 @@ impl ProcessMap {
     pub fn join_only_up_to(&mut self, newest: u64) {
         self.generation = GENERATIONS.fetch_add(1, Ordering::Relaxed);
         self.newest_sock_id = Some(newest);
+    }
+
+    /// Record how many processes' descriptors the scan could not read.
+    pub fn set_unreadable_processes(&mut self, n: u64) {
+        self.unreadable_processes = Some(n);
+    }
+
+    /// Processes whose descriptors the scan could not read; `None` where
+    /// the source does not count them.
+    pub fn unreadable_processes(&self) -> Option<u64> {
+        self.unreadable_processes
     }
 
     /// The owner of the socket `rec`, by its `proc_key`.

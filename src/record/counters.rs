@@ -1,8 +1,10 @@
 //! System-wide TCP counters, named alike on every platform.
 //!
-//! Names are FreeBSD's `struct tcpstat` members without the `tcps_` prefix;
-//! Linux maps `/proc/net/snmp` and `/proc/net/netstat` onto them where the
-//! meaning matches and leaves the rest absent.
+//! The first twelve names are FreeBSD's `struct tcpstat` members without
+//! the `tcps_` prefix; later ones have plain names (`listen_overflows`),
+//! each mapped to its platform counters where the meaning matches (Linux
+//! in `platform/linux/snmp.rs`, FreeBSD and macOS through the names in their
+//! `layout.rs`) and absent elsewhere.
 
 use serde::Serialize;
 
@@ -64,24 +66,48 @@ macro_rules! tcp_counters {
             pub fn iter(&self) -> impl Iterator<Item = (&'static str, Option<u64>)> {
                 [$((stringify!($delta), self.$delta)),*].into_iter()
             }
+
+            /// Set a delta by name; false when the name is not one of ours.
+            pub fn set(&mut self, name: &str, value: u64) -> bool {
+                match name {
+                    $(stringify!($delta) => { self.$delta = Some(value); true })*
+                    _ => false,
+                }
+            }
         }
     };
 }
 
-tcp_counters! {
-    connattempt => connattempt_delta,
-    accepts => accepts_delta,
-    connects => connects_delta,
-    drops => drops_delta,
-    sndtotal => sndtotal_delta,
-    sndbyte => sndbyte_delta,
-    sndrexmitpack => sndrexmitpack_delta,
-    sndrexmitbyte => sndrexmitbyte_delta,
-    rcvtotal => rcvtotal_delta,
-    rcvbyte => rcvbyte_delta,
-    rcvduppack => rcvduppack_delta,
-    rcvbadsum => rcvbadsum_delta,
+/// The one list of system counters: calls `$then! { counter => delta, ... }`
+/// with every counter and its `_delta` name, in output order (JSON keys,
+/// CSV columns). The names are also the field names of the protobuf
+/// `TcpCounters` message, whose conversion is generated from this list.
+#[rustfmt::skip]
+macro_rules! tcp_counter_rows {
+    ($then:ident) => {
+        $then! {
+            connattempt => connattempt_delta,
+            accepts => accepts_delta,
+            connects => connects_delta,
+            drops => drops_delta,
+            sndtotal => sndtotal_delta,
+            sndbyte => sndbyte_delta,
+            sndrexmitpack => sndrexmitpack_delta,
+            sndrexmitbyte => sndrexmitbyte_delta,
+            rcvtotal => rcvtotal_delta,
+            rcvbyte => rcvbyte_delta,
+            rcvduppack => rcvduppack_delta,
+            rcvbadsum => rcvbadsum_delta,
+            listen_overflows => listen_overflows_delta,
+            listen_drops => listen_drops_delta,
+            resets_sent => resets_sent_delta,
+            retransmit_timeouts => retransmit_timeouts_delta,
+        }
+    };
 }
+pub(crate) use tcp_counter_rows;
+
+tcp_counter_rows!(tcp_counters);
 
 impl TcpCounterDeltas {
     /// Retransmitted segments per segment sent over the window.
@@ -136,7 +162,7 @@ mod tests {
 
     #[test]
     fn names_match_fields() {
-        assert_eq!(TcpCounters::NAMES.len(), 12);
+        assert_eq!(TcpCounters::NAMES.len(), 16);
         assert!(
             TcpCounterDeltas::NAMES
                 .iter()

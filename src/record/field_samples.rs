@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::{ShortName, TcpState, Tier};
+use super::{STATE_COUNT, ShortName, TcpCounterDeltas, TcpCounters, TcpState, Tier};
 
 /// A tiny deterministic generator (no extra crate for test data).
 pub struct Rng(pub u64);
@@ -169,5 +169,52 @@ impl Sample for SocketAddr {
             "0.0.0.0:65535",
         ][(rng.next() % 4) as usize];
         a.parse().unwrap()
+    }
+}
+
+impl Sample for [u64; STATE_COUNT] {
+    fn every(seed: u64, k: u64) -> Self {
+        std::array::from_fn(|i| seed + k + i as u64)
+    }
+    fn random(rng: &mut Rng, _: bool) -> Self {
+        std::array::from_fn(|_| rng.value())
+    }
+}
+
+impl Sample for TcpCounters {
+    fn every(seed: u64, k: u64) -> Self {
+        let mut c = TcpCounters::default();
+        for (i, name) in TcpCounters::NAMES.iter().enumerate() {
+            c.set(name, seed.wrapping_mul(31).wrapping_add(k * 100 + i as u64));
+        }
+        c
+    }
+    fn random(rng: &mut Rng, all: bool) -> Self {
+        let mut c = TcpCounters::default();
+        for name in TcpCounters::NAMES {
+            if let Some(v) = rng.maybe(all) {
+                c.set(name, v);
+            }
+        }
+        c
+    }
+}
+
+impl Sample for TcpCounterDeltas {
+    fn every(seed: u64, k: u64) -> Self {
+        let mut d = TcpCounterDeltas::default();
+        for (i, name) in TcpCounterDeltas::NAMES.iter().enumerate() {
+            d.set(name, seed.wrapping_add(k * 100 + i as u64));
+        }
+        d
+    }
+    fn random(rng: &mut Rng, all: bool) -> Self {
+        let mut d = TcpCounterDeltas::default();
+        for name in TcpCounterDeltas::NAMES {
+            if let Some(v) = rng.maybe(all) {
+                d.set(name, v);
+            }
+        }
+        d
     }
 }

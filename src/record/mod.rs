@@ -10,9 +10,11 @@ mod socket_fields;
 mod state;
 mod state_fingerprint;
 mod system;
+mod system_fields;
 mod tier;
 
 pub use batch::{Batch, now_ns};
+pub(crate) use counters::tcp_counter_rows;
 pub use counters::{TcpCounterDeltas, TcpCounters};
 pub use short_name::ShortName;
 pub use socket::{DELTA_COUNTERS, SSTHRESH_INFINITE, SocketRecord};
@@ -20,4 +22,6 @@ pub(crate) use socket_fields::socket_fields;
 pub use socket_fields::{FIELDS, FieldInfo, FieldKind};
 pub use state::{STATE_COUNT, StateCounts, TcpState, count_states};
 pub use system::SystemRecord;
+pub use system_fields::SYSTEM_FIELDS;
+pub(crate) use system_fields::system_fields;
 pub use tier::Tier;

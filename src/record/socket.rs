@@ -91,7 +91,7 @@ impl<T: std::fmt::Display> Serialize for AsDisplay<'_, T> {
 }
 
 /// A field's value before a source fills it.
-trait Blank {
+pub(super) trait Blank {
     fn blank() -> Self;
     fn is_absent(&self) -> bool;
 }

@@ -1,74 +1,86 @@
 //! The per-poll `system` line: totals, state distribution, system TCP
 //! counters and the agent's own health.
+//!
+//! The fields are listed once, in `system_fields.rs`; this file turns that
+//! list into the struct and its JSON view.
 
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
 
+#[cfg(test)]
+use super::field_samples::Sample;
+use super::socket::Blank;
+use super::system_fields::system_fields;
 use super::{StateCounts, TcpCounterDeltas, TcpCounters, Tier};
 
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct SystemRecord {
-    /// Nanoseconds since the Unix epoch.
-    pub ts: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tier: Option<Tier>,
-    pub interval_ms: u64,
-    pub total_sockets: u64,
-    /// Sockets per state, FreeBSD `TCPS_*` order (see `TcpState`).
-    pub state_counts: StateCounts,
+macro_rules! system_record {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident : $ty:ty = $tag:literal, $kind:ident;
+    )*) => {
+        /// One `system` line. Generated from the field table
+        /// (`system_fields.rs`).
+        #[derive(Clone, Debug, Default)]
+        pub struct SystemRecord {
+            $( $(#[$doc])* pub $name: $ty, )*
+        }
 
-    /// Counter values since boot, where read this poll.
-    #[serde(flatten)]
-    pub counters: TcpCounters,
-    /// Change over the window, where a previous sample exists.
-    #[serde(flatten)]
-    pub deltas: TcpCounterDeltas,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retransmit_rate: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dup_rate: Option<f64>,
+        /// The JSON line's object: fields in table order, absent values left
+        /// out, a `flat` group's members as keys of their own.
+        impl Serialize for SystemRecord {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(None)?;
+                $( serialize_system!(m, $kind, stringify!($name), &self.$name); )*
+                m.end()
+            }
+        }
 
-    // The agent's own health.
-    /// Time this poll spent collecting, microseconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub poll_us: Option<u64>,
-    /// Ticks skipped since start because the previous one was still busy.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub skipped_ticks: Option<u64>,
-    /// Samples dropped since start (full queues).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dropped: Option<u64>,
-    /// Failed writes since start (full disk, I/O errors).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub write_errors: Option<u64>,
-    /// Kernel records skipped as malformed since start.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parse_errors: Option<u64>,
-    /// Sockets the delta store tracks (follows the live, filtered count).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tracked_sockets: Option<u64>,
+        #[cfg(test)]
+        impl SystemRecord {
+            /// Every field set, values derived from `seed` and the field's
+            /// place in the table.
+            pub(crate) fn every_field_set(seed: u64) -> SystemRecord {
+                let mut k = 0u64;
+                SystemRecord {
+                    $( $name: {
+                        k += 1;
+                        Sample::every(seed, k)
+                    }, )*
+                }
+            }
 
-    // What a socket-table poll left out of this output.
-    /// Host name, so a line shipped elsewhere says where it came from.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<Arc<str>>,
-    /// Socket lines this output wrote for the poll.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sockets_written: Option<u64>,
-    /// Sockets left out because nothing but the clock changed since their
-    /// last line (`sockets = "changed"`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sockets_unchanged: Option<u64>,
-    /// Sockets that left the table this poll (each has a `close` record
-    /// unless the output has `closes = false`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub closed: Option<u64>,
-    /// The agent's resident size at its last check, bytes (where the
-    /// platform reports it).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub memory_bytes: Option<u64>,
+            /// A record whose fields are each random, and with `all` never
+            /// absent.
+            pub(crate) fn random(rng: &mut super::field_samples::Rng, all: bool) -> SystemRecord {
+                SystemRecord {
+                    $( $name: Sample::random(rng, all), )*
+                }
+            }
+        }
+    };
 }
+
+macro_rules! serialize_system {
+    ($m:ident, flat, $key:expr, $v:expr) => {
+        for (key, value) in $v.iter() {
+            if let Some(value) = value {
+                $m.serialize_entry(key, &value)?;
+            }
+        }
+    };
+    ($m:ident, states, $key:expr, $v:expr) => {
+        $m.serialize_entry($key, $v)?
+    };
+    ($m:ident, $kind:ident, $key:expr, $v:expr) => {
+        if !Blank::is_absent($v) {
+            $m.serialize_entry($key, $v)?;
+        }
+    };
+}
+
+system_fields!(system_record);
 
 impl SystemRecord {
     /// Fill `deltas`, `retransmit_rate` and `dup_rate` from an earlier
@@ -102,5 +114,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(j, want);
+    }
+
+    #[test]
+    fn counters_are_flat_keys_in_table_order() {
+        let mut rec = SystemRecord::default();
+        rec.counters.set("drops", 3);
+        rec.deltas.set("drops_delta", 1);
+        rec.poll_us = Some(9);
+        let line = serde_json::to_string(&rec).unwrap();
+        assert_eq!(
+            line,
+            r#"{"ts":0,"interval_ms":0,"total_sockets":0,"state_counts":[0,0,0,0,0,0,0,0,0,0,0],"drops":3,"drops_delta":1,"poll_us":9}"#
+        );
     }
 }

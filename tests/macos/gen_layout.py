@@ -151,12 +151,15 @@ SECTIONS = [
     ]),
 ]
 
-# struct tcpstat members read by name: `tcps_<name>` for every name in
-# TcpCounters (src/record/counters.rs).
+# struct tcpstat members read, as (TcpCounters name, member without
+# `tcps_`), from the leading members restated in xnu_private.h.
 TCPSTAT_COUNTERS = [
-    "connattempt", "accepts", "connects", "drops", "sndtotal", "sndbyte",
-    "sndrexmitpack", "sndrexmitbyte", "rcvtotal", "rcvbyte", "rcvduppack",
-    "rcvbadsum",
+    ("connattempt", "connattempt"), ("accepts", "accepts"), ("connects", "connects"),
+    ("drops", "drops"), ("sndtotal", "sndtotal"), ("sndbyte", "sndbyte"),
+    ("sndrexmitpack", "sndrexmitpack"), ("sndrexmitbyte", "sndrexmitbyte"),
+    ("rcvtotal", "rcvtotal"), ("rcvbyte", "rcvbyte"), ("rcvduppack", "rcvduppack"),
+    ("rcvbadsum", "rcvbadsum"),
+    ("retransmit_timeouts", "rexmttimeo"),
 ]
 
 

@@ -1,9 +1,8 @@
 //! CSV: one file family per record type (`<prefix>-system.csv`,
 //! `<prefix>-socket.csv`), each starting with a fixed header row.
 //!
-//! - Columns are the JSON field names, in JSON order, listed once below
-//!   (`SOCKET_COLUMNS`, the `SYSTEM_*` tables). A unit test fails when a
-//!   field is added to `SocketRecord` / `SystemRecord` but not here.
+//! - Columns are the JSON field names, in JSON order, generated from the
+//!   field tables (`record/socket_fields.rs`, `record/system_fields.rs`).
 //! - `state_counts` becomes 11 columns `state_counts_closed` …
 //!   `state_counts_time_wait` (FreeBSD `TCPS_*` order), so spreadsheets and
 //!   SQL see numbers, not an array.
@@ -23,7 +22,10 @@ use super::line_writer::{Cursor, LineWriter, SOCKET_ADDR_MAX_LEN, U64_MAX_LEN, w
 use super::text_value::{Shape, Text, TextValue, WORD_MAX_LEN};
 use super::written_fields::{written_fields, written_fields_of};
 use crate::output::{Encoder, RecordOut, Stream};
-use crate::record::{Batch, STATE_COUNT, SocketRecord, SystemRecord, TcpCounters, TcpState};
+use crate::record::{
+    Batch, STATE_COUNT, SocketRecord, SystemRecord, TcpCounterDeltas, TcpCounters, TcpState,
+    system_fields,
+};
 
 /// Index of the system stream in [`CsvEncoder::streams`].
 pub const SYSTEM_STREAM: usize = 0;
@@ -34,9 +36,6 @@ pub const CLOSE_STREAM: usize = 2;
 
 /// Decides quoting (RFC 4180: `,` `"` CR LF) like `csv::Writer`.
 type Quoting = csv_core::Writer;
-
-/// Writes one column's cell of a record.
-type CellFn<R> = fn(&R, &mut Cursor<'_>, &Quoting);
 
 /// Most bytes `f64`'s `Display` writes: no exponent, so up to 309 integer
 /// digits (`f64::MAX`) or 324 fraction digits (`5e-324`), plus sign and
@@ -102,18 +101,6 @@ fn float(v: f64, c: &mut Cursor<'_>) {
     }
 }
 
-/// `(column name, cell writer)` for fields whose column is the field name.
-macro_rules! columns {
-    ($rec:ty: $($field:ident),* $(,)?) => {
-        &[$(
-            (
-                stringify!($field),
-                |r: &$rec, c: &mut Cursor<'_>, q: &Quoting| cell(&r.$field, c, q),
-            ),
-        )*]
-    };
-}
-
 /// The socket columns (the JSON fields, in JSON order, from the one list in
 /// `socket_fields`) and the straight-line row writer: no call per column,
 /// cells inlined.
@@ -141,10 +128,6 @@ macro_rules! socket_table {
 }
 written_fields!(socket_table);
 
-/// System columns before `state_counts`.
-const SYSTEM_HEAD_COLUMNS: &[(&str, CellFn<SystemRecord>)] =
-    columns!(SystemRecord: ts, tier, interval_ms, total_sockets);
-
 /// `state_counts` spread over one column per state, `TcpState::ALL` order:
 /// `state_counts_` and the state's name in lower case.
 pub static STATE_COUNT_COLUMNS: std::sync::LazyLock<[&'static str; STATE_COUNT]> =
@@ -156,29 +139,90 @@ pub static STATE_COUNT_COLUMNS: std::sync::LazyLock<[&'static str; STATE_COUNT]>
         })
     });
 
-// Then every `TcpCounters::NAMES`, then every `TcpCounterDeltas::NAMES`
-// (generated with the counters themselves, so they cannot drift), then:
+/// One system field's column names.
+macro_rules! system_column_names {
+    ($v:ident, $name:ident, $ty:ty, states) => {
+        $v.extend(STATE_COUNT_COLUMNS.iter())
+    };
+    ($v:ident, $name:ident, $ty:ty, flat) => {
+        $v.extend(<$ty>::NAMES)
+    };
+    ($v:ident, $name:ident, $ty:ty, $kind:ident) => {
+        $v.push(stringify!($name))
+    };
+}
 
-/// System columns after the counters and their deltas.
-#[rustfmt::skip]
-const SYSTEM_TAIL_COLUMNS: &[(&str, CellFn<SystemRecord>)] = columns!(SystemRecord:
-    retransmit_rate, dup_rate, poll_us, skipped_ticks, dropped, write_errors, parse_errors,
-    tracked_sockets, host, sockets_written, sockets_unchanged, closed, memory_bytes,
-);
+/// One system field's cells, each after a delimiter but the row's first.
+macro_rules! system_cells {
+    ($r:ident, $c:ident, $q:ident, $first:ident, $name:ident, states) => {
+        for n in $r.$name {
+            delimit(&mut $first, $c);
+            $c.u64(n);
+        }
+    };
+    ($r:ident, $c:ident, $q:ident, $first:ident, $name:ident, flat) => {
+        for (_, v) in $r.$name.iter() {
+            delimit(&mut $first, $c);
+            cell(&v, $c, $q);
+        }
+    };
+    ($r:ident, $c:ident, $q:ident, $first:ident, $name:ident, $kind:ident) => {
+        delimit(&mut $first, $c);
+        cell(&$r.$name, $c, $q);
+    };
+}
+
+/// Most bytes of one system field's cells.
+macro_rules! system_cells_max_len {
+    ($r:ident, $name:ident, $ty:ty, states) => {
+        STATE_COUNT * U64_MAX_LEN
+    };
+    ($r:ident, $name:ident, $ty:ty, flat) => {
+        <$ty>::NAMES.len() * U64_MAX_LEN
+    };
+    ($r:ident, $name:ident, $ty:ty, $kind:ident) => {
+        max_len(&$r.$name)
+    };
+}
+
+/// The system columns and the row writer, from the system field table:
+/// a `flat` counter group and `state_counts` spread over their columns.
+macro_rules! system_table {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident : $ty:ty = $tag:literal, $kind:ident;
+    )*) => {
+        /// Header names of the system file, in order.
+        pub fn system_columns() -> Vec<&'static str> {
+            let mut v = Vec::with_capacity(64);
+            $( system_column_names!(v, $name, $ty, $kind); )*
+            v
+        }
+
+        /// Append one system row, terminator included.
+        fn system_row(r: &SystemRecord, w: &mut LineWriter, q: &Quoting, columns: usize) {
+            let max = columns + 1 $(+ system_cells_max_len!(r, $name, $ty, $kind))*;
+            w.record(max, |c| {
+                let mut first = true;
+                $( system_cells!(r, c, q, first, $name, $kind); )*
+                c.byte(b'\n');
+            });
+        }
+    };
+}
+system_fields!(system_table);
+
+/// The delimiter before a cell, unless it is the row's first.
+#[inline(always)]
+fn delimit(first: &mut bool, c: &mut Cursor<'_>) {
+    if !std::mem::replace(first, false) {
+        c.byte(b',');
+    }
+}
 
 /// Header names of the socket file, in order.
 pub fn socket_columns() -> Vec<&'static str> {
     SOCKET_COLUMNS.to_vec()
-}
-
-/// Header names of the system file, in order.
-pub fn system_columns() -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = SYSTEM_HEAD_COLUMNS.iter().map(|c| c.0).collect();
-    v.extend(STATE_COUNT_COLUMNS.iter());
-    v.extend(TcpCounters::NAMES);
-    v.extend(crate::record::TcpCounterDeltas::NAMES);
-    v.extend(SYSTEM_TAIL_COLUMNS.iter().map(|c| c.0));
-    v
 }
 
 /// Most bytes of a text cell: every byte a quote, doubled, and the two
@@ -216,8 +260,8 @@ pub struct CsvEncoder {
     quoting: Quoting,
     /// The row being written (one at a time).
     row: LineWriter,
-    /// Bound of a system row's size.
-    system_max: usize,
+    /// Columns of the system file.
+    system_columns: usize,
 }
 
 impl CsvEncoder {
@@ -244,39 +288,14 @@ impl CsvEncoder {
             ],
             quoting,
             row: LineWriter::with_capacity(2048),
-            // Every system cell is a number or the tier name (shorter than
-            // a number even quoted) but for two floats; each ends in a
-            // delimiter or the terminator.
-            system_max: system_columns.len() * (1 + U64_MAX_LEN) + 2 * F64_DISPLAY_MAX_LEN,
+            system_columns: system_columns.len(),
         }
     }
 
     /// One `system` row, terminator included.
     pub fn system_row(&mut self, r: &SystemRecord) -> &[u8] {
         self.row.clear();
-        let q = &self.quoting;
-        let host_max = r.host.as_deref().map_or(0, |h| text_max_len(h.len()));
-        self.row.record(self.system_max + host_max, |c| {
-            for (_, cell) in SYSTEM_HEAD_COLUMNS {
-                cell(r, c, q);
-                c.byte(b',');
-            }
-            for n in r.state_counts {
-                c.u64(n);
-                c.byte(b',');
-            }
-            for (_, v) in r.counters.iter().chain(r.deltas.iter()) {
-                cell(&v, c, q);
-                c.byte(b',');
-            }
-            for (i, (_, cell)) in SYSTEM_TAIL_COLUMNS.iter().enumerate() {
-                if i > 0 {
-                    c.byte(b',');
-                }
-                cell(r, c, q);
-            }
-            c.byte(b'\n');
-        });
+        system_row(r, &mut self.row, &self.quoting, self.system_columns);
         self.row.as_bytes()
     }
 
@@ -375,39 +394,15 @@ mod tests {
 
     use super::*;
     use crate::record::{ShortName, Tier};
-    use crate::record::{TcpCounterDeltas, TcpCounters};
 
-    /// Every field set, as `SocketRecord::every_field_set` is.
+    /// Every field set, with a host that needs quoting.
     fn full_system() -> SystemRecord {
-        let mut before = TcpCounters::default();
-        let mut counters = TcpCounters::default();
-        for (i, name) in TcpCounters::NAMES.iter().enumerate() {
-            assert!(before.set(name, i as u64));
-            assert!(counters.set(name, 2 * i as u64 + 1));
-        }
-        let deltas: TcpCounterDeltas = counters.delta_since(&before);
-        SystemRecord {
-            ts: 1,
-            tier: Some(Tier::Aggregate),
-            interval_ms: 2,
-            total_sockets: 3,
-            state_counts: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
-            counters,
-            deltas,
-            retransmit_rate: Some(0.5),
-            dup_rate: Some(0.25),
-            poll_us: Some(4),
-            skipped_ticks: Some(5),
-            dropped: Some(6),
-            write_errors: Some(7),
-            parse_errors: Some(8),
-            tracked_sockets: Some(9),
-            host: Some(Arc::from("db-1, \"east\"")),
-            sockets_written: Some(10),
-            sockets_unchanged: Some(11),
-            closed: Some(12),
-            memory_bytes: Some(10),
-        }
+        let mut sys = SystemRecord::every_field_set(1);
+        sys.tier = Some(Tier::Aggregate);
+        sys.state_counts = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+        sys.dup_rate = Some(0.25);
+        sys.host = Some(Arc::from("db-1, \"east\""));
+        sys
     }
 
     fn json_keys<T: serde::Serialize>(r: &T) -> Vec<String> {

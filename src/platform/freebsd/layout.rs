@@ -166,7 +166,8 @@ pub const TCPSTAT_SIZE: usize = 1000;
 /// `TCP_NSTATES`
 pub const TCP_NSTATES: u64 = 11;
 
-/// `struct tcpstat` members by `TcpCounters` name (`tcps_` prefix dropped).
+/// `struct tcpstat` members by `TcpCounters` name (the member is `tcps_`
+/// and the name where the two agree; the script lists the others).
 pub const TCPSTAT_FIELDS: &[(&str, Field)] = &[
     ("connattempt", Field::new(0, 8)),
     ("accepts", Field::new(8, 8)),
@@ -180,4 +181,6 @@ pub const TCPSTAT_FIELDS: &[(&str, Field)] = &[
     ("rcvbyte", Field::new(240, 8)),
     ("rcvduppack", Field::new(280, 8)),
     ("rcvbadsum", Field::new(248, 8)),
+    ("listen_overflows", Field::new(504, 8)),
+    ("retransmit_timeouts", Field::new(88, 8)),
 ];

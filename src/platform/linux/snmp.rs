@@ -17,6 +17,10 @@
 //! | `connects` | — | Linux has no count of connections that reached ESTABLISHED |
 //! | `drops` | — | no Linux counter with FreeBSD's meaning (`EstabResets` counts only resets) |
 //! | `sndbyte`, `sndrexmitbyte`, `rcvbyte` | — | Linux keeps no system-wide byte counts |
+//! | `listen_overflows` | `TcpExt: ListenOverflows` | a connection attempt refused because its listener's accept queue was full |
+//! | `listen_drops` | `TcpExt: ListenDrops` | SYNs and handshake ACKs a listener dropped for any reason, overflows included |
+//! | `resets_sent` | `Tcp: OutRsts` | segments sent with RST set |
+//! | `retransmit_timeouts` | `TcpExt: TCPTimeouts` | retransmission timer expiries (SYN and data) |
 
 use std::path::Path;
 
@@ -32,6 +36,10 @@ pub const MAPPING: &[(&str, &str, &str)] = &[
     ("Tcp", "InSegs", "rcvtotal"),
     ("Tcp", "InCsumErrors", "rcvbadsum"),
     ("TcpExt", "DelayedACKLost", "rcvduppack"),
+    ("TcpExt", "ListenOverflows", "listen_overflows"),
+    ("TcpExt", "ListenDrops", "listen_drops"),
+    ("Tcp", "OutRsts", "resets_sent"),
+    ("TcpExt", "TCPTimeouts", "retransmit_timeouts"),
 ];
 
 /// Set every mapped counter found under `prefix` in `text` (the contents of
@@ -207,17 +215,22 @@ mod tests {
         assert_eq!(c.sndtotal, Some(8318));
         assert_eq!(c.sndrexmitpack, Some(5));
         assert_eq!(c.rcvbadsum, Some(9));
+        assert_eq!(c.resets_sent, Some(2));
         // No honest Linux equivalent: absent, not zero.
         assert_eq!((c.connects, c.drops, c.sndbyte), (None, None, None));
         let mut c = TcpCounters::default();
         apply(
-            "TcpExt: SyncookiesSent DelayedACKLost\nTcpExt: 0 12\n",
+            "TcpExt: SyncookiesSent DelayedACKLost ListenOverflows ListenDrops TCPTimeouts\n\
+             TcpExt: 0 12 3 4 5\n",
             "TcpExt",
             "netstat",
             &mut c,
         )
         .unwrap();
         assert_eq!(c.rcvduppack, Some(12));
+        assert_eq!(c.listen_overflows, Some(3));
+        assert_eq!(c.listen_drops, Some(4));
+        assert_eq!(c.retransmit_timeouts, Some(5));
     }
 
     #[test]

@@ -200,7 +200,8 @@ pub const IPPROTO_TCP: u64 = 6;
 /// `sizeof(struct tcpstat_prefix)`
 pub const TCPSTAT_PREFIX_SIZE: usize = 132;
 
-/// `struct tcpstat` members by `TcpCounters` name (`tcps_` prefix dropped).
+/// `struct tcpstat` members by `TcpCounters` name (the member is `tcps_`
+/// and the name where the two agree; the script lists the others).
 pub const TCPSTAT_FIELDS: &[(&str, Field)] = &[
     ("connattempt", Field::new(0, 4)),
     ("accepts", Field::new(4, 4)),
@@ -214,4 +215,5 @@ pub const TCPSTAT_FIELDS: &[(&str, Field)] = &[
     ("rcvbyte", Field::new(108, 4)),
     ("rcvduppack", Field::new(128, 4)),
     ("rcvbadsum", Field::new(112, 4)),
+    ("retransmit_timeouts", Field::new(40, 4)),
 ];

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tracing::warn;
 
 use super::layout::SOCKET_FDINFO_SIZE;
-use super::{bsdinfo, fdinfo, libproc, owners, pcblist_n, tcpstat};
+use super::{bsdinfo, libproc, owners, pcblist_n, tcpstat};
 use crate::platform::{ProcessMap, ScanStats, Source, SourceError};
 use crate::record::{SocketRecord, TcpCounters};
 
@@ -67,37 +67,8 @@ impl Source for MacSource {
 
     fn processes(&mut self) -> Result<ProcessMap, SourceError> {
         libproc::list_pids(&mut self.pids).map_err(|e| SourceError::io("proc_listpids", e))?;
-        let mut map = ProcessMap::new();
-        let mut refused = 0u64;
-        let mut info = [0u8; SOCKET_FDINFO_SIZE];
-        let pids = std::mem::take(&mut self.pids);
-        for &pid in &pids {
-            if let Err(e) = libproc::list_fds(pid, &mut self.fds) {
-                // Gone since the pid list, or not ours to read.
-                if e.raw_os_error() != Some(libc::ESRCH) {
-                    refused += 1;
-                }
-                continue;
-            }
-            let mut command: Option<Arc<str>> = None;
-            let sockets: Vec<i32> = fdinfo::socket_fds(&self.fds).collect();
-            for fd in sockets {
-                if libproc::socket_info(pid, fd, &mut info).is_err() {
-                    continue; // closed since the list
-                }
-                owners::add_owner(&mut map, pid as u32, fd, &info, || {
-                    command
-                        .get_or_insert_with(|| {
-                            libproc::bsd_info(pid)
-                                .ok()
-                                .and_then(|b| bsdinfo::decode(&b).ok())
-                                .map_or_else(|| Arc::from(""), |b| Arc::from(b.command))
-                        })
-                        .clone()
-                });
-            }
-        }
-        self.pids = pids;
+        let map = owners::walk(&self.pids, &mut Libproc, &mut self.fds);
+        let refused = map.unreadable_processes().unwrap_or(0);
         if refused > 0 {
             self.warn_limited(|| {
                 format!(
@@ -114,5 +85,30 @@ impl Source for MacSource {
         libproc::sysctl_bytes(c"net.inet.tcp.stats", &mut self.sysctl_buf)
             .map_err(|e| SourceError::io(tcpstat::SYSCTL, e))?;
         tcpstat::parse(&self.sysctl_buf, tcpstat::SYSCTL)
+    }
+}
+
+/// The real libproc calls, for the process walk.
+struct Libproc;
+
+impl owners::ProcessTable for Libproc {
+    fn list_fds(&mut self, pid: i32, out: &mut Vec<u8>) -> io::Result<()> {
+        libproc::list_fds(pid, out)
+    }
+
+    fn socket_info(
+        &mut self,
+        pid: i32,
+        fd: i32,
+        out: &mut [u8; SOCKET_FDINFO_SIZE],
+    ) -> io::Result<()> {
+        libproc::socket_info(pid, fd, out)
+    }
+
+    fn command(&mut self, pid: i32) -> Arc<str> {
+        libproc::bsd_info(pid)
+            .ok()
+            .and_then(|b| bsdinfo::decode(&b).ok())
+            .map_or_else(|| Arc::from(""), |b| Arc::from(b.command))
     }
 }

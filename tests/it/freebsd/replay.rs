@@ -52,7 +52,8 @@ fn replay_prints_every_field_joined_with_processes() {
             "state_counts":[0,1,1,0,2,1,0,0,0,7,1],
             "connattempt":101,"accepts":102,"connects":103,"drops":104,"sndtotal":105,
             "sndbyte":106,"sndrexmitpack":107,"sndrexmitbyte":108,"rcvtotal":109,"rcvbyte":110,
-            "rcvduppack":111,"rcvbadsum":112,"parse_errors":0}),
+            "rcvduppack":111,"rcvbadsum":112,"listen_overflows":113,
+            "retransmit_timeouts":114,"parse_errors":0,"scans_inconsistent":0}),
         json!({"type":"socket","sock_id":901,"local":"192.0.2.10:52341",
             "remote":"198.51.100.7:443","uid":1001,"state":"ESTABLISHED","cwnd":14480,
             "ssthresh":2147483647u64,"mss":1448,"rcv_wnd":131328,"snd_wnd":65535,"cc":"cubic",
@@ -195,6 +196,11 @@ fn replay_counts_a_generation_change() {
     assert_eq!(got.len(), 7, "data still used");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("changed while it was captured"), "{err}");
+    // And counted where a reader of the output sees it.
+    assert_eq!(got[0]["type"], "system");
+    assert_eq!(got[0]["scans_inconsistent"], 1, "{}", got[0]);
+    let clean = lines(&replay(&["--pcblist", &path("pcblist")]));
+    assert_eq!(clean[0]["scans_inconsistent"], 0, "{}", clean[0]);
 }
 
 /// A table captured mid-handshake, as the kernel writes it: syncache
@@ -205,7 +211,7 @@ fn replay_of_syncache_entries_listener_and_link_local() {
     let got = lines(&replay(&["--pcblist", &path("pcblist_handshake")]));
     let want = vec![
         json!({"type":"system","interval_ms":0,"total_sockets":4,
-            "state_counts":[0,1,0,2,1,0,0,0,0,0,0],"parse_errors":0}),
+            "state_counts":[0,1,0,2,1,0,0,0,0,0,0],"parse_errors":0,"scans_inconsistent":0}),
         json!({"type":"socket","local":"192.0.2.10:443","remote":"203.0.113.5:51234",
             "state":"SYN_RECEIVED"}),
         json!({"type":"socket","local":"[fe80::1%2]:22","remote":"[fe80::3%2]:50001",

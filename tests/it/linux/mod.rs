@@ -1,3 +1,4 @@
+mod listen_overflow;
 mod listen_queue;
 mod once;
 mod once_filter;

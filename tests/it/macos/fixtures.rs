@@ -345,9 +345,14 @@ fn tcp_stats_fixture_reads_every_counter() {
         ("rcvbyte", 3_000_000),
         ("rcvduppack", 9),
         ("rcvbadsum", 2),
+        ("retransmit_timeouts", 21),
     ];
     for (name, v) in want {
         assert!(got.contains(&(name, Some(v))), "{name}: {got:?}");
+    }
+    // Past the members read: absent, not a neighbour's value.
+    for name in ["listen_overflows", "listen_drops", "resets_sent"] {
+        assert!(got.contains(&(name, None)), "{name}: {got:?}");
     }
 }
 

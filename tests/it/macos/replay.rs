@@ -34,7 +34,8 @@ fn replay_prints_cwnd_rtt_and_sock_id_from_a_pcblist_n_dump() {
             "state_counts":[0,1,0,0,3,0,0,0,0,0,1],
             "connattempt":11,"accepts":12,"connects":13,"drops":14,"sndtotal":1500,
             "sndbyte":2000000,"sndrexmitpack":17,"sndrexmitbyte":24616,"rcvtotal":1800,
-            "rcvbyte":3000000,"rcvduppack":9,"rcvbadsum":2,"parse_errors":0})
+            "rcvbyte":3000000,"rcvduppack":9,"rcvbadsum":2,"retransmit_timeouts":21,
+            "parse_errors":0,"scans_inconsistent":0})
     );
     assert_eq!(
         got[1],

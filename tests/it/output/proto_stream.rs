@@ -226,9 +226,9 @@ fn protoc_decodes_our_stream() {
     // Every field of every message appears (the batch sets all of them).
     for (msg, count) in [
         ("Header", 7),
-        ("SystemRecord", 20),
+        ("SystemRecord", 22),
         ("SocketRecord", 73),
-        ("TcpCounters", 12),
+        ("TcpCounters", 16),
     ] {
         let fields = proto_fields(&proto, msg);
         assert_eq!(fields.len(), count, "{msg}: {fields:?}");

@@ -1,7 +1,8 @@
 //! Generated message types ↔ `record::Batch`.
 //!
-//! Both directions name every field without `..` (the socket record's
-//! through the field table): a field added to a record or to the schema
+//! Both directions name every field without `..` (the socket and system
+//! records' and the counters' through their field tables): a field added
+//! to a record or to the schema
 //! fails to compile here until it is mapped, so the binary output can
 //! never silently lose a field.
 
@@ -11,8 +12,8 @@ use std::sync::Arc;
 use super::Origin;
 use super::pb;
 use crate::record::{
-    Batch, STATE_COUNT, ShortName, SocketRecord, SystemRecord, TcpCounterDeltas, TcpCounters,
-    TcpState, Tier, socket_fields,
+    Batch, STATE_COUNT, ShortName, SocketRecord, StateCounts, SystemRecord, TcpCounterDeltas,
+    TcpCounters, TcpState, Tier, socket_fields, system_fields, tcp_counter_rows,
 };
 
 /// Which record of a batch a problem is in.
@@ -157,116 +158,96 @@ impl AddrParts {
     }
 }
 
-fn system_to_pb(s: &SystemRecord) -> pb::SystemRecord {
-    let SystemRecord {
-        ts,
-        tier,
-        interval_ms,
-        total_sockets,
-        state_counts,
-        counters,
-        deltas,
-        retransmit_rate,
-        dup_rate,
-        poll_us,
-        skipped_ticks,
-        dropped,
-        write_errors,
-        parse_errors,
-        tracked_sockets,
-        host,
-        sockets_written,
-        sockets_unchanged,
-        closed,
-        memory_bytes,
-    } = s;
-    pb::SystemRecord {
-        ts: *ts,
-        tier: tier_to_pb(*tier),
-        interval_ms: *interval_ms,
-        total_sockets: *total_sockets,
-        state_counts: state_counts.to_vec(),
-        counters: counters_to_pb(counters),
-        deltas: deltas_to_pb(deltas),
-        retransmit_rate: *retransmit_rate,
-        dup_rate: *dup_rate,
-        poll_us: *poll_us,
-        skipped_ticks: *skipped_ticks,
-        dropped: *dropped,
-        write_errors: *write_errors,
-        parse_errors: *parse_errors,
-        tracked_sockets: *tracked_sockets,
-        host: host.as_deref().map(str::to_owned),
-        sockets_written: *sockets_written,
-        sockets_unchanged: *sockets_unchanged,
-        closed: *closed,
-        memory_bytes: *memory_bytes,
+/// Both directions of the system record, from the table. The literal and
+/// the destructuring name every message field and have no `..`.
+macro_rules! system_conversions {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident : $ty:ty = $tag:literal, $kind:ident;
+    )*) => {
+        fn system_to_pb(s: &SystemRecord) -> pb::SystemRecord {
+            pb::SystemRecord {
+                $( $name: PbValue::to_pb(&s.$name), )*
+            }
+        }
+
+        fn system_from_pb(m: pb::SystemRecord) -> Result<SystemRecord, InvalidBatch> {
+            let pb::SystemRecord { $($name),* } = m;
+            Ok(SystemRecord {
+                $( $name: PbValue::from_pb($name, RecordRef::System, stringify!($name))?, )*
+            })
+        }
+    };
+}
+system_fields!(system_conversions);
+
+/// Both counter groups to and from the `TcpCounters` message, whose
+/// fields carry the counter names.
+macro_rules! counter_conversions {
+    ($($name:ident => $delta:ident,)*) => {
+        /// `None` when no counter was read, so an absent message means "none".
+        pub(super) fn counters_to_pb(c: &TcpCounters) -> Option<pb::TcpCounters> {
+            let m = pb::TcpCounters { $( $name: c.$name, )* };
+            (m != pb::TcpCounters::default()).then_some(m)
+        }
+
+        pub(super) fn deltas_to_pb(d: &TcpCounterDeltas) -> Option<pb::TcpCounters> {
+            let m = pb::TcpCounters { $( $name: d.$delta, )* };
+            (m != pb::TcpCounters::default()).then_some(m)
+        }
+
+        fn counters_from_pb(m: Option<pb::TcpCounters>) -> TcpCounters {
+            let pb::TcpCounters { $($name),* } = m.unwrap_or_default();
+            TcpCounters { $($name),* }
+        }
+
+        fn deltas_from_pb(m: Option<pb::TcpCounters>) -> TcpCounterDeltas {
+            let pb::TcpCounters { $($name),* } = m.unwrap_or_default();
+            TcpCounterDeltas { $( $delta: $name, )* }
+        }
+    };
+}
+tcp_counter_rows!(counter_conversions);
+
+impl PbValue for TcpCounters {
+    type Pb = Option<pb::TcpCounters>;
+
+    fn to_pb(&self) -> Self::Pb {
+        counters_to_pb(self)
+    }
+
+    fn from_pb(v: Self::Pb, _: RecordRef, _: &'static str) -> Result<Self, InvalidBatch> {
+        Ok(counters_from_pb(v))
     }
 }
 
-/// `None` when no counter was read, so an absent message means "none".
-pub(super) fn counters_to_pb(c: &TcpCounters) -> Option<pb::TcpCounters> {
-    let TcpCounters {
-        connattempt,
-        accepts,
-        connects,
-        drops,
-        sndtotal,
-        sndbyte,
-        sndrexmitpack,
-        sndrexmitbyte,
-        rcvtotal,
-        rcvbyte,
-        rcvduppack,
-        rcvbadsum,
-    } = *c;
-    let m = pb::TcpCounters {
-        connattempt,
-        accepts,
-        connects,
-        drops,
-        sndtotal,
-        sndbyte,
-        sndrexmitpack,
-        sndrexmitbyte,
-        rcvtotal,
-        rcvbyte,
-        rcvduppack,
-        rcvbadsum,
-    };
-    (m != pb::TcpCounters::default()).then_some(m)
+impl PbValue for TcpCounterDeltas {
+    type Pb = Option<pb::TcpCounters>;
+
+    fn to_pb(&self) -> Self::Pb {
+        deltas_to_pb(self)
+    }
+
+    fn from_pb(v: Self::Pb, _: RecordRef, _: &'static str) -> Result<Self, InvalidBatch> {
+        Ok(deltas_from_pb(v))
+    }
 }
 
-pub(super) fn deltas_to_pb(d: &TcpCounterDeltas) -> Option<pb::TcpCounters> {
-    let TcpCounterDeltas {
-        connattempt_delta,
-        accepts_delta,
-        connects_delta,
-        drops_delta,
-        sndtotal_delta,
-        sndbyte_delta,
-        sndrexmitpack_delta,
-        sndrexmitbyte_delta,
-        rcvtotal_delta,
-        rcvbyte_delta,
-        rcvduppack_delta,
-        rcvbadsum_delta,
-    } = *d;
-    let m = pb::TcpCounters {
-        connattempt: connattempt_delta,
-        accepts: accepts_delta,
-        connects: connects_delta,
-        drops: drops_delta,
-        sndtotal: sndtotal_delta,
-        sndbyte: sndbyte_delta,
-        sndrexmitpack: sndrexmitpack_delta,
-        sndrexmitbyte: sndrexmitbyte_delta,
-        rcvtotal: rcvtotal_delta,
-        rcvbyte: rcvbyte_delta,
-        rcvduppack: rcvduppack_delta,
-        rcvbadsum: rcvbadsum_delta,
-    };
-    (m != pb::TcpCounters::default()).then_some(m)
+/// The per-state counts: exactly one slot per state.
+impl PbValue for StateCounts {
+    type Pb = Vec<u64>;
+
+    fn to_pb(&self) -> Vec<u64> {
+        self.to_vec()
+    }
+
+    fn from_pb(v: Vec<u64>, record: RecordRef, field: &'static str) -> Result<Self, InvalidBatch> {
+        <StateCounts>::try_from(v.as_slice()).map_err(|_| InvalidBatch {
+            record,
+            field,
+            problem: Problem::SlotCount(v.len()),
+        })
+    }
 }
 
 /// Builds the `pb::SocketRecord` literal from the table's rows. The
@@ -477,87 +458,6 @@ fn tier_from_pb(v: i32, record: RecordRef) -> Result<Option<Tier>, InvalidBatch>
             problem: Problem::UnknownEnumValue(v),
         }),
     }
-}
-
-fn system_from_pb(s: pb::SystemRecord) -> Result<SystemRecord, InvalidBatch> {
-    let pb::SystemRecord {
-        ts,
-        tier,
-        interval_ms,
-        total_sockets,
-        state_counts,
-        counters,
-        deltas,
-        retransmit_rate,
-        dup_rate,
-        poll_us,
-        skipped_ticks,
-        dropped,
-        write_errors,
-        parse_errors,
-        tracked_sockets,
-        host,
-        sockets_written,
-        sockets_unchanged,
-        closed,
-        memory_bytes,
-    } = s;
-    let state_counts =
-        <[u64; STATE_COUNT]>::try_from(state_counts.as_slice()).map_err(|_| InvalidBatch {
-            record: RecordRef::System,
-            field: "state_counts",
-            problem: Problem::SlotCount(state_counts.len()),
-        })?;
-    let counters = counters.unwrap_or_default();
-    let deltas = deltas.unwrap_or_default();
-    Ok(SystemRecord {
-        ts,
-        tier: tier_from_pb(tier, RecordRef::System)?,
-        interval_ms,
-        total_sockets,
-        state_counts,
-        counters: TcpCounters {
-            connattempt: counters.connattempt,
-            accepts: counters.accepts,
-            connects: counters.connects,
-            drops: counters.drops,
-            sndtotal: counters.sndtotal,
-            sndbyte: counters.sndbyte,
-            sndrexmitpack: counters.sndrexmitpack,
-            sndrexmitbyte: counters.sndrexmitbyte,
-            rcvtotal: counters.rcvtotal,
-            rcvbyte: counters.rcvbyte,
-            rcvduppack: counters.rcvduppack,
-            rcvbadsum: counters.rcvbadsum,
-        },
-        deltas: TcpCounterDeltas {
-            connattempt_delta: deltas.connattempt,
-            accepts_delta: deltas.accepts,
-            connects_delta: deltas.connects,
-            drops_delta: deltas.drops,
-            sndtotal_delta: deltas.sndtotal,
-            sndbyte_delta: deltas.sndbyte,
-            sndrexmitpack_delta: deltas.sndrexmitpack,
-            sndrexmitbyte_delta: deltas.sndrexmitbyte,
-            rcvtotal_delta: deltas.rcvtotal,
-            rcvbyte_delta: deltas.rcvbyte,
-            rcvduppack_delta: deltas.rcvduppack,
-            rcvbadsum_delta: deltas.rcvbadsum,
-        },
-        retransmit_rate,
-        dup_rate,
-        poll_us,
-        skipped_ticks,
-        dropped,
-        write_errors,
-        parse_errors,
-        tracked_sockets,
-        host: host.map(Into::into),
-        sockets_written,
-        sockets_unchanged,
-        closed,
-        memory_bytes,
-    })
 }
 
 fn addr_from_pb(

@@ -14,11 +14,12 @@ use std::sync::Arc;
 
 use prost::Message;
 
-use super::Origin;
 use super::convert::{counters_to_pb, deltas_to_pb, tier_to_pb, to_pb};
+use super::{Origin, pb};
 use crate::output::{Encoder, RecordOut, Stream};
 use crate::record::{
-    Batch, FieldInfo, ShortName, SocketRecord, SystemRecord, TcpState, Tier, socket_fields,
+    Batch, FieldInfo, ShortName, SocketRecord, StateCounts, SystemRecord, TcpCounterDeltas,
+    TcpCounters, TcpState, Tier, socket_fields, system_fields,
 };
 
 const VARINT: u32 = 0;
@@ -119,8 +120,6 @@ struct Writer {
     msg: Vec<u8>,
     /// One nested record at a time (its length precedes it on the wire).
     rec: Vec<u8>,
-    /// The counters sub-message of the system record.
-    sub: Vec<u8>,
 }
 
 impl Writer {
@@ -128,7 +127,6 @@ impl Writer {
         Writer {
             msg: Vec::new(),
             rec: Vec::with_capacity(1024),
-            sub: Vec::with_capacity(256),
         }
     }
 
@@ -168,7 +166,7 @@ impl Writer {
 
         if let Some(sys) = system {
             self.rec.clear();
-            system_body(sys, &mut self.rec, &mut self.sub);
+            system_body(sys, &mut self.rec);
             nested(&mut self.msg, 2, &self.rec);
         }
         for s in sockets {
@@ -192,61 +190,67 @@ impl Writer {
     }
 }
 
-fn system_body(s: &SystemRecord, out: &mut Vec<u8>, sub: &mut Vec<u8>) {
-    let SystemRecord {
-        ts,
-        tier,
-        interval_ms,
-        total_sockets,
-        state_counts,
-        counters,
-        deltas,
-        retransmit_rate,
-        dup_rate,
-        poll_us,
-        skipped_ticks,
-        dropped,
-        write_errors,
-        parse_errors,
-        tracked_sockets,
-        host,
-        sockets_written,
-        sockets_unchanged,
-        closed,
-        memory_bytes,
-    } = s;
-    fixed64(out, 1, *ts);
-    uint(out, 2, tier_to_pb(*tier) as u64);
-    uint(out, 3, *interval_ms);
-    uint(out, 4, *total_sockets);
-    // Packed repeated uint64.
-    sub.clear();
-    for &c in state_counts {
-        varint(sub, c);
-    }
-    nested(out, 5, sub);
-    // Once per batch: the generated struct is cheap here and keeps the
-    // counter list in one place (convert.rs).
-    for (tag, m) in [(6, counters_to_pb(counters)), (7, deltas_to_pb(deltas))] {
-        if let Some(m) = m {
-            sub.clear();
-            m.encode_raw(sub);
-            nested(out, tag, sub);
+/// Puts one system field: a `count` is a plain `uint64`, everything else
+/// goes as its type says ([`WireValue`]).
+macro_rules! put_system {
+    ($out:ident, $v:expr, $tag:literal, count) => {
+        uint($out, $tag, $v)
+    };
+    ($out:ident, $v:expr, $tag:literal, $kind:ident) => {
+        WireValue::put(&$v, $out, $tag)
+    };
+}
+
+macro_rules! system_body {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident : $ty:ty = $tag:literal, $kind:ident;
+    )*) => {
+        /// Every system field in tag order (the table's order).
+        fn system_body(s: &SystemRecord, out: &mut Vec<u8>) {
+            $( put_system!(out, s.$name, $tag, $kind); )*
+        }
+    };
+}
+system_fields!(system_body);
+
+/// The per-state counts: packed repeated `uint64`, every slot written.
+impl WireValue for StateCounts {
+    fn put(&self, out: &mut Vec<u8>, tag: u32) {
+        let len: usize = self.iter().map(|&c| varint_len(c)).sum();
+        key(out, tag, LEN);
+        varint(out, len as u64);
+        for &c in self {
+            varint(out, c);
         }
     }
-    opt_f64(out, 8, *retransmit_rate);
-    opt_f64(out, 9, *dup_rate);
-    opt_u64(out, 10, *poll_us);
-    opt_u64(out, 11, *skipped_ticks);
-    opt_u64(out, 12, *dropped);
-    opt_u64(out, 13, *write_errors);
-    opt_u64(out, 14, *parse_errors);
-    opt_u64(out, 15, *tracked_sockets);
-    opt_bytes(out, 16, host.as_deref().map(str::as_bytes));
-    opt_u64(out, 17, *sockets_written);
-    opt_u64(out, 18, *sockets_unchanged);
-    opt_u64(out, 19, *closed);
-    opt_u64(out, 24, *memory_bytes);
+}
+
+/// A counter group: a nested `TcpCounters` message, left out when no
+/// counter was read. Once per batch: the generated struct is cheap here.
+fn put_counters(m: Option<pb::TcpCounters>, out: &mut Vec<u8>, tag: u32) {
+    if let Some(m) = m {
+        key(out, tag, LEN);
+        varint(out, m.encoded_len() as u64);
+        m.encode_raw(out);
+    }
+}
+
+impl WireValue for TcpCounters {
+    fn put(&self, out: &mut Vec<u8>, tag: u32) {
+        put_counters(counters_to_pb(self), out, tag);
+    }
+}
+
+impl WireValue for TcpCounterDeltas {
+    fn put(&self, out: &mut Vec<u8>, tag: u32) {
+        put_counters(deltas_to_pb(self), out, tag);
+    }
+}
+
+/// Bytes `v` takes as a varint.
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// How a socket field's type goes on the wire, as `proto/tcpstats.proto`
@@ -459,7 +463,7 @@ impl Encoder for ProtoEncoder {
 /// Test helpers shared by this module's tests and the stream tests.
 #[cfg(test)]
 pub(crate) mod testdata {
-    use crate::record::{Batch, SocketRecord, SystemRecord, TcpCounters, Tier};
+    use crate::record::{Batch, SocketRecord, SystemRecord, Tier};
 
     pub use crate::record::field_samples::Rng;
 
@@ -469,40 +473,9 @@ pub(crate) mod testdata {
         SocketRecord::random(rng, all)
     }
 
+    /// A system record with every field set, or each present at random.
     pub fn system(rng: &mut Rng, all: bool) -> SystemRecord {
-        let mut s = SystemRecord {
-            ts: rng.value(),
-            tier: Some(Tier::Standard),
-            interval_ms: rng.value(),
-            total_sockets: rng.value(),
-            ..SystemRecord::default()
-        };
-        for c in s.state_counts.iter_mut() {
-            *c = rng.value();
-        }
-        let mut earlier = TcpCounters::default();
-        for name in TcpCounters::NAMES {
-            if all || rng.next() % 3 != 0 {
-                s.counters.set(name, rng.value());
-                earlier.set(name, rng.value() % 2);
-            }
-        }
-        s.set_deltas_since(&earlier);
-        let o64 = |rng: &mut Rng| if all { Some(rng.value()) } else { rng.opt64() };
-        s.poll_us = o64(rng);
-        s.skipped_ticks = o64(rng);
-        s.dropped = o64(rng);
-        s.write_errors = o64(rng);
-        s.parse_errors = o64(rng);
-        s.tracked_sockets = o64(rng);
-        s.sockets_written = o64(rng);
-        s.sockets_unchanged = o64(rng);
-        s.closed = o64(rng);
-        if all || rng.next() % 2 == 0 {
-            s.host = Some(format!("host-{}", rng.value() % 1000).into());
-        }
-        s.memory_bytes = o64(rng);
-        s
+        SystemRecord::random(rng, all)
     }
 
     pub fn batch(seed: u64, sockets: usize, all: bool) -> Batch {
