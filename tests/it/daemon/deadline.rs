@@ -4,7 +4,11 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::os::fd::AsRawFd;
+
 use crate::support::daemon::*;
+use crate::support::sockopt::pipe_fill;
+use crate::support::wait;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -46,9 +50,20 @@ fn wait_log(dir: &std::path::Path, needle: &str) {
     }
 }
 
-/// Wait until the agent's stdout pipe is full (its sink is blocked).
-fn wait_stuck(dir: &std::path::Path) {
-    wait_log(dir, "tick skipped: the pipeline is still writing");
+/// Wait until the agent's stdout pipe is full: its sink is blocked in a
+/// write. (Waiting for the log's "tick skipped" was not enough: on a busy
+/// machine the first skip may be for a slow poll, and the warning is then
+/// rate-limited for a minute.)
+fn wait_stuck(child: &std::process::Child) {
+    let fd = child.stdout.as_ref().expect("stdout is piped").as_raw_fd();
+    wait::until(
+        "the agent's stdout pipe to fill",
+        Duration::from_secs(30),
+        || {
+            let (queued, size) = pipe_fill(fd);
+            queued == size
+        },
+    );
 }
 
 #[test]
@@ -58,7 +73,7 @@ fn drain_past_the_deadline_exits_nonzero() {
     let dir = tempfile::tempdir().unwrap();
     let mut agent = stuck_agent(dir.path(), conns.port, "1s");
     let child = &mut agent.0;
-    wait_stuck(dir.path());
+    wait_stuck(child);
     let t0 = Instant::now();
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     let status = wait_exit(child, Duration::from_secs(10));
@@ -83,7 +98,7 @@ fn second_signal_exits_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut agent = stuck_agent(dir.path(), conns.port, "60s");
     let child = &mut agent.0;
-    wait_stuck(dir.path());
+    wait_stuck(child);
     let pid = Pid::from_raw(child.id() as i32);
     kill(pid, Signal::SIGTERM).unwrap();
     // The drain has begun, so the next signal is the second one.

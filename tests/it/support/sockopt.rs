@@ -1,5 +1,6 @@
 //! The socket options the tests compare against, read straight from the
-//! kernel with getsockopt(2). The only unsafe code of the tests.
+//! kernel with getsockopt(2), and how full a pipe is. The only unsafe code
+//! of the tests.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -74,4 +75,18 @@ pub fn set_congestion(fd: RawFd, name: &str) {
 
 pub fn set_int(fd: RawFd, level: i32, name: i32, v: i32) {
     setsockopt_raw(fd, level, name, &v.to_ne_bytes()).expect("setsockopt int");
+}
+
+/// Bytes waiting in the pipe whose read end is `fd`, and the pipe's
+/// capacity: equal when its writer is blocked.
+pub fn pipe_fill(fd: RawFd) -> (usize, usize) {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which is a
+    // live, writable c_int.
+    let rc = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) };
+    assert!(rc == 0, "FIONREAD: {}", io::Error::last_os_error());
+    // SAFETY: F_GETPIPE_SZ takes no argument and only returns a size.
+    let size = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+    assert!(size > 0, "F_GETPIPE_SZ: {}", io::Error::last_os_error());
+    (queued as usize, size as usize)
 }
