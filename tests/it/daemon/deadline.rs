@@ -1,10 +1,9 @@
 //! The shutdown deadline and the second signal, with a sink that cannot
 //! drain: standard output into a pipe nobody reads.
 
+use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-use std::os::fd::AsRawFd;
 
 use crate::support::daemon::*;
 use crate::support::sockopt::pipe_fill;
