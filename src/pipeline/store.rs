@@ -34,10 +34,13 @@ pub struct Store {
     drop_log: LogLimit,
     /// The live endpoint, handed every batch (never blocks).
     endpoint: Option<Box<dyn Publisher>>,
-    /// Where a table the endpoint let go of goes back for reuse.
+    /// Where the fast tier's tables come from: each fast batch is
+    /// registered there (it counts against the table budget while alive),
+    /// and a table this task or the endpoint lets go of last goes back.
     tables: Option<TablePool>,
     /// The last socket-table batch: where a socket that is gone now was
-    /// last seen, for its close record.
+    /// last seen, for its close record. A second socket table: the pool's
+    /// budget counts it.
     prev_fast: Option<Arc<Batch>>,
     /// This host's name, on every system line.
     host: Option<Arc<str>>,
@@ -64,8 +67,15 @@ impl Store {
 
     /// Also publish every batch to the live endpoint, and return the
     /// tables it lets go of to `tables`.
-    pub fn with_endpoint(mut self, hub: Box<dyn Publisher>, tables: TablePool) -> Store {
-        self.endpoint = Some(hub);
+    pub fn with_endpoint(self, hub: Box<dyn Publisher>, tables: TablePool) -> Store {
+        let mut store = self.with_tables(tables);
+        store.endpoint = Some(hub);
+        store
+    }
+
+    /// Register every fast batch with `tables`, the pool the fast tier
+    /// takes its tables from, and give back the ones let go of here.
+    pub fn with_tables(mut self, tables: TablePool) -> Store {
         self.tables = Some(tables);
         self
     }
@@ -101,6 +111,9 @@ impl Store {
     pub fn next(&mut self, s: Sample) -> Arc<Batch> {
         let batch = Arc::new(self.batch(s));
         if batch.tier == Some(Tier::Fast) {
+            if let Some(tables) = &self.tables {
+                tables.register(&batch);
+            }
             if let Some(old) = self.prev_fast.replace(Arc::clone(&batch)) {
                 // Whichever holder lets go last gives the table back.
                 if let Some(tables) = &self.tables {

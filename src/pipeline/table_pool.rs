@@ -1,4 +1,5 @@
-//! One spare socket table, handed from the sinks back to the fast tier.
+//! The fast tier's socket tables: at most [`TABLE_BUDGET`] alive at once,
+//! and the one the sinks are done with handed back for reuse.
 //!
 //! A 40,000-socket table is ~35 MiB. Allocated afresh every tick, each of
 //! its pages is a new page the kernel must fault in and zero: measured at
@@ -6,24 +7,51 @@
 //! last reference to a fast batch gives its (cleared) table back here, and
 //! the next poll fills that memory again.
 //!
-//! At most one table is kept, and one far larger than what it last held
+//! Tables are the agent's largest allocation, so their number is capped:
+//! the delta store keeps the last batch (close records come from it) while
+//! the next poll fills another, and that is all. A poll that finds both
+//! still held (slow sinks on a busy host) waits for one to come back, and
+//! if none does by its deadline the tick is skipped (counted) rather than
+//! a third table filled. A table is counted from the moment a poll takes it
+//! until its batch is dropped, wherever that happens, so a batch that never
+//! comes back through [`TablePool::recycle`] cannot use up the budget.
+//!
+//! At most one spare is kept, and one far larger than what it last held
 //! is let go, so memory still follows the live socket count.
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use crate::record::{Batch, SocketRecord};
 
+/// Socket tables alive at once: the batch kept for close records (which
+/// the sinks and the endpoint read too) and the one the next poll fills.
+pub const TABLE_BUDGET: usize = 2;
 /// A table this much larger than its last fill is freed rather than kept.
 const SHRINK_FACTOR: usize = 4;
 /// Small tables are not worth pooling (nor worth shrinking over).
 const MIN_POOLED: usize = 1024;
+/// A batch dropped without being recycled wakes nobody: waiters look
+/// again this often.
+const RECHECK: Duration = Duration::from_millis(20);
 
 #[derive(Default)]
 struct Shelf {
     spare: Option<Vec<SocketRecord>>,
-    /// A table was handed out and has not come back yet.
-    out: bool,
+    /// Tables taken by a poll whose batch the delta store has not built
+    /// yet.
+    filling: usize,
+    /// Fast batches built from taken tables; a dead one is a table gone.
+    batches: Vec<Weak<Batch>>,
+    /// Tables allocated rather than reused (for tests and figures).
+    allocated: u64,
+}
+
+impl Shelf {
+    fn alive(&mut self) -> usize {
+        self.batches.retain(|b| b.strong_count() > 0);
+        self.filling + self.batches.len()
+    }
 }
 
 #[derive(Clone, Default)]
@@ -36,33 +64,56 @@ impl TablePool {
         TablePool::default()
     }
 
-    /// An empty table: the spare if there is one, else a new one.
-    pub fn take(&self) -> Vec<SocketRecord> {
-        self.take_waiting(Duration::ZERO)
-    }
-
-    /// Like [`TablePool::take`], but when the last table handed out is
-    /// still being written, wait up to `limit` for it to come back rather
-    /// than fill a second table: two live tables are the agent's peak.
-    /// Runs on a blocking thread.
-    pub fn take_waiting(&self, limit: Duration) -> Vec<SocketRecord> {
+    /// An empty table for a poll to fill: the spare if there is one, else a
+    /// new one while fewer than [`TABLE_BUDGET`] are alive; else wait for
+    /// one to come back until `deadline`, and `None` if none did (the
+    /// caller skips its tick). Blocks: runs on a blocking thread.
+    ///
+    /// The caller hands the filled table to the delta store, which calls
+    /// [`TablePool::register`] on its batch, or calls
+    /// [`TablePool::abandon`] if the table never gets there.
+    pub fn take_within(&self, deadline: Instant) -> Option<Vec<SocketRecord>> {
         let (lock, returned) = &*self.shelf;
-        let Ok(mut shelf) = lock.lock() else {
-            return Vec::new();
-        };
-        let deadline = Instant::now() + limit;
-        while shelf.spare.is_none() && shelf.out {
+        let mut shelf = lock.lock().ok()?;
+        loop {
+            if let Some(table) = shelf.spare.take() {
+                shelf.filling += 1;
+                return Some(table);
+            }
+            if shelf.alive() < TABLE_BUDGET {
+                shelf.filling += 1;
+                shelf.allocated += 1;
+                return Some(Vec::new());
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                break;
+                return None;
             }
-            shelf = match returned.wait_timeout(shelf, left) {
-                Ok((s, _)) => s,
-                Err(_) => return Vec::new(),
-            };
+            shelf = returned.wait_timeout(shelf, left.min(RECHECK)).ok()?.0;
         }
-        shelf.out = true;
-        shelf.spare.take().unwrap_or_default()
+    }
+
+    /// The delta store built `batch` from a table taken here: from now on
+    /// the table counts as alive until the batch is dropped.
+    pub fn register(&self, batch: &Arc<Batch>) {
+        if let Ok(mut shelf) = self.shelf.0.lock() {
+            shelf.filling = shelf.filling.saturating_sub(1);
+            shelf.batches.push(Arc::downgrade(batch));
+        }
+    }
+
+    /// A taken table will never reach the delta store (its poll failed or
+    /// its sample was dropped).
+    pub fn abandon(&self) {
+        if let Ok(mut shelf) = self.shelf.0.lock() {
+            shelf.filling = shelf.filling.saturating_sub(1);
+        }
+        self.shelf.1.notify_all();
+    }
+
+    /// Tables allocated rather than reused since the start.
+    pub fn allocated(&self) -> u64 {
+        self.shelf.0.lock().map(|s| s.allocated).unwrap_or(0)
     }
 
     /// Called by a holder of a batch once it is done with it: when that
@@ -83,7 +134,6 @@ impl TablePool {
         table.clear();
         let (lock, returned) = &*self.shelf;
         if let Ok(mut shelf) = lock.lock() {
-            shelf.out = false;
             if keep
                 && shelf
                     .spare
@@ -122,6 +172,31 @@ mod tests {
         })
     }
 
+    fn now() -> Instant {
+        Instant::now()
+    }
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(30)
+    }
+
+    /// A batch built from `table`, registered as the delta store does.
+    fn built(pool: &TablePool, mut table: Vec<SocketRecord>, n: usize) -> Arc<Batch> {
+        let addr = "127.0.0.1:1".parse().unwrap();
+        table.resize(n, SocketRecord::new(1, addr, addr, TcpState::Established));
+        let b = Arc::new(Batch {
+            closes: Vec::new(),
+            tier: None,
+            ts: 1,
+            seq: 0,
+            interval_ms: 1000,
+            system: None,
+            sockets: table,
+        });
+        pool.register(&b);
+        b
+    }
+
     #[test]
     fn the_last_holder_returns_the_table_empty_and_the_poll_reuses_it() {
         let pool = TablePool::new();
@@ -131,11 +206,13 @@ mod tests {
         assert_eq!(pool.spare_capacity(), None, "still held by another sink");
         pool.recycle(other_sink);
         assert_eq!(pool.spare_capacity(), Some(2048));
-        let t = pool.take();
+        let t = pool.take_within(now()).unwrap();
         assert!(t.is_empty());
         assert_eq!(t.capacity(), 2048);
         assert_eq!(pool.spare_capacity(), None, "taken");
-        assert_eq!(pool.take().capacity(), 0, "nothing spare: a new table");
+        let fresh = pool.take_within(now()).unwrap();
+        assert_eq!(fresh.capacity(), 0, "nothing spare: a new table");
+        assert_eq!(pool.allocated(), 1);
     }
 
     #[test]
@@ -151,29 +228,57 @@ mod tests {
     }
 
     #[test]
-    fn a_poll_waits_for_the_table_in_flight_instead_of_filling_a_second() {
+    fn a_third_table_is_never_filled_the_poll_waits_then_gives_up() {
         let pool = TablePool::new();
-        let mut first = pool.take();
-        first.reserve(4096);
-        let capacity = first.capacity();
-        let addr = "127.0.0.1:1".parse().unwrap();
-        first.resize(
-            2000,
-            SocketRecord::new(1, addr, addr, TcpState::Established),
+        // The batch kept for close records, and the one being written.
+        let kept = built(&pool, pool.take_within(now()).unwrap(), 2000);
+        let writing = built(&pool, pool.take_within(now()).unwrap(), 2000);
+        assert_eq!(pool.allocated(), 2);
+        let started = Instant::now();
+        let limit = Duration::from_millis(100);
+        assert!(
+            pool.take_within(started + limit).is_none(),
+            "a third table while two are alive"
         );
+        assert!(started.elapsed() >= limit, "gave up before its deadline");
+        // The sink finishes a little later: the poll gets that table.
+        let capacity = writing.sockets.capacity();
         let giver = pool.clone();
         let sink = std::thread::spawn(move || {
-            // The sink finishes its write a little later.
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            giver.give(first);
+            std::thread::sleep(Duration::from_millis(50));
+            giver.recycle(writing);
         });
-        let second = pool.take_waiting(Duration::from_secs(30));
-        assert_eq!(second.capacity(), capacity, "the same table, not a new one");
+        let table = pool
+            .take_within(soon())
+            .expect("the table the sink gave back");
+        assert_eq!(table.capacity(), capacity, "the same table, not a new one");
         sink.join().unwrap();
-        // Nothing comes back: the wait ends at its limit with a new table.
-        let started = Instant::now();
-        let third = pool.take_waiting(Duration::from_millis(100));
-        assert_eq!(third.capacity(), 0);
-        assert!(started.elapsed() >= Duration::from_millis(100));
+        assert_eq!(pool.allocated(), 2);
+        drop(kept);
+    }
+
+    #[test]
+    fn a_batch_dropped_without_recycling_frees_its_place_in_the_budget() {
+        let pool = TablePool::new();
+        let a = built(&pool, pool.take_within(now()).unwrap(), 10);
+        let b = built(&pool, pool.take_within(now()).unwrap(), 10);
+        let dropper = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(b); // e.g. a stream client's copy, never recycled
+        });
+        assert!(pool.take_within(soon()).is_some(), "the budget leaked");
+        dropper.join().unwrap();
+        drop(a);
+    }
+
+    #[test]
+    fn an_abandoned_table_frees_its_place_in_the_budget() {
+        let pool = TablePool::new();
+        let _kept = built(&pool, pool.take_within(now()).unwrap(), 10);
+        let lost = pool.take_within(now()).unwrap();
+        assert!(pool.take_within(now()).is_none());
+        drop(lost);
+        pool.abandon(); // its poll failed
+        assert!(pool.take_within(now()).is_some());
     }
 }
