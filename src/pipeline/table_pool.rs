@@ -8,11 +8,11 @@
 //! the next poll fills that memory again.
 //!
 //! Tables are the agent's largest allocation, so their number is capped:
-//! the delta store keeps the last batch (close records come from it) while
-//! the next poll fills another, and that is all. A poll that finds both
-//! still held (slow sinks on a busy host) waits for one to come back, and
-//! if none does by its deadline the tick is skipped (counted) rather than
-//! a third table filled. A table is counted from the moment a poll takes it
+//! the batch the sinks are still writing (or the endpoint shows) and the
+//! one the next poll fills, and that is all. A poll that finds both still
+//! held (sinks slower than the interval on a busy host) waits for one to
+//! come back, and if none does by its next tick the tick is skipped
+//! (counted) rather than a third table filled. A table is counted from the moment a poll takes it
 //! until its batch is dropped, wherever that happens, so a batch that never
 //! comes back through [`TablePool::recycle`] cannot use up the budget.
 //!
@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use crate::record::{Batch, SocketRecord};
 
-/// Socket tables alive at once: the batch kept for close records (which
-/// the sinks and the endpoint read too) and the one the next poll fills.
+/// Socket tables alive at once: the last batch (the sinks may still be
+/// writing it, the endpoint may keep it) and the one the next poll fills.
 pub const TABLE_BUDGET: usize = 2;
 /// A table this much larger than its last fill is freed rather than kept.
 const SHRINK_FACTOR: usize = 4;
