@@ -35,7 +35,8 @@ pub struct TierSettings {
 /// not hold up the exit for long.
 const TABLE_WAIT_MAX: Duration = Duration::from_secs(2);
 
-/// How a poll ended.
+/// How a poll ended. Moved once per poll, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Polled {
     Done(Result<Sample, SourceError>),
     /// Every socket table the agent may hold was still in use until the
