@@ -7,12 +7,12 @@
 //! last reference to a fast batch gives its (cleared) table back here, and
 //! the next poll fills that memory again.
 //!
-//! Tables are the agent's largest allocation, so their number is capped:
-//! the batch the sinks are still writing (or the endpoint shows) and the
-//! one the next poll fills, and that is all. A poll that finds both still
-//! held (sinks slower than the interval on a busy host) waits for one to
-//! come back, and if none does by its next tick the tick is skipped
-//! (counted) rather than a third table filled. A table is counted from the moment a poll takes it
+//! Tables are the agent's largest allocation, so their number is capped
+//! (the budget): one, so a poll waits for the sinks to finish writing the
+//! last table before it fills it again; two when the HTTP endpoint keeps
+//! the latest batch for its clients. A poll that finds the budget used up
+//! until its next tick (sinks slower than the interval on a busy host)
+//! skips that tick (counted) rather than fill another table. A table is counted from the moment a poll takes it
 //! until its batch is dropped, wherever that happens, so a batch that never
 //! comes back through [`TablePool::recycle`] cannot use up the budget.
 //!
@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 
 use crate::record::{Batch, SocketRecord};
 
-/// Socket tables alive at once: the last batch (the sinks may still be
-/// writing it, the endpoint may keep it) and the one the next poll fills.
-pub const TABLE_BUDGET: usize = 2;
+/// Socket tables alive at once, unless [`TablePool::set_budget`] says
+/// otherwise: the one the sinks write is the one the next poll fills.
+pub const TABLE_BUDGET: usize = 1;
 /// A table this much larger than its last fill is freed rather than kept.
 const SHRINK_FACTOR: usize = 4;
 /// Small tables are not worth pooling (nor worth shrinking over).
@@ -35,8 +35,9 @@ const MIN_POOLED: usize = 1024;
 /// again this often.
 const RECHECK: Duration = Duration::from_millis(20);
 
-#[derive(Default)]
 struct Shelf {
+    /// Most tables alive at once.
+    budget: usize,
     spare: Option<Vec<SocketRecord>>,
     /// Tables taken by a poll whose batch the delta store has not built
     /// yet.
@@ -45,6 +46,18 @@ struct Shelf {
     batches: Vec<Weak<Batch>>,
     /// Tables allocated rather than reused (for tests and figures).
     allocated: u64,
+}
+
+impl Default for Shelf {
+    fn default() -> Shelf {
+        Shelf {
+            budget: TABLE_BUDGET,
+            spare: None,
+            filling: 0,
+            batches: Vec::new(),
+            allocated: 0,
+        }
+    }
 }
 
 impl Shelf {
@@ -64,8 +77,17 @@ impl TablePool {
         TablePool::default()
     }
 
+    /// Allow `tables` alive at once (at least one): two while something
+    /// other than the sinks keeps the latest batch.
+    pub fn set_budget(&self, tables: usize) {
+        if let Ok(mut shelf) = self.shelf.0.lock() {
+            shelf.budget = tables.max(1);
+        }
+        self.shelf.1.notify_all();
+    }
+
     /// An empty table for a poll to fill: the spare if there is one, else a
-    /// new one while fewer than [`TABLE_BUDGET`] are alive; else wait for
+    /// new one while fewer than the budget are alive; else wait for
     /// one to come back until `deadline`, and `None` if none did (the
     /// caller skips its tick). Blocks: runs on a blocking thread.
     ///
@@ -80,7 +102,7 @@ impl TablePool {
                 shelf.filling += 1;
                 return Some(table);
             }
-            if shelf.alive() < TABLE_BUDGET {
+            if shelf.alive() < shelf.budget {
                 shelf.filling += 1;
                 shelf.allocated += 1;
                 return Some(Vec::new());
@@ -200,6 +222,7 @@ mod tests {
     #[test]
     fn the_last_holder_returns_the_table_empty_and_the_poll_reuses_it() {
         let pool = TablePool::new();
+        pool.set_budget(2);
         let b = batch(2000, 2048);
         let other_sink = Arc::clone(&b);
         pool.recycle(b);
@@ -228,8 +251,9 @@ mod tests {
     }
 
     #[test]
-    fn a_third_table_is_never_filled_the_poll_waits_then_gives_up() {
+    fn with_a_budget_of_two_a_third_table_is_never_filled() {
         let pool = TablePool::new();
+        pool.set_budget(2);
         // The batch kept for close records, and the one being written.
         let kept = built(&pool, pool.take_within(now()).unwrap(), 2000);
         let writing = built(&pool, pool.take_within(now()).unwrap(), 2000);
@@ -258,8 +282,32 @@ mod tests {
     }
 
     #[test]
+    fn by_default_the_poll_refills_the_table_the_sinks_wrote() {
+        let pool = TablePool::new();
+        let writing = built(&pool, pool.take_within(now()).unwrap(), 2000);
+        let capacity = writing.sockets.capacity();
+        assert!(
+            pool.take_within(Instant::now() + Duration::from_millis(50))
+                .is_none(),
+            "a second table while the sinks write the first"
+        );
+        let giver = pool.clone();
+        let sink = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            giver.recycle(writing);
+        });
+        let table = pool
+            .take_within(soon())
+            .expect("the table the sink gave back");
+        assert_eq!(table.capacity(), capacity);
+        sink.join().unwrap();
+        assert_eq!(pool.allocated(), 1);
+    }
+
+    #[test]
     fn a_batch_dropped_without_recycling_frees_its_place_in_the_budget() {
         let pool = TablePool::new();
+        pool.set_budget(2);
         let a = built(&pool, pool.take_within(now()).unwrap(), 10);
         let b = built(&pool, pool.take_within(now()).unwrap(), 10);
         let dropper = std::thread::spawn(move || {
@@ -274,6 +322,7 @@ mod tests {
     #[test]
     fn an_abandoned_table_frees_its_place_in_the_budget() {
         let pool = TablePool::new();
+        pool.set_budget(2);
         let _kept = built(&pool, pool.take_within(now()).unwrap(), 10);
         let lost = pool.take_within(now()).unwrap();
         assert!(pool.take_within(now()).is_none());
