@@ -353,6 +353,16 @@ fn tier_names(tiers: &[Tier]) -> String {
     tiers.iter().map(|t| t.name()).collect::<Vec<_>>().join(",")
 }
 
+/// Socket tables the fast tier may hold at once: the HTTP endpoint keeps
+/// the latest batch for its clients while the next poll fills another.
+fn table_budget(endpoint: &crate::config::EndpointConfig) -> usize {
+    if endpoint.http_listen.is_empty() {
+        1
+    } else {
+        2
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::error::Error;
@@ -402,15 +412,5 @@ mod tests {
             let disk_full = std::io::Error::from_raw_os_error(libc::ENOSPC).to_string();
             assert_eq!(format!("{e}").matches(&disk_full).count(), 1, "{e}");
         }
-    }
-}
-
-/// Socket tables the fast tier may hold at once: the HTTP endpoint keeps
-/// the latest batch for its clients while the next poll fills another.
-fn table_budget(endpoint: &crate::config::EndpointConfig) -> usize {
-    if endpoint.http_listen.is_empty() {
-        1
-    } else {
-        2
     }
 }
