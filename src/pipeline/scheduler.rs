@@ -111,7 +111,7 @@ pub async fn run_tier(
                     Ok((src, Polled::NoTable)) => {
                         source = Some(src);
                         permit = None;
-                        skipped(tier, iv, "the sinks still hold every socket table the agent keeps", &health, &mut skip_log);
+                        skipped(tier, iv, "the pipeline is still writing the last socket table", &health, &mut skip_log);
                     }
                     Ok((src, Polled::Done(result))) => {
                         source = Some(src);

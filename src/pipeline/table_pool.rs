@@ -34,6 +34,12 @@ const MIN_POOLED: usize = 1024;
 /// A batch dropped without being recycled wakes nobody: waiters look
 /// again this often.
 const RECHECK: Duration = Duration::from_millis(20);
+/// A table still held this long after its poll is held by a sink stuck in
+/// a write (declared so after `sink_task::STUCK_AFTER`, its later batches
+/// dropped and counted). It stops counting against the budget, so one
+/// stuck output costs its tables but does not stop the others.
+pub const HELD_BY_STUCK_SINK: Duration = Duration::from_secs(15);
+const _: () = assert!(HELD_BY_STUCK_SINK.as_secs() > super::sink_task::STUCK_AFTER.as_secs());
 
 struct Shelf {
     /// Most tables alive at once.
@@ -42,8 +48,9 @@ struct Shelf {
     /// Tables taken by a poll whose batch the delta store has not built
     /// yet.
     filling: usize,
-    /// Fast batches built from taken tables; a dead one is a table gone.
-    batches: Vec<Weak<Batch>>,
+    /// Fast batches built from taken tables, and when; a dead one is a
+    /// table gone.
+    batches: Vec<(Weak<Batch>, Instant)>,
     /// Tables allocated rather than reused (for tests and figures).
     allocated: u64,
 }
@@ -61,9 +68,16 @@ impl Default for Shelf {
 }
 
 impl Shelf {
+    /// Tables that count against the budget: being filled, or in a batch
+    /// still alive and younger than [`HELD_BY_STUCK_SINK`].
     fn alive(&mut self) -> usize {
-        self.batches.retain(|b| b.strong_count() > 0);
-        self.filling + self.batches.len()
+        self.batches.retain(|(b, _)| b.strong_count() > 0);
+        let held = self
+            .batches
+            .iter()
+            .filter(|(_, since)| since.elapsed() < HELD_BY_STUCK_SINK)
+            .count();
+        self.filling + held
     }
 }
 
@@ -120,7 +134,8 @@ impl TablePool {
     pub fn register(&self, batch: &Arc<Batch>) {
         if let Ok(mut shelf) = self.shelf.0.lock() {
             shelf.filling = shelf.filling.saturating_sub(1);
-            shelf.batches.push(Arc::downgrade(batch));
+            shelf.batches.retain(|(b, _)| b.strong_count() > 0);
+            shelf.batches.push((Arc::downgrade(batch), Instant::now()));
         }
     }
 
@@ -166,6 +181,14 @@ impl TablePool {
             }
         }
         returned.notify_all();
+    }
+
+    /// Make every batch look `by` older.
+    #[cfg(test)]
+    fn backdate(&self, by: Duration) {
+        for (_, since) in &mut self.shelf.0.lock().unwrap().batches {
+            *since -= by;
+        }
     }
 
     #[cfg(test)]
@@ -302,6 +325,19 @@ mod tests {
         assert_eq!(table.capacity(), capacity);
         sink.join().unwrap();
         assert_eq!(pool.allocated(), 1);
+    }
+
+    #[test]
+    fn a_table_held_by_a_stuck_sink_stops_counting_against_the_budget() {
+        let pool = TablePool::new();
+        let stuck = built(&pool, pool.take_within(now()).unwrap(), 10);
+        assert!(pool.take_within(now()).is_none());
+        pool.backdate(HELD_BY_STUCK_SINK);
+        assert!(
+            pool.take_within(now()).is_some(),
+            "a stuck sink's table stops every output"
+        );
+        drop(stuck);
     }
 
     #[test]
