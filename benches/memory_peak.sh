@@ -90,8 +90,11 @@ class FastTicks:
                 with open(rotated[-1], "rb") as f:
                     f.seek(self.off); self._consume(f.read())
             self.off, self.part = 0, b""
-        with open(self.path, "rb") as f:
-            f.seek(self.off); data = f.read()
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.off); data = f.read()
+        except FileNotFoundError:   # between a rotation's rename and reopen
+            return self.count
         self.off += len(data)
         self._consume(data)
         return self.count

@@ -122,6 +122,7 @@ impl Daemon {
             sources.push(src);
         }
         let tables = TablePool::new();
+        tables.set_budget(table_budget(&cfg.endpoint));
         let sinks = open_sinks(&cfg, &health, &tables)?;
         let endpoint = match Endpoint::spawn(&cfg.endpoint) {
             Ok(e) => e,
@@ -257,9 +258,14 @@ impl Daemon {
         // The config is already validated; only binding can fail here, and
         // then the endpoint keeps its running listeners: a busy port must
         // not cost the files their reload.
-        if let Err(e) = self.endpoint.reconfigure(&cfg.endpoint) {
-            warn!("endpoint kept its previous listeners: {e}");
-        }
+        let serving = match self.endpoint.reconfigure(&cfg.endpoint) {
+            Ok(()) => &cfg.endpoint,
+            Err(e) => {
+                warn!("endpoint kept its previous listeners: {e}");
+                &self.cfg.endpoint
+            }
+        };
+        self.tables.set_budget(table_budget(serving));
         self.health.memory.set_limit(cfg.agent.memory_limit);
         self.cfg = cfg;
         Ok(())
@@ -345,6 +351,16 @@ impl Daemon {
 
 fn tier_names(tiers: &[Tier]) -> String {
     tiers.iter().map(|t| t.name()).collect::<Vec<_>>().join(",")
+}
+
+/// Socket tables the fast tier may hold at once: the HTTP endpoint keeps
+/// the latest batch for its clients while the next poll fills another.
+fn table_budget(endpoint: &crate::config::EndpointConfig) -> usize {
+    if endpoint.http_listen.is_empty() {
+        1
+    } else {
+        2
+    }
 }
 
 #[cfg(test)]

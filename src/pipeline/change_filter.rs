@@ -185,6 +185,77 @@ pub fn narrow(
     }))
 }
 
+/// [`narrow`], handed to `write` in parts of at most `part` socket lines
+/// (the system line with the first part, the close records with the last),
+/// so no more than `part` records are ever copied at once: a poll where
+/// every socket changed (the first one) would otherwise copy the whole
+/// table. Writing the parts one after another gives the same lines in the
+/// same order. Returns the records the narrowed batch holds, or `None`
+/// when nothing was left out and `batch` is to be written as it is.
+pub fn narrow_in_parts(
+    batch: &Batch,
+    filter: Option<&mut ChangeFilter>,
+    closes: bool,
+    part: usize,
+    write: &mut dyn FnMut(&Batch),
+) -> Option<usize> {
+    let drop_closes = !closes && !batch.closes.is_empty();
+    if filter.is_none() && !drop_closes {
+        return None;
+    }
+    let is_table = batch
+        .system
+        .as_ref()
+        .is_some_and(|s| s.sockets_written.is_some())
+        || !batch.sockets.is_empty()
+        || !batch.closes.is_empty();
+    if !is_table {
+        return None;
+    }
+    let mut system = batch.system.clone();
+    let all: Vec<u32>;
+    let indices: &[u32] = match filter {
+        Some(f) => {
+            let sel = f.select(batch);
+            if let Some(sys) = &mut system {
+                sys.sockets_written = Some(sel.indices.len() as u64);
+                sys.sockets_unchanged = Some(sel.unchanged);
+            }
+            sel.indices
+        }
+        None => {
+            all = (0..batch.sockets.len() as u32).collect();
+            &all
+        }
+    };
+    let closes = if closes { &batch.closes[..] } else { &[] };
+    let total = usize::from(system.is_some()) + indices.len() + closes.len();
+    let mut parts = indices.chunks(part.max(1)).peekable();
+    let mut first = true;
+    let mut sockets = Vec::new();
+    loop {
+        let chunk = parts.next().unwrap_or(&[]);
+        let last = parts.peek().is_none();
+        sockets.clear();
+        sockets.extend(chunk.iter().map(|&i| batch.sockets[i as usize].clone()));
+        let piece = Batch {
+            tier: batch.tier,
+            ts: batch.ts,
+            seq: batch.seq,
+            interval_ms: batch.interval_ms,
+            system: if first { system.take() } else { None },
+            sockets: std::mem::take(&mut sockets),
+            closes: if last { closes.to_vec() } else { Vec::new() },
+        };
+        write(&piece);
+        sockets = piece.sockets;
+        first = false;
+        if last {
+            return Some(total);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +313,40 @@ mod tests {
             (Some(1), Some(1))
         );
         assert_eq!(out.sockets[0].bytes_acked, Some(25));
+    }
+
+    #[test]
+    fn parts_write_the_same_lines_in_the_same_order_never_copying_more_than_a_part() {
+        use crate::output::encode::json;
+        // Both filters see the same polls, so they choose the same lines.
+        let (mut whole_f, mut parts_f) = (
+            ChangeFilter::new(Duration::from_secs(3600)),
+            ChangeFilter::new(Duration::from_secs(3600)),
+        );
+        let first = poll(SEC, (0..10).map(|i| sock(i, 1, 0)).collect(), vec![]);
+        let second = poll(
+            2 * SEC,
+            (0..10).map(|i| sock(i, 1 + i % 3, 0)).collect(),
+            vec![sock(77, 5, 0)],
+        );
+        for (b, closes) in [(&first, true), (&second, true), (&second, false)] {
+            let whole = narrow(b, Some(&mut whole_f), closes).unwrap();
+            let mut expected = Vec::new();
+            json::write_batch(&whole, &mut expected);
+            let (mut got, mut largest, mut records) = (Vec::new(), 0, 0);
+            let kept = narrow_in_parts(b, Some(&mut parts_f), closes, 3, &mut |piece| {
+                largest = largest.max(piece.sockets.len());
+                records += piece.record_count();
+                json::write_batch(piece, &mut got);
+            });
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+            assert_eq!(kept, Some(whole.record_count()));
+            assert_eq!(records, whole.record_count());
+            assert!(largest <= 3, "a part of {largest} socket lines");
+        }
     }
 
     #[test]

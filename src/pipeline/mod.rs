@@ -4,6 +4,7 @@ pub mod change_filter;
 pub mod delta;
 pub mod filter;
 pub mod health;
+pub mod last_lines;
 pub mod log_limit;
 pub mod memory_guard;
 pub mod poll;

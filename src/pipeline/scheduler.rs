@@ -30,10 +30,21 @@ pub struct TierSettings {
     pub filter: Arc<SocketFilter>,
 }
 
-/// Longest a fast poll waits for the table still being written.
-const TABLE_WAIT_MAX: Duration = Duration::from_millis(250);
+/// Longest a fast poll waits for a socket table to come back from the
+/// sinks (never past its next tick), so an abandoned poll's thread does
+/// not hold up the exit for long.
+const TABLE_WAIT_MAX: Duration = Duration::from_secs(2);
 
-type PollResult = (Box<dyn Source>, Result<Sample, SourceError>);
+/// How a poll ended. Moved once per poll, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Polled {
+    Done(Result<Sample, SourceError>),
+    /// Every socket table the agent may hold was still in use until the
+    /// next tick: the tick is skipped rather than another table filled.
+    NoTable,
+}
+
+type PollResult = (Box<dyn Source>, Polled);
 
 /// The next wall-clock multiple of `interval` (ns since the epoch) after
 /// both `now_ns` and the `last` tick fired, so a timer that fires a hair
@@ -97,22 +108,40 @@ pub async fn run_tier(
                 inflight = None;
                 turn = None;
                 match done {
-                    Ok((src, result)) => {
+                    Ok((src, Polled::NoTable)) => {
+                        source = Some(src);
+                        permit = None;
+                        skipped(tier, iv, "the pipeline is still writing the last socket table", &health, &mut skip_log);
+                    }
+                    Ok((src, Polled::Done(result))) => {
                         source = Some(src);
                         match result {
                             Ok(sample) => match permit.take() {
                                 Some(p) => {
                                     p.send(sample);
                                 }
-                                None => Health::add(&health.dropped, sample.record_count()),
+                                None => {
+                                    Health::add(&health.dropped, sample.record_count());
+                                    if tier == Tier::Fast {
+                                        tables.abandon();
+                                    }
+                                }
                             },
-                            Err(e) => poll_failed(tier, &e, &health, &mut err_log),
+                            Err(e) => {
+                                if tier == Tier::Fast {
+                                    tables.abandon();
+                                }
+                                poll_failed(tier, &e, &health, &mut err_log);
+                            }
                         }
                     }
                     Err(e) => {
                         // The poll panicked: the source went with it.
                         warn!(tier = tier.name(), "poll task failed: {e}; this tier stops until restart");
                         Health::add(&health.poll_errors, 1);
+                        if tier == Tier::Fast {
+                            tables.abandon();
+                        }
                     }
                 }
             }
@@ -146,25 +175,25 @@ pub async fn run_tier(
                         let ms = iv.as_millis() as u64;
                         let lean = health.memory.check();
                         let tables = tables.clone();
+                        // A table may be waited for until the next tick.
+                        let now = now_ns();
+                        let to_next = Duration::from_nanos(next_tick(now, iv, last_tick) - now);
+                        let deadline = std::time::Instant::now() + to_next.min(TABLE_WAIT_MAX);
                         inflight = Some(tokio::task::spawn_blocking(move || {
-                            // A short wait for the last table to come back
-                            // from the sinks (bounded: an abandoned poll's
-                            // thread must not hold up the exit).
                             let table = match tier {
-                                Tier::Fast => tables.take_waiting((iv / 4).min(TABLE_WAIT_MAX)),
+                                Tier::Fast => match tables.take_within(deadline) {
+                                    Some(t) => t,
+                                    None => return (src, Polled::NoTable),
+                                },
                                 _ => Vec::new(),
                             };
                             let r = poll(tier, src.as_mut(), &filter, ms, table, lean);
-                            (src, r)
+                            (src, Polled::Done(r))
                         }));
                     }
                     (Some(why), src) => {
                         source = src;
-                        Health::add(&health.skipped_ticks, 1);
-                        if let Some(n) = skip_log.allow() {
-                            warn!(tier = tier.name(), interval_ms = iv.as_millis() as u64,
-                                "tick skipped: {why} ({n} more skipped since last warning)");
-                        }
+                        skipped(tier, iv, why, &health, &mut skip_log);
                     }
                     // The source was lost with a panicked poll (logged).
                     (None, None) => permit = None,
@@ -195,6 +224,17 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
+    }
+}
+
+fn skipped(tier: Tier, iv: Duration, why: &str, health: &Health, log: &mut LogLimit) {
+    Health::add(&health.skipped_ticks, 1);
+    if let Some(n) = log.allow() {
+        warn!(
+            tier = tier.name(),
+            interval_ms = iv.as_millis() as u64,
+            "tick skipped: {why} ({n} more skipped since last warning)"
+        );
     }
 }
 
@@ -320,6 +360,107 @@ mod tests {
             most.load(std::sync::atomic::Ordering::SeqCst),
             1,
             "first polls overlapped"
+        );
+    }
+
+    /// A test double whose table is `n` established sockets.
+    struct TableSource {
+        n: u16,
+    }
+
+    impl Source for TableSource {
+        fn name(&self) -> &'static str {
+            "fixed table test double"
+        }
+        fn sockets(
+            &mut self,
+            ts: u64,
+            out: &mut Vec<crate::record::SocketRecord>,
+        ) -> Result<crate::platform::ScanStats, SourceError> {
+            for port in 1..=self.n {
+                let local = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+                let remote = "127.0.0.1:80".parse().unwrap();
+                let mut r = crate::record::SocketRecord::new(
+                    ts,
+                    local,
+                    remote,
+                    crate::record::TcpState::Established,
+                );
+                r.sock_id = Some(u64::from(port));
+                out.push(r);
+            }
+            Ok(Default::default())
+        }
+        fn sockets_in_parts(
+            &mut self,
+            _: u64,
+            _: &mut dyn FnMut(&mut Vec<crate::record::SocketRecord>),
+        ) -> Result<crate::platform::ScanStats, SourceError> {
+            Ok(Default::default())
+        }
+        fn processes(&mut self) -> Result<crate::platform::ProcessMap, SourceError> {
+            Ok(Default::default())
+        }
+        fn counters(&mut self) -> Result<crate::record::TcpCounters, SourceError> {
+            Ok(Default::default())
+        }
+    }
+
+    /// Sinks slower than the tick (a busy host): the fast tier skips ticks
+    /// (counted) instead of filling more than the budgeted tables.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slow_sinks_make_the_fast_tier_skip_ticks_not_fill_more_tables() {
+        use super::super::store::Store;
+        use super::super::table_pool::TABLE_BUDGET;
+        let (tx, mut rx) = mpsc::channel(8);
+        let health = Arc::new(Health::default());
+        let stop = CancellationToken::new();
+        let tables = TablePool::new();
+        let (_keep, srx) = watch::channel(TierSettings {
+            enabled: true,
+            interval: Duration::from_millis(50),
+            filter: Arc::new(SocketFilter::new(&Default::default())),
+        });
+        let tier = tokio::spawn(run_tier(
+            Tier::Fast,
+            Box::new(TableSource { n: 2000 }),
+            srx,
+            tx,
+            Arc::clone(&health),
+            stop.clone(),
+            tables.clone(),
+            StartGate::new(),
+        ));
+        // The real delta store (it keeps the last batch for close records),
+        // and a TEST DOUBLE sink that takes 300 ms, six ticks, per batch.
+        let mut store = Store::new(Vec::new(), Arc::clone(&health)).with_tables(tables.clone());
+        let mut writers = Vec::new();
+        for _ in 0..6 {
+            let sample = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+                .await
+                .expect("a fast sample within 30 s")
+                .expect("the tier is running");
+            let batch = store.next(sample);
+            assert_eq!(batch.sockets.len(), 2000);
+            let pool = tables.clone();
+            writers.push(std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                pool.recycle(batch);
+            }));
+        }
+        stop.cancel();
+        tier.await.unwrap();
+        for w in writers {
+            w.join().unwrap();
+        }
+        assert!(
+            tables.allocated() <= TABLE_BUDGET as u64,
+            "{} tables allocated, budget {TABLE_BUDGET}",
+            tables.allocated()
+        );
+        assert!(
+            Health::get(&health.skipped_ticks) > 0,
+            "ticks the sinks could not keep up with must be counted as skipped"
         );
     }
 }

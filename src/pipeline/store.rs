@@ -9,6 +9,7 @@ use tracing::warn;
 
 use super::delta::DeltaStore;
 use super::health::Health;
+use super::last_lines::LastLines;
 use super::log_limit::LogLimit;
 use super::publish::Publisher;
 use super::sample::{Census, Payload, Sample};
@@ -35,11 +36,13 @@ pub struct Store {
     inconsistent_log: LogLimit,
     /// The live endpoint, handed every batch (never blocks).
     endpoint: Option<Box<dyn Publisher>>,
-    /// Where a table the endpoint let go of goes back for reuse.
+    /// Where the fast tier's tables come from: each fast batch is
+    /// registered there (it counts against the table budget while alive),
+    /// and a table this task or the endpoint lets go of last goes back.
     tables: Option<TablePool>,
-    /// The last socket-table batch: where a socket that is gone now was
+    /// The last socket table, packed: where a socket that is gone now was
     /// last seen, for its close record.
-    prev_fast: Option<Arc<Batch>>,
+    last_lines: LastLines,
     /// This host's name, on every system line.
     host: Option<Arc<str>>,
 }
@@ -57,7 +60,7 @@ impl Store {
             inconsistent_log: LogLimit::new(std::time::Duration::from_secs(60)),
             endpoint: None,
             tables: None,
-            prev_fast: None,
+            last_lines: LastLines::default(),
             host: Some(crate::output::proto::host_name())
                 .filter(|h| !h.is_empty())
                 .map(Arc::from),
@@ -66,8 +69,15 @@ impl Store {
 
     /// Also publish every batch to the live endpoint, and return the
     /// tables it lets go of to `tables`.
-    pub fn with_endpoint(mut self, hub: Box<dyn Publisher>, tables: TablePool) -> Store {
-        self.endpoint = Some(hub);
+    pub fn with_endpoint(self, hub: Box<dyn Publisher>, tables: TablePool) -> Store {
+        let mut store = self.with_tables(tables);
+        store.endpoint = Some(hub);
+        store
+    }
+
+    /// Register every fast batch with `tables`, the pool the fast tier
+    /// takes its tables from, and give back the ones let go of here.
+    pub fn with_tables(mut self, tables: TablePool) -> Store {
         self.tables = Some(tables);
         self
     }
@@ -98,16 +108,13 @@ impl Store {
         }
     }
 
-    /// The batch of one sample, remembered when it holds the socket table
-    /// (the next one's close records come from it).
+    /// The batch of one sample; a socket table's counts against the fast
+    /// tier's table budget until it is dropped.
     pub fn next(&mut self, s: Sample) -> Arc<Batch> {
         let batch = Arc::new(self.batch(s));
         if batch.tier == Some(Tier::Fast) {
-            if let Some(old) = self.prev_fast.replace(Arc::clone(&batch)) {
-                // Whichever holder lets go last gives the table back.
-                if let Some(tables) = &self.tables {
-                    tables.recycle(old);
-                }
+            if let Some(tables) = &self.tables {
+                tables.register(&batch);
             }
         }
         batch
@@ -141,19 +148,18 @@ impl Store {
                     std::sync::atomic::Ordering::Relaxed,
                 );
                 self.set_census(&mut sys, s.tier, Some(census));
-                if let Some(prev) = &self.prev_fast {
-                    closes = self
-                        .deltas
-                        .gone()
-                        .iter()
-                        .filter_map(|&i| prev.sockets.get(i as usize))
-                        .map(|last| {
-                            let mut close = last.clone();
-                            close.ts = s.ts;
-                            close
-                        })
-                        .collect();
-                }
+                closes = self
+                    .deltas
+                    .gone()
+                    .iter()
+                    .filter_map(|&i| self.last_lines.get(i as usize))
+                    .map(|mut close| {
+                        close.ts = s.ts;
+                        close
+                    })
+                    .collect();
+                // The next poll's close records come from this table.
+                self.last_lines.keep(&socks);
                 sys.sockets_written = Some(socks.len() as u64);
                 sys.sockets_unchanged = Some(0);
                 sys.closed = Some(closes.len() as u64);
@@ -482,6 +488,27 @@ mod tests {
         assert!(sys.host.is_some());
         let b = st.next(fast(4_000_000_000, vec![conn(1, 5000, 15)]));
         assert!(b.closes.is_empty(), "closed once");
+    }
+
+    #[test]
+    fn close_records_come_without_holding_the_last_socket_table() {
+        let mut st = Store::new(Vec::new(), Arc::new(Health::default()));
+        let first = st.next(fast(
+            1_000_000_000,
+            vec![conn(1, 5000, 10), conn(2, 5001, 20)],
+        ));
+        assert_eq!(
+            Arc::strong_count(&first),
+            1,
+            "the store still holds the table the sinks are done with"
+        );
+        drop(first);
+        let b = st.next(fast(2_000_000_000, vec![conn(1, 5000, 15)]));
+        assert_eq!(b.closes.len(), 1);
+        assert_eq!(
+            (b.closes[0].sock_id, b.closes[0].bytes_acked),
+            (Some(2), Some(20))
+        );
     }
 
     #[test]

@@ -1,0 +1,396 @@
+//! The previous poll's socket lines, kept compact for close records.
+//!
+//! A close record is a gone socket's last line, so the delta store's task
+//! needs the previous poll's records once the next poll is in. Keeping the
+//! previous batch itself meant a second full socket table (~1 KiB a socket:
+//! most fields are `Option<u64>`) alive beside the one the next poll fills.
+//! Here each record is packed field by field (a presence byte, then the
+//! value as a varint), about a sixth of that, and the table itself goes back
+//! to the pool as soon as the sinks are done with it. Only the few records
+//! of gone sockets are ever unpacked.
+//!
+//! The packing is generated from the field table, so a new field takes part
+//! without an edit here.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::sync::Arc;
+
+use crate::record::{ShortName, SocketRecord, TcpState, Tier};
+
+/// The packed records of one poll, by their index in that poll's table.
+#[derive(Default)]
+pub struct LastLines {
+    bytes: Vec<u8>,
+    /// Where each record starts in `bytes`.
+    starts: Vec<usize>,
+    /// Command names, shared with the records rather than copied (a run of
+    /// sockets of one process shares one entry).
+    commands: Vec<Arc<str>>,
+}
+
+impl LastLines {
+    /// Keep `table` in place of what was kept before (the buffers are
+    /// reused).
+    pub fn keep(&mut self, table: &[SocketRecord]) {
+        self.bytes.clear();
+        self.starts.clear();
+        self.commands.clear();
+        let mut out = Out {
+            bytes: &mut self.bytes,
+            commands: &mut self.commands,
+        };
+        for r in table {
+            self.starts.push(out.bytes.len());
+            put_record(r, &mut out);
+        }
+        // A table that shrank a lot lets its memory go.
+        if self.bytes.capacity() > 4 * self.bytes.len().max(1 << 16) {
+            self.bytes.shrink_to_fit();
+            self.starts.shrink_to_fit();
+            self.commands.shrink_to_fit();
+        }
+    }
+
+    /// The record kept at `index`, as it was.
+    pub fn get(&self, index: usize) -> Option<SocketRecord> {
+        let start = *self.starts.get(index)?;
+        let mut inp = In {
+            bytes: self.bytes.get(start..)?,
+            commands: &self.commands,
+        };
+        take_record(&mut inp)
+    }
+
+    pub fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.starts.is_empty()
+    }
+
+    /// Bytes held (for figures and tests).
+    pub fn heap_bytes(&self) -> usize {
+        self.bytes.capacity()
+            + self.starts.capacity() * std::mem::size_of::<usize>()
+            + self.commands.capacity() * std::mem::size_of::<Arc<str>>()
+    }
+}
+
+struct Out<'a> {
+    bytes: &'a mut Vec<u8>,
+    commands: &'a mut Vec<Arc<str>>,
+}
+
+struct In<'a> {
+    bytes: &'a [u8],
+    commands: &'a [Arc<str>],
+}
+
+impl Out<'_> {
+    fn varint(&mut self, v: u64) {
+        self.varint128(u128::from(v));
+    }
+
+    fn varint128(&mut self, mut v: u128) {
+        while v >= 0x80 {
+            self.bytes.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.bytes.push(v as u8);
+    }
+}
+
+impl In<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        let (&b, rest) = self.bytes.split_first()?;
+        self.bytes = rest;
+        Some(b)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.bytes.split_first_chunk::<N>()?;
+        self.bytes = rest;
+        Some(*head)
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        u64::try_from(self.varint128()?).ok()
+    }
+
+    fn varint128(&mut self) -> Option<u128> {
+        let mut v = 0u128;
+        for shift in (0..128).step_by(7) {
+            let b = self.byte()?;
+            v |= u128::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+}
+
+/// A field type packed into a record's bytes.
+trait Packed: Sized {
+    fn put(&self, out: &mut Out);
+    fn take(inp: &mut In) -> Option<Self>;
+
+    /// `Some(self)`: a presence byte, then the value.
+    fn put_some(&self, out: &mut Out) {
+        out.bytes.push(1);
+        self.put(out);
+    }
+
+    /// What [`Packed::put_some`] or a 0 for `None` wrote.
+    fn take_option(inp: &mut In) -> Option<Option<Self>> {
+        match inp.byte()? {
+            0 => Some(None),
+            1 => Some(Some(Self::take(inp)?)),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! packed_unsigned {
+    ($($t:ty),*) => {$(
+        impl Packed for $t {
+            fn put(&self, out: &mut Out) {
+                out.varint(u64::from(*self));
+            }
+            fn take(inp: &mut In) -> Option<Self> {
+                <$t>::try_from(inp.varint()?).ok()
+            }
+            // Most fields are present counters: value + 1 in one varint,
+            // 0 for absent, saves their presence byte.
+            fn put_some(&self, out: &mut Out) {
+                out.varint128(u128::from(*self) + 1);
+            }
+            fn take_option(inp: &mut In) -> Option<Option<Self>> {
+                match inp.varint128()? {
+                    0 => Some(None),
+                    v => Some(Some(<$t>::try_from(v - 1).ok()?)),
+                }
+            }
+        }
+    )*};
+}
+packed_unsigned!(u64, u32, u8);
+
+impl Packed for i32 {
+    fn put(&self, out: &mut Out) {
+        // Zigzag: small negative numbers stay short.
+        out.varint(u64::from(((*self << 1) ^ (*self >> 31)) as u32));
+    }
+    fn take(inp: &mut In) -> Option<Self> {
+        let z = u32::try_from(inp.varint()?).ok()?;
+        Some((z >> 1) as i32 ^ -((z & 1) as i32))
+    }
+}
+
+impl Packed for f64 {
+    fn put(&self, out: &mut Out) {
+        out.bytes.extend_from_slice(&self.to_bits().to_le_bytes());
+    }
+    fn take(inp: &mut In) -> Option<Self> {
+        Some(f64::from_bits(u64::from_le_bytes(inp.array()?)))
+    }
+}
+
+impl Packed for SocketAddr {
+    fn put(&self, out: &mut Out) {
+        match self {
+            SocketAddr::V4(a) => {
+                out.bytes.push(4);
+                out.bytes.extend_from_slice(&a.ip().octets());
+                out.varint(u64::from(a.port()));
+            }
+            SocketAddr::V6(a) => {
+                out.bytes.push(6);
+                out.bytes.extend_from_slice(&a.ip().octets());
+                out.varint(u64::from(a.port()));
+                out.varint(u64::from(a.flowinfo()));
+                out.varint(u64::from(a.scope_id()));
+            }
+        }
+    }
+    fn take(inp: &mut In) -> Option<Self> {
+        let port = |inp: &mut In| u16::try_from(inp.varint()?).ok();
+        let u32_of = |inp: &mut In| u32::try_from(inp.varint()?).ok();
+        match inp.byte()? {
+            4 => {
+                let ip = Ipv4Addr::from(inp.array::<4>()?);
+                Some(SocketAddr::V4(SocketAddrV4::new(ip, port(inp)?)))
+            }
+            6 => {
+                let ip = Ipv6Addr::from(inp.array::<16>()?);
+                let port = port(inp)?;
+                let (flow, scope) = (u32_of(inp)?, u32_of(inp)?);
+                Some(SocketAddr::V6(SocketAddrV6::new(ip, port, flow, scope)))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Packed for TcpState {
+    fn put(&self, out: &mut Out) {
+        out.bytes.push(self.index() as u8);
+    }
+    fn take(inp: &mut In) -> Option<Self> {
+        TcpState::ALL.get(usize::from(inp.byte()?)).copied()
+    }
+}
+
+impl Packed for Tier {
+    fn put(&self, out: &mut Out) {
+        out.bytes.push(*self as u8);
+    }
+    fn take(inp: &mut In) -> Option<Self> {
+        Tier::ALL.get(usize::from(inp.byte()?)).copied()
+    }
+}
+
+impl Packed for ShortName {
+    fn put(&self, out: &mut Out) {
+        let s = self.as_str().as_bytes();
+        out.bytes.push(s.len() as u8);
+        out.bytes.extend_from_slice(s);
+    }
+    fn take(inp: &mut In) -> Option<Self> {
+        let len = usize::from(inp.byte()?);
+        let s = inp.bytes.get(..len)?;
+        inp.bytes = &inp.bytes[len..];
+        Some(ShortName::new(std::str::from_utf8(s).ok()?))
+    }
+}
+
+impl Packed for Arc<str> {
+    fn put(&self, out: &mut Out) {
+        if !out.commands.last().is_some_and(|c| Arc::ptr_eq(c, self)) {
+            out.commands.push(Arc::clone(self));
+        }
+        out.varint((out.commands.len() - 1) as u64);
+    }
+    fn take(inp: &mut In) -> Option<Self> {
+        let i = usize::try_from(inp.varint()?).ok()?;
+        inp.commands.get(i).cloned()
+    }
+}
+
+impl<T: Packed> Packed for Option<T> {
+    fn put(&self, out: &mut Out) {
+        match self {
+            None => out.bytes.push(0),
+            Some(v) => v.put_some(out),
+        }
+    }
+    fn take(inp: &mut In) -> Option<Self> {
+        T::take_option(inp)
+    }
+}
+
+macro_rules! packed_record {
+    ($(
+        $(#[$doc:meta])*
+        $name:ident : $ty:ty = $tag:literal, $kind:ident $(($($arg:tt)*))?, $timing:ident;
+    )*) => {
+        fn put_record(r: &SocketRecord, out: &mut Out) {
+            $( Packed::put(&r.$name, out); )*
+        }
+
+        fn take_record(inp: &mut In) -> Option<SocketRecord> {
+            Some(SocketRecord { $( $name: <$ty as Packed>::take(inp)?, )* })
+        }
+    };
+}
+crate::record::socket_fields!(packed_record);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::field_samples::Rng;
+
+    fn same(a: &SocketRecord, b: &SocketRecord) -> bool {
+        format!("{a:?}") == format!("{b:?}")
+    }
+
+    #[test]
+    fn every_field_comes_back_as_it_was() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut table: Vec<_> = (0..200)
+            .map(|i| SocketRecord::random(&mut rng, i % 2 == 0))
+            .collect();
+        table.push(SocketRecord::every_field_set(3));
+        let mut v6 = SocketRecord::every_field_set(4);
+        v6.local = "[fe80::1%7]:443".parse().unwrap();
+        v6.fd = Some(-3);
+        v6.command = Some(Arc::from("nginx: worker"));
+        table.push(v6);
+        let mut kept = LastLines::default();
+        kept.keep(&table);
+        assert_eq!(kept.len(), table.len());
+        for (i, r) in table.iter().enumerate() {
+            let back = kept.get(i).expect("kept");
+            assert!(same(r, &back), "record {i}:\n{r:?}\n{back:?}");
+        }
+        assert!(kept.get(table.len()).is_none());
+    }
+
+    /// A socket as the Linux source fills it for an idle loopback
+    /// connection (values from a real dump).
+    fn linux_shaped(id: u64, command: &Arc<str>) -> SocketRecord {
+        let mut r = SocketRecord::new(
+            1_796_427_067_012_911_262,
+            "127.0.3.13:52437".parse().unwrap(),
+            "127.0.0.1:35974".parse().unwrap(),
+            TcpState::Established,
+        );
+        r.tier = Some(Tier::Fast);
+        r.sock_id = Some(1_288_855 + id);
+        (r.uid, r.inode) = (Some(0), Some(14_380_022 + id));
+        (r.cwnd, r.ssthresh, r.mss) = (Some(327_680), Some(2_147_483_647), Some(32_768));
+        (r.rcv_wnd, r.snd_wnd) = (Some(65_483), Some(65_536));
+        (r.snd_wscale, r.rcv_wscale) = (Some(10), Some(10));
+        r.cc = Some(ShortName::new("bbr"));
+        (r.rtt_us, r.rttvar_us, r.rto_us, r.rtt_min_us) =
+            (Some(5), Some(2), Some(204_000), Some(5));
+        (r.rexmit, r.ooo, r.dsack_pack) = (Some(0), Some(0), Some(0));
+        (r.bytes_sent, r.bytes_acked, r.bytes_received) = (Some(0), Some(0), Some(0));
+        (r.bytes_retrans, r.segs_out, r.segs_in) = (Some(0), Some(0), Some(2));
+        (r.unacked, r.lost, r.retrans_out) = (Some(0), Some(0), Some(0));
+        (r.delivery_rate, r.pacing_rate) = (Some(0), Some(187_292_160_000));
+        (r.rexmit_delta, r.ooo_delta, r.bytes_acked_delta) = (Some(0), Some(0), Some(0));
+        (r.bytes_received_delta, r.segs_out_delta, r.segs_in_delta) = (Some(0), Some(0), Some(0));
+        (r.age_ms, r.idle_ms) = (Some(15_127), Some(15_860));
+        (r.snd_buf_used, r.snd_buf_hiwat) = (Some(0), Some(3_939_840));
+        (r.rcv_buf_used, r.rcv_buf_hiwat) = (Some(0), Some(131_072));
+        (r.snd_buf_pct, r.rcv_buf_pct) = (Some(0.0), Some(0.0));
+        (r.snd_queue, r.rcv_queue) = (Some(0), Some(0));
+        (r.pid, r.fd, r.command) = (Some(3801), Some(2623), Some(Arc::clone(command)));
+        r.proc_key = r.inode;
+        r
+    }
+
+    #[test]
+    fn a_kept_table_is_a_fraction_of_the_table() {
+        let command: Arc<str> = Arc::from("python3");
+        let table: Vec<_> = (0..4000).map(|i| linux_shaped(i, &command)).collect();
+        let mut kept = LastLines::default();
+        kept.keep(&table);
+        let table_bytes = table.len() * std::mem::size_of::<SocketRecord>();
+        // Packed: ~150 bytes a record here; held: up to twice that while
+        // the buffer has room to grow.
+        assert!(
+            kept.bytes.len() * 5 < table_bytes && kept.heap_bytes() * 3 < table_bytes,
+            "kept {} bytes ({} held) for a {table_bytes}-byte table",
+            kept.bytes.len(),
+            kept.heap_bytes()
+        );
+        assert!(same(&kept.get(17).unwrap(), &table[17]));
+        // Keeping the next poll replaces, not adds.
+        kept.keep(&table[..10]);
+        assert_eq!(kept.len(), 10);
+        assert!(same(&kept.get(9).unwrap(), &table[9]));
+    }
+}
