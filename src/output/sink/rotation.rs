@@ -293,6 +293,41 @@ mod tests {
     }
 
     #[test]
+    fn plain_and_compressed_forms_of_a_stamp_are_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let old = rotated_name("a.jsonl", 1_000);
+        let mid = rotated_name("a.jsonl", 2_000);
+        let new = rotated_name("a.jsonl", 3_000);
+        for name in [
+            old.clone(),
+            format!("{old}.zst"),
+            format!("{mid}.gz"),
+            new.clone(),
+            format!("{new}.xz"),
+        ] {
+            std::fs::write(d.join(name), "x").unwrap();
+        }
+        let listed = list_rotated(d, "a.jsonl").unwrap();
+        assert_eq!(
+            listed,
+            [
+                (1_000, d.join(format!("{old}.zst"))),
+                (2_000, d.join(format!("{mid}.gz"))),
+                (3_000, d.join(&new)),
+            ]
+        );
+        assert_eq!(prune(d, "a.jsonl", 2).unwrap(), 1);
+        assert!(!d.join(&old).exists() && !d.join(format!("{old}.zst")).exists());
+        assert_eq!(list_rotated(d, "a.jsonl").unwrap().len(), 2);
+        // A new rotation never reuses a stamp that has any form.
+        std::fs::write(d.join("a.jsonl"), "y").unwrap();
+        let p = rotate(d, "a.jsonl", 10, 0).unwrap();
+        assert_eq!(p, d.join(rotated_name("a.jsonl", 3_001)));
+        assert!(d.join(format!("{new}.xz")).exists(), "not ours: kept");
+    }
+
+    #[test]
     fn pruning_skips_what_is_not_a_regular_file() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
