@@ -21,7 +21,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -240,7 +240,14 @@ impl Worker {
             move |cause| OutputError::Compress { path, cause }
         };
         let source = open_regular(plain, OpenOptions::new().read(true))?;
-        let mode = source.metadata().map_err(err(plain))?.permissions().mode() & 0o777;
+        let meta = source.metadata().map_err(err(plain))?;
+        if meta.uid() != nix::unistd::geteuid().as_raw() {
+            // Rotation renames files this process created: one owned by
+            // someone else only carries such a name, and is left alone.
+            tracing::debug!(path = %plain.display(), "not compressing a file netpulse did not write");
+            return Ok(());
+        }
+        let mode = meta.permissions().mode() & 0o777;
         let out = open_regular(
             &temp,
             OpenOptions::new().write(true).create_new(true).mode(mode),

@@ -406,3 +406,28 @@ keep = 1000
         "{log}"
     );
 }
+
+#[test]
+fn a_rotated_name_owned_by_another_user_is_not_compressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Planted by whoever can write the directory: a name of ours, a file
+    // of theirs.
+    let planted = d.join("netpulse.jsonl.20200101T000000.000Z");
+    std::fs::write(&planted, "theirs\n").unwrap();
+    nix::unistd::chown(&planted, Some(65534.into()), Some(65534.into())).unwrap();
+    let enc = new_encoder(Format::Json, "netpulse").unwrap();
+    let mut sink = FileSink::open(enc, config(d, 8 * 1024, 100, Compression::Zstd)).unwrap();
+    for seq in 0..20u64 {
+        sink.write_batch(&batch(seq, seq * 10, 10, true));
+    }
+    wait_until("our rotated files compressed", || {
+        plain_rotated(d, "netpulse.jsonl") == [planted.clone()]
+    });
+    assert_eq!(std::fs::read_to_string(&planted).unwrap(), "theirs\n");
+    assert!(
+        !names(d)
+            .iter()
+            .any(|n| n.starts_with("netpulse.jsonl.2020") && n.ends_with(".zst"))
+    );
+}
