@@ -211,6 +211,11 @@ impl Worker {
                 Ok(())
             };
             if let Err(e) = result {
+                if self.stopping() {
+                    // Abandoned because the sink is closing, not a failure:
+                    // the plain file stays for the next start.
+                    break;
+                }
                 ok = false;
                 self.failed(e);
             }
