@@ -104,10 +104,20 @@ def reference(runs=10):
         time.sleep(max(0.0, 1.0 - (time.time() - t)))
     return sum(out) / len(out)
 
+AGENTS = []
+
 def agent(cfg_text, tmp):
     cfg = os.path.join(tmp, "netpulse.toml")
     open(cfg, "w").write(cfg_text)
-    return subprocess.Popen([BIN, "run", "--config", cfg], stderr=open(os.path.join(tmp, "log"), "w"))
+    p = subprocess.Popen([BIN, "run", "--config", cfg], stderr=open(os.path.join(tmp, "log"), "w"))
+    AGENTS.append(p)
+    return p
+
+def stop_agents():
+    """Whatever a failed run left running."""
+    for p in AGENTS:
+        if p.poll() is None:
+            p.kill(); p.wait()
 
 def wait_for(what, cond, limit=180.0):
     deadline = time.time() + limit
@@ -249,6 +259,7 @@ for n in COUNTS:
         report_volume(n, rows, secs, last)
         per_tick, ss, ticks, compressed = cpu(n)
     finally:
+        stop_agents()
         stop_load(kids)
     print(f"  CPU per fast tick, json changed+zstd: {per_tick * 1000:.1f} ms over {ticks} ticks, "
           f"ss -tin {ss * 1000:.1f} ms (mean of 10), ratio {per_tick / ss:.2f} (target <= 0.30); "
