@@ -14,7 +14,7 @@ use std::time::Duration;
 use netpulse::output::Encoder;
 use netpulse::output::csv::CsvEncoder;
 use netpulse::output::json::JsonEncoder;
-use netpulse::output::sink::file::{FileSink, FileSinkConfig};
+use netpulse::output::sink::file::{Compression, FileSink, FileSinkConfig};
 use netpulse::record::{Batch, ShortName, SocketRecord, SystemRecord, TcpState};
 
 const SOCKETS: u64 = 40_000;
@@ -181,6 +181,9 @@ fn run_sink(dir: &std::path::Path, name: &str, size: Option<u64>, batch: &Batch)
         rotate_size: size,
         rotate_age: None,
         keep: 4,
+        // The writer's own cost: no compressor thread competing for the
+        // cores while it is timed.
+        compress: Compression::Off,
         ..FileSinkConfig::new(dir.join(name))
     };
     let mut sink = FileSink::open(Box::new(JsonEncoder::new("x.jsonl")), cfg).expect("sink");

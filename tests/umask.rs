@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use netpulse::output::Format;
-use netpulse::output::sink::file::{FileSink, FileSinkConfig, new_encoder};
+use netpulse::output::sink::file::{Compression, FileSink, FileSinkConfig, new_encoder};
 use netpulse_testkit::output::{batch, files_in_order, mode};
 use nix::sys::stat::{Mode, umask};
 
@@ -16,6 +16,7 @@ fn config(dir: &Path, size: Option<u64>, keep: usize) -> FileSinkConfig {
         rotate_age: None,
         keep,
         file_mode: 0o640,
+        compress: Compression::Off,
     }
 }
 

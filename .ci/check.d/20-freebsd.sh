@@ -13,6 +13,11 @@ tests/freebsd/gen_fixtures.sh --check
 # A separate target dir, so the host build is not invalidated.
 T=target/freebsd
 export CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_LINKER="$PWD/tests/freebsd/zig-link"
+# Build scripts that compile C (zstd-sys) use zig's clang with FreeBSD's
+# headers.
+export CC_x86_64_unknown_freebsd="$PWD/tests/cross/zig-cc" AR_x86_64_unknown_freebsd="$PWD/tests/cross/zig-ar"
+export CC_aarch64_unknown_freebsd="$PWD/tests/cross/zig-cc" AR_aarch64_unknown_freebsd="$PWD/tests/cross/zig-ar"
+export ZIG_CC_TARGET=x86_64-freebsd
 cargo check --target x86_64-unknown-freebsd --target-dir "$T" --lib --bins
 cargo clippy --target x86_64-unknown-freebsd --target-dir "$T" --lib --bins -- -D warnings
 cargo build --release --target x86_64-unknown-freebsd --target-dir "$T"
@@ -27,6 +32,6 @@ assert b"FreeBSD\x00" in b, "no FreeBSD ABI note"
 print(f"freebsd: linked {sys.argv[1]} ({len(b)} bytes), a FreeBSD amd64 executable")
 PY
 
-RUSTC_BOOTSTRAP=1 cargo check -Zbuild-std=core,std --target aarch64-unknown-freebsd \
+ZIG_CC_TARGET=aarch64-freebsd RUSTC_BOOTSTRAP=1 cargo check -Zbuild-std=core,std --target aarch64-unknown-freebsd \
     --target-dir "$T" --lib --bins
 echo "freebsd: layout, fixtures, x86_64 check/clippy/link and aarch64 check all passed"

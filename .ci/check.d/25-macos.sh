@@ -14,9 +14,14 @@ python3 tests/macos/gen_layout.py --check
 python3 tests/macos/gen_fixtures.py --check
 shellcheck -s sh docs/macos-onhost.sh
 
+# Build scripts that compile C (zstd-sys) use zig's clang for the target;
+# cargo-zigbuild below sets up its own.
+export CC_x86_64_apple_darwin="$PWD/tests/cross/zig-cc" AR_x86_64_apple_darwin="$PWD/tests/cross/zig-ar"
+export CC_aarch64_apple_darwin="$PWD/tests/cross/zig-cc" AR_aarch64_apple_darwin="$PWD/tests/cross/zig-ar"
 for t in x86_64-apple-darwin aarch64-apple-darwin; do
-    cargo clippy --target "$t" --lib --bins -- -D warnings
+    ZIG_CC_TARGET="${t%%-*}-macos" cargo clippy --target "$t" --lib --bins -- -D warnings
 done
+unset CC_x86_64_apple_darwin AR_x86_64_apple_darwin CC_aarch64_apple_darwin AR_aarch64_apple_darwin
 
 # zig's cache inside the build tree, as for the FreeBSD build.
 export ZIG_GLOBAL_CACHE_DIR="$PWD/target/zig-cache"

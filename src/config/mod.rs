@@ -78,6 +78,7 @@ pub const ALL_KEYS: &[&str] = &[
     "output.sockets",
     "output.heartbeat",
     "output.closes",
+    "output.compress",
     "endpoint.unix_socket",
     "endpoint.unix_socket_mode",
     "endpoint.unix_socket_group",
@@ -187,6 +188,41 @@ pub struct OutputConfig {
     pub heartbeat: Duration,
     /// Write a `close` record for each socket that left the table.
     pub closes: bool,
+    /// How rotated files are compressed.
+    pub compress: Compression,
+}
+
+/// How an output compresses its rotated files (`compress = ...`). The
+/// active file always stays plain, for `tail -F`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// `<name>.<stamp>.zst`, zstd level 3.
+    #[default]
+    Zstd,
+    /// `<name>.<stamp>.gz`, gzip level 6.
+    Gzip,
+    /// Rotated files stay plain.
+    Off,
+}
+
+impl Compression {
+    pub fn from_name(s: &str) -> Option<Compression> {
+        match s {
+            "zstd" => Some(Compression::Zstd),
+            "gzip" => Some(Compression::Gzip),
+            "off" => Some(Compression::Off),
+            _ => None,
+        }
+    }
+
+    /// The suffix of a compressed rotated file, `None` for `Off`.
+    pub fn extension(self) -> Option<&'static str> {
+        match self {
+            Compression::Zstd => Some("zst"),
+            Compression::Gzip => Some("gz"),
+            Compression::Off => None,
+        }
+    }
 }
 
 /// Which socket lines an output writes (`sockets = ...`).
@@ -234,6 +270,7 @@ impl OutputConfig {
             sockets: SocketLines::Changed,
             heartbeat: DEFAULT_HEARTBEAT,
             closes: true,
+            compress: Compression::Zstd,
         }
     }
 }

@@ -77,4 +77,5 @@ pub(super) struct RawOutput {
     pub sockets: Key<String>,
     pub heartbeat: Key<String>,
     pub closes: Key<bool>,
+    pub compress: Key<String>,
 }

@@ -228,6 +228,7 @@ file_mode = "0640"
 sockets = "changed"
 heartbeat = "5m"
 closes = true
+compress = "zstd"
 [endpoint]
 unix_socket = ""
 unix_socket_mode = "0660"
@@ -505,6 +506,30 @@ fn socket_lines_heartbeat_and_closes() {
         "[tiers.fast]\ninterval = \"2s\"\n[[output]]\ndir = \"{d}\"\nsockets = \"all\"\nheartbeat = \"1s\"\n"
     ))
     .unwrap();
+}
+
+#[test]
+fn compress_defaults_to_zstd_and_names_an_unknown_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    assert_eq!(Config::builtin().outputs[0].compress, Compression::Zstd);
+    for (name, want) in [
+        ("zstd", Compression::Zstd),
+        ("gzip", Compression::Gzip),
+        ("off", Compression::Off),
+    ] {
+        let c = Config::parse(&format!(
+            "[[output]]\ndir = \"{d}\"\ncompress = \"{name}\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.outputs[0].compress, want, "{name}");
+    }
+    let p = problems(&format!(
+        "[[output]]\ndir = \"{d}\"\ncompress = \"xz\"\n[[output]]\ndir = \"{d}\"\nprefix = \"b\"\ncompress = true\n"
+    ));
+    assert!(has(&p, "output[0].compress", "unknown value `xz`"), "{p:?}");
+    assert!(has(&p, "output[1].compress", "must be a string"), "{p:?}");
+    assert_eq!(p.len(), 2, "{p:?}");
 }
 
 #[test]

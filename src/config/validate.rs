@@ -13,8 +13,8 @@ use super::lenient::{Given, field_names, from_written};
 use super::raw::{RawAgent, RawConfig, RawFilter, RawOutput, RawTiers};
 use super::units::{format_duration, parse_duration, parse_size};
 use super::{
-    AgentConfig, Config, ConfigError, EndpointConfig, FilterConfig, Format, MAX_HEARTBEAT,
-    OutputConfig, SocketLines, TierConfig, TiersConfig,
+    AgentConfig, Compression, Config, ConfigError, EndpointConfig, FilterConfig, Format,
+    MAX_HEARTBEAT, OutputConfig, SocketLines, TierConfig, TiersConfig,
 };
 use crate::platform::SourceKind;
 use crate::record::{TcpState, Tier};
@@ -490,6 +490,15 @@ fn output(raw: &RawOutput, full: &str, c: &mut Check) -> OutputConfig {
     }
     if let Some(b) = c.boolean(&key("closes"), &raw.closes) {
         o.closes = b;
+    }
+    if let Some(s) = c.string(&key("compress"), &raw.compress, "\"zstd\"") {
+        match Compression::from_name(s) {
+            Some(m) => o.compress = m,
+            None => c.add(
+                &key("compress"),
+                format!("unknown value `{s}`; use \"zstd\", \"gzip\" or \"off\" (how rotated files are compressed)"),
+            ),
+        }
     }
     if o.is_stdout() {
         if o.format != Format::Json {

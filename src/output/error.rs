@@ -48,6 +48,12 @@ pub enum OutputError {
     )]
     Sync { path: PathBuf, cause: io::Error },
 
+    #[error(
+        "cannot compress {}: {cause}; the plain file is kept and compression is retried (free space on that file system)",
+        path.display()
+    )]
+    Compress { path: PathBuf, cause: io::Error },
+
     #[error("invalid output setting: {0}")]
     Config(String),
 }

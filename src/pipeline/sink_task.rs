@@ -231,6 +231,8 @@ fn sink_loop(
         }
         Health::add(&stats.written, w.written);
         Health::add(&stats.rotate_failures, w.rotate_failures);
+        // Logged by the compressor, once per outage.
+        Health::add(&health.write_errors, w.compress_failures);
         if sink.reader_gone() {
             if !stopping {
                 stopping = true;

@@ -22,6 +22,9 @@
 //!   single record is larger) and/or age: flush, fsync, rename to
 //!   `<name>.<UTC stamp>` (see [`super::rotation`]), create a new active file,
 //!   delete the oldest rotated files beyond `keep`.
+//! - **Compression** of rotated files (`compress`) on the sink's own
+//!   compressor thread, which the writer wakes and never waits for (see
+//!   [`super::compress`]). The active file stays plain.
 //! - **Following the name.** If the active file is renamed or deleted by
 //!   someone else (newsyslog), the next batch notices and recreates it;
 //!   [`FileSink::reopen`] (SIGHUP) does the same at once.
@@ -43,9 +46,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::compress::Compressor;
 use super::dir_lock::{DirLock, lock_dir};
 use super::rotation;
 use super::safe_open::open_regular;
+pub use crate::config::Compression;
 use crate::output::csv::CsvEncoder;
 use crate::output::json::JsonEncoder;
 use crate::output::line_writer::LineWriter;
@@ -76,6 +81,8 @@ pub struct FileSinkConfig {
     pub keep: usize,
     /// Permission bits of files netpulse creates (0640 by default).
     pub file_mode: u32,
+    /// How rotated files are compressed (zstd by default).
+    pub compress: Compression,
 }
 
 impl FileSinkConfig {
@@ -84,7 +91,8 @@ impl FileSinkConfig {
     pub const DEFAULT_KEEP: usize = 24;
     pub const DEFAULT_FILE_MODE: u32 = 0o640;
 
-    /// The documented defaults (64 MiB, 1 h, keep 24, mode 0640) in `dir`.
+    /// The documented defaults (64 MiB, 1 h, keep 24, mode 0640, zstd) in
+    /// `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> FileSinkConfig {
         FileSinkConfig {
             dir: dir.into(),
@@ -92,6 +100,7 @@ impl FileSinkConfig {
             rotate_age: Some(Self::DEFAULT_ROTATE_AGE),
             keep: Self::DEFAULT_KEEP,
             file_mode: Self::DEFAULT_FILE_MODE,
+            compress: Compression::Zstd,
         }
     }
 
@@ -131,6 +140,9 @@ pub struct WriteReport {
     /// Rotations that failed (each is tried again at the next batch; the
     /// active file keeps growing meanwhile).
     pub rotate_failures: u64,
+    /// Compressions of rotated files that failed since the last batch (the
+    /// plain file stays; retried later).
+    pub compress_failures: u64,
 }
 
 /// The encoder for `format`, its files named after `prefix`:
@@ -158,6 +170,9 @@ pub struct FileSink {
     /// Takes a record for a stream the encoder does not have (an encoder
     /// bug): written nowhere, counted as failed.
     stray: LineWriter,
+    /// Compresses rotated files (and finishes what a crash interrupted).
+    /// Declared after `files`, dropped before the lock below.
+    compressor: Compressor,
     /// This agent's claim on the directory, held while the sink is open.
     _lock: Arc<DirLock>,
 }
@@ -259,6 +274,7 @@ impl FileSink {
                 rotate_failed: false,
                 rotation_failing: false,
                 name_lost: false,
+                rotated: false,
             };
             f.open(&cfg)?;
             if !f.header_matches() {
@@ -288,12 +304,20 @@ impl FileSink {
             })?;
             files.push(f);
         }
+        let names = files.iter().map(|f| f.name.clone()).collect();
+        // Its first pass also compresses what rotated at start-up above.
+        let compressor = Compressor::start(cfg.dir.clone(), names, cfg.compress, lock.clone())
+            .map_err(|cause| OutputError::Compress {
+                path: cfg.dir.clone(),
+                cause,
+            })?;
         Ok(FileSink {
             encoder,
             cfg,
             files,
             last_error: None,
             stray: LineWriter::default(),
+            compressor,
             _lock: lock,
         })
     }
@@ -350,11 +374,17 @@ impl FileSink {
                 start: 0,
             },
         );
+        let mut rotated = false;
         for f in &mut self.files {
             if let Err(e) = f.flush(&mut report) {
                 f.note_failure(e, last_error);
             }
+            rotated |= std::mem::take(&mut f.rotated);
         }
+        if rotated {
+            self.compressor.wake();
+        }
+        report.compress_failures = self.compressor.take_failures();
         report
     }
 
@@ -474,6 +504,8 @@ struct ActiveFile {
     rotation_failing: bool,
     /// The name points to another file that cannot be opened (logged once).
     name_lost: bool,
+    /// A rotated file was made since the compressor was last woken.
+    rotated: bool,
 }
 
 impl ActiveFile {
@@ -760,6 +792,7 @@ impl ActiveFile {
                 return;
             }
         }
+        self.rotated = true;
         if self.rotation_failing {
             self.rotation_failing = false;
             tracing::info!(path = %self.path.display(), "rotation works again");

@@ -4,6 +4,7 @@
 use crate::config::OutputConfig;
 use crate::record::Batch;
 
+pub mod compress;
 pub mod dir_lock;
 pub mod file;
 
@@ -24,6 +25,9 @@ pub struct Written {
     pub failed: u64,
     /// Rotations that failed while writing the batch (file sinks).
     pub rotate_failures: u64,
+    /// Compressions of rotated files that failed since the last batch
+    /// (each retried later; the plain file stays).
+    pub compress_failures: u64,
 }
 
 /// A blocking destination for batches.
@@ -79,6 +83,7 @@ pub fn open(cfg: &OutputConfig) -> Result<Box<dyn Sink>, SinkError> {
             rotate_age: cfg.rotate_age,
             keep: cfg.keep,
             file_mode: cfg.file_mode,
+            compress: cfg.compress,
         },
     )?;
     Ok(Box::new(sink))
@@ -89,6 +94,7 @@ impl Sink for FileSink {
         let r = FileSink::write_batch(self, batch);
         Written {
             rotate_failures: r.rotate_failures,
+            compress_failures: r.compress_failures,
             ..in_records(r.written, r.failed, batch.record_count() as u64)
         }
     }
@@ -111,14 +117,14 @@ fn in_records(written: u64, failed: u64, records: u64) -> Written {
         return Written {
             written,
             failed,
-            rotate_failures: 0,
+            ..Written::default()
         };
     }
     let written = records * written / emitted;
     Written {
         written,
         failed: records - written,
-        rotate_failures: 0,
+        ..Written::default()
     }
 }
 
@@ -134,7 +140,7 @@ mod tests {
             Written {
                 written: 41,
                 failed: 0,
-                rotate_failures: 0
+                ..Written::default()
             }
         );
         assert_eq!(
@@ -142,7 +148,7 @@ mod tests {
             Written {
                 written: 0,
                 failed: 41,
-                rotate_failures: 0
+                ..Written::default()
             }
         );
         // One line per record: as counted.
@@ -151,7 +157,7 @@ mod tests {
             Written {
                 written: 30,
                 failed: 11,
-                rotate_failures: 0
+                ..Written::default()
             }
         );
     }

@@ -8,9 +8,11 @@
 //! new name, and plain lexicographic order is chronological order. Stamps
 //! are strictly increasing per stream even if the clock steps back or two
 //! rotations fall in one millisecond (the next stamp is at least the newest
-//! existing one plus 1 ms). Pruning only ever deletes files whose name is
-//! exactly `<active>.<stamp>`: a compressed `….gz` or an operator's copy is
-//! left alone.
+//! existing one plus 1 ms). A rotated file may later be compressed to
+//! `<active>.<stamp>.zst` or `.gz` (see [`super::compress`]); the plain and
+//! the compressed form of one stamp are one rotated file, counted once by
+//! `keep` and pruned together. Pruning only ever deletes those names: an
+//! operator's copy (`<active>.old`) is left alone.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -61,29 +63,84 @@ pub fn rotated_name(active: &str, ms: u64) -> String {
     format!("{active}.{}", format_stamp(ms))
 }
 
+/// Suffixes a compressed rotated file may carry.
+pub const COMPRESSED_EXTENSIONS: [&str; 2] = ["zst", "gz"];
+
+/// One rotated file (one stamp) and the forms of it that exist.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RotatedForms {
+    /// `<active>.<stamp>`, as renamed at rotation.
+    pub plain: Option<PathBuf>,
+    /// `<active>.<stamp>.zst` or `.gz`: only ever renamed into place once
+    /// complete and synced.
+    pub compressed: Vec<PathBuf>,
+}
+
+impl RotatedForms {
+    /// The path a reader should use: a compressed form when one exists.
+    pub fn best(&self) -> Option<&PathBuf> {
+        self.compressed.first().or(self.plain.as_ref())
+    }
+}
+
+/// The stamp and the compression suffix (`""` for a plain file) of a name
+/// of the form `<active>.<stamp>[.zst|.gz]`.
+fn parse_rotated<'a>(name: &'a str, active: &str) -> Option<(u64, &'a str)> {
+    let rest = name.strip_prefix(active)?.strip_prefix('.')?;
+    let stamp = rest.get(..STAMP_LEN)?;
+    let ms = parse_stamp(stamp)?;
+    match rest.get(STAMP_LEN..)? {
+        "" => Some((ms, "")),
+        ext => {
+            let ext = ext.strip_prefix('.')?;
+            COMPRESSED_EXTENSIONS.contains(&ext).then_some((ms, ext))
+        }
+    }
+}
+
 /// Rotated files of `active` in `dir` (regular files only), oldest first,
-/// with their stamps.
-pub fn list_rotated(dir: &Path, active: &str) -> io::Result<Vec<(u64, PathBuf)>> {
-    let mut out = Vec::new();
+/// each stamp once with every form of it that exists.
+pub fn list_rotated_forms(dir: &Path, active: &str) -> io::Result<Vec<(u64, RotatedForms)>> {
+    let mut by_stamp = std::collections::BTreeMap::<u64, RotatedForms>::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(rest) = name.strip_prefix(active).and_then(|r| r.strip_prefix('.')) else {
-            continue;
-        };
-        let Some(ms) = parse_stamp(rest) else {
+        let Some((ms, ext)) = parse_rotated(name, active) else {
             continue;
         };
         // Only regular files are ours to count and delete: a directory or
         // link that happens to carry such a name is left alone (and never
         // stops pruning).
-        if entry.file_type().is_ok_and(|t| t.is_file()) {
-            out.push((ms, entry.path()));
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let forms = by_stamp.entry(ms).or_default();
+        if ext.is_empty() {
+            forms.plain = Some(entry.path());
+        } else {
+            forms.compressed.push(entry.path());
         }
     }
-    out.sort();
-    Ok(out)
+    Ok(by_stamp.into_iter().collect())
+}
+
+/// Rotated files of `active` in `dir` (regular files only), oldest first,
+/// with their stamps: one path per rotated file, the compressed form when
+/// both exist.
+pub fn list_rotated(dir: &Path, active: &str) -> io::Result<Vec<(u64, PathBuf)>> {
+    Ok(list_rotated_forms(dir, active)?
+        .into_iter()
+        .filter_map(|(ms, forms)| forms.best().map(|p| (ms, p.clone())))
+        .collect())
+}
+
+/// Whether any form of the rotated name for `ms` exists (of any type).
+fn rotated_name_taken(dir: &Path, active: &str, ms: u64) -> bool {
+    let plain = rotated_name(active, ms);
+    std::iter::once(plain.clone())
+        .chain(COMPRESSED_EXTENSIONS.iter().map(|e| format!("{plain}.{e}")))
+        .any(|n| dir.join(n).symlink_metadata().is_ok())
 }
 
 /// Rename `dir/active` to its rotated name, then delete the oldest rotated
@@ -96,30 +153,49 @@ pub fn rotate(dir: &Path, active: &str, keep: usize, now_ms: u64) -> io::Result<
     };
     // `rename` replaces its target: never let it replace a kept file that
     // appeared since the listing.
-    let mut target = dir.join(rotated_name(active, ms));
-    while target.symlink_metadata().is_ok() {
+    while rotated_name_taken(dir, active, ms) {
         ms += 1;
-        target = dir.join(rotated_name(active, ms));
     }
+    let target = dir.join(rotated_name(active, ms));
     std::fs::rename(dir.join(active), &target)?;
     prune(dir, active, keep)?;
     Ok(target)
 }
 
 /// Delete the oldest rotated files of `active` so that at most `keep`
-/// remain. Returns how many were deleted.
+/// remain, every form of each. Returns how many were deleted.
 pub fn prune(dir: &Path, active: &str, keep: usize) -> io::Result<usize> {
-    let files = list_rotated(dir, active)?;
+    let files = list_rotated_forms(dir, active)?;
     let excess = files.len().saturating_sub(keep);
-    for (_, path) in &files[..excess] {
-        match std::fs::remove_file(path) {
-            Ok(()) => {}
-            // Someone (a shipper, an operator) removed it first: fine.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+    for (ms, _) in &files[..excess] {
+        // Compressed forms first, then the plain one, whatever the listing
+        // saw: a compression finishing meanwhile removes its output when it
+        // finds the plain file gone (see `compress`), so no form survives.
+        let plain = rotated_name(active, *ms);
+        for ext in COMPRESSED_EXTENSIONS {
+            remove_if_present(&dir.join(format!("{plain}.{ext}")))?;
         }
+        remove_if_present(&dir.join(plain))?;
     }
     Ok(excess)
+}
+
+/// Remove a regular file (or nothing) at `path`; a directory or link a
+/// listing saw there is not ours.
+fn remove_if_present(path: &Path) -> io::Result<()> {
+    match path.symlink_metadata() {
+        Ok(m) if m.file_type().is_file() => {}
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        // Someone (a shipper, an operator, the compressor) removed it
+        // first: fine.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
@@ -188,8 +264,8 @@ mod tests {
     fn rotate_keeps_increasing_names_and_prunes_only_ours() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        std::fs::write(d.join("a.jsonl.20261126T040300.123Z.gz"), "x").unwrap();
         std::fs::write(d.join("a.jsonl.old"), "x").unwrap();
+        std::fs::write(d.join("a.jsonl.20261126T040300.123Z.xz"), "x").unwrap();
         std::fs::write(d.join("ab.jsonl.20261126T040300.123Z"), "x").unwrap();
         let mut names = Vec::new();
         for i in 0..5 {
@@ -207,13 +283,48 @@ mod tests {
             .collect();
         assert_eq!(contents, ["2", "3", "4"]);
         for other in [
-            "a.jsonl.20261126T040300.123Z.gz",
+            "a.jsonl.20261126T040300.123Z.xz",
             "a.jsonl.old",
             "ab.jsonl.20261126T040300.123Z",
         ] {
             assert!(d.join(other).exists(), "{other} was deleted");
         }
         assert!(!d.join("a.jsonl").exists());
+    }
+
+    #[test]
+    fn plain_and_compressed_forms_of_a_stamp_are_one_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let old = rotated_name("a.jsonl", 1_000);
+        let mid = rotated_name("a.jsonl", 2_000);
+        let new = rotated_name("a.jsonl", 3_000);
+        for name in [
+            old.clone(),
+            format!("{old}.zst"),
+            format!("{mid}.gz"),
+            new.clone(),
+            format!("{new}.xz"),
+        ] {
+            std::fs::write(d.join(name), "x").unwrap();
+        }
+        let listed = list_rotated(d, "a.jsonl").unwrap();
+        assert_eq!(
+            listed,
+            [
+                (1_000, d.join(format!("{old}.zst"))),
+                (2_000, d.join(format!("{mid}.gz"))),
+                (3_000, d.join(&new)),
+            ]
+        );
+        assert_eq!(prune(d, "a.jsonl", 2).unwrap(), 1);
+        assert!(!d.join(&old).exists() && !d.join(format!("{old}.zst")).exists());
+        assert_eq!(list_rotated(d, "a.jsonl").unwrap().len(), 2);
+        // A new rotation never reuses a stamp that has any form.
+        std::fs::write(d.join("a.jsonl"), "y").unwrap();
+        let p = rotate(d, "a.jsonl", 10, 0).unwrap();
+        assert_eq!(p, d.join(rotated_name("a.jsonl", 3_001)));
+        assert!(d.join(format!("{new}.xz")).exists(), "not ours: kept");
     }
 
     #[test]

@@ -62,7 +62,7 @@ impl Sink for StdoutSink {
             Ok(()) => Written {
                 written: n,
                 failed: 0,
-                rotate_failures: 0,
+                ..Written::default()
             },
             Err(e) => {
                 if e.kind() == std::io::ErrorKind::BrokenPipe {
@@ -71,7 +71,7 @@ impl Sink for StdoutSink {
                 Written {
                     written: 0,
                     failed: n,
-                    rotate_failures: 0,
+                    ..Written::default()
                 }
             }
         }

@@ -110,7 +110,7 @@ keep = 1000
     );
     let mut lines = Vec::new();
     for f in &json_files {
-        for l in std::fs::read_to_string(f).unwrap().lines() {
+        for l in String::from_utf8(read_plain(f)).unwrap().lines() {
             lines.push(l.to_string());
         }
         json_lines(f); // parses on its own, ends with a whole line

@@ -6,16 +6,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use netpulse::output::Format;
-use netpulse::output::sink::file::{FileSink, FileSinkConfig, new_encoder};
+use netpulse::output::sink::file::{Compression, FileSink, FileSinkConfig, new_encoder};
 use netpulse_testkit::output::*;
 
 /// A tmpfs of `size` mounted on a temporary directory, unmounted on drop.
-struct Tmpfs {
+pub(super) struct Tmpfs {
     dir: tempfile::TempDir,
 }
 
 impl Tmpfs {
-    fn mount(size: &str) -> Tmpfs {
+    pub(super) fn mount(size: &str) -> Tmpfs {
         let dir = tempfile::tempdir().unwrap();
         let status = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755")])
@@ -30,7 +30,7 @@ impl Tmpfs {
         Tmpfs { dir }
     }
 
-    fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         self.dir.path()
     }
 }
@@ -86,6 +86,7 @@ fn json_full_disk_counts_failures_leaves_no_partial_line_and_resumes() {
         rotate_age: None,
         keep: 1,
         file_mode: 0o640,
+        compress: Compression::Off,
     };
     let mut sink = FileSink::open(new_encoder(Format::Json, "netpulse").unwrap(), cfg).unwrap();
     let ballast = ballast(fs.path(), 32 * 1024);
@@ -138,6 +139,7 @@ fn csv_full_disk_during_rotation_keeps_header_first_in_every_file() {
         rotate_age: None,
         keep: 2,
         file_mode: 0o640,
+        compress: Compression::Off,
     };
     let enc = new_encoder(Format::Csv, "netpulse").unwrap();
     let headers: Vec<Vec<u8>> = enc.streams().iter().map(|s| s.header.clone()).collect();

@@ -1,3 +1,4 @@
+mod compression;
 mod csv;
 mod full_disk;
 mod golden_output;

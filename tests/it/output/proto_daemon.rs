@@ -50,7 +50,7 @@ rotate_size = "8KiB"
 
     let mut json = Vec::new();
     for f in files(&out, "netpulse.jsonl") {
-        json.extend_from_slice(&std::fs::read(&f).unwrap());
+        json.extend_from_slice(&read_plain(&f));
     }
     let proto_files = files(&out, "netpulse.pb");
     assert!(

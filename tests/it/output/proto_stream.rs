@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use netpulse::output::proto::{Origin, ProtoEncoder, StreamDecoder};
-use netpulse::output::sink::file::{FileSink, FileSinkConfig, new_encoder};
+use netpulse::output::sink::file::{Compression, FileSink, FileSinkConfig, new_encoder};
 use netpulse::output::sink::rotation;
 use netpulse::output::{Encoder, Format, json};
 use netpulse::record::Batch;
@@ -290,6 +290,7 @@ fn file_sink_rotates_proto_without_ever_splitting_a_message() {
         rotate_age: None,
         keep: 1000,
         file_mode: 0o640,
+        compress: Compression::Off,
     };
     let encoder = new_encoder(Format::Proto, "netpulse").unwrap();
     assert_eq!(encoder.streams()[0].file_name, "netpulse.pb");
@@ -483,6 +484,7 @@ fn restarted_file_sink_cuts_a_torn_message_before_appending() {
         rotate_age: None,
         keep: 5,
         file_mode: 0o640,
+        compress: Compression::Off,
     };
     let batches: Vec<Batch> = (0..4).map(|s| linux_like::batch(s, s, 20, true)).collect();
     let open = || FileSink::open(new_encoder(Format::Proto, "netpulse").unwrap(), cfg.clone());

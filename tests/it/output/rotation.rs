@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use netpulse::output::Format;
-use netpulse::output::sink::file::{FileSink, FileSinkConfig, WriteReport, new_encoder};
+use netpulse::output::sink::file::{
+    Compression, FileSink, FileSinkConfig, WriteReport, new_encoder,
+};
 use netpulse::output::sink::rotation;
 use netpulse_testkit::output::*;
 
@@ -19,6 +21,7 @@ fn config(dir: &Path, size: Option<u64>, age: Option<Duration>, keep: usize) -> 
         rotate_age: age,
         keep,
         file_mode: 0o640,
+        compress: Compression::Off,
     }
 }
 
@@ -92,7 +95,8 @@ fn json_size_rotation_keeps_every_record_once_and_tail_follows() {
             WriteReport {
                 written: per as u64 + 1,
                 failed: 0,
-                rotate_failures: 0
+                rotate_failures: 0,
+                compress_failures: 0
             }
         );
         next_id += per as u64;
@@ -396,7 +400,8 @@ fn reopen_that_fails_keeps_writing_to_the_old_file() {
         WriteReport {
             written: 2,
             failed: 0,
-            rotate_failures: 0
+            rotate_failures: 0,
+            compress_failures: 0
         }
     );
     assert_eq!(sock_ids(&json_lines(&moved)), [0, 1, 2, 3]);

@@ -22,6 +22,11 @@ pub struct Agent {
 impl Agent {
     /// Start `netpulse run --config <dir>/netpulse.toml` with `config`.
     pub fn start(dir: &Path, config: &str) -> Agent {
+        Agent::start_with_env(dir, config, &[])
+    }
+
+    /// [`Agent::start`] with extra environment variables (test hooks).
+    pub fn start_with_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> Agent {
         let cfg = dir.join("netpulse.toml");
         std::fs::write(&cfg, config).unwrap();
         let log = dir.join("agent.log");
@@ -29,6 +34,7 @@ impl Agent {
             .args(["run", "--config"])
             .arg(&cfg)
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(File::create(&log).unwrap())
@@ -154,10 +160,16 @@ pub fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
                 .is_some_and(|n| n.starts_with(prefix))
         })
         .collect();
-    // Rotated files are `<active>.<YYYYMMDDTHHMMSS.mmmZ>`: per family, the
-    // rotated ones in name (= time) order, then the active file.
+    // Rotated files are `<active>.<YYYYMMDDTHHMMSS.mmmZ>`, maybe compressed
+    // (`.zst`, `.gz`): per family, the rotated ones in name (= time) order,
+    // then the active file.
     v.sort_by_key(|p| {
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let full = p.file_name().unwrap().to_string_lossy().into_owned();
+        let name = full
+            .strip_suffix(".zst")
+            .or_else(|| full.strip_suffix(".gz"))
+            .unwrap_or(&full)
+            .to_string();
         let n = name.len();
         let rotated = n > 21 && name.ends_with('Z') && name.as_bytes()[n - 21] == b'.';
         let family = if rotated {
@@ -170,11 +182,30 @@ pub fn files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     v
 }
 
+/// The bytes of a file the agent wrote, decompressed if it is a rotated
+/// file the agent compressed (`.zst`, `.gz`).
+pub fn read_plain(path: &Path) -> Vec<u8> {
+    use std::io::Read;
+    let raw = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let name = path.to_string_lossy();
+    if name.ends_with(".zst") {
+        zstd::decode_all(&raw[..]).unwrap_or_else(|e| panic!("{name}: not zstd: {e}"))
+    } else if name.ends_with(".gz") {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .unwrap_or_else(|e| panic!("{name}: not gzip: {e}"));
+        out
+    } else {
+        raw
+    }
+}
+
 /// Every line of a JSON Lines file, each parsed; asserts the file ends
 /// with a complete line. Only for files nobody is writing any more (the
 /// agent has exited, or the file was rotated): see [`json_lines_so_far`].
 pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
-    let bytes = std::fs::read(path).unwrap();
+    let bytes = read_plain(path);
     if !bytes.is_empty() {
         assert_eq!(
             bytes.last(),
@@ -216,7 +247,7 @@ pub fn json_lines_so_far(path: &Path) -> Vec<serde_json::Value> {
 
 /// Records of a CSV file (header first); asserts it ends with a newline.
 pub fn csv_records(path: &Path) -> Vec<csv::StringRecord> {
-    let bytes = std::fs::read(path).unwrap();
+    let bytes = read_plain(path);
     if !bytes.is_empty() {
         assert_eq!(
             bytes.last(),

@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# Bytes written per day and CPU per fast tick, at 1,000 / 10,000 / 40,000
+# loopback sockets of which 5 % move data every second (not part of CI: it
+# needs ~10 minutes and 20,000 loopback connections).
+#
+#   benches/output_volume.sh [WINDOW_SECONDS] [SOCKET_COUNTS...]
+#       (default: a 60 s window at 1000 10000 40000 sockets)
+#
+# For each socket count, in a fresh network namespace:
+#  1. Volume: one agent with six outputs (json, csv, proto x sockets = all,
+#     changed), fast tier 1 s and only its records, no rotation. Bytes per
+#     day = bytes the files grew by over a window of whole ticks (after the
+#     first polls, so a `changed` output's first full baseline is left out
+#     and its steady state of changes plus heartbeats is what counts),
+#     times 86,400 / window. Compressed = the same window's bytes through
+#     `zstd -3`, the library and level the agent compresses rotated files
+#     with.
+#  2. CPU: one agent with the default output (json, changed, zstd) for 20
+#     fast ticks, CPU per tick (divided by the polls the agent reports; a
+#     skipped tick fails the run) against one `ss -tin` on the same sockets,
+#     measured right after (target <= 0.30 in changed mode). Its files
+#     rotate every 4 MiB, so compression runs during the window: its CPU
+#     counts, and a tick it delayed would fail the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WINDOW=${1:-60}
+shift || true
+COUNTS=${*:-1000 10000 40000}
+cargo build --release --quiet
+BIN=$PWD/target/release/netpulse
+exec unshare --net sh -c 'ip link set lo up && exec python3 - "$0" "$1" "$2"' "$BIN" "$WINDOW" "$COUNTS" <<'PY'
+import json, os, resource, signal, socket, subprocess, sys, tempfile, time
+
+sys.stdout.reconfigure(line_buffering=True)
+BIN, WINDOW, COUNTS = sys.argv[1], int(sys.argv[2]), [int(c) for c in sys.argv[3].split()]
+PER = 5000          # connections per load process: 10,000 descriptors (limit here 20,000)
+BUSY = 0.05         # share of connections that move data every second
+TICKS = 20          # fast ticks of the CPU run
+DAY = 86400
+
+def hold(ip, pairs):
+    """One load process: `pairs` connections to itself on `ip`, held open;
+    every second, mid-way between two fast ticks, the first 5 % send 64
+    bytes and their peers read them."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 20000), hard))
+    l = socket.socket(); l.bind((ip, 0)); l.listen(4096)
+    conns = []
+    for _ in range(pairs):
+        c = socket.create_connection(l.getsockname())
+        s, _ = l.accept()
+        s.setblocking(False)
+        conns.append((c, s))
+    busy = conns[: max(1, int(len(conns) * BUSY))]
+    os.write(1, b"ready\n")
+    while True:
+        time.sleep(1.5 - time.time() % 1.0)
+        for c, _ in busy:
+            c.send(b"x" * 64)
+        for _, s in busy:
+            try:
+                s.recv(65536)
+            except BlockingIOError:
+                pass
+
+def start_load(sockets):
+    pairs, kids = sockets // 2, []
+    for i in range((pairs + PER - 1) // PER):
+        n = min(PER, pairs - i * PER)
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r); os.dup2(w, 1)
+            try:
+                hold(f"127.0.3.{10 + i}", n)
+            finally:
+                os._exit(0)
+        os.close(w)
+        assert os.read(r, 6) == b"ready\n"
+        kids.append(pid)
+    return kids
+
+def stop_load(kids):
+    for k in kids:
+        os.kill(k, signal.SIGTERM)
+    for k in kids:
+        os.waitpid(k, 0)
+
+def cpu_of(pid):
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+def ss_cpu():
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(["ss", "-tin"], stdout=subprocess.DEVNULL, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+def reference(runs=10):
+    """Mean CPU of one `ss -tin`, runs one second apart."""
+    out = []
+    for _ in range(runs):
+        t = time.time(); out.append(ss_cpu())
+        time.sleep(max(0.0, 1.0 - (time.time() - t)))
+    return sum(out) / len(out)
+
+AGENTS = []
+
+def agent(cfg_text, tmp):
+    cfg = os.path.join(tmp, "netpulse.toml")
+    open(cfg, "w").write(cfg_text)
+    p = subprocess.Popen([BIN, "run", "--config", cfg], stderr=open(os.path.join(tmp, "log"), "w"))
+    AGENTS.append(p)
+    return p
+
+def stop_agents():
+    """Whatever a failed run left running."""
+    for p in AGENTS:
+        if p.poll() is None:
+            p.kill(); p.wait()
+
+def wait_for(what, cond, limit=180.0):
+    deadline = time.time() + limit
+    while not cond():
+        if time.time() > deadline:
+            sys.exit(f"benchmark failed: no {what} after {limit:.0f} s")
+        time.sleep(0.05)
+
+def mid_second():
+    time.sleep(1.5 - time.time() % 1.0)
+    return time.time()
+
+def fast_system_lines(path):
+    """Fast-tier system lines of a JSON Lines file written so far, and of
+    its rotated files (decompressed with zstd -dc when compressed)."""
+    for _ in range(100):
+        try:
+            return fast_system_lines_once(path)
+        except FileNotFoundError:
+            pass  # a rotated file was compressed while being listed: again
+    sys.exit(f"benchmark failed: {path}'s files kept changing while being read")
+
+def fast_system_lines_once(path):
+    d, active = os.path.split(path)
+    rotated = sorted(n for n in os.listdir(d) if n.startswith(active + "."))
+    texts = []
+    for n in rotated:
+        if n.endswith(".zst"):
+            texts.append(subprocess.run(["zstd", "-dc", os.path.join(d, n)], capture_output=True).stdout)
+        else:
+            texts.append(open(os.path.join(d, n), "rb").read())
+    texts.append(open(path, "rb").read())
+    rows = []
+    for text in texts:
+        for line in text.splitlines(keepends=True):
+            if not line.endswith(b"\n") or b'"type":"system"' not in line:
+                continue
+            v = json.loads(line)
+            if v.get("tier") == "fast":
+                rows.append(v)
+    return rows
+
+TIERS = """
+[tiers.fast]
+interval = "1s"
+[tiers.standard]
+interval = "1h"      # one process scan at start, so lines carry pid/command
+[tiers.slow]
+enabled = false
+[tiers.aggregate]
+enabled = false
+"""
+OUTPUTS = [(f, m) for f in ("json", "csv", "proto") for m in ("all", "changed")]
+
+def volume(sockets):
+    tmp = tempfile.mkdtemp(prefix="np-volume-")
+    out = f"{tmp}/out"
+    cfg = TIERS + "".join(f"""
+[[output]]
+format = "{f}"
+dir = "{out}"
+prefix = "{f}-{m}"
+tiers = ["fast"]
+sockets = "{m}"
+rotate_size = "1TiB"
+rotate_age = "off"
+keep = 1
+compress = "off"
+""" for f, m in OUTPUTS)
+    p = agent(cfg, tmp)
+    probe = f"{out}/json-changed.jsonl"
+    wait_for("three fast polls", lambda: os.path.exists(probe) and len(fast_system_lines(probe)) >= 3)
+    def sizes():
+        return {n: os.path.getsize(f"{out}/{n}") for n in os.listdir(out) if not n.startswith(".")}
+    t0 = mid_second(); s0 = sizes()
+    time.sleep(WINDOW - 1)
+    t1 = mid_second(); s1 = sizes()
+    secs = round(t1 - t0)
+    p.send_signal(signal.SIGTERM); p.wait(timeout=120)
+    last = fast_system_lines(probe)[-1]
+    rows = {}
+    for f, m in OUTPUTS:
+        plain = zst = 0
+        for n in s1:
+            if not n.startswith(f"{f}-{m}"):
+                continue
+            with open(f"{out}/{n}", "rb") as fh:
+                fh.seek(s0.get(n, 0))
+                chunk = fh.read(s1[n] - s0.get(n, 0))
+            plain += len(chunk)
+            zst += len(subprocess.run(["zstd", "-3", "-c"], input=chunk, capture_output=True, check=True).stdout)
+        rows[(f, m)] = (plain * DAY / secs, zst * DAY / secs)
+    subprocess.run(["rm", "-rf", tmp])
+    return rows, secs, last
+
+def cpu(sockets):
+    tmp = tempfile.mkdtemp(prefix="np-cpu-")
+    # Default output, but small files: rotations and their compression fall
+    # inside the window, in the CPU figure, and must not skip a tick.
+    p = agent(TIERS + f'[[output]]\nformat = "json"\ndir = "{tmp}/out"\nrotate_size = "4MiB"\nkeep = 1000\n', tmp)
+    path = f"{tmp}/out/netpulse.jsonl"
+    wait_for("three fast polls", lambda: os.path.exists(path) and len(fast_system_lines(path)) >= 3)
+    t0 = mid_second(); c0 = cpu_of(p.pid)
+    time.sleep(TICKS - 1)
+    t1 = mid_second(); c1 = cpu_of(p.pid)
+    p.send_signal(signal.SIGTERM); p.wait(timeout=60)
+    compressed = sum(1 for n in os.listdir(f"{tmp}/out") if n.endswith(".zst"))
+    rows = fast_system_lines(path)
+    before = [r["skipped_ticks"] for r in rows if r["ts"] / 1e9 <= t0]
+    inside = [r for r in rows if t0 < r["ts"] / 1e9 <= t1]
+    due = int(t1) - int(t0)
+    if len(inside) != due or (before and inside[-1]["skipped_ticks"] > before[-1]):
+        sys.exit(f"benchmark failed: {len(inside)} fast polls in a window with {due} ticks due, "
+                 f"or a skipped tick in it")
+    os.sync()
+    ss = reference()
+    subprocess.run(["rm", "-rf", tmp])
+    return (c1 - c0) / len(inside), ss, len(inside), compressed
+
+def report_volume(n, rows, secs, last):
+    print(f"\n{n} sockets ({int(n * BUSY)} moving data each second), window {secs} s, "
+          f"load average {os.getloadavg()[0]:.1f}; agent at the end: skipped_ticks "
+          f"{last.get('skipped_ticks')}, dropped {last.get('dropped')}, write_errors {last.get('write_errors')}")
+    for (f, m), (plain, zst) in rows.items():
+        print(f"  {f:5} {m:7}: {plain / 1e9:8.3f} GB/day plain, {zst / 1e9:8.3f} GB/day zstd "
+              f"({plain / max(zst, 1):.0f}x); default budget (25 x 64 MiB per stream) keeps "
+              f"{25 * 64 * 2**20 / (plain / 24):.1f} h")
+    base = rows[("json", "all")][0]
+    best = rows[("json", "changed")][1]
+    print(f"  changed+zstd JSON / all plain JSON: 1/{base / best:.0f} (target <= 1/30)")
+
+print(f"machine: {os.cpu_count()} cores, {os.uname().release}, load average {os.getloadavg()[0]:.1f} at start; "
+      f"own network namespace, other work on this host is not stopped")
+summary = {}
+for n in COUNTS:
+    kids = start_load(n)
+    try:
+        rows, secs, last = volume(n)
+        report_volume(n, rows, secs, last)
+        per_tick, ss, ticks, compressed = cpu(n)
+    finally:
+        stop_agents()
+        stop_load(kids)
+    print(f"  CPU per fast tick, json changed+zstd: {per_tick * 1000:.1f} ms over {ticks} ticks, "
+          f"ss -tin {ss * 1000:.1f} ms (mean of 10), ratio {per_tick / ss:.2f} (target <= 0.30); "
+          f"{compressed} rotated files compressed meanwhile, no tick skipped")
+PY
