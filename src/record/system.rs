@@ -68,6 +68,12 @@ pub struct SystemRecord {
     /// platform reports it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_bytes: Option<u64>,
+    /// Batches waiting in `[[nats]]` spools for the server's acknowledgement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_spooled: Option<u64>,
+    /// Batches dropped from full `[[nats]]` spools since start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_dropped: Option<u64>,
 }
 
 impl SystemRecord {

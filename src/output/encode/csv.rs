@@ -407,6 +407,9 @@ mod tests {
             sockets_unchanged: Some(11),
             closed: Some(12),
             memory_bytes: Some(10),
+            // JSON lines only for now.
+            stream_spooled: None,
+            stream_dropped: None,
         }
     }
 

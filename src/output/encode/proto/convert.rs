@@ -179,6 +179,9 @@ fn system_to_pb(s: &SystemRecord) -> pb::SystemRecord {
         sockets_unchanged,
         closed,
         memory_bytes,
+        // Not in the protobuf schema yet: JSON lines carry them.
+        stream_spooled: _,
+        stream_dropped: _,
     } = s;
     pb::SystemRecord {
         ts: *ts,
@@ -557,6 +560,8 @@ fn system_from_pb(s: pb::SystemRecord) -> Result<SystemRecord, InvalidBatch> {
         sockets_unchanged,
         closed,
         memory_bytes,
+        stream_spooled: None,
+        stream_dropped: None,
     })
 }
 

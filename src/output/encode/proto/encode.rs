@@ -214,6 +214,9 @@ fn system_body(s: &SystemRecord, out: &mut Vec<u8>, sub: &mut Vec<u8>) {
         sockets_unchanged,
         closed,
         memory_bytes,
+        // Not in the protobuf schema yet: JSON lines carry them.
+        stream_spooled: _,
+        stream_dropped: _,
     } = s;
     fixed64(out, 1, *ts);
     uint(out, 2, tier_to_pb(*tier) as u64);
