@@ -103,6 +103,8 @@ pub struct NatsSink {
     publisher: Option<JoinHandle<()>>,
     buf: Vec<u8>,
     last_warning: Option<Instant>,
+    /// Batches this output dropped from its full spool.
+    dropped: u64,
 }
 
 /// A short name for logs: `nats:netpulse@nats://host:4222`.
@@ -145,6 +147,7 @@ impl NatsSink {
             publisher: Some(publisher),
             buf: Vec::new(),
             last_warning: None,
+            dropped: 0,
         };
         let shared = Arc::clone(&sink.shared);
         let mut st = shared.lock();
@@ -200,6 +203,7 @@ impl NatsSink {
 
     fn count_dropped(&mut self, n: u64) {
         if n > 0 {
+            self.dropped += n;
             self.shared.counters.dropped.fetch_add(n, Ordering::Relaxed);
             let max = self.cfg.spool_max;
             self.warn_limited(format_args!(
@@ -300,7 +304,9 @@ impl Drop for NatsSink {
             warn!(sink = %self.name, batches = waiting, "stopping before the spool was free; batches held in memory are lost");
             st.waiting.clear();
         }
+        let spooled = st.spool.as_ref().map_or(0, Spool::len);
         st.spool = None;
+        info!(sink = %self.name, spooled, dropped = self.dropped, "stream output stopped");
         let mine = self.shared.reported.swap(0, Ordering::Relaxed);
         let counters = &self.shared.counters;
         counters.spooled.fetch_sub(mine, Ordering::Relaxed);
@@ -397,6 +403,9 @@ async fn connect(cfg: &NatsConfig) -> Result<async_nats::Client, String> {
 
 /// Publish from the oldest unacknowledged message on, keeping at most
 /// [`WINDOW`] unacknowledged; remove each from the spool once acknowledged.
+/// Asked to stop, it goes on for at most [`STOP_GRACE`] while the server
+/// takes what is spooled, so a clean stop leaves nothing behind when the
+/// server is there, and a restart resends nothing.
 async fn pump(
     client: &async_nats::Client,
     shared: &Shared,
@@ -406,6 +415,14 @@ async fn pump(
     let js = jetstream::new(client.clone());
     let mut cursor: Option<u64> = None;
     let mut in_flight: VecDeque<(u64, AckFuture)> = VecDeque::new();
+    let mut deadline: Option<tokio::time::Instant> = None;
+    // Resolves when the agent asks to stop, then at the grace deadline.
+    let give_up = |deadline: Option<tokio::time::Instant>| async move {
+        match deadline {
+            None => stop.cancelled().await,
+            Some(d) => tokio::time::sleep_until(d).await,
+        }
+    };
     loop {
         while in_flight.len() < WINDOW {
             let next = {
@@ -427,7 +444,11 @@ async fn pump(
                 .payload(msg.payload.into())
                 .message_id(&msg.id);
             let sent = tokio::select! {
-                _ = stop.cancelled() => return End::Stopped,
+                _ = give_up(deadline) => {
+                    if deadline.is_some() { return End::Stopped; }
+                    deadline = Some(tokio::time::Instant::now() + STOP_GRACE);
+                    continue;
+                }
                 r = js.send_publish(msg.subject, publish) => r,
             };
             match sent {
@@ -437,17 +458,26 @@ async fn pump(
             cursor = Some(msg.index);
         }
         let Some((index, mut ack)) = in_flight.pop_front() else {
-            tokio::select! {
-                _ = stop.cancelled() => return End::Stopped,
-                _ = shared.appended.notified() => continue,
-            }
-        };
-        let acked = tokio::select! {
-            _ = stop.cancelled() => {
-                finish(shared, index, ack, in_flight).await;
+            if deadline.is_some() {
+                // Stopping and everything is acknowledged.
                 return End::Stopped;
             }
-            r = &mut ack => r,
+            tokio::select! {
+                _ = stop.cancelled() => {
+                    deadline = Some(tokio::time::Instant::now() + STOP_GRACE);
+                }
+                _ = shared.appended.notified() => {}
+            }
+            continue;
+        };
+        let acked = loop {
+            tokio::select! {
+                _ = give_up(deadline) => {
+                    if deadline.is_some() { return End::Stopped; }
+                    deadline = Some(tokio::time::Instant::now() + STOP_GRACE);
+                }
+                r = &mut ack => break r,
+            }
         };
         match acked {
             Ok(_) => {
@@ -461,29 +491,6 @@ async fn pump(
                 *backoff = BACKOFF_MIN;
             }
             Err(e) => return End::Failed(e.to_string()),
-        }
-    }
-}
-
-/// Stopping: take the acknowledgements already on their way (bounded), so
-/// a restart does not resend what the server has.
-async fn finish(
-    shared: &Shared,
-    first: u64,
-    first_ack: AckFuture,
-    rest: VecDeque<(u64, AckFuture)>,
-) {
-    let deadline = tokio::time::Instant::now() + STOP_GRACE;
-    for (index, ack) in std::iter::once((first, first_ack)).chain(rest) {
-        match tokio::time::timeout_at(deadline, ack).await {
-            Ok(Ok(_)) => {
-                let mut st = shared.lock();
-                if let Some(s) = st.spool.as_mut() {
-                    let _ = s.ack(index);
-                }
-                shared.report(&st);
-            }
-            _ => return,
         }
     }
 }

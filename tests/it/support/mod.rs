@@ -4,5 +4,6 @@
 
 pub mod c_program;
 pub mod daemon;
+pub mod nats;
 pub mod replay;
 pub mod sockopt;
