@@ -107,9 +107,36 @@ pub struct NatsSink {
     dropped: u64,
 }
 
-/// A short name for logs: `nats:netpulse@nats://host:4222`.
+/// A short name for logs: `nats:netpulse@nats://host:4222`, passwords
+/// in the URLs left out.
 pub fn describe(cfg: &NatsConfig) -> String {
-    format!("nats:{}@{}", cfg.subject, cfg.url)
+    let urls: Vec<String> = cfg.urls().iter().map(|u| without_password(u)).collect();
+    format!("nats:{}@{}", cfg.subject, urls.join(","))
+}
+
+/// `tls://user:secret@host:4222` as `tls://user@host:4222`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// The user and password written in the first URL that has them (the
+/// client does not take them from the URL itself).
+fn url_user_password(cfg: &NatsConfig) -> Option<(String, String)> {
+    cfg.urls().iter().find_map(|u| {
+        let addr: async_nats::ServerAddr = u.parse().ok()?;
+        let user = addr.username()?.to_string();
+        let password = addr.password().unwrap_or_default().to_string();
+        Some((user, password))
+    })
 }
 
 impl NatsSink {
@@ -389,6 +416,9 @@ async fn connect(cfg: &NatsConfig) -> Result<async_nats::Client, String> {
             .map_err(|e| format!("reading credentials {}: {e}", path.display()))?,
         None => async_nats::ConnectOptions::new(),
     };
+    if let Some((user, password)) = url_user_password(cfg) {
+        opts = opts.user_and_password(user, password);
+    }
     if let Some(ca) = &cfg.tls_ca {
         opts = opts.add_root_certificates(ca.clone());
     }
@@ -505,6 +535,22 @@ mod tests {
         assert_eq!(subject_token("a b*c>d"), "a_b_c_d");
         assert_eq!(subject_token(""), "unknown");
         assert_eq!(subject_token("db-2_x"), "db-2_x");
+    }
+
+    #[test]
+    fn passwords_stay_out_of_names_but_reach_the_client() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[[output]]\ndir = \"-\"\n[[nats]]\nspool_dir = \"{}\"\nurl = \"tls://agent:s3cret@h1:4222,nats://h2:4222\"\n",
+            dir.path().display()
+        );
+        let cfg = crate::config::Config::parse(&text).unwrap().nats.remove(0);
+        let name = describe(&cfg);
+        assert_eq!(name, "nats:netpulse@tls://agent@h1:4222,nats://h2:4222");
+        assert_eq!(
+            url_user_password(&cfg),
+            Some(("agent".to_string(), "s3cret".to_string()))
+        );
     }
 
     #[test]

@@ -168,11 +168,21 @@ fn tls_and_a_password_connect_and_wrong_ones_lose_nothing() {
     // The right ones: everything spooled meanwhile arrives.
     std::fs::write(&agent.config, with("s3cret", &ca)).unwrap();
     agent.signal(Signal::SIGHUP);
-    server.wait_for("batches over TLS", Duration::from_secs(60), |m| {
-        m.len() >= 30
-    });
+    let t0 = Instant::now();
+    while server.messages().len() < 30 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no batches over TLS within 60 s:\n{}",
+            agent.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let (status, _, log) = agent.stop();
     assert!(status.success(), "agent exit {status}:\n{log}");
+    assert!(
+        !log.contains("s3cret") && !log.contains(":wrong@"),
+        "a password reached the log:\n{log}"
+    );
     let produced = system_lines(&out, "fast").len();
     let messages = server.wait_for("every batch", Duration::from_secs(30), |m| {
         m.len() >= produced
