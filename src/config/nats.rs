@@ -224,17 +224,21 @@ pub fn spool_problems(cfg: &NatsConfig) -> Vec<String> {
     if let Err(e) = super::preflight::check_dir(&cfg.spool_dir) {
         return vec![e];
     }
-    let file = cfg.spool_file();
-    match file.symlink_metadata() {
-        Ok(meta) => match crate::file_kind::describe_non_regular(&meta) {
-            Some(what) => vec![format!(
-                "`{}` is {what}, not a spool file netpulse may write; remove it",
-                file.display()
-            )],
-            None => Vec::new(),
-        },
-        Err(_) => Vec::new(),
+    let spool = cfg.spool_file();
+    let mut head = spool.clone().into_os_string();
+    head.push(".head");
+    let mut problems = Vec::new();
+    for file in [spool, PathBuf::from(head)] {
+        if let Ok(meta) = file.symlink_metadata() {
+            if let Some(what) = crate::file_kind::describe_non_regular(&meta) {
+                problems.push(format!(
+                    "`{}` is {what}, not a spool file netpulse may write; remove it",
+                    file.display()
+                ));
+            }
+        }
     }
+    problems
 }
 
 /// Why `s` is not a list of usable server URLs, if it is not.
@@ -358,6 +362,19 @@ mod tests {
         assert!(
             p.iter()
                 .any(|l| l.starts_with("nats[0].spool_dir:") && l.contains("not writable")),
+            "{p:#?}"
+        );
+    }
+
+    #[test]
+    fn a_planted_link_in_place_of_the_spool_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("netpulse.spool.head")).unwrap();
+        let p = problems(&base(dir.path()));
+        assert!(
+            p.iter().any(|l| l.starts_with("nats[0].spool_dir:")
+                && l.contains("netpulse.spool.head")
+                && l.contains("symbolic link")),
             "{p:#?}"
         );
     }

@@ -116,8 +116,10 @@ fn tls_and_a_password_connect_and_wrong_ones_lose_nothing() {
     make_ca(&pki, "other-ca");
     make_server_cert(&pki, "ca");
     let ca = pki.join("ca.pem");
+    // The agent's user may publish only to its own host's subjects.
+    let host = netpulse::output::stream::nats::subject_token(&netpulse::output::proto::host_name());
     let extra = format!(
-        "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n}}\nauthorization {{\n  user: agent\n  password: s3cret\n}}\n",
+        "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n}}\nauthorization {{\n  users = [\n    {{ user: agent, password: s3cret, permissions: {{ publish: [\"netpulse.{host}.>\"], subscribe: [\"_INBOX.>\"] }} }}\n    {{ user: reader, password: r3ad }}\n  ]\n}}\n",
         pki.join("server.pem").display(),
         pki.join("server.key").display()
     );
@@ -130,7 +132,7 @@ fn tls_and_a_password_connect_and_wrong_ones_lose_nothing() {
             async_nats::ConnectOptions::new()
                 .add_root_certificates(test_ca.clone())
                 .require_tls(true)
-                .user_and_password("agent".into(), "s3cret".into())
+                .user_and_password("reader".into(), "r3ad".into())
         }),
     );
     server.create_stream();
