@@ -90,4 +90,43 @@ fn every_batch_arrives_once_and_in_order_across_an_outage() {
         assert_eq!(d.batch.seq, m.id_parts().2);
         assert!(m.subject.starts_with("netpulse.") && m.subject.ends_with(&m.id_parts().0));
     }
+    subscribe_prints_json_lines(&server.url(), expected_fast);
+}
+
+/// `netpulse subscribe` prints the stream's protobuf batches as the JSON
+/// lines a file output writes.
+fn subscribe_prints_json_lines(url: &str, want_systems: usize) {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_netpulse"))
+        .args(["subscribe", "--url", url, "--subject", "netpulse.*.fast"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _guard = crate::support::daemon::KillOnDrop(child);
+    // Lines come through a channel so that waiting for them is bounded.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut systems = 0;
+    while systems < want_systems {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .unwrap_or_else(|e| {
+                panic!("subscribe printed {systems} system lines, then nothing: {e}")
+            })
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if v["type"] == "system" {
+            assert_eq!(v["tier"], "fast", "{v}");
+            assert!(v["host"].is_string(), "{v}");
+            systems += 1;
+        }
+    }
 }
