@@ -31,6 +31,9 @@ const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// How long a stopping publisher waits for acknowledgements already due.
 const STOP_GRACE: Duration = Duration::from_secs(2);
+/// Most bytes held in memory while the spool is not free (a replaced
+/// output still letting go of it, or another agent holding it by mistake).
+const MAX_WAITING_BYTES: u64 = 16 << 20;
 /// One warning per kind of trouble per this period.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -270,11 +273,12 @@ impl Sink for NatsSink {
         let result = match st.spool.as_mut() {
             Some(spool) => spool.append(&subject, &id, &payload).map(Some),
             None => {
-                // Bounded like the spool: drop the oldest beyond spool_max.
+                // Bounded: drop the oldest beyond the smaller of spool_max
+                // and MAX_WAITING_BYTES.
                 st.waiting_bytes += payload.len() as u64;
                 st.waiting.push_back((subject, id, payload.clone()));
                 let mut dropped = 0;
-                while st.waiting_bytes > self.cfg.spool_max {
+                while st.waiting_bytes > self.cfg.spool_max.min(MAX_WAITING_BYTES) {
                     let Some((_, _, p)) = st.waiting.pop_front() else {
                         break;
                     };
@@ -551,6 +555,55 @@ mod tests {
             url_user_password(&cfg),
             Some(("agent".to_string(), "s3cret".to_string()))
         );
+    }
+
+    fn fast_batch(seq: u64) -> Batch {
+        Batch {
+            tier: Some(crate::record::Tier::Fast),
+            ts: 1,
+            seq,
+            interval_ms: 1000,
+            system: Some(Default::default()),
+            sockets: Vec::new(),
+            closes: Vec::new(),
+        }
+    }
+
+    /// A reloaded output starts while the one it replaces still holds the
+    /// spool: its batches wait in memory and follow the old ones, in order.
+    #[test]
+    fn a_successor_waits_for_the_spool_and_keeps_the_order() {
+        let dir = tempfile::tempdir().unwrap();
+        // Nothing listens on port 1: both publishers only retry.
+        let text = format!(
+            "[[output]]\ndir = \"-\"\n[[nats]]\nspool_dir = \"{}\"\nurl = \"nats://127.0.0.1:1\"\nencoding = \"json\"\n",
+            dir.path().display()
+        );
+        let cfg = crate::config::Config::parse(&text).unwrap().nats.remove(0);
+        let counters = Arc::new(StreamCounters::default());
+        let mut old = NatsSink::open(&cfg, Arc::clone(&counters)).unwrap();
+        assert_eq!(old.write_batch(&fast_batch(0)).written, 1);
+        old.write_batch(&fast_batch(1));
+        let mut new = NatsSink::open(&cfg, Arc::clone(&counters)).unwrap();
+        assert_eq!(new.write_batch(&fast_batch(2)).written, 1);
+        assert_eq!(counters.spooled.load(Ordering::Relaxed), 3);
+        assert_eq!(counters.outputs.load(Ordering::Relaxed), 2);
+        drop(old);
+        new.write_batch(&fast_batch(3));
+        drop(new);
+        assert_eq!(counters.spooled.load(Ordering::Relaxed), 0);
+        assert_eq!(counters.outputs.load(Ordering::Relaxed), 0);
+        assert_eq!(counters.dropped.load(Ordering::Relaxed), 0);
+        let spool = Spool::open(&cfg.spool_file(), cfg.spool_max).unwrap();
+        let mut seqs = Vec::new();
+        let mut after = None;
+        while let Some(m) = spool.read_after(after).unwrap() {
+            after = Some(m.index);
+            assert!(m.subject.starts_with("netpulse.") && m.subject.ends_with(".fast"));
+            assert!(m.payload.starts_with(b"{\"type\":\"system\""));
+            seqs.push(m.id.rsplit('.').next().unwrap().parse::<u64>().unwrap());
+        }
+        assert_eq!(seqs, [0, 1, 2, 3]);
     }
 
     #[test]
