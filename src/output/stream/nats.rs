@@ -31,6 +31,9 @@ const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// How long a stopping publisher waits for acknowledgements already due.
 const STOP_GRACE: Duration = Duration::from_secs(2);
+/// Bytes of a message besides payload, id and subject (protocol line and
+/// header framing), with room to spare.
+const HEADER_ROOM: usize = 128;
 /// Most bytes held in memory while the spool is not free (a replaced
 /// output still letting go of it, or another agent holding it by mistake).
 const MAX_WAITING_BYTES: u64 = 16 << 20;
@@ -450,6 +453,7 @@ async fn pump(
     let mut cursor: Option<u64> = None;
     let mut in_flight: VecDeque<(u64, AckFuture)> = VecDeque::new();
     let mut deadline: Option<tokio::time::Instant> = None;
+    let mut too_large_warned: Option<Instant> = None;
     // Resolves when the agent asks to stop, then at the grace deadline.
     let give_up = |deadline: Option<tokio::time::Instant>| async move {
         match deadline {
@@ -473,6 +477,30 @@ async fn pump(
             };
             if client.connection_state() != async_nats::connection::State::Connected {
                 return End::Failed("the connection to the server was lost".into());
+            }
+            // A message over the server's max_payload can never be sent:
+            // waiting for it would block every batch behind it.
+            let max = client.server_info().max_payload;
+            if max > 0 && msg.payload.len() + msg.id.len() + msg.subject.len() + HEADER_ROOM > max {
+                let now = Instant::now();
+                if too_large_warned.is_none_or(|t| now.duration_since(t) >= WARN_EVERY) {
+                    too_large_warned = Some(now);
+                    warn!(
+                        bytes = msg.payload.len(),
+                        max_payload = max,
+                        "a batch is larger than the server's max_payload; dropped (see stream_dropped; raise max_payload in the server config)"
+                    );
+                }
+                let mut st = shared.lock();
+                if let Some(s) = st.spool.as_mut() {
+                    if let Err(e) = s.forget(msg.index) {
+                        return End::Failed(e.to_string());
+                    }
+                }
+                shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                shared.report(&st);
+                cursor = Some(msg.index);
+                continue;
             }
             let publish = Publish::build()
                 .payload(msg.payload.into())

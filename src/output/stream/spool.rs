@@ -271,6 +271,20 @@ impl Spool {
         self.reclaim()
     }
 
+    /// Forget the one record `index` (one that can never be sent), wherever
+    /// it is; the records before it stay.
+    pub fn forget(&mut self, index: u64) -> Result<(), SpoolError> {
+        if self.entries.front().is_some_and(|e| e.index == index) {
+            return self.ack(index);
+        }
+        if let Some(i) = self.entries.iter().position(|e| e.index == index) {
+            // Not at the front: it stays in the file, skipped from now on;
+            // after a restart it is met again and dropped again.
+            self.entries.remove(i);
+        }
+        Ok(())
+    }
+
     /// Give back the space of forgotten records: truncate when none is
     /// live, compact when the dead front is over half the limit.
     fn reclaim(&mut self) -> Result<(), SpoolError> {
@@ -465,6 +479,23 @@ mod tests {
         let s = Spool::open(&path, record * 3).unwrap();
         let ids: Vec<_> = all(&s).into_iter().map(|(id, _)| id).collect();
         assert_eq!(ids, ["id07", "id08", "id09"]);
+    }
+
+    #[test]
+    fn a_forgotten_record_is_skipped_and_the_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Spool::open(&dir.path().join("s.spool"), 1 << 20).unwrap();
+        for id in ["a", "b", "c"] {
+            s.append("s", id, b"x").unwrap();
+        }
+        let b = s.read_after(None).unwrap().unwrap().index + 1;
+        s.forget(b).unwrap();
+        let ids: Vec<_> = all(&s).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, ["a", "c"]);
+        let a = s.read_after(None).unwrap().unwrap().index;
+        s.forget(a).unwrap();
+        let ids: Vec<_> = all(&s).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, ["c"]);
     }
 
     #[test]
