@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{config, wait_system_line};
+use super::{config_with_filter, wait_system_line};
 use crate::support::daemon::{Agent, connections};
 use crate::support::nats::NatsServer;
 
@@ -11,7 +11,7 @@ use crate::support::nats::NatsServer;
 fn a_batch_over_max_payload_is_dropped_and_the_rest_flows() {
     // Enough sockets that every fast batch (JSON, every socket) is larger
     // than 16 KiB, while the other tiers' system-only batches are small.
-    let _conns = connections("127.0.2.31", 100);
+    let conns = connections("127.0.2.31", 100);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let spool = dir.path().join("spool");
@@ -26,11 +26,12 @@ fn a_batch_over_max_payload_is_dropped_and_the_rest_flows() {
     std::fs::create_dir(&agent_dir).unwrap();
     let agent = Agent::start(
         &agent_dir,
-        &config(
+        &config_with_filter(
             &out,
             &spool,
             &server.url(),
             "encoding = \"json\"\nsockets = \"all\"",
+            &format!("local_ports = [{0}]\nremote_ports = [{0}]", conns.port),
         ),
     );
     wait_system_line(

@@ -14,10 +14,26 @@ use crate::support::daemon::{files, json_lines_so_far};
 
 /// An agent config: the fast tier every 100 ms, a JSON file output of
 /// every tier under `out`, and one `[[nats]]` (plus `nats_extra` keys).
+/// No socket passes the filter: every batch is its system line, so the
+/// tests do not depend on how many sockets other tests hold on the host.
 pub fn config(out: &Path, spool: &Path, url: &str, nats_extra: &str) -> String {
+    config_with_filter(out, spool, url, nats_extra, "local_ports = [1]")
+}
+
+/// `config` with the `[filter]` keys given.
+pub fn config_with_filter(
+    out: &Path,
+    spool: &Path,
+    url: &str,
+    nats_extra: &str,
+    filter: &str,
+) -> String {
     format!(
         r#"[tiers.fast]
 interval = "100ms"
+
+[filter]
+{filter}
 
 [[output]]
 format = "json"

@@ -20,9 +20,9 @@ fn a_full_spool_drops_the_oldest_counts_them_and_spares_the_files() {
         &out,
         &spool,
         &server.url(),
-        // No socket passes the filter: every batch is one system line of
-        // about the same size, so none is larger than the spool.
-        "tiers = [\"fast\"]\nencoding = \"json\"\nspool_max = \"8KiB\"\n[filter]\nlocal_ports = [1]",
+        // Every batch is one system line of about the same size (see
+        // `config`), so none is larger than the spool.
+        "tiers = [\"fast\"]\nencoding = \"json\"\nspool_max = \"8KiB\"",
     );
     let agent_dir = dir.path().join("agent1");
     std::fs::create_dir(&agent_dir).unwrap();
