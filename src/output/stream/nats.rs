@@ -370,7 +370,7 @@ type AckFuture = futures::future::BoxFuture<
     Result<jetstream::publish::PublishAck, jetstream::context::PublishError>,
 >;
 
-/// Why a publishing session ended.
+/// Why publishing over one connection ended.
 enum End {
     Stopped,
     Failed(String),
