@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::config::{Config, NatsConfig};
 use crate::endpoint::Endpoint;
 use crate::output::sink::SinkError;
 use crate::pipeline::filter::SocketFilter;
@@ -44,6 +44,8 @@ pub struct Daemon {
     store: JoinHandle<()>,
     ctl: mpsc::UnboundedSender<Control>,
     sinks: Vec<SinkHandle>,
+    /// `[[nats]]` outputs, routed like the files.
+    streams: Vec<SinkHandle<NatsConfig>>,
     retired: Vec<JoinHandle<()>>,
     stop: CancellationToken,
     endpoint: Endpoint,
@@ -102,8 +104,32 @@ fn open_sinks(
     Ok(handles)
 }
 
-fn routes(sinks: &[SinkHandle]) -> Vec<Route> {
-    sinks.iter().filter_map(SinkHandle::route).collect()
+fn routes(sinks: &[SinkHandle], streams: &[SinkHandle<NatsConfig>]) -> Vec<Route> {
+    let files = sinks.iter().filter_map(SinkHandle::route);
+    files
+        .chain(streams.iter().filter_map(SinkHandle::route))
+        .collect()
+}
+
+fn open_streams(
+    cfg: &Config,
+    health: &Arc<Health>,
+    tables: &TablePool,
+) -> Result<Vec<SinkHandle<NatsConfig>>, DaemonError> {
+    let mut handles = Vec::new();
+    for n in &cfg.nats {
+        match SinkHandle::start_stream(n, health, tables) {
+            Ok(h) => handles.push(h),
+            Err(cause) => {
+                handles.into_iter().for_each(SinkHandle::join);
+                return Err(DaemonError::Sink {
+                    name: crate::output::stream::nats::describe(n),
+                    cause,
+                });
+            }
+        }
+    }
+    Ok(handles)
 }
 
 impl Daemon {
@@ -124,10 +150,18 @@ impl Daemon {
         let tables = TablePool::new();
         tables.set_budget(table_budget(&cfg.endpoint));
         let sinks = open_sinks(&cfg, &health, &tables)?;
+        let streams = match open_streams(&cfg, &health, &tables) {
+            Ok(s) => s,
+            Err(e) => {
+                sinks.into_iter().for_each(SinkHandle::join);
+                return Err(e);
+            }
+        };
         let endpoint = match Endpoint::spawn(&cfg.endpoint) {
             Ok(e) => e,
             Err(e) => {
                 sinks.into_iter().for_each(SinkHandle::join);
+                streams.into_iter().for_each(SinkHandle::join);
                 return Err(DaemonError::Endpoint(e));
             }
         };
@@ -136,7 +170,7 @@ impl Daemon {
         }
         let (tx, rx) = mpsc::channel::<Sample>(SAMPLE_QUEUE);
         let (ctl, ctl_rx) = mpsc::unbounded_channel();
-        let store = Store::new(routes(&sinks), Arc::clone(&health))
+        let store = Store::new(routes(&sinks, &streams), Arc::clone(&health))
             .with_endpoint(Box::new(endpoint.hub()), tables.clone());
         let store = tokio::spawn(store.run(rx, ctl_rx));
         let stop = CancellationToken::new();
@@ -161,6 +195,9 @@ impl Daemon {
         for o in &sinks {
             info!(sink = %o.name, tiers = %tier_names(&o.cfg.tiers), "writing");
         }
+        for o in &streams {
+            info!(sink = %o.name, tiers = %tier_names(&o.cfg.tiers), "streaming");
+        }
         Ok(Daemon {
             cfg,
             health,
@@ -169,6 +206,7 @@ impl Daemon {
             store,
             ctl,
             sinks,
+            streams,
             retired: Vec::new(),
             stop,
             endpoint,
@@ -245,9 +283,14 @@ impl Daemon {
                 next.push(h);
             }
         }
-        let _ = self.ctl.send(Control::SetRoutes(routes(&next)));
+        let streams = self.next_streams(&cfg);
+        let _ = self.ctl.send(Control::SetRoutes(routes(&next, &streams)));
         for h in old.into_iter().flatten() {
             info!(sink = %h.name, "output removed; draining it");
+            self.retire(h);
+        }
+        for h in std::mem::replace(&mut self.streams, streams) {
+            info!(sink = %h.name, "stream output removed or changed; its spool passes to the new one");
             self.retire(h);
         }
         self.sinks = next;
@@ -271,8 +314,34 @@ impl Daemon {
         Ok(())
     }
 
+    /// The `[[nats]]` outputs of `cfg`: the unchanged ones kept (taken
+    /// out of `self.streams`, which is left with those to retire), the
+    /// others started. A changed output's spool (same subject and dir)
+    /// passes to its successor once the old one let go of it, in order.
+    fn next_streams(&mut self, cfg: &Config) -> Vec<SinkHandle<NatsConfig>> {
+        let mut next = Vec::new();
+        for n in &cfg.nats {
+            if let Some(i) = self.streams.iter().position(|h| &h.cfg == n) {
+                next.push(self.streams.remove(i));
+                continue;
+            }
+            match SinkHandle::start_stream(n, &self.health, &self.tables) {
+                Ok(h) => {
+                    info!(sink = %h.name, tiers = %tier_names(&n.tiers), "stream output added");
+                    next.push(h);
+                }
+                // Only a thread that could not start: the config is valid.
+                Err(e) => warn!(
+                    sink = %crate::output::stream::nats::describe(n),
+                    "cannot start the stream output: {e}"
+                ),
+            }
+        }
+        next
+    }
+
     /// Close a sink in the background once the delta store let go of it.
-    fn retire(&mut self, h: SinkHandle) {
+    fn retire<C: Send + 'static>(&mut self, h: SinkHandle<C>) {
         self.retired
             .push(tokio::task::spawn_blocking(move || h.join()));
     }
@@ -286,6 +355,7 @@ impl Daemon {
             store,
             ctl,
             sinks,
+            streams,
             retired,
             stop,
             settings,
@@ -307,13 +377,23 @@ impl Daemon {
             let names: Vec<_> = sinks
                 .iter()
                 .map(|h| (h.name.clone(), Arc::clone(&h.stats)))
+                .chain(
+                    streams
+                        .iter()
+                        .map(|h| (h.name.clone(), Arc::clone(&h.stats))),
+                )
                 .collect();
             // All at once: a sink stuck in a write must not keep the
             // others from writing their queues and fsyncing.
-            let joins: Vec<_> = sinks
+            let mut joins: Vec<_> = sinks
                 .into_iter()
                 .map(|h| tokio::task::spawn_blocking(move || h.join()))
                 .collect();
+            joins.extend(
+                streams
+                    .into_iter()
+                    .map(|h| tokio::task::spawn_blocking(move || h.join())),
+            );
             for j in joins {
                 let _ = j.await;
             }

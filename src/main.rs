@@ -36,6 +36,27 @@ enum Command {
     Replay(ReplayArgs),
     /// A binary protobuf stream back to JSON lines.
     Decode(DecodeArgs),
+    /// Print a fleet's batches from NATS JetStream as JSON lines.
+    Subscribe(SubscribeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SubscribeArgs {
+    /// Server URL(s), comma-separated: nats://HOST:PORT or tls://HOST:PORT.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    pub url: String,
+    /// Subject to read, wildcards allowed.
+    #[arg(long, default_value = "netpulse.>")]
+    pub subject: String,
+    /// Durable consumer name: a restart continues where this one stopped.
+    #[arg(long)]
+    pub durable: Option<String>,
+    /// A .creds file (JWT and NKey seed).
+    #[arg(long)]
+    pub credentials: Option<PathBuf>,
+    /// CA file for the server's certificate (turns TLS on).
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -146,6 +167,7 @@ fn main() -> ExitCode {
         Some(Command::CheckConfig(a)) => cmd::check_config::main(a),
         Some(Command::Replay(a)) => cmd::replay::main(a),
         Some(Command::Decode(a)) => cmd::decode::main(a),
+        Some(Command::Subscribe(a)) => cmd::subscribe::main(a),
     };
     match result {
         Ok(code) => code,

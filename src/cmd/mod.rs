@@ -7,3 +7,4 @@ pub mod once;
 pub mod once_filter;
 pub mod replay;
 pub mod run;
+pub mod subscribe;

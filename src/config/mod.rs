@@ -22,6 +22,7 @@
 pub mod endpoint;
 mod format;
 mod lenient;
+pub mod nats;
 pub mod preflight;
 mod raw;
 mod units;
@@ -34,6 +35,7 @@ use std::time::Duration;
 
 pub use endpoint::{EndpointConfig, EndpointSettings};
 pub use format::Format;
+pub use nats::{NatsConfig, NatsEncoding};
 pub use units::{format_duration, parse_duration, parse_size};
 
 use crate::platform::SourceKind;
@@ -95,6 +97,15 @@ pub const ALL_KEYS: &[&str] = &[
     "endpoint.metrics_ports",
     "endpoint.per_socket_metrics",
     "endpoint.per_socket_metrics_limit",
+    "nats.url",
+    "nats.subject",
+    "nats.encoding",
+    "nats.tiers",
+    "nats.sockets",
+    "nats.credentials",
+    "nats.tls_ca",
+    "nats.spool_dir",
+    "nats.spool_max",
 ];
 
 /// A validated config. Add a section by adding a field here, its raw struct
@@ -107,6 +118,8 @@ pub struct Config {
     pub outputs: Vec<OutputConfig>,
     /// `[endpoint]`: the live Unix stream and HTTP server (off by default).
     pub endpoint: EndpointConfig,
+    /// `[[nats]]`: JetStream outputs (none by default).
+    pub nats: Vec<NatsConfig>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -295,6 +308,7 @@ impl Config {
             filter: FilterConfig::default(),
             outputs: vec![OutputConfig::default_json(DEFAULT_DATA_DIR)],
             endpoint: Default::default(),
+            nats: Vec::new(),
         }
     }
 

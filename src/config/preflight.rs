@@ -54,7 +54,7 @@ pub fn check(cfg: &OutputConfig) -> Vec<String> {
 /// The directory exists and is writable, or can be created. A symbolic
 /// link to a directory is the operator's choice and fine; a link to
 /// nothing is not.
-fn check_dir(dir: &Path) -> Result<(), String> {
+pub(super) fn check_dir(dir: &Path) -> Result<(), String> {
     use nix::unistd::{AccessFlags, access};
     let shown = dir.display();
     let mut probe = dir;

@@ -20,6 +20,7 @@ pub(super) struct RawConfig {
     /// Checked key by key as the public `EndpointConfig`, which the
     /// endpoint validates again on every reload.
     pub endpoint: Key<Table>,
+    pub nats: Key<Vec<Given<super::nats::RawNats>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -246,7 +246,18 @@ snapshot_sockets = 1000
 metrics_ports = []
 per_socket_metrics = false
 per_socket_metrics_limit = 200
+[[nats]]
+url = "nats://127.0.0.1:4222"
+subject = "netpulse"
+encoding = "proto"
+tiers = ["fast"]
+sockets = "changed"
+credentials = ""
+tls_ca = ""
+spool_dir = "{}"
+spool_max = "1GiB"
 "#,
+        dir.path().display(),
         dir.path().display()
     );
     let root: toml::Table = text.parse().unwrap();
@@ -304,6 +315,7 @@ fn all_keys_match_the_raw_structs() {
     fields.extend(prefixed("filter", field_names::<RawFilter>()));
     fields.extend(prefixed("output", field_names::<RawOutput>()));
     fields.extend(prefixed("endpoint", field_names::<EndpointConfig>()));
+    fields.extend(prefixed("nats", field_names::<super::nats::RawNats>()));
     fields.sort();
     let mut all: Vec<String> = ALL_KEYS.iter().map(|s| s.to_string()).collect();
     all.sort();

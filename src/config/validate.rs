@@ -30,7 +30,7 @@ const MAX_ROTATE_AGE: Duration = Duration::from_secs(366 * 86_400);
 const MAX_KEEP: i64 = 100_000;
 const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
 
-fn not_a_table(key: &str, v: &Value) -> String {
+pub(super) fn not_a_table(key: &str, v: &Value) -> String {
     format!("must be a table `[{key}]`, not a {}", v.type_str())
 }
 
@@ -62,17 +62,17 @@ pub(super) fn parse(text: &str) -> Result<Config, ConfigError> {
 
 /// Problems found so far, and the checks every section shares.
 #[derive(Default)]
-struct Check {
-    problems: Vec<String>,
+pub(super) struct Check {
+    pub(super) problems: Vec<String>,
 }
 
 impl Check {
-    fn add(&mut self, key: &str, msg: impl Display) {
+    pub(super) fn add(&mut self, key: &str, msg: impl Display) {
         self.problems.push(format!("{key}: {msg}"));
     }
 
     /// Report every key written in the table `section` that `T` lacks.
-    fn unknown_keys<T: DeserializeOwned>(&mut self, section: &Given<T>, prefix: &str) {
+    pub(super) fn unknown_keys<T: DeserializeOwned>(&mut self, section: &Given<T>, prefix: &str) {
         let known = field_names::<T>();
         for k in section.written.as_table().into_iter().flat_map(Table::keys) {
             if !known.contains(&k.as_str()) {
@@ -86,7 +86,7 @@ impl Check {
 
     /// The value of `key` if it has the right type; otherwise a problem
     /// built from what was written.
-    fn typed<'a, T>(
+    pub(super) fn typed<'a, T>(
         &mut self,
         key: &str,
         given: &'a Option<Given<T>>,
@@ -96,7 +96,7 @@ impl Check {
     }
 
     /// Like `typed`, for a value that is always written (a list item).
-    fn written<'a, T>(
+    pub(super) fn written<'a, T>(
         &mut self,
         key: &str,
         given: &'a Given<T>,
@@ -109,7 +109,7 @@ impl Check {
     }
 
     /// A section table, its unknown keys reported.
-    fn section<'a, T: DeserializeOwned>(
+    pub(super) fn section<'a, T: DeserializeOwned>(
         &mut self,
         key: &str,
         given: &'a Option<Given<T>>,
@@ -119,7 +119,7 @@ impl Check {
         Some(typed)
     }
 
-    fn string<'a>(
+    pub(super) fn string<'a>(
         &mut self,
         key: &str,
         given: &'a Option<Given<String>>,
@@ -129,17 +129,21 @@ impl Check {
         self.typed(key, given, what).map(String::as_str)
     }
 
-    fn boolean(&mut self, key: &str, given: &Option<Given<bool>>) -> Option<bool> {
+    pub(super) fn boolean(&mut self, key: &str, given: &Option<Given<bool>>) -> Option<bool> {
         let what = |v: &Value| format!("must be true or false, not a {}", v.type_str());
         self.typed(key, given, what).copied()
     }
 
-    fn list<'a, T>(&mut self, key: &str, given: &'a Option<Given<Vec<T>>>) -> Option<&'a [T]> {
+    pub(super) fn list<'a, T>(
+        &mut self,
+        key: &str,
+        given: &'a Option<Given<Vec<T>>>,
+    ) -> Option<&'a [T]> {
         let what = |v: &Value| format!("must be a list like [...], not a {}", v.type_str());
         self.typed(key, given, what).map(Vec::as_slice)
     }
 
-    fn duration(
+    pub(super) fn duration(
         &mut self,
         key: &str,
         given: &Option<Given<String>>,
@@ -212,6 +216,7 @@ fn config(raw: &RawConfig, c: &mut Check) -> Config {
             heartbeats(&cfg, c);
         }
     }
+    cfg.nats = super::nats::section(&raw.nats, c);
     cfg
 }
 

@@ -4,6 +4,7 @@
 pub mod encode;
 mod error;
 pub mod sink;
+pub mod stream;
 
 pub use crate::config::Format;
 pub use encode::{csv, json, line_writer, proto};

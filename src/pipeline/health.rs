@@ -25,6 +25,8 @@ pub struct Health {
     pub tracked_sockets: AtomicU64,
     /// The agent's resident size against `agent.memory_limit`.
     pub memory: super::memory_guard::MemoryGuard,
+    /// Batches waiting in `[[nats]]` spools, and dropped from full ones.
+    pub stream: std::sync::Arc<crate::output::stream::StreamCounters>,
 }
 
 impl Health {

@@ -17,8 +17,9 @@ use super::change_filter::{ChangeFilter, narrow_in_parts};
 use super::health::{Health, SinkStats};
 use super::log_limit::LogLimit;
 use super::table_pool::TablePool;
-use crate::config::{Format, OutputConfig, SocketLines};
+use crate::config::{Format, NatsConfig, OutputConfig, SocketLines};
 use crate::output::sink::{self, Sink, SinkError};
+use crate::output::stream::nats::{NatsSink, describe as stream_name};
 use crate::record::{Batch, Tier};
 
 /// Batches queued per sink (besides the one being written). One is enough:
@@ -47,9 +48,10 @@ pub enum Refused {
     Stuck,
 }
 
-/// The daemon's side of a running sink.
-pub struct SinkHandle {
-    pub cfg: OutputConfig,
+/// The daemon's side of a running sink; `C` is its config section
+/// (`[[output]]` or `[[nats]]`).
+pub struct SinkHandle<C = OutputConfig> {
+    pub cfg: C,
     pub name: String,
     pub stats: Arc<SinkStats>,
     reopen: Arc<AtomicBool>,
@@ -108,11 +110,6 @@ impl SinkHandle {
         tables: &TablePool,
     ) -> Result<SinkHandle, SinkError> {
         let sink = sink::open(cfg)?;
-        let name = sink::describe(cfg);
-        let (tx, rx) = mpsc::channel(SINK_QUEUE);
-        let stats = Arc::new(SinkStats::default());
-        let reopen = Arc::new(AtomicBool::new(false));
-        let stuck = Arc::new(AtomicBool::new(false));
         let what = WhatToWrite {
             changes: (cfg.sockets == SocketLines::Changed)
                 .then(|| ChangeFilter::new(cfg.heartbeat)),
@@ -123,6 +120,46 @@ impl SinkHandle {
                 Format::Json | Format::Csv => NARROW_PART,
             },
         };
+        let name = sink::describe(cfg);
+        SinkHandle::launch(cfg.clone(), sink, name, what, &cfg.tiers, health, tables)
+    }
+}
+
+impl SinkHandle<NatsConfig> {
+    /// Start a `[[nats]]` output: its sink thread spools, its publisher
+    /// sends (see `output::stream::nats`).
+    pub fn start_stream(
+        cfg: &NatsConfig,
+        health: &Arc<Health>,
+        tables: &TablePool,
+    ) -> Result<SinkHandle<NatsConfig>, SinkError> {
+        let sink = Box::new(NatsSink::open(cfg, Arc::clone(&health.stream))?);
+        let what = WhatToWrite {
+            changes: (cfg.sockets == SocketLines::Changed)
+                .then(|| ChangeFilter::new(cfg.heartbeat)),
+            closes: true,
+            // One message per poll, whatever the encoding: never in parts.
+            part: usize::MAX,
+        };
+        let name = stream_name(cfg);
+        SinkHandle::launch(cfg.clone(), sink, name, what, &cfg.tiers, health, tables)
+    }
+}
+
+impl<C> SinkHandle<C> {
+    fn launch(
+        cfg: C,
+        sink: Box<dyn Sink>,
+        name: String,
+        what: WhatToWrite,
+        tiers: &[Tier],
+        health: &Arc<Health>,
+        tables: &TablePool,
+    ) -> Result<SinkHandle<C>, SinkError> {
+        let (tx, rx) = mpsc::channel(SINK_QUEUE);
+        let stats = Arc::new(SinkStats::default());
+        let reopen = Arc::new(AtomicBool::new(false));
+        let stuck = Arc::new(AtomicBool::new(false));
         let thread = {
             let (stats, reopen, health, name, tables) = (
                 Arc::clone(&stats),
@@ -138,14 +175,14 @@ impl SinkHandle {
                 })?
         };
         let route = Route {
-            tiers: cfg.tiers.clone(),
+            tiers: tiers.to_vec(),
             name: name.clone(),
             tx,
             stats: Arc::clone(&stats),
             stuck,
         };
         Ok(SinkHandle {
-            cfg: cfg.clone(),
+            cfg,
             name,
             stats,
             reopen,

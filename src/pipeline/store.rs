@@ -191,6 +191,10 @@ impl Store {
         sys.tracked_sockets = Some(Health::get(&h.tracked_sockets));
         sys.host = self.host.clone();
         sys.memory_bytes = h.memory.resident();
+        if let Some((spooled, dropped)) = h.stream.for_system_line() {
+            sys.stream_spooled = Some(spooled);
+            sys.stream_dropped = Some(dropped);
+        }
         Batch {
             tier: Some(s.tier),
             ts: s.ts,

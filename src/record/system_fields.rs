@@ -71,6 +71,11 @@ macro_rules! system_fields {
             /// The agent's resident size at its last check, bytes (where
             /// the platform reports it).
             memory_bytes: Option<u64> = 24, value;
+            /// Batches waiting in `[[nats]]` spools for the server's
+            /// acknowledgement (only with a `[[nats]]` output).
+            stream_spooled: Option<u64> = 25, value;
+            /// Batches dropped from full `[[nats]]` spools since start.
+            stream_dropped: Option<u64> = 26, value;
             /// Socket-table scans since start that the kernel flagged as
             /// changed while they were read, so they may mix two moments
             /// (FreeBSD generation mismatch, Linux `NLM_F_DUMP_INTR`, macOS

@@ -10,5 +10,6 @@ mod endpoint;
 mod freebsd;
 mod linux;
 mod macos;
+mod nats;
 mod ops;
 mod output;

@@ -9,7 +9,7 @@ pub mod dir_lock;
 pub mod file;
 
 pub mod rotation;
-mod safe_open;
+pub(crate) mod safe_open;
 pub mod stdout;
 
 use crate::output::OutputError;

@@ -53,7 +53,72 @@ fn sample_keys() -> BTreeSet<String> {
         .unwrap_or_else(|e| panic!("etc/netpulse.toml.sample is not valid TOML: {e}"));
     let mut keys = BTreeSet::new();
     dotted_keys("", &table, &mut keys);
+    let commented: toml::Table = commented_sections(&text)
+        .parse()
+        .unwrap_or_else(|e| panic!("the commented sections of the sample are not valid TOML: {e}"));
+    dotted_keys("", &commented, &mut keys);
     keys
+}
+
+/// The sections the sample shows commented out (off by default, such as
+/// `[[nats]]`), uncommented: from a `# [[name]]` line, every following
+/// `# key = value` line up to the first line that is not a comment.
+/// Description lines (`#   text`) are left out.
+fn commented_sections(text: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("# ") else {
+            inside = false;
+            continue;
+        };
+        if rest.starts_with("[[") && rest.trim_end().ends_with("]]") {
+            inside = true;
+            out.push_str(rest);
+            out.push('\n');
+        } else if inside
+            && rest.starts_with(|c: char| c.is_ascii_lowercase())
+            && rest.contains(" = ")
+        {
+            out.push_str(rest);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The commented `[[nats]]` section, uncommented, is valid and shows the
+/// defaults.
+#[test]
+fn commented_nats_section_is_valid_and_default() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let text = read("etc/netpulse.toml.sample");
+    let nats = commented_sections(&text);
+    assert!(
+        nats.contains("[[nats]]"),
+        "no commented [[nats]] in the sample"
+    );
+    let spool = tmp.path().join("spool");
+    let edited = nats.replace(
+        "spool_dir = \"/var/db/netpulse/spool\"",
+        &format!("spool_dir = \"{}\"", spool.display()),
+    );
+    assert_ne!(edited, nats, "the sample's spool_dir line changed");
+    let doc = format!("[[output]]\ndir = \"-\"\n{edited}");
+    let parsed = netpulse::config::Config::parse(&doc)
+        .unwrap_or_else(|e| panic!("the sample's [[nats]] does not parse: {e}"));
+    let n = &parsed.nats[0];
+    assert_eq!(n.url, "nats://127.0.0.1:4222");
+    assert_eq!(n.subject, "netpulse");
+    assert_eq!(n.encoding, netpulse::config::NatsEncoding::Proto);
+    assert_eq!(n.tiers, netpulse::record::Tier::ALL.to_vec());
+    assert_eq!(n.credentials, None);
+    assert_eq!(n.tls_ca, None);
+    assert_eq!(n.spool_max, netpulse::config::nats::DEFAULT_SPOOL_MAX);
+    assert_eq!(
+        Path::new(netpulse::config::nats::DEFAULT_SPOOL_DIR),
+        Path::new("/var/db/netpulse/spool")
+    );
 }
 
 fn code_keys() -> BTreeSet<String> {

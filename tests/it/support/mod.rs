@@ -5,6 +5,7 @@
 pub mod c_program;
 pub mod daemon;
 pub mod fixtures;
+pub mod nats;
 pub mod replay;
 pub mod sockopt;
 pub mod wait;
