@@ -7,40 +7,57 @@
 #                                      (default: delta linux)
 #   MUTANTS_RE='apply_tcp_info' scripts/mutants.sh linux
 #                                      only mutants whose name matches
+#   MUTANTS_FILES='src/output/encode/csv.rs' scripts/mutants.sh encode
+#                                      only these files of the scope
 #
 # Each scope mutates its files and runs only the tests that speak for
 # them, so a mutant counts as missed only if those tests pass. Results
 # land in mutants.out/<scope>/ (caught.txt, missed.txt, timeout.txt,
 # unviable.txt); docs/TESTING.md records the last run and explains every
 # missed mutant that cannot be caught.
-set -eu
+# No globbing by the shell: cargo-mutants expands the `-f` patterns.
+set -euf
 cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null ||
 	{ echo "cargo-mutants missing: cargo install --locked cargo-mutants" >&2; exit 2; }
 
 [ $# -gt 0 ] || set -- delta linux
 
+# The integration tests are one binary (`it`); name filters pick the
+# groups that speak for a scope. Unit tests match by module path
+# (`output::encode::csv::tests::...`), integration tests by their group
+# (`output::csv::...`), so one filter list serves both.
+output_tests="output::golden_output output::protoc_fields output::csv::
+	output::proto_stream"
+
 for scope in "$@"; do
 	case $scope in
 	delta)
 		files="-f src/pipeline/delta.rs"
-		tests="--lib pipeline::delta" ;;
+		tests="--lib -- pipeline::delta" ;;
 	linux)
 		files="-f src/platform/linux/sock_diag.rs"
-		tests="--test linux_sock_diag_from_c --test linux_tcp_info_layout --test linux_kernel_oracle --lib" ;;
+		tests="--lib --test it --test linux_kernel_oracle -- linux::
+			every_field_the_linux_source_fills ss_times_are_read_as_ranges" ;;
 	freebsd)
 		files="-f src/platform/freebsd/*.rs"
-		tests="--lib --test freebsd_fixtures --test freebsd_replay" ;;
+		tests="--lib --test it -- freebsd::" ;;
 	fields)
-		files="-f src/record/socket_fields.rs -f src/record/socket.rs"
-		tests="--lib --test golden_output" ;;
+		files="-f src/record/socket_fields.rs -f src/record/state_fingerprint.rs
+			-f src/record/socket.rs"
+		tests="--lib --test it -- record:: pipeline:: output::encode::
+			platform:: $output_tests" ;;
 	encode)
 		files="-f src/output/encode/*.rs -f src/output/encode/*/*.rs"
-		tests="--lib --test golden_output --test proto_stream --test output_csv" ;;
+		tests="--lib --test it -- output::encode:: $output_tests" ;;
 	*)
 		echo "unknown scope $scope (delta linux freebsd fields encode)" >&2
 		exit 2 ;;
 	esac
+	if [ -n "${MUTANTS_FILES:-}" ]; then
+		files=
+		for f in $MUTANTS_FILES; do files="$files -f $f"; done
+	fi
 	mkdir -p "mutants.out/$scope"
 	start=$(date +%s)
 	# shellcheck disable=SC2086 # word splitting of the lists is intended
@@ -48,6 +65,9 @@ for scope in "$@"; do
 		${MUTANTS_RE:+--re "$MUTANTS_RE"} $files -- $tests || true
 	echo "$scope: $(($(date +%s) - start)) s"
 	for f in caught missed timeout unviable; do
-		printf '  %s: %s\n' "$f" "$(cat "mutants.out/$scope/mutants.out/$f.txt" 2>/dev/null | wc -l)"
+		list="mutants.out/$scope/mutants.out/$f.txt"
+		n=0
+		[ ! -f "$list" ] || n=$(wc -l <"$list")
+		printf '  %s: %s\n' "$f" "$n"
 	done
 done
