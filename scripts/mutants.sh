@@ -11,6 +11,11 @@
 #   MUTANTS_FILES='src/output/encode/csv.rs' scripts/mutants.sh encode
 #                                      only these files (instead of the
 #                                      scopes' own)
+#   MUTANTS_IN_PLACE=1 scripts/mutants.sh freebsd
+#                                      mutate this tree and build in its
+#                                      target/: no 5-7 GB copy and no
+#                                      rebuild of the copy, but leave the
+#                                      sources alone until it ends
 #
 # The scopes given run as one cargo-mutants run: one baseline build (a
 # few minutes: the copied target/ is rebuilt), then each mutant is built
@@ -77,7 +82,12 @@ for scope in "$@"; do
 done
 files=${MUTANTS_FILES:-$files}
 
-args="--no-shuffle -j 1 --copy-target=true --output mutants.out/$name"
+args="--no-shuffle -j 1 --output mutants.out/$name"
+if [ -n "${MUTANTS_IN_PLACE:-}" ]; then
+	args="$args --in-place"
+else
+	args="$args --copy-target=true"
+fi
 for f in $files; do args="$args -f $f"; done
 for t in $targets; do
 	case $t in
