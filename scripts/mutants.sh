@@ -82,11 +82,11 @@ for scope in "$@"; do
 done
 files=${MUTANTS_FILES:-$files}
 
-args="--no-shuffle -j 1 --output mutants.out/$name"
+args="--no-shuffle --output mutants.out/$name"
 if [ -n "${MUTANTS_IN_PLACE:-}" ]; then
 	args="$args --in-place"
 else
-	args="$args --copy-target=true"
+	args="$args -j 1 --copy-target=true"
 fi
 for f in $files; do args="$args -f $f"; done
 for t in $targets; do
