@@ -567,3 +567,17 @@ fn syn_received_is_a_syncache_entry_only_without_a_pcb() {
     let (off, _) = malformed(parse_pcblist(&b).unwrap_err());
     assert_eq!(off, XINPGEN_SIZE + XT_XI_LEN.offset);
 }
+
+/// A `tcpstat` whose length is not a whole number of counters is reported
+/// at the first byte of the broken counter.
+#[test]
+fn tcpstat_of_a_ragged_length_names_the_broken_counter() {
+    let stats = fixture("tcp_stats");
+    for (len, at) in [(13, 8), (999, 992), (5, 0)] {
+        // Named as `malformed` expects.
+        let e = tcpstat::parse(&stats[..len], "pcblist.bin").unwrap_err();
+        let (off, reason) = malformed(e);
+        assert_eq!(off, at, "{len} bytes");
+        assert!(reason.starts_with(&format!("{len} bytes")), "{reason}");
+    }
+}
