@@ -818,4 +818,30 @@ mod tests {
         assert_eq!(later.deltas(), want);
         const { assert!(COUNTERS > 0) };
     }
+
+    /// The table is rebuilt densely exactly when it has more than 1024
+    /// slots and fewer than a quarter of them hold a live socket: just
+    /// below either threshold the freed slots are kept for reuse.
+    #[test]
+    fn compaction_thresholds_are_1024_slots_and_a_quarter_full() {
+        // Fill `slots` sockets, keep the first `live`; the slot count after
+        // that sample says whether the table was rebuilt.
+        fn slots_after(slots: u64, live: u64) -> usize {
+            let mut st = DeltaStore::new();
+            let mut v: Vec<_> = (0..slots).map(|i| sock(Some(i), 1, 0, 0)).collect();
+            st.apply(S, &mut v, None);
+            assert_eq!(st.slots.len() as u64, slots);
+            let mut v: Vec<_> = (0..live).map(|i| sock(Some(i), 1, 0, 0)).collect();
+            let s = st.apply(2 * S, &mut v, None);
+            assert_eq!((st.len() as u64, s.evicted as u64), (live, slots - live));
+            st.slots.len()
+        }
+        // 1024 slots is not "more than 1024", however empty.
+        assert_eq!(slots_after(1024, 1), 1024, "1024 slots, 1 live: kept");
+        assert_eq!(slots_after(1025, 1), 1, "1025 slots, 1 live: rebuilt");
+        // 1028 / 4 = 257: exactly a quarter is not fewer than a quarter.
+        assert_eq!(slots_after(1028, 257), 1028, "a quarter live: kept");
+        assert_eq!(slots_after(1028, 256), 256, "under a quarter: rebuilt");
+        assert_eq!(slots_after(2000, 1000), 2000, "half live: kept");
+    }
 }

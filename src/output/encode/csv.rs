@@ -628,4 +628,49 @@ mod tests {
         assert_eq!(rd.headers().unwrap().len(), SOCKET_COLUMNS.len());
         assert_eq!(rd.records().map(Result::unwrap).count(), 2);
     }
+
+    /// Each record goes to its own file family, as the row writers write
+    /// it, and ends with the terminator the file sinks cut torn rows at.
+    #[test]
+    fn encode_sends_each_row_to_its_stream() {
+        let mut closed = SocketRecord::every_field_set(2);
+        closed.command = Some(Arc::from("a,\"b\"\nc"));
+        let batch = Batch {
+            closes: vec![closed.clone()],
+            tier: None,
+            ts: 1,
+            seq: 0,
+            interval_ms: 1000,
+            system: Some(full_system()),
+            sockets: vec![SocketRecord::every_field_set(1)],
+        };
+        let mut enc = CsvEncoder::new("pre");
+        let want = vec![
+            (SYSTEM_STREAM, enc.system_row(&full_system()).to_vec()),
+            (SOCKET_STREAM, enc.socket_row(&batch.sockets[0]).to_vec()),
+            (CLOSE_STREAM, enc.socket_row(&closed).to_vec()),
+        ];
+        let mut got = Vec::new();
+        enc.encode(&batch, &mut |stream, bytes| {
+            got.push((stream, bytes.to_vec()))
+        });
+        assert_eq!(got, want);
+        let terminator = enc.record_terminator();
+        assert_eq!(terminator, Some(b'\n'));
+        for (_, row) in &got {
+            assert_eq!(row.last().copied(), terminator);
+        }
+        let names: Vec<&str> = enc.streams().iter().map(|s| s.file_name.as_str()).collect();
+        assert_eq!(names, ["pre-system.csv", "pre-socket.csv", "pre-close.csv"]);
+        let headers: Vec<&[u8]> = enc.streams().iter().map(|s| &s.header[..]).collect();
+        assert_eq!(
+            headers[SYSTEM_STREAM],
+            header(&Quoting::new(), &system_columns())
+        );
+        assert_eq!(
+            headers[SOCKET_STREAM],
+            header(&Quoting::new(), SOCKET_COLUMNS)
+        );
+        assert_eq!(headers[CLOSE_STREAM], headers[SOCKET_STREAM]);
+    }
 }

@@ -209,10 +209,19 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(l).unwrap();
         }
         let mut enc = JsonEncoder::new("x.jsonl");
+        let names: Vec<(&str, &[u8])> = enc
+            .streams()
+            .iter()
+            .map(|s| (s.file_name.as_str(), &s.header[..]))
+            .collect();
+        assert_eq!(names, [("x.jsonl", &b""[..])], "one file, no header");
+        // The file sinks cut a torn last line at this byte.
+        let terminator = enc.record_terminator();
         let mut n = 0;
         enc.encode(&batch, &mut |s, b| {
             assert_eq!(s, 0);
             assert_eq!(b.last(), Some(&b'\n'));
+            assert_eq!(b.last().copied(), terminator);
             n += 1;
         });
         assert_eq!(n, 2);

@@ -1,21 +1,38 @@
 //! The streaming writers write what the whole-batch writers write, in
-//! pieces no larger than a chunk and a line.
+//! pieces no larger than a chunk and a line, and (but for the last) no
+//! smaller than a chunk: a write per line would cost a system call each.
 
 use std::net::SocketAddr;
 
 use super::{STREAM_CHUNK, csv, json};
 use crate::record::{Batch, SocketRecord, SystemRecord, TcpState};
 
-/// A test double for stdout: keeps the bytes and the largest single write.
+/// A test double for stdout: keeps the bytes, the largest single write
+/// and the number of writes.
 #[derive(Default)]
 struct RecordingWriter {
     bytes: Vec<u8>,
     largest_write: usize,
+    writes: usize,
+}
+
+impl RecordingWriter {
+    /// Every write but the last carried at least a chunk.
+    fn assert_whole_chunks(&self) {
+        let most = self.bytes.len() / STREAM_CHUNK + 1;
+        assert!(
+            self.writes <= most,
+            "{} writes for {} bytes: some wrote less than a chunk",
+            self.writes,
+            self.bytes.len()
+        );
+    }
 }
 
 impl std::io::Write for RecordingWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.largest_write = self.largest_write.max(buf.len());
+        self.writes += 1;
         self.bytes.extend_from_slice(buf);
         Ok(buf.len())
     }
@@ -66,6 +83,7 @@ fn json_streams_the_same_bytes_in_bounded_pieces() {
         "one write of {} bytes",
         w.largest_write
     );
+    w.assert_whole_chunks();
 }
 
 #[test]
@@ -85,4 +103,5 @@ fn csv_streams_the_same_bytes_in_bounded_pieces() {
         "one write of {} bytes",
         w.largest_write
     );
+    w.assert_whole_chunks();
 }

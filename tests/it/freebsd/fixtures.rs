@@ -537,3 +537,40 @@ fn tcpstat_and_states_bad_sizes() {
     assert!(tcp_states::parse(&states[..80], "t").is_err());
     assert!(tcp_states::parse(&[states.clone(), vec![0; 8]].concat(), "t").is_err());
 }
+
+/// Only a record without a pcb (`xi_len` 0) in `SYN_RECEIVED` is a
+/// syncache entry: a full pcb in that state (a connection accepted with
+/// its handshake pending) keeps its identity and buffers, and a missing
+/// pcb in any other state contradicts the layout.
+#[test]
+fn syn_received_is_a_syncache_entry_only_without_a_pcb() {
+    let good = fixture("pcblist");
+    let (want, _) = parse_pcblist(&good).unwrap();
+    let state = XINPGEN_SIZE + XT_T_STATE.offset;
+    let mut b = good.clone();
+    b[state..state + 4].copy_from_slice(&(TCPS_SYN_RECEIVED as i32).to_le_bytes());
+    let (recs, _) = parse_pcblist(&b).unwrap();
+    assert_eq!(recs[0].state, TcpState::SynReceived);
+    assert_eq!(recs[0].sock_id, want[0].sock_id);
+    assert!(recs[0].sock_id.is_some());
+    assert_eq!(recs[0].snd_buf_hiwat, want[0].snd_buf_hiwat);
+
+    let mut b = good;
+    set_u64(&mut b, XINPGEN_SIZE + XT_XI_LEN.offset, 0);
+    let (off, _) = malformed(parse_pcblist(&b).unwrap_err());
+    assert_eq!(off, XINPGEN_SIZE + XT_XI_LEN.offset);
+}
+
+/// A `tcpstat` whose length is not a whole number of counters is reported
+/// at the first byte of the broken counter.
+#[test]
+fn tcpstat_of_a_ragged_length_names_the_broken_counter() {
+    let stats = fixture("tcp_stats");
+    for (len, at) in [(13, 8), (999, 992), (5, 0)] {
+        // Named as `malformed` expects.
+        let e = tcpstat::parse(&stats[..len], "pcblist.bin").unwrap_err();
+        let (off, reason) = malformed(e);
+        assert_eq!(off, at, "{len} bytes");
+        assert!(reason.starts_with(&format!("{len} bytes")), "{reason}");
+    }
+}
