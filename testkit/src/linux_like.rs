@@ -173,6 +173,8 @@ pub fn system(rng: &mut Rng, ts: u64, sockets: &[SocketRecord]) -> SystemRecord 
         sockets_unchanged: Some(rng.below(1000)),
         closed: Some(rng.below(50)),
         memory_bytes: Some(40 << 20),
+        stream_spooled: Some(3),
+        stream_dropped: Some(4),
         scans_inconsistent: Some(1),
         processes_unreadable: Some(2),
         ..SystemRecord::default()

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use super::{config, system_lines};
+use super::{config, system_lines, wait_system_line};
 use crate::support::daemon::Agent;
 use crate::support::nats::{NatsServer, assert_contiguous};
 
@@ -179,6 +179,12 @@ fn tls_and_a_password_connect_and_wrong_ones_lose_nothing() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Stop once the backlog from the refused connections is delivered: a
+    // stopping agent sends for at most a short grace period, and on a busy
+    // machine a large backlog can outlast it (the rest stays spooled).
+    wait_system_line(&out, "spool drained", Duration::from_secs(60), |l| {
+        l["stream_spooled"] == 0
+    });
     let (status, _, log) = agent.stop();
     assert!(status.success(), "agent exit {status}:\n{log}");
     assert!(

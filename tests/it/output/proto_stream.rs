@@ -226,7 +226,7 @@ fn protoc_decodes_our_stream() {
     // Every field of every message appears (the batch sets all of them).
     for (msg, count) in [
         ("Header", 7),
-        ("SystemRecord", 22),
+        ("SystemRecord", 24),
         ("SocketRecord", 73),
         ("TcpCounters", 16),
     ] {
