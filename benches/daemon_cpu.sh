@@ -131,12 +131,15 @@ dir = "{tmp}/out"
 sockets = "all"      # every socket every tick: the figures are for that
 rotate_size = "256MiB"
 keep = 1
+compress = "off"     # the encode-and-write path; compression is measured
+                     # by benches/output_volume.sh
 [[output]]
 format = "csv"
 dir = "{tmp}/out"
 sockets = "all"
 rotate_size = "256MiB"
 keep = 1
+compress = "off"
 """, tmp)
         system_csv = f"{tmp}/out/netpulse-system.csv"
         def started():
