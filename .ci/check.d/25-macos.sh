@@ -25,7 +25,13 @@ unset CC_x86_64_apple_darwin AR_x86_64_apple_darwin CC_aarch64_apple_darwin AR_a
 
 # zig's cache inside the build tree, as for the FreeBSD build.
 export ZIG_GLOBAL_CACHE_DIR="$PWD/target/zig-cache"
-cargo zigbuild --release --target aarch64-apple-darwin
+# The NATS client's TLS (rustls-native-certs) links Apple's Security and
+# CoreFoundation frameworks, which zig does not ship. tests/cross/
+# macos-frameworks holds TEST-DOUBLE text stubs (.tbd) naming the symbols
+# the dependencies reference (llvm-nm -u of their aarch64-apple-darwin
+# rlibs), so the link resolves every symbol; a Mac supplies the real ones.
+CARGO_TARGET_AARCH64_APPLE_DARWIN_RUSTFLAGS="-C link-arg=-F$PWD/tests/cross/macos-frameworks" \
+    cargo zigbuild --release --target aarch64-apple-darwin
 bin=target/aarch64-apple-darwin/release/netpulse
 desc=$(file -b "$bin")
 case "$desc" in
@@ -33,7 +39,8 @@ case "$desc" in
 *) echo "macos: $bin is not a Mach-O arm64 executable: $desc" >&2; exit 1 ;;
 esac
 # The live source's libproc and sysctl calls are linked in, from libSystem.
-for sym in _proc_listpids _proc_pidinfo _proc_pidfdinfo _sysctlbyname /usr/lib/libSystem.B.dylib; do
+for sym in _proc_listpids _proc_pidinfo _proc_pidfdinfo _sysctlbyname /usr/lib/libSystem.B.dylib \
+    /System/Library/Frameworks/Security.framework/Versions/A/Security; do
     grep -qa "$sym" "$bin" || { echo "macos: $bin does not reference $sym" >&2; exit 1; }
 done
 echo "macos: layout, fixtures, clippy (x86_64, arm64) and a linked $bin ($desc) all passed"
