@@ -161,28 +161,12 @@ fn one(raw: &RawNats, full: &str, c: &mut Check) -> NatsConfig {
             ),
         }
     }
-    if let Some(items) = c.list(&key("tiers"), &raw.tiers) {
-        n.tiers.clear();
-        for (i, v) in items.iter().enumerate() {
-            match v.typed.as_deref().map(Tier::from_name) {
-                Some(Some(tier)) if !n.tiers.contains(&tier) => n.tiers.push(tier),
-                Some(Some(_)) => {}
-                _ => c.add(
-                    &format!("{full}.tiers[{i}]"),
-                    format!(
-                        "`{}` is not a tier; use fast, standard, slow or aggregate",
-                        v.written
-                    ),
-                ),
-            }
-        }
-        if items.is_empty() {
-            c.add(
-                &key("tiers"),
-                "is empty; list the tiers to stream, or remove the section",
-            );
-        }
-    }
+    c.tiers(
+        full,
+        &raw.tiers,
+        &mut n.tiers,
+        "is empty; list the tiers to stream, or remove the section",
+    );
     if let Some(s) = c.string(&key("sockets"), &raw.sockets, "\"changed\"") {
         match SocketLines::from_name(s) {
             Some(m) => n.sockets = m,

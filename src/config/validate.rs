@@ -143,6 +143,37 @@ impl Check {
         self.typed(key, given, what).map(Vec::as_slice)
     }
 
+    /// The tiers listed under `{full}.tiers` into `out` (each once, in the
+    /// order written); `empty` is the advice for an empty list.
+    pub(super) fn tiers(
+        &mut self,
+        full: &str,
+        given: &Option<Given<Vec<Given<String>>>>,
+        out: &mut Vec<Tier>,
+        empty: &str,
+    ) {
+        let Some(items) = self.list(&format!("{full}.tiers"), given) else {
+            return;
+        };
+        out.clear();
+        for (i, v) in items.iter().enumerate() {
+            match v.typed.as_deref().map(Tier::from_name) {
+                Some(Some(tier)) if !out.contains(&tier) => out.push(tier),
+                Some(Some(_)) => {}
+                _ => self.add(
+                    &format!("{full}.tiers[{i}]"),
+                    format!(
+                        "`{}` is not a tier; use fast, standard, slow or aggregate",
+                        v.written
+                    ),
+                ),
+            }
+        }
+        if items.is_empty() {
+            self.add(&format!("{full}.tiers"), empty);
+        }
+    }
+
     pub(super) fn duration(
         &mut self,
         key: &str,
@@ -404,28 +435,12 @@ fn output(raw: &RawOutput, full: &str, c: &mut Check) -> OutputConfig {
             );
         }
     }
-    if let Some(items) = c.list(&key("tiers"), &raw.tiers) {
-        o.tiers.clear();
-        for (i, v) in items.iter().enumerate() {
-            match v.typed.as_deref().map(Tier::from_name) {
-                Some(Some(tier)) if !o.tiers.contains(&tier) => o.tiers.push(tier),
-                Some(Some(_)) => {}
-                _ => c.add(
-                    &format!("{full}.tiers[{i}]"),
-                    format!(
-                        "`{}` is not a tier; use fast, standard, slow or aggregate",
-                        v.written
-                    ),
-                ),
-            }
-        }
-        if items.is_empty() {
-            c.add(
-                &key("tiers"),
-                "is empty; list the tiers to write, or remove the output",
-            );
-        }
-    }
+    c.tiers(
+        full,
+        &raw.tiers,
+        &mut o.tiers,
+        "is empty; list the tiers to write, or remove the output",
+    );
     let size_like = |v: &Value| format!("`{v}` must be a string like \"64MiB\" or \"off\"");
     match c.typed(&key("rotate_size"), &raw.rotate_size, size_like) {
         Some(s) if s == "off" => o.rotate_size = None,
