@@ -87,7 +87,8 @@ fn cell_text(t: Text<'_>, c: &mut Cursor<'_>, q: &Quoting) {
             Some(i) => c.i64(i),
             None => float(v, c),
         },
-        Text::Word(w) => text(c, q, w.as_bytes()),
+        // A state or tier name: letters, digits and `_`, never quoted.
+        Text::Word(w) => c.bytes(w.as_bytes()),
         Text::Str(s) => text(c, q, s.as_bytes()),
         // `1.2.3.4:5` / `[::1]:5`: never needs quoting.
         Text::Addr(a) => c.socket_addr(a),
