@@ -159,6 +159,7 @@ pub struct DecodeArgs {
 }
 
 fn main() -> ExitCode {
+    netpulse::platform::keep_heap_compact();
     let cli = Cli::parse();
     let result = match cli.command {
         None => cmd::run::main(RunArgs { config: cli.config }),

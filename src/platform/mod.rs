@@ -15,6 +15,14 @@ pub use process_map::{ProcessInfo, ProcessMap};
 
 use crate::record::{SocketRecord, StateCounts, TcpCounters};
 
+/// Allocator settings that keep resident memory near what is live (glibc
+/// on Linux: see `linux::allocator`; elsewhere nothing to do). Call once,
+/// first thing, before any thread starts.
+pub fn keep_heap_compact() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    linux::allocator::keep_heap_compact();
+}
+
 /// What went wrong reading a platform source. Every variant says which
 /// input failed so the operator knows where to look.
 #[derive(Debug, thiserror::Error)]

@@ -2,11 +2,14 @@
 //! /proc/net counters.
 //!
 //! - `netlink`: FFI for the dump (socket, send, recv into one reused buffer).
+//! - `allocator`: FFI (`mallopt`) keeping glibc's heap near what is live.
 //! - `huge_pages`: FFI advice (`madvise`) for the large socket table.
 //! - `sock_diag`: request builder and pure parser, kernel bytes → records.
 //! - `procfs`: socket inode → owning process from `/proc/<pid>/fd`.
 //! - `snmp`: `/proc/net/snmp` and `/proc/net/netstat` → `TcpCounters`.
 
+#[cfg(target_env = "gnu")]
+pub mod allocator;
 mod huge_pages;
 mod netlink;
 pub mod procfs;
