@@ -306,6 +306,7 @@ impl Packed for Arc<str> {
 }
 
 impl<T: Packed> Packed for Option<T> {
+    #[inline]
     fn put(&self, out: &mut Out) {
         match self {
             None => out.bytes.push(0),
