@@ -17,6 +17,10 @@ use std::sync::Arc;
 
 use crate::record::{ShortName, SocketRecord, TcpState, Tier};
 
+/// Bytes reserved before packing each record: more than a packed Linux
+/// socket takes (~150 bytes), so the pushes stay within capacity.
+const RECORD_ROOM: usize = 512;
+
 /// The packed records of one poll, by their index in that poll's table.
 #[derive(Default)]
 pub struct LastLines {
@@ -39,8 +43,12 @@ impl LastLines {
             bytes: &mut self.bytes,
             commands: &mut self.commands,
         };
+        self.starts.reserve(table.len());
         for r in table {
             self.starts.push(out.bytes.len());
+            // Room for a typical record up front: the byte pushes below
+            // then never reallocate mid-record.
+            out.bytes.reserve(RECORD_ROOM);
             put_record(r, &mut out);
         }
         // A table that shrank a lot lets its memory go.
@@ -88,16 +96,31 @@ struct In<'a> {
 }
 
 impl Out<'_> {
-    fn varint(&mut self, v: u64) {
-        self.varint128(u128::from(v));
-    }
-
-    fn varint128(&mut self, mut v: u128) {
+    /// Every socket of every poll is packed, so the common cases (a value
+    /// under 128, one byte) take the shortest path and 128-bit arithmetic
+    /// is left to the one value that needs it (`u64::MAX` + 1).
+    #[inline]
+    fn varint(&mut self, mut v: u64) {
         while v >= 0x80 {
             self.bytes.push(v as u8 | 0x80);
             v >>= 7;
         }
         self.bytes.push(v as u8);
+    }
+
+    fn varint128(&mut self, v: u128) {
+        match u64::try_from(v) {
+            Ok(v) => self.varint(v),
+            Err(_) => {
+                // Same bytes as the loop above would write for a u128.
+                let mut v = v;
+                while v >= 0x80 {
+                    self.bytes.push(v as u8 | 0x80);
+                    v >>= 7;
+                }
+                self.bytes.push(v as u8);
+            }
+        }
     }
 }
 
@@ -163,8 +186,12 @@ macro_rules! packed_unsigned {
             }
             // Most fields are present counters: value + 1 in one varint,
             // 0 for absent, saves their presence byte.
+            #[inline]
             fn put_some(&self, out: &mut Out) {
-                out.varint128(u128::from(*self) + 1);
+                match u64::from(*self).checked_add(1) {
+                    Some(v) => out.varint(v),
+                    None => out.varint128(u128::from(*self) + 1),
+                }
             }
             fn take_option(inp: &mut In) -> Option<Option<Self>> {
                 match inp.varint128()? {
@@ -279,6 +306,7 @@ impl Packed for Arc<str> {
 }
 
 impl<T: Packed> Packed for Option<T> {
+    #[inline]
     fn put(&self, out: &mut Out) {
         match self {
             None => out.bytes.push(0),
@@ -335,6 +363,25 @@ mod tests {
             assert!(same(r, &back), "record {i}:\n{r:?}\n{back:?}");
         }
         assert!(kept.get(table.len()).is_none());
+    }
+
+    #[test]
+    fn extreme_values_come_back_as_they_were() {
+        // The largest counters take the 128-bit path of the packing (value
+        // + 1 does not fit 64 bits); the ones around 2^7k take the last
+        // byte of each varint length.
+        let mut table = Vec::new();
+        for v in [0, 1, 127, 128, 16_383, 16_384, u64::MAX - 1, u64::MAX] {
+            let mut r = SocketRecord::every_field_set(5);
+            (r.bytes_acked, r.bytes_received, r.sock_id) = (Some(v), Some(v), Some(v));
+            r.snd_wscale = u8::try_from(v).ok().or(Some(u8::MAX));
+            table.push(r);
+        }
+        let mut kept = LastLines::default();
+        kept.keep(&table);
+        for (i, r) in table.iter().enumerate() {
+            assert!(same(r, &kept.get(i).expect("kept")), "record {i}");
+        }
     }
 
     /// A socket as the Linux source fills it for an idle loopback
