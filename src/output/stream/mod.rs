@@ -1,6 +1,7 @@
 //! Outputs that stream batches to a server instead of files: `[[nats]]`
 //! (JetStream), with an on-disk spool for what is not acknowledged yet.
 
+pub mod credentials;
 pub mod nats;
 pub mod spool;
 

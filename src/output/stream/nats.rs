@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::StreamCounters;
+use super::credentials::{self, CredentialsError};
 use super::spool::{Spool, SpoolError};
 use crate::config::{NatsConfig, NatsEncoding};
 use crate::output::encode::proto::{Origin, write_batch as proto_batch};
@@ -420,9 +421,14 @@ async fn publish_loop(cfg: &NatsConfig, shared: &Shared, stop: &CancellationToke
 
 async fn connect(cfg: &NatsConfig) -> Result<async_nats::Client, String> {
     let mut opts = match &cfg.credentials {
-        Some(path) => async_nats::ConnectOptions::with_credentials_file(path)
-            .await
-            .map_err(|e| format!("reading credentials {}: {e}", path.display()))?,
+        // Read again at each attempt (a rotated file is picked up), with
+        // the same ceiling and checks as when the config was read.
+        Some(path) => credentials::load(path)
+            .and_then(|text| {
+                async_nats::ConnectOptions::with_credentials(&text)
+                    .map_err(CredentialsError::Rejected)
+            })
+            .map_err(|e| format!("credentials {}: {e}", path.display()))?,
         None => async_nats::ConnectOptions::new(),
     };
     if let Some((user, password)) = url_user_password(cfg) {

@@ -2,6 +2,7 @@
 //! outages, an agent killed while spooling, a full spool, TLS and users.
 
 mod crash;
+mod credentials;
 mod max_payload;
 mod outage;
 mod spool_full;
