@@ -4,6 +4,7 @@
 pub mod credentials;
 pub mod nats;
 pub mod spool;
+pub mod stop_grace;
 
 use std::sync::atomic::AtomicU64;
 
@@ -17,6 +18,8 @@ pub struct StreamCounters {
     /// Streaming outputs running: the two counters are written only when
     /// there is one (or was, and something is left to report).
     pub outputs: AtomicU64,
+    /// How long stopping publishers wait for acknowledgements.
+    pub stop: stop_grace::StopGrace,
 }
 
 impl StreamCounters {

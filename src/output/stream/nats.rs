@@ -30,14 +30,14 @@ pub const WINDOW: usize = 64;
 /// First and longest wait between connection attempts.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// How long a stopping publisher waits for acknowledgements already due.
-const STOP_GRACE: Duration = Duration::from_secs(2);
 /// Bytes of a message besides payload, id and subject (protocol line and
 /// header framing), with room to spare.
 const HEADER_ROOM: usize = 128;
 /// Most bytes held in memory while the spool is not free (a replaced
 /// output still letting go of it, or another agent holding it by mistake).
 const MAX_WAITING_BYTES: u64 = 16 << 20;
+/// How often a stopping publisher looks again at when it must give up.
+const RECHECK_GRACE: Duration = Duration::from_millis(100);
 /// One warning per kind of trouble per this period.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -448,9 +448,10 @@ async fn connect(cfg: &NatsConfig) -> Result<async_nats::Client, String> {
 
 /// Publish from the oldest unacknowledged message on, keeping at most
 /// [`WINDOW`] unacknowledged; remove each from the spool once acknowledged.
-/// Asked to stop, it goes on for at most [`STOP_GRACE`] while the server
-/// takes what is spooled, so a clean stop leaves nothing behind when the
-/// server is there, and a restart resends nothing.
+/// Asked to stop, it goes on while the server takes what is spooled, until
+/// the agent's stop deadline allows (see `stop_grace`), so a clean stop
+/// leaves nothing behind when the server is there, and a restart resends
+/// nothing.
 async fn pump(
     client: &async_nats::Client,
     shared: &Shared,
@@ -460,13 +461,23 @@ async fn pump(
     let js = jetstream::new(client.clone());
     let mut cursor: Option<u64> = None;
     let mut in_flight: VecDeque<(u64, AckFuture)> = VecDeque::new();
-    let mut deadline: Option<tokio::time::Instant> = None;
+    // When this publisher was asked to stop.
+    let mut stopping: Option<Instant> = None;
     let mut too_large_warned: Option<Instant> = None;
-    // Resolves when the agent asks to stop, then at the grace deadline.
-    let give_up = |deadline: Option<tokio::time::Instant>| async move {
-        match deadline {
-            None => stop.cancelled().await,
-            Some(d) => tokio::time::sleep_until(d).await,
+    // Resolves when the agent asks to stop, then when the grace ends. The
+    // end is looked at again now and then: a publisher retired by a reload
+    // must still let go in time once the agent itself stops.
+    let give_up = |stopping: Option<Instant>| async move {
+        let Some(asked) = stopping else {
+            return stop.cancelled().await;
+        };
+        loop {
+            let ends = shared.counters.stop.give_up_at(asked);
+            let now = Instant::now();
+            if now >= ends {
+                return;
+            }
+            tokio::time::sleep((ends - now).min(RECHECK_GRACE)).await;
         }
     };
     loop {
@@ -514,9 +525,9 @@ async fn pump(
                 .payload(msg.payload.into())
                 .message_id(&msg.id);
             let sent = tokio::select! {
-                _ = give_up(deadline) => {
-                    if deadline.is_some() { return End::Stopped; }
-                    deadline = Some(tokio::time::Instant::now() + STOP_GRACE);
+                _ = give_up(stopping) => {
+                    if stopping.is_some() { return End::Stopped; }
+                    stopping = Some(Instant::now());
                     continue;
                 }
                 r = js.send_publish(msg.subject, publish) => r,
@@ -528,13 +539,13 @@ async fn pump(
             cursor = Some(msg.index);
         }
         let Some((index, mut ack)) = in_flight.pop_front() else {
-            if deadline.is_some() {
+            if stopping.is_some() {
                 // Stopping and everything is acknowledged.
                 return End::Stopped;
             }
             tokio::select! {
                 _ = stop.cancelled() => {
-                    deadline = Some(tokio::time::Instant::now() + STOP_GRACE);
+                    stopping = Some(Instant::now());
                 }
                 _ = shared.appended.notified() => {}
             }
@@ -542,9 +553,9 @@ async fn pump(
         };
         let acked = loop {
             tokio::select! {
-                _ = give_up(deadline) => {
-                    if deadline.is_some() { return End::Stopped; }
-                    deadline = Some(tokio::time::Instant::now() + STOP_GRACE);
+                _ = give_up(stopping) => {
+                    if stopping.is_some() { return End::Stopped; }
+                    stopping = Some(Instant::now());
                 }
                 r = &mut ack => break r,
             }

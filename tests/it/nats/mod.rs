@@ -5,6 +5,7 @@ mod crash;
 mod credentials;
 mod max_payload;
 mod outage;
+mod shutdown;
 mod spool_full;
 mod tls;
 
