@@ -16,6 +16,12 @@
 # over SECS seconds after a 5 s warm-up, and its resident size at the end
 # of each run. Targets: nats/file CPU <= 1.15, RSS <= 64 MiB. The server's
 # own CPU is not the agent's and is not counted.
+#
+#   BEFORE=/path/to/older/netpulse benches/nats_cpu.sh
+# adds a third run to each round, "before": the same [[nats]] config with
+# that binary, so a change is measured against what it replaces on the
+# same (possibly busy) host, turn and turn about. The largest resident size
+# during each run (VmHWM) is printed beside the final one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SOCKETS=${SOCKETS:-40000}
@@ -23,6 +29,11 @@ SECS=${SECS:-20}
 PAIRS=${PAIRS:-3}
 cargo build --release -q
 BIN=target/release/netpulse
+BEFORE=${BEFORE:-}
+if [ -n "$BEFORE" ] && [ ! -x "$BEFORE" ]; then
+    echo "BEFORE=$BEFORE is not an executable" >&2
+    exit 1
+fi
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -90,7 +101,7 @@ for i in $(seq 0 $((k - 1))); do
     done
 done
 
-cfg() { # $1 = file|nats
+cfg() { # $1 = file|nats|before
     cat <<EOF
 [[output]]
 format = "json"
@@ -107,46 +118,56 @@ EOF
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 
-run() { # $1 = file|nats -> prints "cpu_ms_per_s rss_kib"
-    rm -rf "$work/out-$1"; mkdir -p "$work/out-$1"
+run() { # $1 = file|nats|before -> prints "cpu_ms_per_s rss_kib hwm_kib"
+    rm -rf "$work/out-$1" "$work/spool"; mkdir -p "$work/out-$1"
     cfg "$1" > "$work/$1.toml"
-    "$BIN" run --config "$work/$1.toml" 2>"$work/$1.log" &
+    local bin=$BIN
+    if [ "$1" = before ]; then bin=$BEFORE; fi
+    "$bin" run --config "$work/$1.toml" 2>"$work/$1.log" &
     local agent=$!
     sleep 5 # warm-up: first polls, every socket's first line
-    local a b rss
+    local a b rss hwm
     a=$(cpu_ticks "$agent")
     sleep "$SECS" # the measured window
     b=$(cpu_ticks "$agent")
     rss=$(rss_kib "$agent")
+    hwm=$(hwm_kib "$agent")
     kill -TERM "$agent"
     if ! wait "$agent"; then
         echo "the agent did not drain and exit cleanly:" >&2
         tail -5 "$work/$1.log" >&2
         exit 1
     fi
-    if [ "$1" = nats ] && grep -q "publishing failed\|cannot connect" "$work/nats.log" "$work/$1.log"; then
+    if [ "$1" != file ] && grep -q "publishing failed\|cannot connect" "$work/nats.log" "$work/$1.log"; then
         echo "the nats output did not publish cleanly:" >&2
         grep "publishing failed\|cannot connect" "$work/$1.log" | tail -3 >&2
         exit 1
     fi
-    echo "$(( (b - a) * 10 / SECS )) $rss"
+    echo "$(( (b - a) * 10 / SECS )) $rss $hwm"
 }
 
-echo "run   cpu_ms/s  rss_MiB"
+modes="file nats"
+if [ -n "$BEFORE" ]; then modes="file before nats"; fi
+echo "run      cpu_ms/s  rss_MiB  peak_MiB"
 results=()
 for _ in $(seq "$PAIRS"); do
-    for mode in file nats; do
+    for mode in $modes; do
         out=$(run "$mode")
-        read -r c r <<<"$out"
-        echo "$mode  $c  $((r / 1024))"
-        results+=("$mode $c $r")
+        echo "$mode $out" | awk '{ printf "%-8s %8d %8.1f %9.1f\n", $1, $2, $3 / 1024, $4 / 1024 }'
+        results+=("$mode $out")
     done
 done
 printf '%s\n' "${results[@]}" | awk '
-    { cpu[$1] += $2; n[$1]++; if ($3 > rss[$1]) rss[$1] = $3 }
+    { cpu[$1] += $2; n[$1]++; if ($3 > rss[$1]) rss[$1] = $3; if ($4 > hwm[$1]) hwm[$1] = $4 }
     END {
         f = cpu["file"] / n["file"]; s = cpu["nats"] / n["nats"]
         printf "mean cpu per 1 s fast tick: file %.0f ms, nats %.0f ms: nats/file = %.2f (target <= 1.15)\n", f, s, s / f
         printf "largest RSS: file %.1f MiB, nats %.1f MiB (target <= 64 MiB)\n", rss["file"] / 1024, rss["nats"] / 1024
+        printf "largest peak (VmHWM): file %.1f MiB, nats %.1f MiB\n", hwm["file"] / 1024, hwm["nats"] / 1024
+        if (n["before"] > 0) {
+            b = cpu["before"] / n["before"]
+            printf "before: cpu %.0f ms (before/file = %.2f), largest RSS %.1f MiB, peak %.1f MiB\n", b, b / f, rss["before"] / 1024, hwm["before"] / 1024
+        }
     }'

@@ -139,6 +139,7 @@ impl Daemon {
     pub fn start(cfg: Config) -> Result<Daemon, DaemonError> {
         let health = Arc::new(Health::default());
         health.memory.set_limit(cfg.agent.memory_limit);
+        health.stream.stop.set_timeout(cfg.agent.shutdown_timeout);
         let mut sources = Vec::new();
         for tier in Tier::ALL {
             let src = platform::open(cfg.agent.source).map_err(|source| DaemonError::Source {
@@ -310,6 +311,10 @@ impl Daemon {
         };
         self.tables.set_budget(table_budget(serving));
         self.health.memory.set_limit(cfg.agent.memory_limit);
+        self.health
+            .stream
+            .stop
+            .set_timeout(cfg.agent.shutdown_timeout);
         self.cfg = cfg;
         Ok(())
     }
@@ -362,6 +367,11 @@ impl Daemon {
             endpoint,
             ..
         } = self;
+        // Publishers waiting for acknowledgements let go in time.
+        health
+            .stream
+            .stop
+            .agent_stops_by(std::time::Instant::now() + deadline);
         let work = async move {
             stop.cancel();
             for t in tiers {

@@ -176,7 +176,7 @@ fn one(raw: &RawNats, full: &str, c: &mut Check) -> NatsConfig {
             ),
         }
     }
-    n.credentials = readable_file(&key("credentials"), &raw.credentials, c);
+    n.credentials = credentials_file(&key("credentials"), &raw.credentials, c);
     n.tls_ca = readable_file(&key("tls_ca"), &raw.tls_ca, c);
     match c.string(
         &key("spool_dir"),
@@ -254,9 +254,27 @@ fn usable_subject(s: &str) -> bool {
         })
 }
 
+/// `""` means none; anything else must be a NATS `.creds` file.
+fn credentials_file(key: &str, given: &Key<String>, c: &mut Check) -> Option<PathBuf> {
+    let s = c.string(key, given, "\"/usr/local/etc/netpulse/nats.creds\"")?;
+    if s.is_empty() {
+        return None;
+    }
+    match crate::output::stream::credentials::load(Path::new(s)) {
+        Ok(_) => Some(PathBuf::from(s)),
+        Err(e) => {
+            c.add(
+                key,
+                format!("`{s}` is not a usable NATS credentials file: {e}"),
+            );
+            None
+        }
+    }
+}
+
 /// `""` means none; anything else must be a file this user can read.
 fn readable_file(key: &str, given: &Key<String>, c: &mut Check) -> Option<PathBuf> {
-    let s = c.string(key, given, "\"/usr/local/etc/netpulse/nats.creds\"")?;
+    let s = c.string(key, given, "\"/usr/local/etc/netpulse/nats-ca.pem\"")?;
     if s.is_empty() {
         return None;
     }
@@ -337,6 +355,57 @@ mod tests {
             );
         }
         assert!(p.iter().any(|l| l.contains("missing.creds")), "{p:#?}");
+    }
+
+    /// The layout `nsc` writes; the JWT is a test double (its shape is
+    /// what the config checks), the seed a fresh user key.
+    fn creds(seed: &str) -> String {
+        format!(
+            "-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJVQUJDIn0.c2ln\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n"
+        )
+    }
+
+    #[test]
+    fn credentials_must_be_a_creds_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let seed = nkeys::KeyPair::new_user().seed().unwrap();
+        let good = dir.path().join("good.creds");
+        std::fs::write(&good, creds(&seed)).unwrap();
+        let text = format!("{}credentials = \"{}\"\n", base(dir.path()), good.display());
+        let cfg = Config::parse(&text).unwrap();
+        assert_eq!(cfg.nats[0].credentials.as_deref(), Some(good.as_path()));
+
+        let fifo = dir.path().join("fifo.creds");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let bad = [
+            ("empty.creds", Some(String::new()), "is empty"),
+            (
+                "no-seed.creds",
+                Some(creds(&seed).split("\n\n").next().unwrap().to_string()),
+                "no NKey seed section",
+            ),
+            (
+                "password.creds",
+                Some("s3cret\n".into()),
+                "no user JWT section",
+            ),
+            ("fifo.creds", None, "is empty"),
+        ];
+        for (name, content, expected) in bad {
+            let path = dir.path().join(name);
+            if let Some(c) = content {
+                std::fs::write(&path, c).unwrap();
+            }
+            let text = format!("{}credentials = \"{}\"\n", base(dir.path()), path.display());
+            let p = problems(&text);
+            assert!(
+                p.iter().any(|l| l.starts_with("nats[0].credentials:")
+                    && l.contains(name)
+                    && l.contains("not a usable NATS credentials file")
+                    && l.contains(expected)),
+                "{name}: {p:#?}"
+            );
+        }
     }
 
     #[test]

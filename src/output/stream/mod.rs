@@ -1,8 +1,11 @@
 //! Outputs that stream batches to a server instead of files: `[[nats]]`
 //! (JetStream), with an on-disk spool for what is not acknowledged yet.
 
+pub mod credentials;
+pub mod give_back;
 pub mod nats;
 pub mod spool;
+pub mod stop_grace;
 
 use std::sync::atomic::AtomicU64;
 
@@ -16,6 +19,8 @@ pub struct StreamCounters {
     /// Streaming outputs running: the two counters are written only when
     /// there is one (or was, and something is left to report).
     pub outputs: AtomicU64,
+    /// How long stopping publishers wait for acknowledgements.
+    pub stop: stop_grace::StopGrace,
 }
 
 impl StreamCounters {

@@ -26,6 +26,10 @@ use crate::output::sink::safe_open::open_regular;
 
 /// Largest record the spool reads back; anything longer is damage.
 const MAX_RECORD: u64 = 256 << 20;
+/// Bytes read first from a record to find its subject and id: more than
+/// any header (a subject is at most 128 bytes, an id a host name and three
+/// numbers).
+const HEAD_PEEK: u64 = 1024;
 
 /// Why the spool could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -210,8 +214,10 @@ impl Spool {
     /// oldest records; a message larger than the whole spool is itself
     /// dropped (counted). Returns how many records were dropped.
     pub fn append(&mut self, subject: &str, id: &str, payload: &[u8]) -> Result<u64, SpoolError> {
-        let record = frame(subject, id, payload);
-        let size = record.len() as u64;
+        // The payload is written from where it is: a first every-socket
+        // batch is megabytes, and a framed copy would double it.
+        let header = frame_header(subject, id, payload.len());
+        let size = (header.len() + payload.len()) as u64;
         let before = self.dropped;
         if size > self.max {
             self.dropped += 1;
@@ -222,7 +228,11 @@ impl Spool {
             self.dropped += 1;
         }
         self.reclaim()?;
-        if let Err(e) = self.file.write_all_at(&record, self.end) {
+        let written = self.file.write_all_at(&header, self.end).and_then(|()| {
+            self.file
+                .write_all_at(payload, self.end + header.len() as u64)
+        });
+        if let Err(e) = written {
             // Leave no partial record behind.
             let _ = self.file.set_len(self.end);
             return Err(self.io(e));
@@ -244,22 +254,31 @@ impl Spool {
         let Some(e) = self.entries.get(first) else {
             return Ok(None);
         };
-        let mut buf = vec![0u8; e.len as usize];
-        self.file
-            .read_exact_at(&mut buf, e.offset)
-            .map_err(|c| self.io(c))?;
         let damaged = || SpoolError::Damaged {
             path: self.path.clone(),
             offset: e.offset,
         };
-        let mut rest = &buf[..];
-        decode_varint(&mut rest).map_err(|_| damaged())?;
-        let (subject, id, payload) = parse(rest).ok_or_else(damaged)?;
+        // The head first, then the payload straight into the buffer that
+        // is handed on: one copy of a large batch in memory, not two.
+        let mut head = vec![0u8; e.len.min(HEAD_PEEK) as usize];
+        self.file
+            .read_exact_at(&mut head, e.offset)
+            .map_err(|c| self.io(c))?;
+        let (subject, id, payload_at) = parse_header(&head).ok_or_else(damaged)?;
+        let mut payload = vec![0u8; (e.len - payload_at) as usize];
+        let copied = head.len() as u64 - payload_at;
+        payload[..copied as usize].copy_from_slice(&head[payload_at as usize..]);
+        self.file
+            .read_exact_at(
+                &mut payload[copied as usize..],
+                e.offset + head.len() as u64,
+            )
+            .map_err(|c| self.io(c))?;
         Ok(Some(Message {
             index: e.index,
             subject,
             id,
-            payload: payload.to_vec(),
+            payload,
         }))
     }
 
@@ -358,19 +377,29 @@ fn head_path(spool: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// One record: varint length, then varint-prefixed subject and id, then
-/// the payload.
-fn frame(subject: &str, id: &str, payload: &[u8]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(subject.len() + id.len() + payload.len() + 8);
-    encode_varint(subject.len() as u64, &mut body);
-    body.extend_from_slice(subject.as_bytes());
-    encode_varint(id.len() as u64, &mut body);
-    body.extend_from_slice(id.as_bytes());
-    body.extend_from_slice(payload);
-    let mut out = Vec::with_capacity(body.len() + 10);
-    encode_varint(body.len() as u64, &mut out);
-    out.extend_from_slice(&body);
+/// The front of one record, everything before its payload: varint length
+/// of the rest, then varint-prefixed subject and id.
+fn frame_header(subject: &str, id: &str, payload_len: usize) -> Vec<u8> {
+    let mut names = Vec::with_capacity(subject.len() + id.len() + 4);
+    encode_varint(subject.len() as u64, &mut names);
+    names.extend_from_slice(subject.as_bytes());
+    encode_varint(id.len() as u64, &mut names);
+    names.extend_from_slice(id.as_bytes());
+    let mut out = Vec::with_capacity(names.len() + 10);
+    encode_varint((names.len() + payload_len) as u64, &mut out);
+    out.extend_from_slice(&names);
     out
+}
+
+/// Subject, id and where the payload starts, from the first bytes of a
+/// record (its length prefix included); `None` when they do not hold a
+/// whole header.
+fn parse_header(record: &[u8]) -> Option<(String, String, u64)> {
+    let mut rest = record;
+    decode_varint(&mut rest).ok()?;
+    let prefix = record.len() - rest.len();
+    let (subject, id, payload) = parse(rest)?;
+    Some((subject, id, (prefix + rest.len() - payload.len()) as u64))
 }
 
 /// A record body's parts, or `None` when it is not one.
@@ -405,6 +434,13 @@ fn read_prefix(r: &mut impl Read) -> io::Result<Option<(u64, u64)>> {
 mod tests {
     use super::*;
 
+    /// A whole record as `append` writes it.
+    fn frame(subject: &str, id: &str, payload: &[u8]) -> Vec<u8> {
+        let mut record = frame_header(subject, id, payload.len());
+        record.extend_from_slice(payload);
+        record
+    }
+
     fn all(s: &Spool) -> Vec<(String, Vec<u8>)> {
         let mut out = Vec::new();
         let mut after = None;
@@ -434,6 +470,45 @@ mod tests {
         let ids: Vec<_> = got.iter().map(|(id, _)| id.as_str()).collect();
         assert_eq!(ids, ["id1", "id2", "id3", "id4"]);
         assert_eq!(got.last().unwrap().1, b"p4");
+    }
+
+    /// Payloads around the size read first to find the header come back
+    /// whole, the large ones read straight into their own buffer.
+    #[test]
+    fn payloads_of_every_size_come_back_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.spool");
+        let mut s = Spool::open(&path, 64 << 20).unwrap();
+        let peek = HEAD_PEEK as usize;
+        let sizes = [
+            0,
+            1,
+            peek - 40,
+            peek - 20,
+            peek,
+            peek + 1,
+            3 * peek,
+            5 << 20,
+        ];
+        let payloads: Vec<Vec<u8>> = sizes
+            .iter()
+            .map(|&n| (0..n).map(|i| (i * 7 + n) as u8).collect())
+            .collect();
+        let subject = format!("netpulse.{}.fast", "h".repeat(64));
+        for (i, p) in payloads.iter().enumerate() {
+            s.append(&subject, &format!("id{i}"), p).unwrap();
+        }
+        let got = all(&s);
+        assert_eq!(got.len(), payloads.len());
+        for (i, ((id, payload), want)) in got.iter().zip(&payloads).enumerate() {
+            assert_eq!(id, &format!("id{i}"));
+            assert!(
+                payload == want,
+                "payload {i} ({} bytes) differs",
+                want.len()
+            );
+        }
+        assert_eq!(s.read_after(None).unwrap().unwrap().subject, subject);
     }
 
     #[test]

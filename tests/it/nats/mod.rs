@@ -2,8 +2,10 @@
 //! outages, an agent killed while spooling, a full spool, TLS and users.
 
 mod crash;
+mod credentials;
 mod max_payload;
 mod outage;
+mod shutdown;
 mod spool_full;
 mod tls;
 

@@ -81,7 +81,12 @@ fn a_full_spool_drops_the_oldest_counts_them_and_spares_the_files() {
     server.restart();
     let agent_dir = dir.path().join("agent2");
     std::fs::create_dir(&agent_dir).unwrap();
-    let agent = Agent::start(&agent_dir, &cfg);
+    // The same spool, with room: the second run's first batches may be
+    // appended before its publisher has connected, and must not push the
+    // first run's out.
+    let roomy = cfg.replace("spool_max = \"8KiB\"", "spool_max = \"1MiB\"");
+    assert_ne!(roomy, cfg);
+    let agent = Agent::start(&agent_dir, &roomy);
     let messages = server.wait_for(
         "the spool delivered and the second run streaming",
         Duration::from_secs(60),

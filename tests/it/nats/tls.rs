@@ -139,13 +139,16 @@ fn tls_and_a_password_connect_and_wrong_ones_lose_nothing() {
     let out = dir.path().join("out");
     let spool = dir.path().join("spool");
     let url = |password: &str| format!("tls://agent:{password}@127.0.0.1:{}", server.port);
+    // A long shutdown_timeout: the final stop delivers what is still
+    // spooled even on a machine busy enough to slow TLS and the store.
     let with = |password: &str, ca: &Path| {
-        config(
+        let cfg = config(
             &out,
             &spool,
             &url(password),
             &format!("tiers = [\"fast\"]\ntls_ca = \"{}\"", ca.display()),
-        )
+        );
+        format!("[agent]\nshutdown_timeout = \"30s\"\n{cfg}")
     };
 
     // Wrong password: refused by the server, said so, retried.
@@ -179,9 +182,8 @@ fn tls_and_a_password_connect_and_wrong_ones_lose_nothing() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    // Stop once the backlog from the refused connections is delivered: a
-    // stopping agent sends for at most a short grace period, and on a busy
-    // machine a large backlog can outlast it (the rest stays spooled).
+    // Stop once the backlog from the refused connections is delivered, so
+    // the stop has only the last few batches to send.
     wait_system_line(&out, "spool drained", Duration::from_secs(60), |l| {
         l["stream_spooled"] == 0
     });

@@ -149,6 +149,22 @@ impl NatsServer {
         }
     }
 
+    /// SIGSTOP: connections stay open but nothing is answered, the way a
+    /// hung server looks to its clients.
+    pub fn pause(&self) {
+        self.send(nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// SIGCONT after [`NatsServer::pause`].
+    pub fn resume(&self) {
+        self.send(nix::sys::signal::Signal::SIGCONT);
+    }
+
+    fn send(&self, sig: nix::sys::signal::Signal) {
+        let child = self.child.as_ref().expect("the server is running");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+    }
+
     pub fn client(&self) -> async_nats::Client {
         self.rt
             .block_on((self.client_opts)().connect(self.url()))

@@ -408,6 +408,51 @@ pub fn write_batch(batch: &Batch, origin: &Origin, out: &mut Vec<u8>) {
     out.extend_from_slice(Writer::new().delimited(batch, origin));
 }
 
+/// One `netpulse.v1.Batch` per call, without the length prefix, for
+/// outputs whose transport frames each message itself (a NATS message);
+/// the message is a slice of the writer's own buffer, never copied out.
+pub struct MessageWriter {
+    writer: Writer,
+    /// Where in `writer.msg` the last message is.
+    last: std::ops::Range<usize>,
+}
+
+impl Default for MessageWriter {
+    fn default() -> Self {
+        MessageWriter {
+            writer: Writer::new(),
+            last: 0..0,
+        }
+    }
+}
+
+impl MessageWriter {
+    /// The message for `batch`, valid until the next call.
+    pub fn message(&mut self, batch: &Batch, origin: &Origin) -> &[u8] {
+        let mut body = self.writer.delimited(batch, origin);
+        // The writer's own prefix: always a whole varint.
+        let _ = prost::encoding::decode_varint(&mut body);
+        let len = body.len();
+        let end = self.writer.msg.len();
+        self.last = end - len..end;
+        &self.writer.msg[self.last.clone()]
+    }
+
+    /// The message the last `message` call made (empty after a release).
+    pub fn last(&self) -> &[u8] {
+        self.writer.msg.get(self.last.clone()).unwrap_or_default()
+    }
+
+    /// Let go of a buffer grown past `keep` bytes (a rare large batch
+    /// should not pin its memory until the next one).
+    pub fn release_above(&mut self, keep: usize) {
+        if self.writer.msg.capacity() > keep {
+            self.writer.msg = Vec::new();
+            self.last = 0..0;
+        }
+    }
+}
+
 /// The same bytes as `write_batch`, built the simple way: generated
 /// structs, then `prost::Message::encode_length_delimited`. The reference
 /// the fast path is tested and benchmarked against.
@@ -524,6 +569,38 @@ mod tests {
                 assert_eq!(fast, reference, "seed {seed} all {all}");
             }
         }
+    }
+
+    #[test]
+    fn a_message_is_the_delimited_bytes_without_their_prefix() {
+        let mut w = MessageWriter::default();
+        for seed in 0..20 {
+            let b = batch(seed, (seed * 13 % 200) as usize, seed % 2 == 0);
+            let mut delimited = Vec::new();
+            write_batch(&b, &origin(), &mut delimited);
+            let mut body = &delimited[..];
+            let len = prost::encoding::decode_varint(&mut body).unwrap();
+            assert_eq!(len as usize, body.len());
+            assert_eq!(w.message(&b, &origin()), body, "seed {seed}");
+            assert_eq!(w.last(), body);
+        }
+    }
+
+    #[test]
+    fn a_message_writer_lets_go_of_a_large_buffer_only() {
+        let mut w = MessageWriter::default();
+        let small = batch(1, 2, true);
+        let big = batch(2, 5000, true);
+        w.message(&big, &origin());
+        assert!(w.writer.msg.capacity() > 1 << 20);
+        w.release_above(1 << 20);
+        assert_eq!(w.writer.msg.capacity(), 0, "a large buffer is let go");
+        assert!(w.last().is_empty());
+        w.message(&small, &origin());
+        let kept = w.writer.msg.capacity();
+        w.release_above(1 << 20);
+        assert_eq!(w.writer.msg.capacity(), kept, "a small buffer is kept");
+        assert!(!w.last().is_empty());
     }
 
     #[test]

@@ -22,7 +22,7 @@ mod pb {
 }
 
 pub use convert::{InvalidBatch, Problem, RecordRef};
-pub use encode::{ProtoEncoder, encode_via_prost, write_batch};
+pub use encode::{MessageWriter, ProtoEncoder, encode_via_prost, write_batch};
 pub use origin::{Origin, host_name};
 pub use stream::{
     DEFAULT_MAX_MESSAGE_LEN, DecodeError, Decoded, StreamDecoder, whole_messages_len,
