@@ -23,6 +23,14 @@ pub fn keep_heap_compact() {
     linux::allocator::keep_heap_compact();
 }
 
+/// Hand memory freed after an unusually large batch back to the system
+/// (glibc; FreeBSD's and macOS's allocators return large blocks on their
+/// own).
+pub fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    linux::allocator::give_back_freed();
+}
+
 /// What went wrong reading a platform source. Every variant says which
 /// input failed so the operator knows where to look.
 #[derive(Debug, thiserror::Error)]

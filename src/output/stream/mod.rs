@@ -2,7 +2,6 @@
 //! (JetStream), with an on-disk spool for what is not acknowledged yet.
 
 pub mod credentials;
-pub mod give_back;
 pub mod nats;
 pub mod spool;
 pub mod stop_grace;

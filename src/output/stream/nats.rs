@@ -18,7 +18,6 @@ use tracing::{info, warn};
 
 use super::StreamCounters;
 use super::credentials::{self, CredentialsError};
-use super::give_back;
 use super::spool::{Spool, SpoolError};
 use crate::config::{NatsConfig, NatsEncoding};
 use crate::output::encode::proto::{MessageWriter, Origin};
@@ -306,7 +305,7 @@ impl Sink for NatsSink {
         let subject = format!("{}.{}.{tier}", self.cfg.subject, self.host_token);
         let id = format!("{}.{tier}.{}.{}", self.origin.host, run_id(), batch.seq);
         if std::mem::take(&mut self.give_back_due) {
-            give_back::freed_memory();
+            crate::platform::give_back_freed_memory();
         }
         let shared = Arc::clone(&self.shared);
         // Taken before encoding: the lock is not held while encoding.
@@ -622,7 +621,7 @@ async fn pump(
                 in_flight_bytes -= len;
                 if len > KEEP_BUFFER {
                     // Written out and acknowledged: its buffer is free.
-                    give_back::freed_memory();
+                    crate::platform::give_back_freed_memory();
                 }
             }
             Err(e) => return End::Failed(e.to_string()),

@@ -68,6 +68,18 @@ pub fn keep_heap_compact() -> usize {
         .count()
 }
 
+/// Return the free pages of the allocator's heap to the system: after a
+/// batch far larger than usual (the first, every-socket one) the heap's
+/// top may hold megabytes nothing uses any more.
+pub fn give_back_freed() {
+    // SAFETY: malloc_trim takes no pointer and works only on the
+    // allocator's own free lists, under its own locks; memory in use is
+    // not touched.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
