@@ -207,4 +207,37 @@ mod tests {
             "{text}"
         );
     }
+
+    /// The edges the first test does not reach: 1024 is the first "K"
+    /// and each next unit starts at exactly 1024 of the one before; a
+    /// window without an MSS, or with an MSS of 0, is shown in bytes
+    /// only (no division); the last column is not padded.
+    #[test]
+    fn unit_edges_windows_without_mss_and_no_trailing_blanks() {
+        assert_eq!(human_bytes(1024), "1.0K");
+        assert_eq!(human_bytes(1 << 20), "1.0M");
+        assert_eq!(human_bytes(1 << 30), "1.0G");
+        let mut a = SocketRecord::new(
+            0,
+            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:2".parse().unwrap(),
+            TcpState::Established,
+        );
+        a.cwnd = Some(2048);
+        let mut b = a.clone();
+        b.mss = Some(0);
+        b.command = Some("nc".into());
+        let mut out = Vec::new();
+        write_table([&a, &b], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        for l in &lines[1..] {
+            assert_eq!(l.split_whitespace().nth(3), Some("2.0K"), "{text}");
+        }
+        assert_eq!(lines[2].split_whitespace().last(), Some("nc"));
+        for l in &lines {
+            assert_eq!(l.trim_end(), *l, "trailing blanks: {text:?}");
+        }
+    }
 }

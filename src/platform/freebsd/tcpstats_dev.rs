@@ -754,4 +754,67 @@ mod tests {
         // The table itself is not empty or stale-looking.
         assert!(LAYOUT.lines().count() > 100);
     }
+
+    /// A test double of a log sink: keeps every byte the formatter writes.
+    #[derive(Clone, Default)]
+    struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for CapturedLog {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLog {
+        type Writer = CapturedLog;
+
+        fn make_writer(&'a self) -> CapturedLog {
+            self.clone()
+        }
+    }
+
+    /// What `polls` snapshots of a captured `stream` log.
+    fn log_of_snapshots(stream: &[u8], polls: usize) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("capture.bin");
+        std::fs::write(&path, stream).unwrap();
+        let log = CapturedLog::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(log.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let mut dev = TcpstatsDevice::open(&path).unwrap();
+            assert_eq!(dev.path(), path);
+            for _ in 0..polls {
+                dev.snapshot(0, &mut Vec::new()).unwrap();
+            }
+        });
+        String::from_utf8(log.0.lock().unwrap().clone()).unwrap()
+    }
+
+    const UNPRIVILEGED: &[u8] = include_bytes!("../../../tests/freebsd/tcpstats/unprivileged.bin");
+    const NORMAL: &[u8] = include_bytes!("../../../tests/freebsd/tcpstats/normal.bin");
+
+    /// Records without kernel addresses cannot be joined to processes: the
+    /// operator is told once per device, not per poll, and only when there
+    /// were records to join.
+    #[test]
+    fn missing_kernel_addresses_are_warned_about_once() {
+        const WARNING: &str = "no socket addresses in the records";
+        let log = log_of_snapshots(UNPRIVILEGED, 3);
+        assert_eq!(log.matches(WARNING).count(), 1, "{log}");
+        let log = log_of_snapshots(NORMAL, 2);
+        assert_eq!(log.matches(WARNING).count(), 0, "{log}");
+        let mut empty = UNPRIVILEGED[..abi::HEADER_SIZE].to_vec();
+        let count = abi::TH_RECORD_COUNT;
+        empty[count.off..count.off + count.len].copy_from_slice(&0u32.to_le_bytes());
+        let log = log_of_snapshots(&empty, 2);
+        assert_eq!(log.matches(WARNING).count(), 0, "{log}");
+    }
 }

@@ -1016,6 +1016,129 @@ mod tests {
         assert!(parse(&buf).2.inconsistent);
     }
 
+    /// An attribute's type may carry the NLA_F_NESTED or
+    /// NLA_F_NET_BYTEORDER flag bits; they are not part of the type.
+    #[test]
+    fn attribute_flag_bits_do_not_change_its_type() {
+        let mut p = diag_msg(1, 0, None);
+        p.truncate(INET_DIAG_MSG_LEN);
+        p.extend(attr(INET_DIAG_CONG | 0x8000, b"bbr\0"));
+        let mem: Vec<u8> = [7u32, 8].iter().flat_map(|v| v.to_ne_bytes()).collect();
+        p.extend(attr(INET_DIAG_SKMEMINFO | 0x4000, &mem));
+        let (_, out, stats) = parse(&message(SOCK_DIAG_BY_FAMILY, SEQ, &p));
+        assert_eq!(stats.skipped, 0);
+        assert_eq!(
+            out[0].cc.map(|c| c.as_str().to_string()).as_deref(),
+            Some("bbr")
+        );
+        assert_eq!(
+            (out[0].rcv_buf_used, out[0].rcv_buf_hiwat),
+            (Some(7), Some(8))
+        );
+    }
+
+    /// Messages are padded to 4 bytes; the next one starts after the
+    /// padding, not at `nlmsg_len`. NOOP and a zero ACK are neither
+    /// sockets nor errors, and a DONE without its int ends the dump.
+    #[test]
+    fn framing_skips_padding_noop_and_acks() {
+        let mut buf = message(NLMSG_NOOP, SEQ, &[9]);
+        assert_eq!(buf.len(), NLMSG_HDRLEN + 4, "1 byte padded to 4");
+        buf.extend(message(NLMSG_ERROR, SEQ, &0i32.to_ne_bytes()));
+        buf.extend(message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, 0, None)));
+        buf.extend(message(NLMSG_DONE, SEQ, &[]));
+        let (r, out, stats) = parse(&buf);
+        assert_eq!(r.unwrap(), Progress::Done);
+        assert_eq!((out.len(), stats), (1, ScanStats::default()));
+        assert_eq!(out[0].local.to_string(), "10.0.0.1:8080");
+    }
+
+    /// Broken framing after a good message: the good one is kept, the
+    /// rest of the datagram is counted once and dropped, never read past
+    /// its end.
+    #[test]
+    fn broken_framing_after_a_good_message_is_counted_once() {
+        let good = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, 0, None));
+        // 1. Fewer bytes left than a header.
+        // 2. A header claiming less than itself.
+        // 3. A header claiming more than is left (but less than the whole
+        //    datagram).
+        let mut short_len = message(NLMSG_NOOP, SEQ, &[0; 8]);
+        short_len[0..4].copy_from_slice(&8u32.to_ne_bytes());
+        let mut long_len = message(NLMSG_NOOP, SEQ, &[0; 8]);
+        long_len[0..4].copy_from_slice(&((good.len() + 4) as u32).to_ne_bytes());
+        for tail in [vec![0u8; 8], short_len, long_len] {
+            let mut buf = good.clone();
+            buf.extend(&tail);
+            let (r, out, stats) = parse(&buf);
+            assert_eq!(r.unwrap(), Progress::More);
+            assert_eq!((out.len(), stats.skipped), (1, 1), "tail {tail:?}");
+        }
+        // A message of another type is skipped and counted, and the next
+        // one still read.
+        let mut buf = message(99, SEQ, &[0; 4]);
+        buf.extend(&good);
+        let (_, out, stats) = parse(&buf);
+        assert_eq!((out.len(), stats.skipped), (1, 1));
+    }
+
+    /// The errno of a failed dump is the kernel's, with its sign turned;
+    /// an error message too short to hold one is a protocol error.
+    #[test]
+    fn kernel_errors_carry_the_errno() {
+        let errno = |buf: &[u8]| match parse(buf).0 {
+            Err(SourceError::Io { cause, .. }) => cause.raw_os_error(),
+            other => panic!("{other:?}"),
+        };
+        let buf = message(NLMSG_DONE, SEQ, &(-libc::EINTR).to_ne_bytes());
+        assert_eq!(errno(&buf), Some(libc::EINTR));
+        let buf = message(NLMSG_ERROR, SEQ, &[0; 2]);
+        assert_eq!(errno(&buf), Some(libc::EPROTO));
+    }
+
+    /// An `inet_diag_msg` of exactly its size, with no attributes, is a
+    /// socket; IPv6 addresses are read whole.
+    #[test]
+    fn bare_message_and_ipv6_addresses() {
+        let bare = &diag_msg(1, 0, None)[..INET_DIAG_MSG_LEN];
+        let (_, out, stats) = parse(&message(SOCK_DIAG_BY_FAMILY, SEQ, bare));
+        assert_eq!((out.len(), stats.skipped), (1, 0));
+        assert_eq!((out[0].cc, out[0].rcv_buf_used), (None, None));
+
+        let mut p = diag_msg(1, 0, None);
+        p[diag::FAMILY] = libc::AF_INET6 as u8;
+        let src: Ipv6Addr = "2001:db8::1:2:3:4".parse().unwrap();
+        let dst: Ipv6Addr = "fe80::aa:bb:cc:dd".parse().unwrap();
+        p[diag::SRC..diag::SRC + 16].copy_from_slice(&src.octets());
+        p[diag::DST..diag::DST + 16].copy_from_slice(&dst.octets());
+        let (_, out, _) = parse(&message(SOCK_DIAG_BY_FAMILY, SEQ, &p));
+        assert_eq!(out[0].local, SocketAddr::new(src.into(), 8080));
+        assert_eq!(out[0].remote, SocketAddr::new(dst.into(), 443));
+    }
+
+    /// The attribute walk: an empty attribute (4 bytes, no data) is
+    /// valid, also as the last one; an attribute length below its own
+    /// header, or 1-3 bytes left over, make the message malformed.
+    #[test]
+    fn attribute_walk_bounds() {
+        let mut p = diag_msg(1, 0, None);
+        p.extend(attr(99, &[]));
+        let (_, out, stats) = parse(&message(SOCK_DIAG_BY_FAMILY, SEQ, &p));
+        assert_eq!((out.len(), stats.skipped), (1, 0));
+        assert_eq!(out[0].cc.unwrap().as_str(), "cubic");
+
+        let mut tiny = diag_msg(1, 0, None);
+        tiny.extend(3u16.to_ne_bytes());
+        tiny.extend(99u16.to_ne_bytes());
+        let mut ragged = diag_msg(1, 0, None);
+        ragged.extend([4u8, 0]);
+        for p in [tiny, ragged] {
+            let (r, out, stats) = parse(&message(SOCK_DIAG_BY_FAMILY, SEQ, &p));
+            assert_eq!(r.unwrap(), Progress::More);
+            assert_eq!((out.len(), stats.skipped), (0, 1));
+        }
+    }
+
     /// A real datagram from this kernel, for mutation below.
     fn real_dump() -> Vec<u8> {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

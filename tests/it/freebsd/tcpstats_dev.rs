@@ -416,3 +416,37 @@ fn a_version_1_stream_reads_like_version_2() {
         TcpstatsError::UnknownVersion { found: 0 }
     );
 }
+
+/// A record of an unknown family or state is skipped, counted in the
+/// summary and in the scan statistics, and the others still read.
+#[test]
+fn unknown_family_or_state_is_skipped_and_counted() {
+    let mut bytes = fixture("normal");
+    let record = |i: usize| 64 + i * 320;
+    bytes[record(0) + 52] = 99; // tr_family
+    bytes[record(2) + 53] = 200; // tr_state
+    let mut out = Vec::new();
+    let s = tcpstats_dev::parse(&bytes, 7, &mut out).unwrap();
+    assert_eq!((s.records, s.skipped, out.len()), (2, 2, 2));
+    assert_eq!(out[0].state, TcpState::Listen);
+    assert_eq!(out[1].state, TcpState::TimeWait);
+    assert_eq!(tcpstats_dev::scan_stats(&s).skipped, 2);
+}
+
+/// Only the module's own device gets the hint about loading the module
+/// and its reader limits; on a host without it, opening it says so.
+#[test]
+fn only_the_device_path_gets_the_module_hint() {
+    use netpulse::platform::freebsd::tcpstats_dev::{DEVICE, TcpstatsDevice};
+    assert_eq!(
+        TcpstatsDevice::present(),
+        std::path::Path::new(DEVICE).exists()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let missing = TcpstatsDevice::open(dir.path().join("nope")).err().unwrap();
+    assert!(!missing.to_string().contains("kldload"), "{missing}");
+    if !TcpstatsDevice::present() {
+        let e = TcpstatsDevice::open(DEVICE).err().unwrap().to_string();
+        assert!(e.contains(DEVICE) && e.contains("kldload tcpstats"), "{e}");
+    }
+}
