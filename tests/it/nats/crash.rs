@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
-use super::{config, first_run, wait_system_line};
+use super::{config, first_run_seqs, second_run, wait_system_line};
 use crate::support::daemon::Agent;
 use crate::support::nats::{NatsServer, assert_contiguous};
 
@@ -31,33 +31,14 @@ fn spooled_batches_survive_kill_9_and_arrive_once() {
     drop(agent);
 
     server.restart();
-    let agent_dir = dir.path().join("agent2");
-    std::fs::create_dir(&agent_dir).unwrap();
-    let agent = Agent::start(&agent_dir, &cfg);
     // The first run's batches come first (they were spooled first), then
     // the second run's.
-    let messages = server.wait_for(
-        "the second run streaming after the first run's spool",
-        Duration::from_secs(60),
-        |m| {
-            let Some(first) = first_run(m) else {
-                return false;
-            };
-            m.iter().filter(|s| s.id_parts().1 != first).count() >= 5
-        },
-    );
-    let (status, _, log) = agent.stop();
-    assert!(status.success(), "agent exit {status}:\n{log}");
+    let (messages, log) = second_run(dir.path(), &cfg, &server, 5);
     assert!(
         log.contains("spooled batches found"),
         "the restart did not find the spool:\n{log}"
     );
-    let first = first_run(&messages).unwrap();
-    let from_first: Vec<u64> = messages
-        .iter()
-        .filter(|m| m.id_parts().1 == first)
-        .map(|m| m.id_parts().2)
-        .collect();
+    let from_first = first_run_seqs(&messages);
     assert!(
         from_first.len() as u64 >= spooled_seen,
         "{} batches of the first run delivered, {spooled_seen} were spooled",

@@ -85,3 +85,40 @@ pub fn wait_system_line(
 pub fn first_run(messages: &[crate::support::nats::Stored]) -> Option<String> {
     messages.first().map(|m| m.id_parts().1)
 }
+
+/// The agent started again on `cfg` (in `dir/agent2`) and stopped once the
+/// stream holds `others` batches of a run after the first: every stored
+/// message and the second run's log. The second run must exit 0.
+pub fn second_run(
+    dir: &std::path::Path,
+    cfg: &str,
+    server: &crate::support::nats::NatsServer,
+    others: usize,
+) -> (Vec<crate::support::nats::Stored>, String) {
+    let agent_dir = dir.join("agent2");
+    std::fs::create_dir(&agent_dir).unwrap();
+    let agent = crate::support::daemon::Agent::start(&agent_dir, cfg);
+    let messages = server.wait_for(
+        "the second run streaming after the first run's spool",
+        Duration::from_secs(60),
+        |m| {
+            let Some(first) = first_run(m) else {
+                return false;
+            };
+            m.iter().filter(|s| s.id_parts().1 != first).count() >= others
+        },
+    );
+    let (status, _, log) = agent.stop();
+    assert!(status.success(), "second run exit {status}:\n{log}");
+    (messages, log)
+}
+
+/// The seqs of the first run's batches, in stream order.
+pub fn first_run_seqs(messages: &[crate::support::nats::Stored]) -> Vec<u64> {
+    let first = first_run(messages).expect("a batch in the stream");
+    messages
+        .iter()
+        .filter(|m| m.id_parts().1 == first)
+        .map(|m| m.id_parts().2)
+        .collect()
+}

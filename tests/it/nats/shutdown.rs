@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::{config, first_run, wait_system_line};
+use super::{config, first_run_seqs, second_run, wait_system_line};
 use crate::support::daemon::Agent;
 use crate::support::nats::{NatsServer, assert_contiguous};
 
@@ -63,27 +63,8 @@ fn a_hung_server_does_not_hold_the_stop_past_shutdown_timeout() {
     assert!(kept >= 3, "{kept} batches kept in the spool:\n{log}");
 
     server.resume();
-    let agent_dir = dir.path().join("agent2");
-    std::fs::create_dir(&agent_dir).unwrap();
-    let agent = Agent::start(&agent_dir, &cfg);
-    let messages = server.wait_for(
-        "the second run streaming after the first run's spool",
-        Duration::from_secs(60),
-        |m| {
-            let Some(first) = first_run(m) else {
-                return false;
-            };
-            m.iter().any(|s| s.id_parts().1 != first)
-        },
-    );
-    let (status, _, log) = agent.stop();
-    assert!(status.success(), "second run exit {status}:\n{log}");
-    let first = first_run(&messages).unwrap();
-    let from_first: Vec<u64> = messages
-        .iter()
-        .filter(|m| m.id_parts().1 == first)
-        .map(|m| m.id_parts().2)
-        .collect();
+    let (messages, log) = second_run(dir.path(), &cfg, &server, 1);
+    let from_first = first_run_seqs(&messages);
     assert!(
         from_first.len() as u64 >= 3 + kept,
         "{} batches of the first run in the stream; {kept} were kept at the stop:\n{log}",

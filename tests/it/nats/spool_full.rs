@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{config, first_run, system_lines, wait_system_line};
+use super::{config, first_run_seqs, second_run, system_lines, wait_system_line};
 use crate::support::daemon::{Agent, summary};
 use crate::support::nats::NatsServer;
 
@@ -79,32 +79,13 @@ fn a_full_spool_drops_the_oldest_counts_them_and_spares_the_files() {
     // Back online: exactly the newest `spooled` batches of the first run
     // arrive, the oldest `dropped` never do.
     server.restart();
-    let agent_dir = dir.path().join("agent2");
-    std::fs::create_dir(&agent_dir).unwrap();
     // The same spool, with room: the second run's first batches may be
     // appended before its publisher has connected, and must not push the
     // first run's out.
     let roomy = cfg.replace("spool_max = \"8KiB\"", "spool_max = \"1MiB\"");
     assert_ne!(roomy, cfg);
-    let agent = Agent::start(&agent_dir, &roomy);
-    let messages = server.wait_for(
-        "the spool delivered and the second run streaming",
-        Duration::from_secs(60),
-        |m| {
-            let Some(first) = first_run(m) else {
-                return false;
-            };
-            m.iter().filter(|s| s.id_parts().1 != first).count() >= 3
-        },
-    );
-    let (status, _, log) = agent.stop();
-    assert!(status.success(), "second agent exit {status}:\n{log}");
-    let first = first_run(&messages).unwrap();
-    let seqs: Vec<u64> = messages
-        .iter()
-        .filter(|m| m.id_parts().1 == first)
-        .map(|m| m.id_parts().2)
-        .collect();
+    let (messages, _) = second_run(dir.path(), &roomy, &server, 3);
+    let seqs = first_run_seqs(&messages);
     assert_eq!(
         seqs,
         (dropped..produced).collect::<Vec<_>>(),
