@@ -23,6 +23,7 @@ pub mod endpoint;
 mod format;
 mod lenient;
 pub mod nats;
+pub mod nats_credentials;
 pub mod preflight;
 mod raw;
 mod units;

@@ -260,7 +260,7 @@ fn credentials_file(key: &str, given: &Key<String>, c: &mut Check) -> Option<Pat
     if s.is_empty() {
         return None;
     }
-    match crate::output::stream::credentials::load(Path::new(s)) {
+    match super::nats_credentials::load(Path::new(s)) {
         Ok(_) => Some(PathBuf::from(s)),
         Err(e) => {
             c.add(
@@ -295,6 +295,7 @@ fn readable_file(key: &str, given: &Key<String>, c: &mut Check) -> Option<PathBu
 mod tests {
     use super::super::Config;
     use super::*;
+    use crate::config::nats_credentials::tests::creds_text;
 
     fn problems(text: &str) -> Vec<String> {
         match Config::parse(text) {
@@ -357,20 +358,12 @@ mod tests {
         assert!(p.iter().any(|l| l.contains("missing.creds")), "{p:#?}");
     }
 
-    /// The layout `nsc` writes; the JWT is a test double (its shape is
-    /// what the config checks), the seed a fresh user key.
-    fn creds(seed: &str) -> String {
-        format!(
-            "-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QifQ.eyJzdWIiOiJVQUJDIn0.c2ln\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n"
-        )
-    }
-
     #[test]
     fn credentials_must_be_a_creds_file() {
         let dir = tempfile::tempdir().unwrap();
         let seed = nkeys::KeyPair::new_user().seed().unwrap();
         let good = dir.path().join("good.creds");
-        std::fs::write(&good, creds(&seed)).unwrap();
+        std::fs::write(&good, creds_text(&seed)).unwrap();
         let text = format!("{}credentials = \"{}\"\n", base(dir.path()), good.display());
         let cfg = Config::parse(&text).unwrap();
         assert_eq!(cfg.nats[0].credentials.as_deref(), Some(good.as_path()));
@@ -381,7 +374,7 @@ mod tests {
             ("empty.creds", Some(String::new()), "is empty"),
             (
                 "no-seed.creds",
-                Some(creds(&seed).split("\n\n").next().unwrap().to_string()),
+                Some(creds_text(&seed).split("\n\n").next().unwrap().to_string()),
                 "no NKey seed section",
             ),
             (

@@ -1,7 +1,6 @@
 //! Outputs that stream batches to a server instead of files: `[[nats]]`
 //! (JetStream), with an on-disk spool for what is not acknowledged yet.
 
-pub mod credentials;
 pub mod nats;
 pub mod spool;
 pub mod stop_grace;

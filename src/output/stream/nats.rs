@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::StreamCounters;
-use super::credentials::{self, CredentialsError};
 use super::spool::{Spool, SpoolError};
+use crate::config::nats_credentials::{self as credentials, CredentialsError};
 use crate::config::{NatsConfig, NatsEncoding};
 use crate::output::encode::proto::{MessageWriter, Origin};
 use crate::output::json::write_batch as json_batch;

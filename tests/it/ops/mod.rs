@@ -1,3 +1,4 @@
+mod config_is_a_leaf;
 mod freebsd_port;
 mod limits;
 mod man_cli;

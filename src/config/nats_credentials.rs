@@ -123,12 +123,12 @@ fn kind_name(kind: &nkeys::KeyPairType) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A credentials file as `nsc` lays it out, for a fresh user key; the
     /// JWT is a test double (only its shape is checked here).
-    pub fn creds_text(seed: &str) -> String {
+    pub(crate) fn creds_text(seed: &str) -> String {
         format!(
             "-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.eyJzdWIiOiJVQUJDIn0.c2lnbmF0dXJl\n------END NATS USER JWT------\n\n\
 ************************* IMPORTANT *************************\n\
