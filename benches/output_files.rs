@@ -30,34 +30,34 @@ fn socket(i: u64) -> SocketRecord {
         "192.0.2.10:443".parse().unwrap(),
         TcpState::Established,
     );
-    r.sock_id = Some(0x1000_0000 + i);
-    r.uid = Some(1000);
-    r.inode = Some(400_000 + i);
-    r.cwnd = Some(14_480 * (1 + i % 40));
-    r.ssthresh = Some(2_147_483_647);
-    r.mss = Some(1448);
-    r.rcv_wnd = Some(65_535 + i);
-    r.snd_wscale = Some(7);
-    r.rcv_wscale = Some(7);
-    r.cc = Some(ShortName::new("cubic"));
-    r.rtt_us = Some(200 + (i % 5000) as u32);
-    r.rttvar_us = Some(50);
-    r.rto_us = Some(204_000);
-    r.rtt_min_us = Some(180);
-    r.rexmit = Some(i % 7);
-    r.bytes_acked = Some(i * 1000);
-    r.bytes_received = Some(i * 2000);
-    r.segs_out = Some(i * 3);
-    r.segs_in = Some(i * 4);
-    r.delivery_rate = Some(12_500_000);
-    r.rexmit_delta = Some(0);
-    r.age_ms = Some(i * 10);
-    r.idle_ms = Some(12);
-    r.snd_queue = Some(0);
-    r.rcv_queue = Some(0);
-    r.pid = Some(4242);
-    r.fd = Some(7 + (i % 1000) as i32);
-    r.command = Some(Arc::from("nginx: worker process"));
+    r.set().sock_id(Some(0x1000_0000 + i));
+    r.set().uid(Some(1000));
+    r.set().inode(Some(400_000 + i));
+    r.set().cwnd(Some(14_480 * (1 + i % 40)));
+    r.set().ssthresh(Some(2_147_483_647));
+    r.set().mss(Some(1448));
+    r.set().rcv_wnd(Some(65_535 + i));
+    r.set().snd_wscale(Some(7));
+    r.set().rcv_wscale(Some(7));
+    r.set().cc(Some(ShortName::new("cubic")));
+    r.set().rtt_us(Some(200 + (i % 5000) as u32));
+    r.set().rttvar_us(Some(50));
+    r.set().rto_us(Some(204_000));
+    r.set().rtt_min_us(Some(180));
+    r.set().rexmit(Some(i % 7));
+    r.set().bytes_acked(Some(i * 1000));
+    r.set().bytes_received(Some(i * 2000));
+    r.set().segs_out(Some(i * 3));
+    r.set().segs_in(Some(i * 4));
+    r.set().delivery_rate(Some(12_500_000));
+    r.set().rexmit_delta(Some(0));
+    r.set().age_ms(Some(i * 10));
+    r.set().idle_ms(Some(12));
+    r.set().snd_queue(Some(0));
+    r.set().rcv_queue(Some(0));
+    r.set().pid(Some(4242));
+    r.set().fd(Some(7 + (i % 1000) as i32));
+    r.set().command(Some(Arc::from("nginx: worker process")));
     r
 }
 

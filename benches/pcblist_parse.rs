@@ -183,7 +183,7 @@ fn main() {
         (case.parse)(&case.buf, &mut fresh);
         let fresh_allocs = ALLOCS.load(Ordering::Relaxed) - a;
         assert_eq!(fresh.len(), case.records);
-        assert_eq!(fresh[n - 1].sock_id, Some(1_000_000 + n as u64 - 1));
+        assert_eq!(fresh[n - 1].sock_id(), Some(1_000_000 + n as u64 - 1));
         drop(fresh);
 
         let (c, p) = (median(copy_t), median(parse_t));

@@ -386,7 +386,7 @@ fn fields_of(r: &SocketRecord) -> BTreeMap<String, serde_json::Value> {
         .clone()
         .into_iter()
         .collect();
-    if let Some(k) = r.proc_key {
+    if let Some(k) = r.proc_key() {
         m.insert("proc_key".into(), k.into());
     }
     m

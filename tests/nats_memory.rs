@@ -116,7 +116,7 @@ fn the_output_keeps_no_large_buffer_after_a_large_batch() {
                 SocketAddr::new(ip(n + 1), 443),
                 TcpState::Established,
             );
-            s.rtt_us = Some(n);
+            s.set().rtt_us(Some(n));
             s
         })
         .collect();

@@ -137,8 +137,10 @@ impl OnceFilter {
             && any_of(&self.remote_ports, |p| *p == rp)
             && any_of(&self.local, |n| n.contains(r.local.ip()))
             && any_of(&self.remote, |n| n.contains(r.remote.ip()))
-            && any_of(&self.pids, |p| r.pid == Some(*p))
-            && any_of(&self.commands, |c| r.command.as_deref() == Some(c.as_str()))
+            && any_of(&self.pids, |p| r.pid() == Some(*p))
+            && any_of(&self.commands, |c| {
+                r.command().as_deref() == Some(c.as_str())
+            })
             && self.config.as_ref().is_none_or(|f| f.keep(r))
     }
 }
@@ -219,8 +221,8 @@ mod tests {
         };
         assert!(!v6.keep(&est));
         let mut owned = est.clone();
-        owned.pid = Some(7);
-        owned.command = Some("sshd".into());
+        owned.set().pid(Some(7));
+        owned.set().command(Some("sshd".into()));
         let by_cmd = OnceFilter {
             commands: vec!["sshd".into()],
             pids: vec![7, 8],

@@ -146,18 +146,18 @@ impl Summary {
         for (i, r) in sockets.iter().enumerate() {
             s.state_counts[r.state.index()] += 1;
             if has_path(r.state) {
-                if let Some(v) = r.rtt_us {
+                if let Some(v) = r.rtt_us() {
                     s.rtt_us.observe(u64::from(v));
                     rtt.push(i);
                 }
-                if let Some(v) = r.cwnd {
+                if let Some(v) = r.cwnd() {
                     s.cwnd_bytes.observe(v);
                 }
             }
-            let d = r.rexmit_delta.unwrap_or(0);
+            let d = r.rexmit_delta().unwrap_or(0);
             s.rexmit_delta_sum = s.rexmit_delta_sum.saturating_add(d);
             s.sockets_retransmitting += u64::from(d > 0);
-            if d > 0 || r.rexmit.unwrap_or(0) > 0 {
+            if d > 0 || r.rexmit().unwrap_or(0) > 0 {
                 rexmit.push(i);
             }
             if accept_queue_nearly_full(r) {
@@ -181,9 +181,9 @@ pub fn has_path(st: TcpState) -> bool {
 /// Worse first: recent retransmits, then lifetime retransmits, then RTT.
 pub fn rank_rexmit(r: &SocketRecord) -> (u64, u64, u32) {
     (
-        r.rexmit_delta.unwrap_or(0),
-        r.rexmit.unwrap_or(0),
-        r.rtt_us.unwrap_or(0),
+        r.rexmit_delta().unwrap_or(0),
+        r.rexmit().unwrap_or(0),
+        r.rtt_us().unwrap_or(0),
     )
 }
 
@@ -191,7 +191,7 @@ pub fn rank_rexmit(r: &SocketRecord) -> (u64, u64, u32) {
 /// new connections are about to be dropped (Linux admits backlog + 1, so
 /// a queue over the backlog, and any queue at backlog 0, counts too).
 pub fn accept_queue_nearly_full(r: &SocketRecord) -> bool {
-    match (r.accept_queue, r.accept_backlog) {
+    match (r.accept_queue(), r.accept_backlog()) {
         (Some(q), Some(b)) => u64::from(q) * 5 > u64::from(b) * 4,
         _ => false,
     }
@@ -199,14 +199,14 @@ pub fn accept_queue_nearly_full(r: &SocketRecord) -> bool {
 
 /// Fuller first: queue per backlog (in thousandths), then the queue.
 pub fn rank_fill(r: &SocketRecord) -> (u64, u32) {
-    let q = r.accept_queue.unwrap_or(0);
-    let b = r.accept_backlog.unwrap_or(0).max(1);
+    let q = r.accept_queue().unwrap_or(0);
+    let b = r.accept_backlog().unwrap_or(0).max(1);
     (u64::from(q) * 1000 / u64::from(b), q)
 }
 
 /// Worse first: RTT, then its variance.
 pub fn rank_rtt(r: &SocketRecord) -> (u32, u32) {
-    (r.rtt_us.unwrap_or(0), r.rttvar_us.unwrap_or(0))
+    (r.rtt_us().unwrap_or(0), r.rttvar_us().unwrap_or(0))
 }
 
 /// The `n` candidates with the highest key, highest first; ties keep table
@@ -269,7 +269,7 @@ impl Live {
     pub fn with_batch(&self, batch: Arc<Batch>) -> Live {
         let mut next = self.derive(self.settings.clone());
         if matches!(batch.tier, Some(Tier::Fast) | None) {
-            let rexmits: u64 = batch.sockets.iter().filter_map(|r| r.rexmit_delta).sum();
+            let rexmits: u64 = batch.sockets.iter().filter_map(|r| r.rexmit_delta()).sum();
             next.socket_retransmits_total = next.socket_retransmits_total.wrapping_add(rexmits);
             if self.settings.per_socket_metrics {
                 next.per_socket = PerSocket::choose(
@@ -375,10 +375,10 @@ mod tests {
             "127.0.3.2:443".parse().unwrap(),
             state,
         );
-        r.rtt_us = rtt;
-        r.cwnd = Some(14480);
-        r.rexmit_delta = Some(rexmit_delta);
-        r.rexmit = Some(rexmit_delta * 2);
+        r.set().rtt_us(rtt);
+        r.set().cwnd(Some(14480));
+        r.set().rexmit_delta(Some(rexmit_delta));
+        r.set().rexmit(Some(rexmit_delta * 2));
         r
     }
 
@@ -435,8 +435,8 @@ mod tests {
 
     fn listener(port: u16, queue: Option<u32>, backlog: Option<u32>) -> SocketRecord {
         let mut r = sock(port, TcpState::Listen, None, 0);
-        r.accept_queue = queue;
-        r.accept_backlog = backlog;
+        r.set().accept_queue(queue);
+        r.set().accept_backlog(backlog);
         r
     }
 

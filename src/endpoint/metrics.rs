@@ -363,19 +363,19 @@ fn per_socket(o: &mut String, live: &Live) {
             "netpulse_socket_rtt_seconds",
             "gauge",
             "Smoothed RTT of one connection.",
-            |r| r.rtt_us.map(|v| fixed(u64::from(v), 6)),
+            |r| r.rtt_us().map(|v| fixed(u64::from(v), 6)),
         ),
         (
             "netpulse_socket_cwnd_bytes",
             "gauge",
             "Congestion window of one connection, bytes.",
-            |r| r.cwnd.map(|v| v.to_string()),
+            |r| r.cwnd().map(|v| v.to_string()),
         ),
         (
             "netpulse_socket_retransmits_total",
             "counter",
             "Segments one connection retransmitted over its life.",
-            |r| r.rexmit.map(|v| v.to_string()),
+            |r| r.rexmit().map(|v| v.to_string()),
         ),
     ];
     for (name, kind, help, value) in series {

@@ -54,7 +54,7 @@ impl PerSocket {
         let free = limit - rows.len();
         rows.extend(top_n(others, free, |i| {
             let r = &socks[i];
-            (r.rexmit_delta.unwrap_or(0), r.rtt_us.unwrap_or(0))
+            (r.rexmit_delta().unwrap_or(0), r.rtt_us().unwrap_or(0))
         }));
         rows.sort_unstable();
         PerSocket {
@@ -76,7 +76,7 @@ mod tests {
             "127.0.0.1:80".parse().unwrap(),
             TcpState::Established,
         );
-        r.rexmit_delta = Some(rexmit_delta);
+        r.set().rexmit_delta(Some(rexmit_delta));
         r
     }
 

@@ -349,9 +349,9 @@ mod tests {
             "127.0.0.1:80".parse().unwrap(),
             TcpState::Established,
         );
-        r.sock_id = Some(id);
-        r.bytes_acked = Some(bytes);
-        r.idle_ms = Some(idle_ms);
+        r.set().sock_id(Some(id));
+        r.set().bytes_acked(Some(bytes));
+        r.set().idle_ms(Some(idle_ms));
         r
     }
 
@@ -373,7 +373,7 @@ mod tests {
     }
 
     fn written_ids(b: &Batch) -> Vec<u64> {
-        b.sockets.iter().map(|s| s.sock_id.unwrap()).collect()
+        b.sockets.iter().map(|s| s.sock_id().unwrap()).collect()
     }
 
     #[test]
@@ -391,7 +391,7 @@ mod tests {
             (sys.sockets_written, sys.sockets_unchanged),
             (Some(1), Some(1))
         );
-        assert_eq!(out.sockets[0].bytes_acked, Some(25));
+        assert_eq!(out.sockets[0].bytes_acked(), Some(25));
     }
 
     #[test]
@@ -512,11 +512,11 @@ mod tests {
         fn select(&mut self, b: &Batch) -> Vec<u64> {
             self.poll += 1;
             for c in &b.closes {
-                self.last.remove(&c.sock_id.unwrap());
+                self.last.remove(&c.sock_id().unwrap());
             }
             let mut out = Vec::new();
             for r in &b.sockets {
-                let (id, state) = (r.sock_id.unwrap(), r.bytes_acked.unwrap());
+                let (id, state) = (r.sock_id().unwrap(), r.bytes_acked().unwrap());
                 let write = match self.last.get(&id) {
                     Some(&(old, _)) => old != state,
                     None => true,

@@ -26,14 +26,14 @@ pub(crate) enum Key {
 
 impl Key {
     pub(crate) fn of(r: &SocketRecord) -> Key {
-        match r.sock_id {
+        match r.sock_id() {
             Some(id) => Key::Id(id),
             None => {
                 // A remote peer chooses its tuple: std's keyed SipHash keeps
                 // crafted tuples from piling into one bucket.
                 static KEYED: OnceLock<RandomState> = OnceLock::new();
                 let sip = KEYED.get_or_init(RandomState::new);
-                Key::Tuple(sip.hash_one((r.local, r.remote, r.inode)))
+                Key::Tuple(sip.hash_one((r.local, r.remote, r.inode())))
             }
         }
     }
@@ -257,13 +257,14 @@ impl DeltaStore {
                     };
                 }
                 r.set_deltas(d);
-                r.age_ms = Some(ts.saturating_sub(slot.first_seen_ns) / 1_000_000);
+                r.set()
+                    .age_ms(Some(ts.saturating_sub(slot.first_seen_ns) / 1_000_000));
                 slot.last.remember(now);
                 slot.seen = generation;
             } else {
                 stats.new += 1;
                 r.set_deltas([None; COUNTERS]);
-                r.age_ms = Some(0);
+                r.set().age_ms(Some(0));
                 slot.baseline(ts, tuple, now, generation);
             }
             if let Some(map) = procs {
@@ -366,10 +367,10 @@ mod tests {
             "127.0.0.1:80".parse().unwrap(),
             TcpState::Established,
         );
-        r.sock_id = id;
-        r.rexmit = Some(rexmit);
-        r.ooo = Some(0);
-        r.bytes_acked = Some(bytes);
+        r.set().sock_id(id);
+        r.set().rexmit(Some(rexmit));
+        r.set().ooo(Some(0));
+        r.set().bytes_acked(Some(bytes));
         r
     }
 
@@ -380,14 +381,17 @@ mod tests {
         let mut st = DeltaStore::new();
         let mut v = vec![sock(Some(1), 1000, 2, 100)];
         let s = st.apply(10 * S, &mut v, None);
-        assert_eq!((s.new, v[0].age_ms, v[0].rexmit_delta), (1, Some(0), None));
+        assert_eq!(
+            (s.new, v[0].age_ms(), v[0].rexmit_delta()),
+            (1, Some(0), None)
+        );
         let mut v = vec![sock(Some(1), 1000, 5, 600)];
         st.apply(11 * S + 500_000_000, &mut v, None);
-        assert_eq!(v[0].rexmit_delta, Some(3));
-        assert_eq!(v[0].ooo_delta, Some(0));
-        assert_eq!(v[0].bytes_acked_delta, Some(500));
-        assert_eq!(v[0].zerowin_delta, None, "absent counter, absent delta");
-        assert_eq!(v[0].age_ms, Some(1500));
+        assert_eq!(v[0].rexmit_delta(), Some(3));
+        assert_eq!(v[0].ooo_delta(), Some(0));
+        assert_eq!(v[0].bytes_acked_delta(), Some(500));
+        assert_eq!(v[0].zerowin_delta(), None, "absent counter, absent delta");
+        assert_eq!(v[0].age_ms(), Some(1500));
     }
 
     #[test]
@@ -398,8 +402,8 @@ mod tests {
         let mut v = vec![sock(Some(2), 1000, 1, 10)];
         let s = st.apply(2 * S, &mut v, None);
         assert_eq!((s.new, s.evicted, s.resets), (1, 1, 0));
-        assert_eq!(v[0].rexmit_delta, None);
-        assert_eq!(v[0].age_ms, Some(0));
+        assert_eq!(v[0].rexmit_delta(), None);
+        assert_eq!(v[0].age_ms(), Some(0));
         assert_eq!(st.len(), 1);
     }
 
@@ -409,7 +413,7 @@ mod tests {
         st.apply(S, &mut vec![sock(Some(1), 1000, 50, 5000)], None);
         let mut v = vec![sock(Some(1), 2000, 60, 6000)];
         st.apply(2 * S, &mut v, None);
-        assert_eq!((v[0].rexmit_delta, v[0].age_ms), (None, Some(0)));
+        assert_eq!((v[0].rexmit_delta(), v[0].age_ms()), (None, Some(0)));
     }
 
     /// Only the address changes (same ports, same id): still another
@@ -427,11 +431,11 @@ mod tests {
             r.local = a.parse().unwrap();
             st.apply(S, &mut vec![r.clone()], None);
             r.local = b.parse().unwrap();
-            r.rexmit = Some(60);
+            r.set().rexmit(Some(60));
             let mut v = vec![r];
             st.apply(2 * S, &mut v, None);
             assert_eq!(
-                (v[0].rexmit_delta, v[0].age_ms),
+                (v[0].rexmit_delta(), v[0].age_ms()),
                 (None, Some(0)),
                 "{a} -> {b}"
             );
@@ -445,20 +449,20 @@ mod tests {
         let mut v = vec![sock(Some(7), 1000, 4, 1500)];
         let s = st.apply(2 * S, &mut v, None);
         assert_eq!(s.resets, 1);
-        assert_eq!(v[0].rexmit_delta, None, "no negative or wrapped delta");
+        assert_eq!(v[0].rexmit_delta(), None, "no negative or wrapped delta");
         assert_eq!(
-            v[0].bytes_acked_delta,
+            v[0].bytes_acked_delta(),
             Some(500),
             "other counters unaffected"
         );
         let mut v = vec![sock(Some(7), 1000, 6, 1500)];
         st.apply(3 * S, &mut v, None);
         assert_eq!(
-            v[0].rexmit_delta,
+            v[0].rexmit_delta(),
             Some(2),
             "new baseline is the lower value"
         );
-        assert_eq!(v[0].age_ms, Some(2000), "age is kept");
+        assert_eq!(v[0].age_ms(), Some(2000), "age is kept");
     }
 
     #[test]
@@ -489,17 +493,17 @@ mod tests {
     fn without_sock_id_keyed_by_tuple_and_inode() {
         let mut st = DeltaStore::new();
         let mut a = sock(None, 1000, 1, 0);
-        a.inode = Some(55);
+        a.set().inode(Some(55));
         st.apply(S, &mut vec![a.clone()], None);
         let mut b = a.clone();
-        b.rexmit = Some(4);
+        b.set().rexmit(Some(4));
         let mut v = vec![b.clone()];
         st.apply(2 * S, &mut v, None);
-        assert_eq!(v[0].rexmit_delta, Some(3));
-        b.inode = Some(56);
+        assert_eq!(v[0].rexmit_delta(), Some(3));
+        b.set().inode(Some(56));
         let mut v = vec![b];
         st.apply(3 * S, &mut v, None);
-        assert_eq!(v[0].rexmit_delta, None, "new inode, new socket");
+        assert_eq!(v[0].rexmit_delta(), None, "new inode, new socket");
     }
 
     #[test]
@@ -514,13 +518,13 @@ mod tests {
         let stats = st.apply(2 * S, &mut v, None);
         assert_eq!(stats.duplicates, 1);
         assert_eq!(v.len(), 2, "the second listing is dropped");
-        assert_eq!((v[0].sock_id, v[0].rexmit_delta), (Some(1), Some(2)));
-        assert_eq!(v[1].sock_id, Some(2));
+        assert_eq!((v[0].sock_id(), v[0].rexmit_delta()), (Some(1), Some(2)));
+        assert_eq!(v[1].sock_id(), Some(2));
         assert_eq!(st.len(), 2);
         // The first listing set the baseline, not the dropped one.
         let mut v = vec![sock(Some(1), 1000, 4, 0)];
         st.apply(3 * S, &mut v, None);
-        assert_eq!(v[0].rexmit_delta, Some(1));
+        assert_eq!(v[0].rexmit_delta(), Some(1));
         // Socket 2 is gone, and its close record points at its place in
         // the deduplicated sample.
         assert_eq!(st.gone(), &[1]);
@@ -538,8 +542,8 @@ mod tests {
         let mut v = vec![sock(Some(1), 1, 0, 0), sock(Some(3), 2, 95, 950)];
         let s = st.apply(3 * S, &mut v, None);
         assert_eq!((s.new, s.evicted), (1, 0));
-        assert_eq!((v[1].rexmit_delta, v[1].age_ms), (None, Some(0)));
-        assert_eq!(v[0].age_ms, Some(2000));
+        assert_eq!((v[1].rexmit_delta(), v[1].age_ms()), (None, Some(0)));
+        assert_eq!(v[0].age_ms(), Some(2000));
         assert_eq!(st.len(), 2);
     }
 
@@ -579,8 +583,8 @@ mod tests {
                         Some(&(first, _, last)) => ((rexmit >= last).then(|| rexmit - last), first),
                         None => (None, ts),
                     };
-                    proptest::prop_assert_eq!(r.rexmit_delta, want_delta);
-                    proptest::prop_assert_eq!(r.age_ms, Some((ts - first) / 1_000_000));
+                    proptest::prop_assert_eq!(r.rexmit_delta(), want_delta);
+                    proptest::prop_assert_eq!(r.age_ms(), Some((ts - first) / 1_000_000));
                     next.insert(id, (first, port, rexmit));
                 }
                 model = next;
@@ -598,51 +602,65 @@ mod tests {
         (
             "rexmit",
             "rexmit_delta",
-            |r| r.rexmit,
-            |r, v| r.rexmit = v,
-            |r| r.rexmit_delta,
+            |r| r.rexmit(),
+            |r, v| {
+                r.set().rexmit(v);
+            },
+            |r| r.rexmit_delta(),
         ),
         (
             "ooo",
             "ooo_delta",
-            |r| r.ooo,
-            |r, v| r.ooo = v,
-            |r| r.ooo_delta,
+            |r| r.ooo(),
+            |r, v| {
+                r.set().ooo(v);
+            },
+            |r| r.ooo_delta(),
         ),
         (
             "zerowin",
             "zerowin_delta",
-            |r| r.zerowin,
-            |r, v| r.zerowin = v,
-            |r| r.zerowin_delta,
+            |r| r.zerowin(),
+            |r, v| {
+                r.set().zerowin(v);
+            },
+            |r| r.zerowin_delta(),
         ),
         (
             "bytes_acked",
             "bytes_acked_delta",
-            |r| r.bytes_acked,
-            |r, v| r.bytes_acked = v,
-            |r| r.bytes_acked_delta,
+            |r| r.bytes_acked(),
+            |r, v| {
+                r.set().bytes_acked(v);
+            },
+            |r| r.bytes_acked_delta(),
         ),
         (
             "bytes_received",
             "bytes_received_delta",
-            |r| r.bytes_received,
-            |r, v| r.bytes_received = v,
-            |r| r.bytes_received_delta,
+            |r| r.bytes_received(),
+            |r, v| {
+                r.set().bytes_received(v);
+            },
+            |r| r.bytes_received_delta(),
         ),
         (
             "segs_out",
             "segs_out_delta",
-            |r| r.segs_out,
-            |r, v| r.segs_out = v,
-            |r| r.segs_out_delta,
+            |r| r.segs_out(),
+            |r, v| {
+                r.set().segs_out(v);
+            },
+            |r| r.segs_out_delta(),
         ),
         (
             "segs_in",
             "segs_in_delta",
-            |r| r.segs_in,
-            |r, v| r.segs_in = v,
-            |r| r.segs_in_delta,
+            |r| r.segs_in(),
+            |r, v| {
+                r.set().segs_in(v);
+            },
+            |r| r.segs_in_delta(),
         ),
     ];
 
@@ -733,32 +751,38 @@ mod tests {
         };
         let mut st = DeltaStore::new();
         let mut r = sock(Some(1), 1000, 0, 0);
-        r.proc_key = Some(99);
+        r.set().proc_key(Some(99));
         let mut map = ProcessMap::new();
         map.insert(99, owner(10, "old"));
         let mut v = vec![r.clone()];
         st.apply(S, &mut v, Some(&map));
-        assert_eq!((v[0].pid, v[0].command.as_deref()), (Some(10), Some("old")));
+        assert_eq!(
+            (v[0].pid(), v[0].command().as_deref()),
+            (Some(10), Some("old"))
+        );
         // Same map again: the remembered answer.
         let mut v = vec![r.clone()];
         st.apply(2 * S, &mut v, Some(&map));
-        assert_eq!(v[0].pid, Some(10));
+        assert_eq!(v[0].pid(), Some(10));
         // A new map (the socket passed to another process): the new owner.
         let mut map = ProcessMap::new();
         map.insert(99, owner(20, "new"));
         let mut v = vec![r.clone()];
         st.apply(3 * S, &mut v, Some(&map));
-        assert_eq!((v[0].pid, v[0].command.as_deref()), (Some(20), Some("new")));
+        assert_eq!(
+            (v[0].pid(), v[0].command().as_deref()),
+            (Some(20), Some("new"))
+        );
         // A map that no longer knows the socket: no owner, not a stale one.
         let mut v = vec![r.clone()];
         st.apply(4 * S, &mut v, Some(&ProcessMap::new()));
-        assert_eq!((v[0].pid, v[0].command.as_deref()), (None, None));
+        assert_eq!((v[0].pid(), v[0].command().as_deref()), (None, None));
         // A map changed in place after the join is a new generation too.
         map.insert(98, owner(30, "other"));
         map.insert(99, owner(5, "lower pid"));
         let mut v = vec![r];
         st.apply(5 * S, &mut v, Some(&map));
-        assert_eq!(v[0].pid, Some(5));
+        assert_eq!(v[0].pid(), Some(5));
     }
 
     #[test]
@@ -774,11 +798,11 @@ mod tests {
             },
         );
         let mut r = sock(Some(1), 1000, 0, 0);
-        r.proc_key = Some(99);
+        r.set().proc_key(Some(99));
         let mut v = vec![r];
         DeltaStore::new().apply(S, &mut v, Some(&map));
         assert_eq!(
-            (v[0].pid, v[0].fd, v[0].command.as_deref()),
+            (v[0].pid(), v[0].fd(), v[0].command().as_deref()),
             (Some(42), Some(7), Some("nginx"))
         );
     }
@@ -808,7 +832,7 @@ mod tests {
         let first = v.pop().unwrap();
         assert_eq!(first.deltas(), [None; COUNTERS], "first sight: no deltas");
         let mut later = SocketRecord::every_field_set(3);
-        later.sock_id = first.sock_id;
+        later.set().sock_id(first.sock_id());
         let mut v = vec![later];
         st.apply(2 * S, &mut v, None);
         let later = v.pop().unwrap();

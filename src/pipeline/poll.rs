@@ -30,7 +30,7 @@ pub fn poll(
             // One pass over the (large) table for both the census and the
             // tier mark.
             let state_counts = count_states(sockets.iter_mut().map(|s| {
-                s.tier = Some(Tier::Fast);
+                s.set().tier(Some(Tier::Fast));
                 s.state
             }));
             let census = Census {

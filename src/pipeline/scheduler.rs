@@ -386,7 +386,7 @@ mod tests {
                     remote,
                     crate::record::TcpState::Established,
                 );
-                r.sock_id = Some(u64::from(port));
+                r.set().sock_id(Some(u64::from(port)));
                 out.push(r);
             }
             Ok(Default::default())

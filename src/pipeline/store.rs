@@ -411,8 +411,8 @@ mod tests {
             "127.0.0.1:40000".parse().unwrap(),
             TcpState::Established,
         );
-        s.sock_id = Some(1);
-        s.proc_key = Some(77);
+        s.set().sock_id(Some(1));
+        s.set().proc_key(Some(77));
         let fast = st.batch(sample(
             Tier::Fast,
             Payload::Sockets {
@@ -424,8 +424,8 @@ mod tests {
                 },
             },
         ));
-        assert_eq!(fast.sockets[0].pid, Some(4242));
-        assert_eq!(fast.sockets[0].command.as_deref(), Some("postgres"));
+        assert_eq!(fast.sockets[0].pid(), Some(4242));
+        assert_eq!(fast.sockets[0].command().as_deref(), Some("postgres"));
         let sys = fast.system.unwrap();
         assert_eq!(sys.total_sockets, 5, "host-wide census, before the filter");
         assert_eq!(sys.tracked_sockets, Some(1));
@@ -456,8 +456,8 @@ mod tests {
             "127.0.0.1:80".parse().unwrap(),
             TcpState::Established,
         );
-        s.sock_id = Some(id);
-        s.bytes_acked = Some(bytes);
+        s.set().sock_id(Some(id));
+        s.set().bytes_acked(Some(bytes));
         s
     }
 
@@ -478,12 +478,12 @@ mod tests {
         assert_eq!(b.closes.len(), 1);
         let c = &b.closes[0];
         assert_eq!(
-            (c.sock_id, c.bytes_acked, c.ts),
+            (c.sock_id(), c.bytes_acked(), c.ts),
             (Some(2), Some(90), 3_000_000_000)
         );
-        assert_eq!(c.bytes_acked_delta, Some(70));
+        assert_eq!(c.bytes_acked_delta(), Some(70));
         assert_eq!(
-            c.age_ms,
+            c.age_ms(),
             Some(1000),
             "lifetime as seen: first to last sight"
         );
@@ -510,7 +510,7 @@ mod tests {
         let b = st.next(fast(2_000_000_000, vec![conn(1, 5000, 15)]));
         assert_eq!(b.closes.len(), 1);
         assert_eq!(
-            (b.closes[0].sock_id, b.closes[0].bytes_acked),
+            (b.closes[0].sock_id(), b.closes[0].bytes_acked()),
             (Some(2), Some(20))
         );
     }
@@ -521,10 +521,10 @@ mod tests {
         st.next(fast(1_000_000_000, vec![conn(1, 5000, 500)]));
         let b = st.next(fast(2_000_000_000, vec![conn(2, 5000, 3)]));
         assert_eq!(b.closes.len(), 1);
-        assert_eq!(b.closes[0].sock_id, Some(1));
-        assert_eq!(b.closes[0].bytes_acked, Some(500));
-        assert_eq!(b.sockets[0].sock_id, Some(2));
-        assert_eq!(b.sockets[0].age_ms, Some(0), "a new connection");
+        assert_eq!(b.closes[0].sock_id(), Some(1));
+        assert_eq!(b.closes[0].bytes_acked(), Some(500));
+        assert_eq!(b.sockets[0].sock_id(), Some(2));
+        assert_eq!(b.sockets[0].age_ms(), Some(0), "a new connection");
     }
 
     #[test]
@@ -546,7 +546,7 @@ mod tests {
         let mut closed: Vec<_> = b
             .closes
             .iter()
-            .map(|c| (c.sock_id.unwrap(), c.bytes_acked))
+            .map(|c| (c.sock_id().unwrap(), c.bytes_acked()))
             .collect();
         closed.sort();
         assert_eq!(closed, (0..5).map(|i| (i, Some(i + 7))).collect::<Vec<_>>());

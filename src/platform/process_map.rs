@@ -21,12 +21,13 @@ pub struct ProcessInfo {
 impl ProcessInfo {
     /// Fill `pid`, `fd`, `command` (and `uid` when the source had none).
     pub fn apply_to(&self, rec: &mut SocketRecord) {
-        rec.pid = Some(self.pid);
-        rec.fd = Some(self.fd);
+        rec.set().pid(Some(self.pid));
+        rec.set().fd(Some(self.fd));
         // An empty command means "not known" (e.g. a FreeBSD dump without kern.proc).
-        rec.command = (!self.command.is_empty()).then(|| Arc::clone(&self.command));
-        if rec.uid.is_none() {
-            rec.uid = self.uid;
+        rec.set()
+            .command((!self.command.is_empty()).then(|| Arc::clone(&self.command)));
+        if rec.uid().is_none() {
+            rec.set().uid(self.uid);
         }
     }
 }
@@ -119,12 +120,12 @@ impl ProcessMap {
 
     /// The owner of the socket `rec`, by its `proc_key`.
     pub fn owner(&self, rec: &SocketRecord) -> Option<&ProcessInfo> {
-        if let (Some(newest), Some(id)) = (self.newest_sock_id, rec.sock_id)
+        if let (Some(newest), Some(id)) = (self.newest_sock_id, rec.sock_id())
             && id > newest
         {
             return None;
         }
-        rec.proc_key.and_then(|k| self.by_key.get(&k))
+        rec.proc_key().and_then(|k| self.by_key.get(&k))
     }
 
     /// Fill `pid`, `fd`, `command` (and `uid` when the source had none).
@@ -162,11 +163,11 @@ mod tests {
             TcpState::Established,
         );
         m.attribute(&mut r);
-        assert_eq!(r.pid, None, "no proc_key, no join");
-        r.proc_key = Some(42);
+        assert_eq!(r.pid(), None, "no proc_key, no join");
+        r.set().proc_key(Some(42));
         m.attribute(&mut r);
-        assert_eq!(r.pid, Some(100));
-        assert_eq!(r.command.as_deref(), Some("parent"));
-        assert_eq!(r.uid, Some(1000));
+        assert_eq!(r.pid(), Some(100));
+        assert_eq!(r.command().as_deref(), Some("parent"));
+        assert_eq!(r.uid(), Some(1000));
     }
 }

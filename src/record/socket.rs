@@ -22,23 +22,137 @@ use super::{ShortName, TcpState, Tier};
 /// documented `2147483647`, never a product that overflowed.
 pub const SSTHRESH_INFINITE: u64 = 0x7fff_ffff;
 
+/// Declares the struct: required and address fields as public fields,
+/// every optional field as its bare value (`Slot::Raw`) plus a bit of
+/// `present`. An `Option<u64>` costs 16 bytes, its bare value 8 and a bit:
+/// the table of a 40,000-socket host is the agent's largest structure.
+macro_rules! socket_record_struct {
+    (@acc [$($acc:tt)*]
+        $(#[$doc:meta])*
+        $name:ident : $ty:ty = $tag:literal, required, $timing:ident;
+        $($rest:tt)*
+    ) => {
+        socket_record_struct! { @acc [$($acc)* $(#[$doc])* pub $name: $ty,] $($rest)* }
+    };
+    (@acc [$($acc:tt)*]
+        $(#[$doc:meta])*
+        $name:ident : $ty:ty = $tag:literal, addr($($arg:tt)*), $timing:ident;
+        $($rest:tt)*
+    ) => {
+        socket_record_struct! { @acc [$($acc)* $(#[$doc])* pub $name: $ty,] $($rest)* }
+    };
+    (@acc [$($acc:tt)*]
+        $(#[$doc:meta])*
+        $name:ident : $ty:ty = $tag:literal, $kind:ident $(($($arg:tt)*))?, $timing:ident;
+        $($rest:tt)*
+    ) => {
+        socket_record_struct! { @acc [$($acc)* $(#[$doc])* $name: <$ty as Slot>::Raw,] $($rest)* }
+    };
+    (@acc [$($acc:tt)*]) => {
+        /// A per-socket sample. [`SocketRecord::new`] gives an all-absent
+        /// record; sources fill what they know. Generated from the field
+        /// table (`socket_fields.rs`): an optional field is read with the
+        /// method of its name (`r.cwnd()`) and written through
+        /// [`SocketRecord::set`] (`r.set().cwnd(Some(10))`).
+        #[derive(Clone)]
+        pub struct SocketRecord {
+            /// Which optional fields hold a value, one bit each ([`Bit`]).
+            present: u128,
+            $($acc)*
+        }
+    };
+}
+socket_fields!(socket_record_struct, @acc []);
+
+/// Reads a field as the table types it (optional fields as `Option`).
+macro_rules! load {
+    (required, $r:ident, $name:ident, $ty:ty) => {
+        $r.$name
+    };
+    (addr, $r:ident, $name:ident, $ty:ty) => {
+        $r.$name
+    };
+    ($kind:ident, $r:ident, $name:ident, $ty:ty) => {
+        <$ty as Slot>::load($r.present & Bit::$name.mask() != 0, &$r.$name)
+    };
+}
+
+/// A field's content in a blank record.
+macro_rules! blank {
+    (required, $ty:ty) => {
+        <$ty as Required>::BLANK
+    };
+    (addr, $ty:ty) => {
+        <$ty as Required>::BLANK
+    };
+    ($kind:ident, $ty:ty) => {
+        <$ty as Slot>::empty()
+    };
+}
+
+/// A setter for an optional field; none for the others (plain fields).
+macro_rules! setter {
+    (required, $name:ident, $ty:ty) => {};
+    (addr, $name:ident, $ty:ty) => {};
+    ($kind:ident, $name:ident, $ty:ty) => {
+        #[inline(always)]
+        pub fn $name(&mut self, value: $ty) -> &mut Self {
+            if Slot::store(value, &mut self.0.$name) {
+                self.0.present |= Bit::$name.mask();
+            } else {
+                self.0.present &= !Bit::$name.mask();
+            }
+            self
+        }
+    };
+}
+
 macro_rules! socket_record {
     ($(
         $(#[$doc:meta])*
         $name:ident : $ty:ty = $tag:literal, $kind:ident $(($($arg:tt)*))?, $timing:ident;
     )*) => {
-        /// A per-socket sample. [`SocketRecord::new`] gives an all-absent
-        /// record; sources fill what they know. Generated from the field
-        /// table (`socket_fields.rs`).
-        #[derive(Clone, Debug)]
-        pub struct SocketRecord {
-            $( $(#[$doc])* pub $name: $ty, )*
+        /// Each field's bit in `SocketRecord::present`.
+        #[allow(non_camel_case_types, dead_code)]
+        #[derive(Clone, Copy)]
+        #[repr(u8)]
+        enum Bit {
+            $($name,)*
         }
+
+        impl Bit {
+            #[inline(always)]
+            const fn mask(self) -> u128 {
+                1 << self as u32
+            }
+        }
+
+        const _: () = assert!([$(stringify!($name)),*].len() <= 128, "present has 128 bits");
 
         impl SocketRecord {
             /// Every field blank: absent, or zero for the few always present.
-            fn blank() -> SocketRecord {
-                SocketRecord { $( $name: Blank::blank(), )* }
+            pub(crate) fn blank() -> SocketRecord {
+                SocketRecord { present: 0, $( $name: blank!($kind, $ty), )* }
+            }
+
+            $(
+                $(#[$doc])*
+                #[inline(always)]
+                pub fn $name(&self) -> $ty {
+                    load!($kind, self, $name, $ty)
+                }
+            )*
+        }
+
+        impl SetFields<'_> {
+            $( setter!($kind, $name, $ty); )*
+        }
+
+        impl std::fmt::Debug for SocketRecord {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct("SocketRecord")
+                    $( .field(stringify!($name), &self.$name()) )*
+                    .finish()
             }
         }
 
@@ -48,11 +162,11 @@ macro_rules! socket_record {
         impl Serialize for SocketRecord {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 let mut len = 0;
-                $( if serialized!($kind) && !Blank::is_absent(&self.$name) { len += 1; } )*
+                $( if serialized!($kind) && !Absent::is_absent(&self.$name()) { len += 1; } )*
                 let mut st = s.serialize_struct("SocketRecord", len)?;
                 $(
-                    if serialized!($kind) && !Blank::is_absent(&self.$name) {
-                        serialize_field!($kind, st, stringify!($name), &self.$name);
+                    if serialized!($kind) && !Absent::is_absent(&self.$name()) {
+                        serialize_field!($kind, st, stringify!($name), &self.$name());
                     }
                 )*
                 st.end()
@@ -81,6 +195,17 @@ macro_rules! serialize_field {
 
 socket_fields!(socket_record);
 
+/// Writes a record's optional fields: `r.set().cwnd(Some(10)).mss(None)`.
+pub struct SetFields<'a>(&'a mut SocketRecord);
+
+impl SocketRecord {
+    /// The setters of the optional fields, one method per field.
+    #[inline(always)]
+    pub fn set(&mut self) -> SetFields<'_> {
+        SetFields(self)
+    }
+}
+
 /// Serializes as its `Display` text (`"ip:port"`, `"[ip%scope]:port"`).
 struct AsDisplay<'a, T>(&'a T);
 
@@ -90,39 +215,110 @@ impl<T: std::fmt::Display> Serialize for AsDisplay<'_, T> {
     }
 }
 
-/// A field's value before a source fills it.
-pub(super) trait Blank {
-    fn blank() -> Self;
+/// How an optional field is stored: its bare value, with presence kept
+/// apart (a bit of `present`).
+pub trait Slot: Sized {
+    type Raw: Clone;
+    /// The bare value of an absent field.
+    fn empty() -> Self::Raw;
+    fn load(present: bool, raw: &Self::Raw) -> Self;
+    /// Stores the value, if any; whether there was one.
+    fn store(self, raw: &mut Self::Raw) -> bool;
+}
+
+macro_rules! copy_slots {
+    ($($t:ty = $empty:expr),*) => {$(
+        impl Slot for Option<$t> {
+            type Raw = $t;
+            fn empty() -> $t {
+                $empty
+            }
+            #[inline(always)]
+            fn load(present: bool, raw: &$t) -> Self {
+                if present { Some(*raw) } else { None }
+            }
+            #[inline(always)]
+            fn store(self, raw: &mut $t) -> bool {
+                match self {
+                    Some(v) => {
+                        *raw = v;
+                        true
+                    }
+                    None => false,
+                }
+            }
+        }
+    )*};
+}
+copy_slots!(
+    u8 = 0,
+    u32 = 0,
+    u64 = 0,
+    i32 = 0,
+    f64 = 0.0,
+    Tier = Tier::Fast,
+    ShortName = ShortName::default()
+);
+
+/// A command line is shared, not copied: the `Option` costs nothing here
+/// (the pointer's niche), so it is kept as it is.
+impl Slot for Option<Arc<str>> {
+    type Raw = Option<Arc<str>>;
+    fn empty() -> Self::Raw {
+        None
+    }
+    #[inline(always)]
+    fn load(present: bool, raw: &Self::Raw) -> Self {
+        if present { raw.clone() } else { None }
+    }
+    #[inline(always)]
+    fn store(self, raw: &mut Self::Raw) -> bool {
+        *raw = self;
+        raw.is_some()
+    }
+}
+
+/// The always-present fields and their value in a blank record.
+trait Required {
+    const BLANK: Self;
+}
+
+impl Required for u64 {
+    const BLANK: u64 = 0;
+}
+
+impl Required for SocketAddr {
+    const BLANK: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+        std::net::Ipv4Addr::UNSPECIFIED,
+        0,
+    ));
+}
+
+impl Required for TcpState {
+    const BLANK: TcpState = TcpState::Closed;
+}
+
+/// Whether a value is left out of the outputs.
+pub(super) trait Absent {
     fn is_absent(&self) -> bool;
 }
 
-impl<T> Blank for Option<T> {
-    fn blank() -> Self {
-        None
-    }
+impl<T> Absent for Option<T> {
     fn is_absent(&self) -> bool {
         self.is_none()
     }
 }
 
-/// The always-present fields, set by [`SocketRecord::new`].
-macro_rules! blank_required {
-    ($($t:ty = $v:expr),*) => {$(
-        impl Blank for $t {
-            fn blank() -> Self {
-                $v
-            }
+macro_rules! never_absent {
+    ($($t:ty),*) => {$(
+        impl Absent for $t {
             fn is_absent(&self) -> bool {
                 false
             }
         }
     )*};
 }
-blank_required!(
-    u64 = 0,
-    SocketAddr = SocketAddr::from(([0, 0, 0, 0], 0)),
-    TcpState = TcpState::Closed
-);
+never_absent!(u64, SocketAddr, TcpState);
 
 /// Calls `$then!(counter => delta, ...)` for every counter with a delta,
 /// in table order.
@@ -154,18 +350,18 @@ macro_rules! counter_access {
         impl SocketRecord {
             /// The counters that have deltas, in table order.
             pub fn delta_counters(&self) -> [Option<u64>; DELTA_COUNTERS] {
-                [$(self.$counter),*]
+                [$(self.$counter()),*]
             }
 
             /// Every `_delta` field, in [`SocketRecord::delta_counters`]'s order.
             pub fn deltas(&self) -> [Option<u64>; DELTA_COUNTERS] {
-                [$(self.$delta),*]
+                [$(self.$delta()),*]
             }
 
             /// Set every `_delta` field, in [`SocketRecord::delta_counters`]'s order.
             pub fn set_deltas(&mut self, deltas: [Option<u64>; DELTA_COUNTERS]) {
                 let [$($delta),*] = deltas;
-                $(self.$delta = $delta;)*
+                self.set()$(.$delta($delta))*;
             }
         }
     };
@@ -189,10 +385,27 @@ impl SocketRecord {
     /// rounded to one decimal. Absent when either is unknown
     /// or the high-water mark is zero.
     pub fn derive_buffer_pcts(&mut self) {
-        self.snd_buf_pct = pct(self.snd_buf_used, self.snd_buf_hiwat);
-        self.rcv_buf_pct = pct(self.rcv_buf_used, self.rcv_buf_hiwat);
+        let snd = pct(self.snd_buf_used(), self.snd_buf_hiwat());
+        let rcv = pct(self.rcv_buf_used(), self.rcv_buf_hiwat());
+        self.set().snd_buf_pct(snd).rcv_buf_pct(rcv);
     }
 }
+
+/// Sets any field: a plain field by assignment, an optional one by its
+/// setter (`set_field!(kind, record, name, value)`, for code generated
+/// from the table).
+macro_rules! set_field {
+    (required, $r:ident, $name:ident, $v:expr) => {
+        $r.$name = $v
+    };
+    (addr, $r:ident, $name:ident, $v:expr) => {
+        $r.$name = $v
+    };
+    ($kind:ident, $r:ident, $name:ident, $v:expr) => {
+        $r.set().$name($v)
+    };
+}
+pub(crate) use set_field;
 
 #[cfg(test)]
 impl SocketRecord {
@@ -205,12 +418,12 @@ impl SocketRecord {
                 $name:ident : $ty:ty = $tag:literal, $kind:ident $(($($arg:tt)*))?, $timing:ident;
             )*) => {{
                 let mut k = 0u64;
-                SocketRecord {
-                    $( $name: {
-                        k += 1;
-                        Sample::every(seed, k)
-                    }, )*
-                }
+                let mut r = SocketRecord::blank();
+                $(
+                    k += 1;
+                    set_field!($kind, r, $name, Sample::every(seed, k));
+                )*
+                r
             }};
         }
         socket_fields!(every)
@@ -224,8 +437,10 @@ impl SocketRecord {
                 $(#[$doc:meta])*
                 $name:ident : $ty:ty = $tag:literal, $kind:ident $(($($arg:tt)*))?, $timing:ident;
             )*) => {
-                SocketRecord {
-                    $( $name: Sample::random(rng, all), )*
+                {
+                    let mut r = SocketRecord::blank();
+                    $( set_field!($kind, r, $name, Sample::random(rng, all)); )*
+                    r
                 }
             };
         }
@@ -237,18 +452,18 @@ impl SocketRecord {
     #[rustfmt::skip]
     pub(crate) fn knock_out(&mut self, mask: u64) {
         let bit = |i: u32| mask & (1 << i) != 0;
-        if bit(0) { self.tier = None; }
-        if bit(1) { self.sock_id = None; }
-        if bit(2) { self.cc = None; }
-        if bit(3) { self.command = None; }
-        if bit(4) { self.snd_buf_pct = None; }
-        if bit(5) { self.rtt_us = None; }
-        if bit(6) { self.cwnd = None; }
-        if bit(7) { self.fd = self.fd.map(|fd| -fd); }
-        if bit(8) { self.fd = None; }
-        if bit(9) { self.stack = None; }
-        if bit(10) { self.uid = None; }
-        if bit(11) { self.pid = None; }
+        if bit(0) { self.set().tier(None); }
+        if bit(1) { self.set().sock_id(None); }
+        if bit(2) { self.set().cc(None); }
+        if bit(3) { self.set().command(None); }
+        if bit(4) { self.set().snd_buf_pct(None); }
+        if bit(5) { self.set().rtt_us(None); }
+        if bit(6) { self.set().cwnd(None); }
+        if bit(7) { let fd = self.fd().map(|fd| -fd); self.set().fd(fd); }
+        if bit(8) { self.set().fd(None); }
+        if bit(9) { self.set().stack(None); }
+        if bit(10) { self.set().uid(None); }
+        if bit(11) { self.set().pid(None); }
         if bit(12) { std::mem::swap(&mut self.local, &mut self.remote); }
     }
 }
@@ -286,24 +501,45 @@ mod tests {
     fn ipv6_is_bracketed_and_proc_key_hidden() {
         let mut r = rec();
         r.local = "[2001:db8::1]:443".parse().unwrap();
-        r.proc_key = Some(0xfffff80012345678);
+        r.set().proc_key(Some(0xfffff80012345678));
         let j = serde_json::to_string(&r).unwrap();
         assert!(j.contains(r#""local":"[2001:db8::1]:443""#), "{j}");
         assert!(!j.contains("proc_key") && !j.contains(&0xfffff80012345678u64.to_string()));
     }
 
+    /// The socket table is the agent's largest structure: an optional
+    /// field costs its bare value and a bit, not an `Option` (which made a
+    /// record about 890 bytes).
+    #[test]
+    fn a_record_keeps_presence_in_bits() {
+        assert!(std::mem::size_of::<SocketRecord>() <= 560);
+        let mut r = rec();
+        r.set()
+            .cwnd(Some(0))
+            .mss(Some(1448))
+            .command(Some("nginx".into()));
+        assert_eq!(
+            (r.cwnd(), r.mss(), r.ssthresh()),
+            (Some(0), Some(1448), None)
+        );
+        assert_eq!(r.command().as_deref(), Some("nginx"));
+        r.set().cwnd(None).command(None);
+        assert_eq!((r.cwnd(), r.mss(), r.command()), (None, Some(1448), None));
+    }
+
     #[test]
     fn buffer_percentages() {
         let mut r = rec();
-        r.snd_buf_used = Some(0);
-        r.snd_buf_hiwat = Some(65536);
-        r.rcv_buf_used = Some(8061);
-        r.rcv_buf_hiwat = Some(65536);
+        r.set()
+            .snd_buf_used(Some(0))
+            .snd_buf_hiwat(Some(65536))
+            .rcv_buf_used(Some(8061))
+            .rcv_buf_hiwat(Some(65536));
         r.derive_buffer_pcts();
-        assert_eq!(r.snd_buf_pct, Some(0.0));
-        assert_eq!(r.rcv_buf_pct, Some(12.3));
-        r.rcv_buf_hiwat = Some(0);
+        assert_eq!(r.snd_buf_pct(), Some(0.0));
+        assert_eq!(r.rcv_buf_pct(), Some(12.3));
+        r.set().rcv_buf_hiwat(Some(0));
         r.derive_buffer_pcts();
-        assert_eq!(r.rcv_buf_pct, None);
+        assert_eq!(r.rcv_buf_pct(), None);
     }
 }

@@ -74,7 +74,7 @@ macro_rules! state_fingerprint_fn {
             /// steered by a peer choosing its values.
             pub fn state_fingerprint(&self, keys: &impl BuildHasher) -> u64 {
                 let mut h = keys.build_hasher();
-                $( feed_state!($kind, $timing, &self.$name, h); )*
+                $( feed_state!($kind, $timing, &self.$name(), h); )*
                 h.finish()
             }
         }
@@ -86,7 +86,7 @@ socket_fields!(state_fingerprint_fn);
 mod tests {
     use std::hash::RandomState;
 
-    use crate::record::{FIELDS, FieldInfo};
+    use crate::record::{FIELDS, FieldInfo, set_field};
 
     use super::*;
 
@@ -103,8 +103,8 @@ mod tests {
             ) -> Vec<(&'static str, SocketRecord, bool)> {
                 vec![$({
                     let mut r = base.clone();
-                    r.$name = other.$name.clone();
-                    let differs = format!("{:?}", base.$name) != format!("{:?}", other.$name);
+                    set_field!($kind, r, $name, other.$name());
+                    let differs = format!("{:?}", base.$name()) != format!("{:?}", other.$name());
                     (stringify!($name), r, differs)
                 },)*]
             }
@@ -148,9 +148,9 @@ mod tests {
     fn absent_and_zero_differ() {
         let keys = RandomState::new();
         let mut a = SocketRecord::every_field_set(3);
-        a.rexmit = None;
+        a.set().rexmit(None);
         let mut b = a.clone();
-        b.rexmit = Some(0);
+        b.set().rexmit(Some(0));
         assert_ne!(a.state_fingerprint(&keys), b.state_fingerprint(&keys));
     }
 }

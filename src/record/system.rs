@@ -11,7 +11,7 @@ use serde::{Serialize, Serializer};
 
 #[cfg(test)]
 use super::field_samples::Sample;
-use super::socket::Blank;
+use super::socket::Absent;
 use super::system_fields::system_fields;
 use super::{StateCounts, TcpCounterDeltas, TcpCounters, Tier};
 
@@ -74,7 +74,7 @@ macro_rules! serialize_system {
         $m.serialize_entry($key, $v)?
     };
     ($m:ident, $kind:ident, $key:expr, $v:expr) => {
-        if !Blank::is_absent($v) {
+        if !Absent::is_absent($v) {
             $m.serialize_entry($key, $v)?;
         }
     };

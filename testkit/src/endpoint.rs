@@ -36,25 +36,26 @@ pub fn test_socket(ts: u64, i: u32) -> SocketRecord {
         .unwrap(),
         state,
     );
-    r.tier = Some(Tier::Fast);
-    r.sock_id = Some(1_000_000 + u64::from(i));
-    r.uid = Some(1000);
-    r.cwnd = Some(14_480 + u64::from(i % 97) * 1448);
-    r.ssthresh = Some(0x7fff_ffff);
-    r.mss = Some(1448);
-    r.rcv_wnd = Some(65_535);
-    r.snd_wnd = Some(131_072);
-    r.cc = Some(netpulse::record::ShortName::new("cubic"));
-    r.rtt_us = Some(50 + (i * 7919) % 180_000);
-    r.rttvar_us = Some(25 + (i * 31) % 5_000);
-    r.rtt_min_us = Some(40 + i % 100);
-    r.rto_us = Some(204_000);
-    r.rexmit = Some(u64::from(i % 13));
-    r.rexmit_delta = Some(u64::from(i.is_multiple_of(29)) * u64::from(i % 5));
-    r.bytes_acked = Some(u64::from(i) * 1000);
-    r.age_ms = Some(u64::from(i) * 10);
-    r.pid = Some(4000 + i % 50);
-    r.command = Some(Arc::from(format!("svc-{}", i % 50)));
+    r.set().tier(Some(Tier::Fast));
+    r.set().sock_id(Some(1_000_000 + u64::from(i)));
+    r.set().uid(Some(1000));
+    r.set().cwnd(Some(14_480 + u64::from(i % 97) * 1448));
+    r.set().ssthresh(Some(0x7fff_ffff));
+    r.set().mss(Some(1448));
+    r.set().rcv_wnd(Some(65_535));
+    r.set().snd_wnd(Some(131_072));
+    r.set().cc(Some(netpulse::record::ShortName::new("cubic")));
+    r.set().rtt_us(Some(50 + (i * 7919) % 180_000));
+    r.set().rttvar_us(Some(25 + (i * 31) % 5_000));
+    r.set().rtt_min_us(Some(40 + i % 100));
+    r.set().rto_us(Some(204_000));
+    r.set().rexmit(Some(u64::from(i % 13)));
+    r.set()
+        .rexmit_delta(Some(u64::from(i.is_multiple_of(29)) * u64::from(i % 5)));
+    r.set().bytes_acked(Some(u64::from(i) * 1000));
+    r.set().age_ms(Some(u64::from(i) * 10));
+    r.set().pid(Some(4000 + i % 50));
+    r.set().command(Some(Arc::from(format!("svc-{}", i % 50))));
     r
 }
 
@@ -103,22 +104,22 @@ pub fn known_sockets(ts: u64) -> Vec<SocketRecord> {
     let mut a = test_socket(ts, 3);
     a.local = "127.0.3.1:61001".parse().unwrap();
     a.remote = "127.0.3.250:8443".parse().unwrap();
-    a.rexmit = Some(977);
-    a.rexmit_delta = Some(411);
-    a.rtt_us = Some(48_250);
-    a.cwnd = Some(5_792);
-    a.command = Some(Arc::from("payments-api"));
-    a.pid = Some(31337);
+    a.set().rexmit(Some(977));
+    a.set().rexmit_delta(Some(411));
+    a.set().rtt_us(Some(48_250));
+    a.set().cwnd(Some(5_792));
+    a.set().command(Some(Arc::from("payments-api")));
+    a.set().pid(Some(31337));
     let mut b = test_socket(ts, 4);
     b.local = "127.0.3.1:61002".parse().unwrap();
     b.remote = "[fd00::7]:5432".parse().unwrap();
-    b.rtt_us = Some(1_730_125);
-    b.rttvar_us = Some(220_500);
-    b.rtt_min_us = Some(980_000);
-    b.rexmit = Some(3);
-    b.rexmit_delta = Some(0);
-    b.command = Some(Arc::from("pg \"replica\" <sync>"));
-    b.pid = Some(2718);
+    b.set().rtt_us(Some(1_730_125));
+    b.set().rttvar_us(Some(220_500));
+    b.set().rtt_min_us(Some(980_000));
+    b.set().rexmit(Some(3));
+    b.set().rexmit_delta(Some(0));
+    b.set().command(Some(Arc::from("pg \"replica\" <sync>")));
+    b.set().pid(Some(2718));
     vec![a, b]
 }
 

@@ -73,83 +73,86 @@ pub fn socket(rng: &mut Rng, i: usize, ts: u64, freebsd_fields: bool) -> SocketR
     let mss = [1448u32, 1428, 8948, 65483][rng.below(4) as usize];
     let segs_out = rng.below(50_000_000);
     let segs_in = rng.below(50_000_000);
-    r.tier = Some(Tier::Fast);
-    r.sock_id = Some(40_000 + i as u64 * 7 + rng.below(5));
-    r.uid = Some([0, 33, 999, 1000][rng.below(4) as usize]);
-    r.inode = Some(3_000_000 + i as u64);
-    r.cwnd = Some(u64::from(mss) * (10 + rng.below(400)));
-    r.ssthresh = Some(if rng.below(3) == 0 {
+    r.set().tier(Some(Tier::Fast));
+    r.set().sock_id(Some(40_000 + i as u64 * 7 + rng.below(5)));
+    r.set().uid(Some([0, 33, 999, 1000][rng.below(4) as usize]));
+    r.set().inode(Some(3_000_000 + i as u64));
+    r.set().cwnd(Some(u64::from(mss) * (10 + rng.below(400))));
+    r.set().ssthresh(Some(if rng.below(3) == 0 {
         SSTHRESH_INFINITE
     } else {
         u64::from(mss) * (5 + rng.below(300))
-    });
-    r.mss = Some(mss);
-    r.rcv_wnd = Some(65_535 + rng.below(6_000_000));
-    r.snd_wnd = Some(65_535 + rng.below(6_000_000));
-    r.snd_wscale = Some(7);
-    r.rcv_wscale = Some(rng.below(15) as u8);
-    r.cc = Some(ShortName::new(
+    }));
+    r.set().mss(Some(mss));
+    r.set().rcv_wnd(Some(65_535 + rng.below(6_000_000)));
+    r.set().snd_wnd(Some(65_535 + rng.below(6_000_000)));
+    r.set().snd_wscale(Some(7));
+    r.set().rcv_wscale(Some(rng.below(15) as u8));
+    r.set().cc(Some(ShortName::new(
         ["cubic", "bbr", "reno"][rng.below(3) as usize],
-    ));
+    )));
     let rtt = 50 + rng.below(80_000) as u32;
-    r.rtt_us = Some(rtt);
-    r.rttvar_us = Some(rtt / 2 + rng.below(1000) as u32);
-    r.rto_us = Some(200_000 + rtt * 4);
-    r.rtt_min_us = Some(rtt / 2 + 1);
-    r.rexmit = Some(rng.below(50));
-    r.ooo = Some(rng.below(20));
-    r.zerowin = Some(rng.below(3));
-    r.dsack_bytes = Some(rng.below(30_000));
-    r.dsack_pack = Some(rng.below(20));
-    r.bytes_sent = Some(segs_out * u64::from(mss) / 2);
-    r.bytes_acked = Some(segs_out * u64::from(mss) / 2 - rng.below(1000));
-    r.bytes_received = Some(segs_in * u64::from(mss) / 3);
-    r.bytes_retrans = Some(rng.below(2_000_000));
-    r.segs_out = Some(segs_out);
-    r.segs_in = Some(segs_in);
-    r.unacked = Some(rng.below(200) as u32);
-    r.lost = Some(rng.below(3) as u32);
-    r.retrans_out = Some(rng.below(3) as u32);
-    r.delivery_rate = Some(rng.below(1_250_000_000));
-    r.pacing_rate = Some(rng.below(2_500_000_000));
-    r.rexmit_delta = Some(rng.below(3));
-    r.ooo_delta = Some(rng.below(2));
-    r.zerowin_delta = Some(0);
-    r.bytes_acked_delta = Some(rng.below(100_000_000));
-    r.bytes_received_delta = Some(rng.below(100_000_000));
-    r.segs_out_delta = Some(rng.below(70_000));
-    r.segs_in_delta = Some(rng.below(70_000));
-    r.age_ms = Some(rng.below(86_400_000));
-    r.timer_rexmt_ms = Some(rng.below(1000) as u32);
-    r.timer_persist_ms = Some(0);
-    r.timer_keep_ms = Some(rng.below(7_200_000) as u32);
-    r.idle_ms = Some(rng.below(60_000) as u32);
-    r.snd_buf_used = Some(rng.below(4_000_000) as u32);
-    r.snd_buf_hiwat = Some(4_194_304);
-    r.rcv_buf_used = Some(rng.below(6_000_000) as u32);
-    r.rcv_buf_hiwat = Some(6_291_456);
+    r.set().rtt_us(Some(rtt));
+    r.set().rttvar_us(Some(rtt / 2 + rng.below(1000) as u32));
+    r.set().rto_us(Some(200_000 + rtt * 4));
+    r.set().rtt_min_us(Some(rtt / 2 + 1));
+    r.set().rexmit(Some(rng.below(50)));
+    r.set().ooo(Some(rng.below(20)));
+    r.set().zerowin(Some(rng.below(3)));
+    r.set().dsack_bytes(Some(rng.below(30_000)));
+    r.set().dsack_pack(Some(rng.below(20)));
+    r.set().bytes_sent(Some(segs_out * u64::from(mss) / 2));
+    r.set()
+        .bytes_acked(Some(segs_out * u64::from(mss) / 2 - rng.below(1000)));
+    r.set().bytes_received(Some(segs_in * u64::from(mss) / 3));
+    r.set().bytes_retrans(Some(rng.below(2_000_000)));
+    r.set().segs_out(Some(segs_out));
+    r.set().segs_in(Some(segs_in));
+    r.set().unacked(Some(rng.below(200) as u32));
+    r.set().lost(Some(rng.below(3) as u32));
+    r.set().retrans_out(Some(rng.below(3) as u32));
+    r.set().delivery_rate(Some(rng.below(1_250_000_000)));
+    r.set().pacing_rate(Some(rng.below(2_500_000_000)));
+    r.set().rexmit_delta(Some(rng.below(3)));
+    r.set().ooo_delta(Some(rng.below(2)));
+    r.set().zerowin_delta(Some(0));
+    r.set().bytes_acked_delta(Some(rng.below(100_000_000)));
+    r.set().bytes_received_delta(Some(rng.below(100_000_000)));
+    r.set().segs_out_delta(Some(rng.below(70_000)));
+    r.set().segs_in_delta(Some(rng.below(70_000)));
+    r.set().age_ms(Some(rng.below(86_400_000)));
+    r.set().timer_rexmt_ms(Some(rng.below(1000) as u32));
+    r.set().timer_persist_ms(Some(0));
+    r.set().timer_keep_ms(Some(rng.below(7_200_000) as u32));
+    r.set().idle_ms(Some(rng.below(60_000) as u32));
+    r.set().snd_buf_used(Some(rng.below(4_000_000) as u32));
+    r.set().snd_buf_hiwat(Some(4_194_304));
+    r.set().rcv_buf_used(Some(rng.below(6_000_000) as u32));
+    r.set().rcv_buf_hiwat(Some(6_291_456));
     r.derive_buffer_pcts();
-    r.snd_queue = Some(rng.below(100_000) as u32);
-    r.rcv_queue = Some(rng.below(10_000) as u32);
-    r.pid = Some(1000 + rng.below(60_000) as u32);
-    r.fd = Some(3 + rng.below(5000) as i32);
-    r.command = Some(Arc::from(COMMANDS[rng.below(6) as usize]));
-    r.proc_key = r.inode;
+    r.set().snd_queue(Some(rng.below(100_000) as u32));
+    r.set().rcv_queue(Some(rng.below(10_000) as u32));
+    r.set().pid(Some(1000 + rng.below(60_000) as u32));
+    r.set().fd(Some(3 + rng.below(5000) as i32));
+    r.set()
+        .command(Some(Arc::from(COMMANDS[rng.below(6) as usize])));
+    let inode = r.inode();
+    r.set().proc_key(inode);
     if freebsd_fields {
-        r.stack = Some(ShortName::new("rack"));
-        r.snd_una = Some(rng.next_u64() as u32);
-        r.snd_nxt = Some(rng.next_u64() as u32);
-        r.snd_max = Some(rng.next_u64() as u32);
-        r.rcv_nxt = Some(rng.next_u64() as u32);
-        r.rcv_adv = Some(rng.next_u64() as u32);
-        r.timer_2msl_ms = Some(rng.below(60_000) as u32);
-        r.timer_delack_ms = Some(rng.below(200) as u32);
+        r.set().stack(Some(ShortName::new("rack")));
+        r.set().snd_una(Some(rng.next_u64() as u32));
+        r.set().snd_nxt(Some(rng.next_u64() as u32));
+        r.set().snd_max(Some(rng.next_u64() as u32));
+        r.set().rcv_nxt(Some(rng.next_u64() as u32));
+        r.set().rcv_adv(Some(rng.next_u64() as u32));
+        r.set().timer_2msl_ms(Some(rng.below(60_000) as u32));
+        r.set().timer_delack_ms(Some(rng.below(200) as u32));
         // A command name that CSV and JSON must quote.
-        r.command = Some(Arc::from("my \"svc\", v2\nnext é"));
+        r.set().command(Some(Arc::from("my \"svc\", v2\nnext é")));
         r.local = "[fe80::1%2]:22".parse().unwrap();
         // Listener fields, so that this record sets every field.
-        r.accept_queue = Some(rng.below(128) as u32);
-        r.accept_backlog = Some(128);
+        r.set().accept_queue(Some(rng.below(128) as u32));
+        r.set().accept_backlog(Some(128));
     }
     r
 }

@@ -21,10 +21,12 @@ pub fn batch(seq: u64, first_id: u64, n: usize, system: bool) -> Batch {
                 "[::1]:443".parse().unwrap(),
                 TcpState::Established,
             );
-            r.sock_id = Some(id);
-            r.cwnd = Some(14_600 + id);
-            r.rtt_us = Some(1234);
-            r.command = Some(Arc::from(format!("worker, \"{id}\"\nline two").as_str()));
+            r.set().sock_id(Some(id));
+            r.set().cwnd(Some(14_600 + id));
+            r.set().rtt_us(Some(1234));
+            r.set().command(Some(Arc::from(
+                format!("worker, \"{id}\"\nline two").as_str(),
+            )));
             r
         })
         .collect();

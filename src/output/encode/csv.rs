@@ -113,8 +113,8 @@ macro_rules! socket_table {
         /// Append one socket row, terminator included.
         fn socket_row(r: &SocketRecord, w: &mut LineWriter, q: &Quoting) {
             w.record(row_max_len(r), |c| {
-                cell(&r.$first, c, q);
-                $( cell_after(&r.$field, b",", c, q); )*
+                cell(&r.$first(), c, q);
+                $( cell_after(&r.$field(), b",", c, q); )*
                 c.byte(b'\n');
             });
         }
@@ -123,7 +123,7 @@ macro_rules! socket_table {
         /// form (a constant but for the command) and the delimiters.
         #[inline(always)]
         fn row_max_len(r: &SocketRecord) -> usize {
-            SOCKET_COLUMNS.len() + max_len(&r.$first) $(+ max_len(&r.$field))*
+            SOCKET_COLUMNS.len() + max_len(&r.$first()) $(+ max_len(&r.$field()))*
         }
     };
 }
@@ -539,8 +539,8 @@ mod tests {
         let cells: Vec<String> = socket_columns()
             .into_iter()
             .map(|name| match name {
-                "snd_buf_pct" => float(r.snd_buf_pct).unwrap_or_default(),
-                "rcv_buf_pct" => float(r.rcv_buf_pct).unwrap_or_default(),
+                "snd_buf_pct" => float(r.snd_buf_pct()).unwrap_or_default(),
+                "rcv_buf_pct" => float(r.rcv_buf_pct()).unwrap_or_default(),
                 _ => match &json.get(name) {
                     None => String::new(),
                     Some(serde_json::Value::String(s)) => s.clone(),
@@ -572,10 +572,10 @@ mod tests {
             let mut r = SocketRecord::every_field_set(seed);
             r.local = SocketAddr::from((v4.0, v4.1));
             r.remote = SocketAddr::V6(std::net::SocketAddrV6::new(v6.0.into(), v6.1, 0, v6.2));
-            r.command = Some(Arc::from(cmd.as_str()));
-            r.stack = Some(ShortName::new(&stack));
-            r.snd_buf_pct = Some(pct);
-            r.rcv_buf_pct = Some(pct / 1e300);
+            r.set().command(Some(Arc::from(cmd.as_str())));
+            r.set().stack(Some(ShortName::new(&stack)));
+            r.set().snd_buf_pct(Some(pct));
+            r.set().rcv_buf_pct(Some(pct / 1e300));
             r.knock_out(mask);
             let mut enc = CsvEncoder::new("t");
             let row = String::from_utf8(enc.socket_row(&r).to_vec()).unwrap();
@@ -593,9 +593,9 @@ mod tests {
         macro_rules! each_cell_fits {
             ($($field:ident),*) => {$(
                 let mut w = LineWriter::default();
-                w.record(4096, |c| cell(&r.$field, c, &q));
+                w.record(4096, |c| cell(&r.$field(), c, &q));
                 let len = w.as_bytes().len();
-                assert!(len <= max_len(&r.$field), "{}: {len}", stringify!($field));
+                assert!(len <= max_len(&r.$field()), "{}: {len}", stringify!($field));
             )*};
         }
         written_fields!(each_cell_fits);
@@ -635,7 +635,7 @@ mod tests {
     #[test]
     fn encode_sends_each_row_to_its_stream() {
         let mut closed = SocketRecord::every_field_set(2);
-        closed.command = Some(Arc::from("a,\"b\"\nc"));
+        closed.set().command(Some(Arc::from("a,\"b\"\nc")));
         let batch = Batch {
             closes: vec![closed.clone()],
             tier: None,

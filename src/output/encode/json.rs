@@ -142,7 +142,9 @@ mod tests {
     #[test]
     fn a_batch_is_its_lines_after_what_was_there() {
         let mut sockets: Vec<SocketRecord> = (0..50).map(SocketRecord::every_field_set).collect();
-        sockets[7].command = Some(std::sync::Arc::from("a \"quoted\"\n name"));
+        sockets[7]
+            .set()
+            .command(Some(std::sync::Arc::from("a \"quoted\"\n name")));
         sockets[9].local = "[fe80::1%3]:22".parse().unwrap();
         let batch = Batch {
             closes: Vec::new(),

@@ -46,7 +46,7 @@ macro_rules! line {
         fn write_typed(open: &'static [u8], r: &SocketRecord, w: &mut LineWriter) {
             w.record(line_max_len(r), |c| {
                 c.bytes(open);
-                $( field(&r.$field, concat!(",\"", stringify!($field), "\":").as_bytes(), c); )*
+                $( field(&r.$field(), concat!(",\"", stringify!($field), "\":").as_bytes(), c); )*
                 c.bytes(CLOSE);
             });
         }
@@ -56,7 +56,7 @@ macro_rules! line {
         fn line_max_len(r: &SocketRecord) -> usize {
             OPEN.len() + CLOSE.len() $(
                 + concat!(",\"", stringify!($field), "\":").len()
-                + max_len(&r.$field)
+                + max_len(&r.$field())
             )*
         }
     };
@@ -170,9 +170,9 @@ pub(crate) mod tests {
     fn full(seed: u64) -> SocketRecord {
         let mut r = SocketRecord::every_field_set(seed);
         // Awkward strings and a zero float, for escaping and number format.
-        r.stack = Some(ShortName::new("rack\"\\"));
-        r.command = Some(Arc::from("a,\"b\"\n\u{1}é"));
-        r.rcv_buf_pct = Some(0.0);
+        r.set().stack(Some(ShortName::new("rack\"\\")));
+        r.set().command(Some(Arc::from("a,\"b\"\n\u{1}é")));
+        r.set().rcv_buf_pct(Some(0.0));
         r
     }
 
@@ -227,11 +227,16 @@ pub(crate) mod tests {
     pub(crate) fn longest_record() -> SocketRecord {
         let mut r = SocketRecord::every_field_set(1);
         macro_rules! make_longest {
-            ($($field:ident),*) => {
-                $( Longest::make_longest(&mut r.$field); )*
-            };
+            ($(
+                $(#[$doc:meta])*
+                $name:ident : $ty:ty = $tag:literal, $kind:ident $(($($arg:tt)*))?, $timing:ident;
+            )*) => {$(
+                let mut v = r.$name();
+                Longest::make_longest(&mut v);
+                crate::record::set_field!($kind, r, $name, v);
+            )*};
         }
-        written_fields!(make_longest);
+        crate::record::socket_fields!(make_longest);
         r
     }
 
@@ -243,9 +248,9 @@ pub(crate) mod tests {
         macro_rules! each_value_fits {
             ($($field:ident),*) => {$(
                 let mut w = LineWriter::default();
-                w.record(4096, |c| value(r.$field.text().unwrap(), c));
+                w.record(4096, |c| value(r.$field().text().unwrap(), c));
                 let len = w.as_bytes().len();
-                assert!(len <= max_len(&r.$field), "{}: {len}", stringify!($field));
+                assert!(len <= max_len(&r.$field()), "{}: {len}", stringify!($field));
             )*};
         }
         written_fields!(each_value_fits);
@@ -264,8 +269,9 @@ pub(crate) mod tests {
         let mut r = full(1);
         for b in 0..=0x7fu8 {
             let ch = char::from(b);
-            r.command = Some(Arc::from(format!("a{ch}b{ch}").as_str()));
-            r.cc = Some(ShortName::new(&format!("{ch}")));
+            r.set()
+                .command(Some(Arc::from(format!("a{ch}b{ch}").as_str())));
+            r.set().cc(Some(ShortName::new(&format!("{ch}"))));
             assert_eq!(fast_line(&r), serde_line(&r), "byte {b:#x}");
         }
     }
@@ -286,8 +292,8 @@ pub(crate) mod tests {
             let mut r = full(seed);
             r.local = SocketAddr::from((v4.0, v4.1));
             r.remote = SocketAddr::from((std::net::Ipv6Addr::from(v6.0), v6.1));
-            r.command = Some(Arc::from(cmd.as_str()));
-            r.snd_buf_pct = Some(pct);
+            r.set().command(Some(Arc::from(cmd.as_str())));
+            r.set().snd_buf_pct(Some(pct));
             r.knock_out(mask);
             prop_assert_eq!(fast_line(&r), serde_line(&r));
         }

@@ -65,11 +65,11 @@ fn cells(r: &SocketRecord) -> [String; COLUMNS] {
         r.local.to_string(),
         r.remote.to_string(),
         cwnd(r),
-        r.rtt_us
+        r.rtt_us()
             .map_or_else(dash, |us| format!("{:.1}", f64::from(us) / 1000.0)),
-        r.rexmit.map_or_else(dash, |n| n.to_string()),
-        queue(r.snd_queue, r.accept_backlog),
-        queue(r.rcv_queue, r.accept_queue),
+        r.rexmit().map_or_else(dash, |n| n.to_string()),
+        queue(r.snd_queue(), r.accept_backlog()),
+        queue(r.rcv_queue(), r.accept_queue()),
         process(r),
     ]
 }
@@ -91,7 +91,7 @@ fn dash() -> String {
 /// `10/14.1K`: the window in segments (when the segment size is known)
 /// and in bytes.
 fn cwnd(r: &SocketRecord) -> String {
-    match (r.cwnd, r.mss) {
+    match (r.cwnd(), r.mss()) {
         (Some(bytes), Some(mss)) if mss > 0 => {
             format!("{}/{}", bytes / u64::from(mss), human_bytes(bytes))
         }
@@ -101,7 +101,7 @@ fn cwnd(r: &SocketRecord) -> String {
 }
 
 fn process(r: &SocketRecord) -> String {
-    match (r.pid, r.command.as_deref()) {
+    match (r.pid(), r.command().as_deref()) {
         (Some(pid), Some(cmd)) => format!("{pid}/{cmd}"),
         (Some(pid), None) => pid.to_string(),
         (None, Some(cmd)) => cmd.to_string(),
@@ -148,14 +148,14 @@ mod tests {
             "127.0.0.1:22".parse().unwrap(),
             TcpState::Established,
         );
-        a.cwnd = Some(14_480);
-        a.mss = Some(1448);
-        a.rtt_us = Some(1300);
-        a.rexmit = Some(3);
-        a.snd_queue = Some(0);
-        a.rcv_queue = Some(2048);
-        a.pid = Some(812);
-        a.command = Some("sshd".into());
+        a.set().cwnd(Some(14_480));
+        a.set().mss(Some(1448));
+        a.set().rtt_us(Some(1300));
+        a.set().rexmit(Some(3));
+        a.set().snd_queue(Some(0));
+        a.set().rcv_queue(Some(2048));
+        a.set().pid(Some(812));
+        a.set().command(Some("sshd".into()));
         let b = SocketRecord::new(
             0,
             "[::]:22".parse().unwrap(),
@@ -163,8 +163,8 @@ mod tests {
             TcpState::Listen,
         );
         let mut c = b.clone();
-        c.accept_queue = Some(5);
-        c.accept_backlog = Some(4096);
+        c.set().accept_queue(Some(5));
+        c.set().accept_backlog(Some(4096));
         let mut out = Vec::new();
         write_table([&a, &b, &c], &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
@@ -223,10 +223,10 @@ mod tests {
             "127.0.0.1:2".parse().unwrap(),
             TcpState::Established,
         );
-        a.cwnd = Some(2048);
+        a.set().cwnd(Some(2048));
         let mut b = a.clone();
-        b.mss = Some(0);
-        b.command = Some("nc".into());
+        b.set().mss(Some(0));
+        b.set().command(Some("nc".into()));
         let mut out = Vec::new();
         write_table([&a, &b], &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();

@@ -77,7 +77,7 @@ impl IdleWrap {
             })
         };
         for r in recs.iter_mut() {
-            let (Some(id), Some(idle)) = (r.sock_id, r.idle_ms) else {
+            let (Some(id), Some(idle)) = (r.sock_id(), r.idle_ms()) else {
                 continue;
             };
             let idle = u64::from(idle);
@@ -110,7 +110,7 @@ impl IdleWrap {
                 },
             );
             if !trusted {
-                r.idle_ms = None;
+                r.set().idle_ms(None);
             }
         }
         let scan = self.scan;
@@ -132,8 +132,8 @@ mod tests {
             "10.0.0.2:50000".parse().unwrap(),
             TcpState::Established,
         );
-        r.sock_id = Some(id);
-        r.idle_ms = Some(idle_ms);
+        r.set().sock_id(Some(id));
+        r.set().idle_ms(Some(idle_ms));
         r
     }
 
@@ -151,7 +151,7 @@ mod tests {
     ) -> Vec<Option<u32>> {
         let mut v: Vec<_> = recs.iter().map(|&(id, idle)| rec(id, idle)).collect();
         w.apply(now_ms, generation, &mut v);
-        v.iter().map(|r| r.idle_ms).collect()
+        v.iter().map(|r| r.idle_ms()).collect()
     }
 
     #[test]

@@ -252,52 +252,55 @@ fn decode(rec: &[u8; XTCPCB_SIZE], ts: u64) -> Result<SocketRecord, Decode> {
     let (local, remote) = addresses(rec)?;
 
     let mut r = SocketRecord::new(ts, local, remote, state);
-    r.sock_id = Some(u64_le(rec, XT_INP_GENCNT));
-    r.cwnd = Some(u32_le(rec, XT_T_SND_CWND) as u64);
+    r.set().sock_id(Some(u64_le(rec, XT_INP_GENCNT)));
+    r.set().cwnd(Some(u32_le(rec, XT_T_SND_CWND) as u64));
     let ssthresh = u32_le(rec, XT_T_SND_SSTHRESH) as u64;
     // FreeBSD starts ssthresh at its largest window; that means "none yet".
-    r.ssthresh = Some(if ssthresh >= SSTHRESH_INITIAL {
+    r.set().ssthresh(Some(if ssthresh >= SSTHRESH_INITIAL {
         SSTHRESH_INFINITE
     } else {
         ssthresh
-    });
-    r.mss = Some(u32_le(rec, XT_T_MAXSEG));
-    r.rcv_wnd = Some(u32_le(rec, XT_T_RCV_WND) as u64);
-    r.snd_wnd = Some(u32_le(rec, XT_T_SND_WND) as u64);
-    r.cc = name(bytes_at(rec, XT_CC));
-    r.stack = name(bytes_at(rec, XT_STACK));
+    }));
+    r.set().mss(Some(u32_le(rec, XT_T_MAXSEG)));
+    r.set().rcv_wnd(Some(u32_le(rec, XT_T_RCV_WND) as u64));
+    r.set().snd_wnd(Some(u32_le(rec, XT_T_SND_WND) as u64));
+    r.set().cc(name(bytes_at(rec, XT_CC)));
+    r.set().stack(name(bytes_at(rec, XT_STACK)));
     // int32 counters in the kernel; reading the bits unsigned keeps a
     // counter that passed 2^31 increasing.
-    r.rexmit = Some(u32_le(rec, XT_T_SNDREXMITPACK) as u64);
-    r.ooo = Some(u32_le(rec, XT_T_RCVOOPACK) as u64);
-    r.zerowin = Some(u32_le(rec, XT_T_SNDZEROWIN) as u64);
-    r.dsack_bytes = Some(u32_le(rec, XT_T_DSACK_BYTES) as u64);
-    r.dsack_pack = Some(u32_le(rec, XT_T_DSACK_PACK) as u64);
-    r.timer_rexmt_ms = timer(i32_le(rec, XT_TT_REXMT));
-    r.timer_persist_ms = timer(i32_le(rec, XT_TT_PERSIST));
-    r.timer_keep_ms = timer(i32_le(rec, XT_TT_KEEP));
-    r.timer_2msl_ms = timer(i32_le(rec, XT_TT_2MSL));
-    r.timer_delack_ms = timer(i32_le(rec, XT_TT_DELACK));
+    r.set().rexmit(Some(u32_le(rec, XT_T_SNDREXMITPACK) as u64));
+    r.set().ooo(Some(u32_le(rec, XT_T_RCVOOPACK) as u64));
+    r.set().zerowin(Some(u32_le(rec, XT_T_SNDZEROWIN) as u64));
+    r.set()
+        .dsack_bytes(Some(u32_le(rec, XT_T_DSACK_BYTES) as u64));
+    r.set()
+        .dsack_pack(Some(u32_le(rec, XT_T_DSACK_PACK) as u64));
+    r.set().timer_rexmt_ms(timer(i32_le(rec, XT_TT_REXMT)));
+    r.set().timer_persist_ms(timer(i32_le(rec, XT_TT_PERSIST)));
+    r.set().timer_keep_ms(timer(i32_le(rec, XT_TT_KEEP)));
+    r.set().timer_2msl_ms(timer(i32_le(rec, XT_TT_2MSL)));
+    r.set().timer_delack_ms(timer(i32_le(rec, XT_TT_DELACK)));
     // t_rcvtime is exported as milliseconds since the last segment arrived.
-    r.idle_ms = Some(i32_le(rec, XT_T_RCVTIME).max(0) as u32);
+    r.set()
+        .idle_ms(Some(i32_le(rec, XT_T_RCVTIME).max(0) as u32));
     if has_socket {
-        r.uid = Some(u32_le(rec, XT_SO_UID));
+        r.set().uid(Some(u32_le(rec, XT_SO_UID)));
         // The kernel copies no buffers out for a listening socket (its
         // buffer space holds the accept queues): they read 0, not a value.
         let listening = u16_le(rec, XT_SO_OPTIONS) as u64 & SO_ACCEPTCONN != 0;
         if listening {
             // What it copies instead: the accept queue and its limit.
-            r.accept_queue = Some(u32_le(rec, XT_SO_QLEN));
-            r.accept_backlog = Some(u32_le(rec, XT_SO_QLIMIT));
+            r.set().accept_queue(Some(u32_le(rec, XT_SO_QLEN)));
+            r.set().accept_backlog(Some(u32_le(rec, XT_SO_QLIMIT)));
         } else {
-            r.snd_buf_used = Some(u32_le(rec, XT_SO_SND_CC));
-            r.snd_buf_hiwat = Some(u32_le(rec, XT_SO_SND_HIWAT));
-            r.rcv_buf_used = Some(u32_le(rec, XT_SO_RCV_CC));
-            r.rcv_buf_hiwat = Some(u32_le(rec, XT_SO_RCV_HIWAT));
+            r.set().snd_buf_used(Some(u32_le(rec, XT_SO_SND_CC)));
+            r.set().snd_buf_hiwat(Some(u32_le(rec, XT_SO_SND_HIWAT)));
+            r.set().rcv_buf_used(Some(u32_le(rec, XT_SO_RCV_CC)));
+            r.set().rcv_buf_hiwat(Some(u32_le(rec, XT_SO_RCV_HIWAT)));
             r.derive_buffer_pcts();
         }
         let so = u64_le(rec, XT_XSO_SO);
-        r.proc_key = (so != 0).then_some(so);
+        r.set().proc_key((so != 0).then_some(so));
     }
     Ok(r)
 }

@@ -547,78 +547,93 @@ fn push_socket_record(rec: &[u8; abi::RECORD_SIZE], ts: u64, out: &mut Vec<Socke
     };
     let rflags = u32_at(rec, abi::TR_RFLAGS);
 
-    r.sock_id = Some(u64_at(rec, abi::TR_GENCNT));
-    r.uid = Some(u32_at(rec, abi::TR_UID));
+    r.set().sock_id(Some(u64_at(rec, abi::TR_GENCNT)));
+    r.set().uid(Some(u32_at(rec, abi::TR_UID)));
     if rflags & abi::RF_KADDR != 0 {
         // Join key for kern.file only; never serialized.
-        r.proc_key = Some(u64_at(rec, abi::TR_KADDR));
+        r.set().proc_key(Some(u64_at(rec, abi::TR_KADDR)));
     }
 
-    r.mss = Some(u32_at(rec, abi::TR_MSS));
-    r.cwnd = Some(u32_at(rec, abi::TR_SND_CWND) as u64);
+    r.set().mss(Some(u32_at(rec, abi::TR_MSS)));
+    r.set().cwnd(Some(u32_at(rec, abi::TR_SND_CWND) as u64));
     let ssthresh = u32_at(rec, abi::TR_SND_SSTHRESH);
-    r.ssthresh = Some(if ssthresh >= SSTHRESH_INITIAL {
+    r.set().ssthresh(Some(if ssthresh >= SSTHRESH_INITIAL {
         SSTHRESH_INFINITE
     } else {
         ssthresh as u64
-    });
-    r.snd_wnd = Some(u32_at(rec, abi::TR_SND_WND) as u64);
-    r.rcv_wnd = Some(u32_at(rec, abi::TR_RCV_WND) as u64);
+    }));
+    r.set().snd_wnd(Some(u32_at(rec, abi::TR_SND_WND) as u64));
+    r.set().rcv_wnd(Some(u32_at(rec, abi::TR_RCV_WND) as u64));
     if u32_at(rec, abi::TR_OPTIONS) & abi::OPT_WSCALE != 0 {
-        r.snd_wscale = Some(u8_at(rec, abi::TR_SND_WSCALE));
-        r.rcv_wscale = Some(u8_at(rec, abi::TR_RCV_WSCALE));
+        r.set().snd_wscale(Some(u8_at(rec, abi::TR_SND_WSCALE)));
+        r.set().rcv_wscale(Some(u8_at(rec, abi::TR_RCV_WSCALE)));
     }
-    r.cc = name(&arr::<{ abi::CC_NAME_LEN }, _>(rec, abi::TR_CC));
-    r.stack = name(&arr::<{ abi::STACK_NAME_LEN }, _>(rec, abi::TR_STACK));
+    r.set()
+        .cc(name(&arr::<{ abi::CC_NAME_LEN }, _>(rec, abi::TR_CC)));
+    r.set()
+        .stack(name(&arr::<{ abi::STACK_NAME_LEN }, _>(rec, abi::TR_STACK)));
 
     // Before the first measurement the kernel's RTT fields hold seeds, not
     // measurements: leave them out. The RTO is always the one in force.
     if rflags & abi::RF_RTT_VALID != 0 {
-        r.rtt_us = Some(u32_at(rec, abi::TR_RTT_US));
-        r.rttvar_us = Some(u32_at(rec, abi::TR_RTTVAR_US));
+        r.set().rtt_us(Some(u32_at(rec, abi::TR_RTT_US)));
+        r.set().rttvar_us(Some(u32_at(rec, abi::TR_RTTVAR_US)));
         let min = u32_at(rec, abi::TR_RTT_MIN_US);
-        r.rtt_min_us = (min != 0).then_some(min);
+        r.set().rtt_min_us((min != 0).then_some(min));
     }
-    r.rto_us = Some(u32_at(rec, abi::TR_RTO_US));
+    r.set().rto_us(Some(u32_at(rec, abi::TR_RTO_US)));
 
     // A listener or closed socket has no sequence space, and the module
     // withholds the numbers of other users' connections from an
     // unprivileged reader (zeros there are not values).
     if !matches!(state, TcpState::Listen | TcpState::Closed) && rflags & abi::RF_SEQ_HIDDEN == 0 {
-        r.snd_una = Some(u32_at(rec, abi::TR_SND_UNA));
-        r.snd_nxt = Some(u32_at(rec, abi::TR_SND_NXT));
-        r.snd_max = Some(u32_at(rec, abi::TR_SND_MAX));
-        r.rcv_nxt = Some(u32_at(rec, abi::TR_RCV_NXT));
-        r.rcv_adv = Some(u32_at(rec, abi::TR_RCV_ADV));
+        r.set().snd_una(Some(u32_at(rec, abi::TR_SND_UNA)));
+        r.set().snd_nxt(Some(u32_at(rec, abi::TR_SND_NXT)));
+        r.set().snd_max(Some(u32_at(rec, abi::TR_SND_MAX)));
+        r.set().rcv_nxt(Some(u32_at(rec, abi::TR_RCV_NXT)));
+        r.set().rcv_adv(Some(u32_at(rec, abi::TR_RCV_ADV)));
     }
 
-    r.rexmit = Some(u32_at(rec, abi::TR_REXMIT_PACK) as u64);
-    r.ooo = Some(u32_at(rec, abi::TR_OOO_PACK) as u64);
-    r.zerowin = Some(u32_at(rec, abi::TR_ZEROWIN) as u64);
-    r.dsack_bytes = Some(u32_at(rec, abi::TR_DSACK_BYTES) as u64);
-    r.dsack_pack = Some(u32_at(rec, abi::TR_DSACK_PACK) as u64);
+    r.set()
+        .rexmit(Some(u32_at(rec, abi::TR_REXMIT_PACK) as u64));
+    r.set().ooo(Some(u32_at(rec, abi::TR_OOO_PACK) as u64));
+    r.set().zerowin(Some(u32_at(rec, abi::TR_ZEROWIN) as u64));
+    r.set()
+        .dsack_bytes(Some(u32_at(rec, abi::TR_DSACK_BYTES) as u64));
+    r.set()
+        .dsack_pack(Some(u32_at(rec, abi::TR_DSACK_PACK) as u64));
     // FreeBSD counts retransmitted bytes apart from t_sndbytes; Linux's
     // bytes_sent includes them, so the field means the same on both.
     let retrans = u64_at(rec, abi::TR_SND_RXT_BYTES);
-    r.bytes_sent = Some(u64_at(rec, abi::TR_SND_BYTES).saturating_add(retrans));
-    r.bytes_retrans = Some(retrans);
+    r.set()
+        .bytes_sent(Some(u64_at(rec, abi::TR_SND_BYTES).saturating_add(retrans)));
+    r.set().bytes_retrans(Some(retrans));
     let pacing = u64_at(rec, abi::TR_PACING_RATE) as i64;
-    r.pacing_rate = (pacing >= 0).then_some(pacing as u64);
+    r.set().pacing_rate((pacing >= 0).then_some(pacing as u64));
 
-    r.timer_rexmt_ms = timer(u32_at(rec, abi::TR_TIMER_REXMT_MS));
-    r.timer_persist_ms = timer(u32_at(rec, abi::TR_TIMER_PERSIST_MS));
-    r.timer_keep_ms = timer(u32_at(rec, abi::TR_TIMER_KEEP_MS));
-    r.timer_2msl_ms = timer(u32_at(rec, abi::TR_TIMER_2MSL_MS));
-    r.timer_delack_ms = timer(u32_at(rec, abi::TR_TIMER_DELACK_MS));
-    r.idle_ms = Some(u32_at(rec, abi::TR_IDLE_MS));
+    r.set()
+        .timer_rexmt_ms(timer(u32_at(rec, abi::TR_TIMER_REXMT_MS)));
+    r.set()
+        .timer_persist_ms(timer(u32_at(rec, abi::TR_TIMER_PERSIST_MS)));
+    r.set()
+        .timer_keep_ms(timer(u32_at(rec, abi::TR_TIMER_KEEP_MS)));
+    r.set()
+        .timer_2msl_ms(timer(u32_at(rec, abi::TR_TIMER_2MSL_MS)));
+    r.set()
+        .timer_delack_ms(timer(u32_at(rec, abi::TR_TIMER_DELACK_MS)));
+    r.set().idle_ms(Some(u32_at(rec, abi::TR_IDLE_MS)));
 
     if rflags & abi::RF_HAVE_SOCKET != 0 {
-        r.snd_buf_hiwat = Some(u32_at(rec, abi::TR_SND_BUF_HIWAT));
-        r.rcv_buf_hiwat = Some(u32_at(rec, abi::TR_RCV_BUF_HIWAT));
+        r.set()
+            .snd_buf_hiwat(Some(u32_at(rec, abi::TR_SND_BUF_HIWAT)));
+        r.set()
+            .rcv_buf_hiwat(Some(u32_at(rec, abi::TR_RCV_BUF_HIWAT)));
         // A listener's buffers hold no data; its "used" would be a fake 0.
         if rflags & abi::RF_LISTEN == 0 {
-            r.snd_buf_used = Some(u32_at(rec, abi::TR_SND_BUF_USED));
-            r.rcv_buf_used = Some(u32_at(rec, abi::TR_RCV_BUF_USED));
+            r.set()
+                .snd_buf_used(Some(u32_at(rec, abi::TR_SND_BUF_USED)));
+            r.set()
+                .rcv_buf_used(Some(u32_at(rec, abi::TR_RCV_BUF_USED)));
         }
         r.derive_buffer_pcts();
     }

@@ -271,7 +271,7 @@ mod tests {
         let mut seen = HashMap::new();
         for r in out {
             if ports.contains(&r.local.port()) || ports.contains(&r.remote.port()) {
-                let dup = seen.insert((r.local, r.remote), (r.sock_id, r.inode, r.state));
+                let dup = seen.insert((r.local, r.remote), (r.sock_id(), r.inode(), r.state));
                 assert!(dup.is_none(), "{} -> {} reported twice", r.local, r.remote);
             }
         }

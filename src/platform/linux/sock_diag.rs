@@ -251,7 +251,7 @@ fn fill(rec: &mut SocketRecord, p: &[u8], linux_state: u8, timer: u8) -> Result<
     let cookie =
         u64::from(u32_ne(p, diag::COOKIE)) | (u64::from(u32_ne(p, diag::COOKIE + 4)) << 32);
     if cookie != u64::MAX {
-        rec.sock_id = Some(cookie);
+        rec.set().sock_id(Some(cookie));
     }
     let expires = u32_ne(p, diag::EXPIRES);
     let rqueue = u32_ne(p, diag::RQUEUE);
@@ -261,29 +261,37 @@ fn fill(rec: &mut SocketRecord, p: &[u8], linux_state: u8, timer: u8) -> Result<
 
     let mini = matches!(linux_state, LINUX_TIME_WAIT | LINUX_NEW_SYN_RECV);
     if !mini {
-        rec.uid = Some(uid);
+        rec.set().uid(Some(uid));
         if inode != 0 {
-            rec.inode = Some(u64::from(inode));
-            rec.proc_key = Some(u64::from(inode));
+            rec.set().inode(Some(u64::from(inode)));
+            rec.set().proc_key(Some(u64::from(inode)));
         }
         // A listener's queues count connections, not bytes: the accept
         // queue and its limit, kept apart from the byte queues.
         if linux_state == LINUX_LISTEN {
-            rec.accept_queue = Some(rqueue);
-            rec.accept_backlog = Some(wqueue);
+            rec.set().accept_queue(Some(rqueue));
+            rec.set().accept_backlog(Some(wqueue));
         } else {
-            rec.rcv_queue = Some(rqueue);
-            rec.snd_queue = Some(wqueue);
+            rec.set().rcv_queue(Some(rqueue));
+            rec.set().snd_queue(Some(wqueue));
         }
     }
     // idiag_timer kinds (inet_diag.c): 1 retransmit (also loss probe and
     // reorder timeouts; SYN-ACK for request sockets), 2 keepalive,
     // 3 TIME_WAIT, 4 zero-window probe. The delayed-ACK timer is not exposed.
     match timer {
-        1 => rec.timer_rexmt_ms = Some(expires),
-        2 => rec.timer_keep_ms = Some(expires),
-        3 => rec.timer_2msl_ms = Some(expires),
-        4 => rec.timer_persist_ms = Some(expires),
+        1 => {
+            rec.set().timer_rexmt_ms(Some(expires));
+        }
+        2 => {
+            rec.set().timer_keep_ms(Some(expires));
+        }
+        3 => {
+            rec.set().timer_2msl_ms(Some(expires));
+        }
+        4 => {
+            rec.set().timer_persist_ms(Some(expires));
+        }
         _ => {}
     }
 
@@ -303,7 +311,7 @@ fn fill(rec: &mut SocketRecord, p: &[u8], linux_state: u8, timer: u8) -> Result<
             INET_DIAG_CONG => {
                 let cc = ShortName::from_c_bytes(data);
                 if !cc.is_empty() {
-                    rec.cc = Some(cc);
+                    rec.set().cc(Some(cc));
                 }
             }
             INET_DIAG_SKMEMINFO => apply_skmeminfo(rec, data),
@@ -561,55 +569,59 @@ fn apply_tcp_info(rec: &mut SocketRecord, d: &[u8]) {
         } else {
             (ws >> 4, ws & 0x0f)
         };
-        rec.snd_wscale = Some(snd);
-        rec.rcv_wscale = Some(rcv);
+        rec.set().snd_wscale(Some(snd));
+        rec.set().rcv_wscale(Some(rcv));
     }
-    rec.rto_us = u32_at(tcpi::RTO);
+    rec.set().rto_us(u32_at(tcpi::RTO));
     let mss = u32_at(tcpi::SND_MSS);
-    rec.mss = mss;
-    rec.unacked = u32_at(tcpi::UNACKED);
-    rec.lost = u32_at(tcpi::LOST);
-    rec.retrans_out = u32_at(tcpi::RETRANS);
-    rec.idle_ms = u32_at(tcpi::LAST_DATA_RECV);
-    rec.rtt_us = u32_at(tcpi::RTT);
-    rec.rttvar_us = u32_at(tcpi::RTTVAR);
+    rec.set().mss(mss);
+    rec.set().unacked(u32_at(tcpi::UNACKED));
+    rec.set().lost(u32_at(tcpi::LOST));
+    rec.set().retrans_out(u32_at(tcpi::RETRANS));
+    rec.set().idle_ms(u32_at(tcpi::LAST_DATA_RECV));
+    rec.set().rtt_us(u32_at(tcpi::RTT));
+    rec.set().rttvar_us(u32_at(tcpi::RTTVAR));
     if let Some(mss) = mss.filter(|&m| m > 0) {
         let mss = u64::from(mss);
-        rec.cwnd = u32_at(tcpi::SND_CWND).map(|c| u64::from(c) * mss);
-        rec.ssthresh = u32_at(tcpi::SND_SSTHRESH).map(|s| {
+        rec.set()
+            .cwnd(u32_at(tcpi::SND_CWND).map(|c| u64::from(c) * mss));
+        rec.set().ssthresh(u32_at(tcpi::SND_SSTHRESH).map(|s| {
             if s >= LINUX_INFINITE_SSTHRESH {
                 SSTHRESH_INFINITE
             } else {
                 u64::from(s) * mss
             }
-        });
+        }));
     }
-    rec.rexmit = u32_at(tcpi::TOTAL_RETRANS).map(u64::from);
+    rec.set().rexmit(u32_at(tcpi::TOTAL_RETRANS).map(u64::from));
     // ~0 means "no pacing rate set", not a rate.
-    rec.pacing_rate = u64_at(tcpi::PACING_RATE).filter(|&r| r != u64::MAX);
-    rec.bytes_acked = u64_at(tcpi::BYTES_ACKED);
-    rec.bytes_received = u64_at(tcpi::BYTES_RECEIVED);
-    rec.segs_out = u32_at(tcpi::SEGS_OUT).map(u64::from);
-    rec.segs_in = u32_at(tcpi::SEGS_IN).map(u64::from);
+    rec.set()
+        .pacing_rate(u64_at(tcpi::PACING_RATE).filter(|&r| r != u64::MAX));
+    rec.set().bytes_acked(u64_at(tcpi::BYTES_ACKED));
+    rec.set().bytes_received(u64_at(tcpi::BYTES_RECEIVED));
+    rec.set().segs_out(u32_at(tcpi::SEGS_OUT).map(u64::from));
+    rec.set().segs_in(u32_at(tcpi::SEGS_IN).map(u64::from));
     // ~0 means "no RTT sample yet".
-    rec.rtt_min_us = u32_at(tcpi::MIN_RTT).filter(|&r| r != u32::MAX);
-    rec.delivery_rate = u64_at(tcpi::DELIVERY_RATE);
-    rec.bytes_sent = u64_at(tcpi::BYTES_SENT);
-    rec.bytes_retrans = u64_at(tcpi::BYTES_RETRANS);
-    rec.dsack_pack = u32_at(tcpi::DSACK_DUPS).map(u64::from);
-    rec.ooo = u32_at(tcpi::RCV_OOOPACK).map(u64::from);
-    rec.snd_wnd = u32_at(tcpi::SND_WND).map(u64::from);
-    rec.rcv_wnd = u32_at(tcpi::RCV_WND).map(u64::from);
+    rec.set()
+        .rtt_min_us(u32_at(tcpi::MIN_RTT).filter(|&r| r != u32::MAX));
+    rec.set().delivery_rate(u64_at(tcpi::DELIVERY_RATE));
+    rec.set().bytes_sent(u64_at(tcpi::BYTES_SENT));
+    rec.set().bytes_retrans(u64_at(tcpi::BYTES_RETRANS));
+    rec.set()
+        .dsack_pack(u32_at(tcpi::DSACK_DUPS).map(u64::from));
+    rec.set().ooo(u32_at(tcpi::RCV_OOOPACK).map(u64::from));
+    rec.set().snd_wnd(u32_at(tcpi::SND_WND).map(u64::from));
+    rec.set().rcv_wnd(u32_at(tcpi::RCV_WND).map(u64::from));
 }
 
 /// `INET_DIAG_SKMEMINFO`: `u32 [SK_MEMINFO_VARS]` (linux/sock_diag.h).
 fn apply_skmeminfo(rec: &mut SocketRecord, d: &[u8]) {
     use skmem::{RCVBUF, RMEM_ALLOC, SNDBUF, WMEM_QUEUED};
     let at = |i: usize| d.get(i * 4..i * 4 + 4).map(|b| u32_ne(b, 0));
-    rec.rcv_buf_used = at(RMEM_ALLOC);
-    rec.rcv_buf_hiwat = at(RCVBUF);
-    rec.snd_buf_hiwat = at(SNDBUF);
-    rec.snd_buf_used = at(WMEM_QUEUED);
+    rec.set().rcv_buf_used(at(RMEM_ALLOC));
+    rec.set().rcv_buf_hiwat(at(RCVBUF));
+    rec.set().snd_buf_hiwat(at(SNDBUF));
+    rec.set().snd_buf_used(at(WMEM_QUEUED));
 }
 
 fn align4(n: usize) -> usize {
@@ -821,28 +833,31 @@ mod tests {
         assert_eq!(s.local.to_string(), "10.0.0.1:8080");
         assert_eq!(s.remote.to_string(), "10.0.0.2:443");
         assert_eq!(s.state, TcpState::Established);
-        assert_eq!(s.sock_id, Some(0x1_dead_beef));
+        assert_eq!(s.sock_id(), Some(0x1_dead_beef));
         assert_eq!(
-            (s.uid, s.inode, s.proc_key),
+            (s.uid(), s.inode(), s.proc_key()),
             (Some(1000), Some(555), Some(555))
         );
-        assert_eq!((s.rcv_queue, s.snd_queue), (Some(11), Some(22)));
-        assert_eq!(s.timer_rexmt_ms, Some(1234));
-        assert_eq!(s.mss, Some(1448));
-        assert_eq!(s.cwnd, Some(14480));
-        assert_eq!(s.ssthresh, Some(28960));
-        assert_eq!((s.snd_wscale, s.rcv_wscale), (Some(7), Some(9)));
-        assert_eq!(s.rtt_us, Some(321));
-        assert_eq!(s.rtt_min_us, None, "~0 = no sample");
-        assert_eq!(s.rexmit, Some(3));
-        assert_eq!(s.ooo, Some(4));
-        assert_eq!(s.snd_wnd, Some(65535));
-        assert_eq!(s.rcv_wnd, Some(131072));
-        assert_eq!(s.cc.unwrap().as_str(), "cubic");
-        assert_eq!((s.rcv_buf_used, s.rcv_buf_hiwat), (Some(100), Some(200)));
-        assert_eq!((s.snd_buf_used, s.snd_buf_hiwat), (Some(50), Some(400)));
-        assert_eq!(s.rcv_buf_pct, Some(50.0));
-        assert_eq!(s.snd_buf_pct, Some(12.5));
+        assert_eq!((s.rcv_queue(), s.snd_queue()), (Some(11), Some(22)));
+        assert_eq!(s.timer_rexmt_ms(), Some(1234));
+        assert_eq!(s.mss(), Some(1448));
+        assert_eq!(s.cwnd(), Some(14480));
+        assert_eq!(s.ssthresh(), Some(28960));
+        assert_eq!((s.snd_wscale(), s.rcv_wscale()), (Some(7), Some(9)));
+        assert_eq!(s.rtt_us(), Some(321));
+        assert_eq!(s.rtt_min_us(), None, "~0 = no sample");
+        assert_eq!(s.rexmit(), Some(3));
+        assert_eq!(s.ooo(), Some(4));
+        assert_eq!(s.snd_wnd(), Some(65535));
+        assert_eq!(s.rcv_wnd(), Some(131072));
+        assert_eq!(s.cc().unwrap().as_str(), "cubic");
+        assert_eq!(
+            (s.rcv_buf_used(), s.rcv_buf_hiwat()),
+            (Some(100), Some(200))
+        );
+        assert_eq!((s.snd_buf_used(), s.snd_buf_hiwat()), (Some(50), Some(400)));
+        assert_eq!(s.rcv_buf_pct(), Some(50.0));
+        assert_eq!(s.snd_buf_pct(), Some(12.5));
     }
 
     /// `FILLED_FIELDS` is what messages with every attribute yield (one
@@ -858,7 +873,7 @@ mod tests {
             let (_, out, _) = parse(&buf);
             let json = serde_json::to_value(&out[0]).unwrap();
             seen.extend(json.as_object().unwrap().keys().cloned());
-            if out[0].proc_key.is_some() {
+            if out[0].proc_key().is_some() {
                 seen.insert("proc_key".to_string());
             }
         }
@@ -880,7 +895,7 @@ mod tests {
         let info = tcp_info(248, 10, 20, 0);
         let buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, 0, Some(&info)));
         let s = &parse(&buf).1[0];
-        assert_eq!((s.mss, s.cwnd, s.ssthresh), (Some(0), None, None));
+        assert_eq!((s.mss(), s.cwnd(), s.ssthresh()), (Some(0), None, None));
     }
 
     #[test]
@@ -889,8 +904,8 @@ mod tests {
             let info = tcp_info(232, 10, raw, 65483);
             let buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, 0, Some(&info)));
             let (_, out, _) = parse(&buf);
-            assert_eq!(out[0].ssthresh, Some(SSTHRESH_INFINITE));
-            assert_eq!(out[0].cwnd, Some(654830));
+            assert_eq!(out[0].ssthresh(), Some(SSTHRESH_INFINITE));
+            assert_eq!(out[0].cwnd(), Some(654830));
         }
     }
 
@@ -902,22 +917,22 @@ mod tests {
         let (_, out, stats) = parse(&buf);
         assert_eq!(stats.skipped, 0);
         let s = &out[0];
-        assert_eq!(s.cwnd, Some(10_000));
-        assert_eq!(s.delivery_rate, Some(0));
+        assert_eq!(s.cwnd(), Some(10_000));
+        assert_eq!(s.delivery_rate(), Some(0));
         assert_eq!(
-            (s.bytes_sent, s.ooo, s.snd_wnd, s.rcv_wnd),
+            (s.bytes_sent(), s.ooo(), s.snd_wnd(), s.rcv_wnd()),
             (None, None, None, None)
         );
         // A tcp_info cut inside a field: that field is absent too.
         let info = tcp_info(tcpi::SND_CWND + 2, 10, 20, 1000);
         let buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, 0, Some(&info)));
         let (_, out, _) = parse(&buf);
-        assert_eq!(out[0].mss, Some(1000));
-        assert_eq!(out[0].cwnd, None);
+        assert_eq!(out[0].mss(), Some(1000));
+        assert_eq!(out[0].cwnd(), None);
         // Longer than we know (a future kernel): the known prefix is used.
         let info = tcp_info(400, 10, 20, 1000);
         let buf = message(SOCK_DIAG_BY_FAMILY, SEQ, &diag_msg(1, 0, Some(&info)));
-        assert_eq!(parse(&buf).1[0].rcv_wnd, Some(131072));
+        assert_eq!(parse(&buf).1[0].rcv_wnd(), Some(131072));
     }
 
     #[test]
@@ -927,7 +942,7 @@ mod tests {
             let (_, out, _) = parse(&buf);
             let s = &out[0];
             assert_eq!(
-                (s.uid, s.inode, s.proc_key, s.rcv_queue),
+                (s.uid(), s.inode(), s.proc_key(), s.rcv_queue()),
                 (None, None, None, None)
             );
         }
@@ -936,7 +951,7 @@ mod tests {
             SEQ,
             &diag_msg(LINUX_TIME_WAIT, 3, None),
         );
-        assert_eq!(parse(&buf).1[0].timer_2msl_ms, Some(1234));
+        assert_eq!(parse(&buf).1[0].timer_2msl_ms(), Some(1234));
         // A listener's tcp_info is mostly placeholders and its queues
         // count connections: the queues are its accept queue and backlog.
         let info = tcp_info(248, 10, 20, 0);
@@ -947,9 +962,9 @@ mod tests {
         );
         let s = &parse(&buf).1[0];
         assert_eq!(s.state, TcpState::Listen);
-        assert_eq!((s.cwnd, s.mss, s.rcv_queue), (None, None, None));
-        assert_eq!((s.accept_queue, s.accept_backlog), (Some(11), Some(22)));
-        assert_eq!(s.uid, Some(1000));
+        assert_eq!((s.cwnd(), s.mss(), s.rcv_queue()), (None, None, None));
+        assert_eq!((s.accept_queue(), s.accept_backlog()), (Some(11), Some(22)));
+        assert_eq!(s.uid(), Some(1000));
     }
 
     #[test]
@@ -1028,11 +1043,11 @@ mod tests {
         let (_, out, stats) = parse(&message(SOCK_DIAG_BY_FAMILY, SEQ, &p));
         assert_eq!(stats.skipped, 0);
         assert_eq!(
-            out[0].cc.map(|c| c.as_str().to_string()).as_deref(),
+            out[0].cc().map(|c| c.as_str().to_string()).as_deref(),
             Some("bbr")
         );
         assert_eq!(
-            (out[0].rcv_buf_used, out[0].rcv_buf_hiwat),
+            (out[0].rcv_buf_used(), out[0].rcv_buf_hiwat()),
             (Some(7), Some(8))
         );
     }
@@ -1103,7 +1118,7 @@ mod tests {
         let bare = &diag_msg(1, 0, None)[..INET_DIAG_MSG_LEN];
         let (_, out, stats) = parse(&message(SOCK_DIAG_BY_FAMILY, SEQ, bare));
         assert_eq!((out.len(), stats.skipped), (1, 0));
-        assert_eq!((out[0].cc, out[0].rcv_buf_used), (None, None));
+        assert_eq!((out[0].cc(), out[0].rcv_buf_used()), (None, None));
 
         let mut p = diag_msg(1, 0, None);
         p[diag::FAMILY] = libc::AF_INET6 as u8;
@@ -1125,7 +1140,7 @@ mod tests {
         p.extend(attr(99, &[]));
         let (_, out, stats) = parse(&message(SOCK_DIAG_BY_FAMILY, SEQ, &p));
         assert_eq!((out.len(), stats.skipped), (1, 0));
-        assert_eq!(out[0].cc.unwrap().as_str(), "cubic");
+        assert_eq!(out[0].cc().unwrap().as_str(), "cubic");
 
         let mut tiny = diag_msg(1, 0, None);
         tiny.extend(3u16.to_ne_bytes());

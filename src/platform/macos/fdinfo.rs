@@ -60,14 +60,14 @@ pub fn decode(buf: &[u8], ts: u64) -> Result<SocketRecord, NotTcp> {
     .map_err(NotTcp::Malformed)?;
     let mut r = SocketRecord::new(ts, local, remote, state);
     let gencnt = u64_le(buf, INSI_GENCNT);
-    r.sock_id = Some(gencnt);
-    r.proc_key = Some(gencnt);
-    r.uid = Some(u32_le(buf, SOI_UID));
-    r.mss = Some(u32_le(buf, TCPSI_MSS));
-    r.rcv_buf_used = Some(u32_le(buf, SOI_RCV_CC));
-    r.rcv_buf_hiwat = Some(u32_le(buf, SOI_RCV_HIWAT));
-    r.snd_buf_used = Some(u32_le(buf, SOI_SND_CC));
-    r.snd_buf_hiwat = Some(u32_le(buf, SOI_SND_HIWAT));
+    r.set().sock_id(Some(gencnt));
+    r.set().proc_key(Some(gencnt));
+    r.set().uid(Some(u32_le(buf, SOI_UID)));
+    r.set().mss(Some(u32_le(buf, TCPSI_MSS)));
+    r.set().rcv_buf_used(Some(u32_le(buf, SOI_RCV_CC)));
+    r.set().rcv_buf_hiwat(Some(u32_le(buf, SOI_RCV_HIWAT)));
+    r.set().snd_buf_used(Some(u32_le(buf, SOI_SND_CC)));
+    r.set().snd_buf_hiwat(Some(u32_le(buf, SOI_SND_HIWAT)));
     r.derive_buffer_pcts();
     Ok(r)
 }

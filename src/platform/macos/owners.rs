@@ -71,7 +71,7 @@ pub fn add_owner(
     let Ok(rec) = fdinfo::decode(socket_fdinfo, 0) else {
         return false;
     };
-    let Some(key) = rec.proc_key else {
+    let Some(key) = rec.proc_key() else {
         return false;
     };
     map.insert(
@@ -79,7 +79,7 @@ pub fn add_owner(
         ProcessInfo {
             pid,
             fd,
-            uid: rec.uid,
+            uid: rec.uid(),
             command: command(),
         },
     );

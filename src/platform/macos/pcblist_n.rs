@@ -324,35 +324,37 @@ fn decode(set: &ItemSet<'_>, ts: u64) -> Result<SocketRecord, String> {
     )?;
     let mut r = SocketRecord::new(ts, local, remote, state);
     let gencnt = u64_le(set.inp, XI_GENCNT);
-    r.sock_id = Some(gencnt);
-    r.proc_key = Some(gencnt);
+    r.set().sock_id(Some(gencnt));
+    r.set().proc_key(Some(gencnt));
     let t = set.tcp;
-    r.cwnd = Some(u32_le(t, XT_SND_CWND) as u64);
+    r.set().cwnd(Some(u32_le(t, XT_SND_CWND) as u64));
     let ssthresh = u32_le(t, XT_SND_SSTHRESH);
-    r.ssthresh = Some(if ssthresh >= SSTHRESH_INITIAL {
+    r.set().ssthresh(Some(if ssthresh >= SSTHRESH_INITIAL {
         SSTHRESH_INFINITE
     } else {
         ssthresh as u64
-    });
-    r.mss = Some(u32_le(t, XT_MAXSEG));
-    r.rcv_wnd = Some(u32_le(t, XT_RCV_WND) as u64);
-    r.snd_wnd = Some(u32_le(t, XT_SND_WND) as u64);
+    }));
+    r.set().mss(Some(u32_le(t, XT_MAXSEG)));
+    r.set().rcv_wnd(Some(u32_le(t, XT_RCV_WND) as u64));
+    r.set().snd_wnd(Some(u32_le(t, XT_SND_WND) as u64));
     // t_srtt and t_rttvar are milliseconds in fixed point (5 and 4
     // fraction bits); 0 means no sample yet. t_rxtcur is milliseconds.
-    r.rtt_us = fixed_ms_to_us(i32_le(t, XT_SRTT), TCP_RTT_SHIFT);
-    r.rttvar_us = fixed_ms_to_us(i32_le(t, XT_RTTVAR), TCP_RTTVAR_SHIFT);
-    r.rto_us = fixed_ms_to_us(i32_le(t, XT_RXTCUR), 0);
-    r.snd_una = Some(u32_le(t, XT_SND_UNA));
-    r.snd_nxt = Some(u32_le(t, XT_SND_NXT));
-    r.snd_max = Some(u32_le(t, XT_SND_MAX));
-    r.rcv_nxt = Some(u32_le(t, XT_RCV_NXT));
-    r.rcv_adv = Some(u32_le(t, XT_RCV_ADV));
+    r.set()
+        .rtt_us(fixed_ms_to_us(i32_le(t, XT_SRTT), TCP_RTT_SHIFT));
+    r.set()
+        .rttvar_us(fixed_ms_to_us(i32_le(t, XT_RTTVAR), TCP_RTTVAR_SHIFT));
+    r.set().rto_us(fixed_ms_to_us(i32_le(t, XT_RXTCUR), 0));
+    r.set().snd_una(Some(u32_le(t, XT_SND_UNA)));
+    r.set().snd_nxt(Some(u32_le(t, XT_SND_NXT)));
+    r.set().snd_max(Some(u32_le(t, XT_SND_MAX)));
+    r.set().rcv_nxt(Some(u32_le(t, XT_RCV_NXT)));
+    r.set().rcv_adv(Some(u32_le(t, XT_RCV_ADV)));
     if set.has_socket {
-        r.uid = Some(u32_le(set.so, XSO_UID));
-        r.rcv_buf_used = Some(u32_le(set.rcv, XSB_CC));
-        r.rcv_buf_hiwat = Some(u32_le(set.rcv, XSB_HIWAT));
-        r.snd_buf_used = Some(u32_le(set.snd, XSB_CC));
-        r.snd_buf_hiwat = Some(u32_le(set.snd, XSB_HIWAT));
+        r.set().uid(Some(u32_le(set.so, XSO_UID)));
+        r.set().rcv_buf_used(Some(u32_le(set.rcv, XSB_CC)));
+        r.set().rcv_buf_hiwat(Some(u32_le(set.rcv, XSB_HIWAT)));
+        r.set().snd_buf_used(Some(u32_le(set.snd, XSB_CC)));
+        r.set().snd_buf_hiwat(Some(u32_le(set.snd, XSB_HIWAT)));
         r.derive_buffer_pcts();
     }
     Ok(r)

@@ -139,10 +139,10 @@ fn listener(ts: u64, port: u16, queue: u32, backlog: u32, command: &str) -> Sock
         "0.0.0.0:0".parse().unwrap(),
         TcpState::Listen,
     );
-    r.accept_queue = Some(queue);
-    r.accept_backlog = Some(backlog);
-    r.command = Some(command.into());
-    r.pid = Some(u32::from(port));
+    r.set().accept_queue(Some(queue));
+    r.set().accept_backlog(Some(backlog));
+    r.set().command(Some(command.into()));
+    r.set().pid(Some(u32::from(port)));
     r
 }
 

@@ -37,135 +37,144 @@ fn pcblist_decodes_every_field() {
     assert!(recs.iter().all(|r| r.ts == 77));
 
     let r = &recs[0];
-    assert_eq!(r.sock_id, Some(901));
+    assert_eq!(r.sock_id(), Some(901));
     assert_eq!(r.local, addr("192.0.2.10:52341"));
     assert_eq!(r.remote, addr("198.51.100.7:443"));
     assert_eq!(r.state, TcpState::Established);
-    assert_eq!(r.uid, Some(1001));
-    assert_eq!(r.proc_key, Some(0xfffff80012345600));
-    assert_eq!(r.stack.unwrap().as_str(), "freebsd");
-    assert_eq!(r.cc.unwrap().as_str(), "cubic");
-    assert_eq!(r.cwnd, Some(14480));
+    assert_eq!(r.uid(), Some(1001));
+    assert_eq!(r.proc_key(), Some(0xfffff80012345600));
+    assert_eq!(r.stack().unwrap().as_str(), "freebsd");
+    assert_eq!(r.cc().unwrap().as_str(), "cubic");
+    assert_eq!(r.cwnd(), Some(14480));
     assert_eq!(
-        r.ssthresh,
+        r.ssthresh(),
         Some(SSTHRESH_INFINITE),
         "initial ssthresh means none yet"
     );
-    assert_eq!(r.mss, Some(1448));
-    assert_eq!(r.rcv_wnd, Some(131328));
-    assert_eq!(r.snd_wnd, Some(65535));
-    assert_eq!(r.rexmit, Some(7));
-    assert_eq!(r.ooo, Some(3));
-    assert_eq!(r.zerowin, Some(1));
-    assert_eq!(r.dsack_bytes, Some(2896));
-    assert_eq!(r.dsack_pack, Some(2));
-    assert_eq!(r.timer_rexmt_ms, Some(204));
-    assert_eq!(r.timer_persist_ms, None, "0 = timer not running");
-    assert_eq!(r.timer_keep_ms, Some(7199000));
-    assert_eq!(r.timer_2msl_ms, None);
-    assert_eq!(r.timer_delack_ms, None);
-    assert_eq!(r.idle_ms, Some(15));
-    assert_eq!(r.snd_buf_used, Some(1000));
-    assert_eq!(r.snd_buf_hiwat, Some(65536));
-    assert_eq!(r.rcv_buf_used, Some(8061));
-    assert_eq!(r.rcv_buf_hiwat, Some(65536));
-    assert_eq!(r.snd_buf_pct, Some(1.5));
-    assert_eq!(r.rcv_buf_pct, Some(12.3));
+    assert_eq!(r.mss(), Some(1448));
+    assert_eq!(r.rcv_wnd(), Some(131328));
+    assert_eq!(r.snd_wnd(), Some(65535));
+    assert_eq!(r.rexmit(), Some(7));
+    assert_eq!(r.ooo(), Some(3));
+    assert_eq!(r.zerowin(), Some(1));
+    assert_eq!(r.dsack_bytes(), Some(2896));
+    assert_eq!(r.dsack_pack(), Some(2));
+    assert_eq!(r.timer_rexmt_ms(), Some(204));
+    assert_eq!(r.timer_persist_ms(), None, "0 = timer not running");
+    assert_eq!(r.timer_keep_ms(), Some(7199000));
+    assert_eq!(r.timer_2msl_ms(), None);
+    assert_eq!(r.timer_delack_ms(), None);
+    assert_eq!(r.idle_ms(), Some(15));
+    assert_eq!(r.snd_buf_used(), Some(1000));
+    assert_eq!(r.snd_buf_hiwat(), Some(65536));
+    assert_eq!(r.rcv_buf_used(), Some(8061));
+    assert_eq!(r.rcv_buf_hiwat(), Some(65536));
+    assert_eq!(r.snd_buf_pct(), Some(1.5));
+    assert_eq!(r.rcv_buf_pct(), Some(12.3));
     // pcblist has no RTT and no process: those stay absent, not zero.
-    assert_eq!((r.rtt_us, r.rto_us, r.pid, r.fd), (None, None, None, None));
+    assert_eq!(
+        (r.rtt_us(), r.rto_us(), r.pid(), r.fd()),
+        (None, None, None, None)
+    );
 
     let r = &recs[1];
-    assert_eq!(r.sock_id, Some(5));
+    assert_eq!(r.sock_id(), Some(5));
     assert_eq!(r.local, addr("0.0.0.0:22"));
     assert_eq!(r.remote, addr("0.0.0.0:0"));
     assert_eq!(r.state, TcpState::Listen);
-    assert_eq!(r.uid, Some(0));
-    assert_eq!(r.proc_key, Some(0xfffff80012340000));
-    assert_eq!(r.cc.unwrap().as_str(), "newreno");
-    assert_eq!(r.cwnd, Some(1073725440));
-    assert_eq!(r.ssthresh, Some(SSTHRESH_INFINITE));
-    assert_eq!(r.mss, Some(536));
-    assert_eq!((r.rcv_wnd, r.snd_wnd), (Some(0), Some(0)));
-    assert_eq!(r.idle_ms, Some(3600000));
-    assert_eq!(r.timer_keep_ms, None);
+    assert_eq!(r.uid(), Some(0));
+    assert_eq!(r.proc_key(), Some(0xfffff80012340000));
+    assert_eq!(r.cc().unwrap().as_str(), "newreno");
+    assert_eq!(r.cwnd(), Some(1073725440));
+    assert_eq!(r.ssthresh(), Some(SSTHRESH_INFINITE));
+    assert_eq!(r.mss(), Some(536));
+    assert_eq!((r.rcv_wnd(), r.snd_wnd()), (Some(0), Some(0)));
+    assert_eq!(r.idle_ms(), Some(3600000));
+    assert_eq!(r.timer_keep_ms(), None);
     // A listening socket's buffers are not copied out: absent, not 0.
-    assert_eq!((r.snd_buf_used, r.snd_buf_hiwat), (None, None));
-    assert_eq!((r.rcv_buf_used, r.rcv_buf_hiwat), (None, None));
-    assert_eq!((r.snd_buf_pct, r.rcv_buf_pct), (None, None));
+    assert_eq!((r.snd_buf_used(), r.snd_buf_hiwat()), (None, None));
+    assert_eq!((r.rcv_buf_used(), r.rcv_buf_hiwat()), (None, None));
+    assert_eq!((r.snd_buf_pct(), r.rcv_buf_pct()), (None, None));
     // What it copies instead: the accept queue (so_qlen) and its limit.
-    assert_eq!((r.accept_queue, r.accept_backlog), (Some(1), Some(128)));
+    assert_eq!((r.accept_queue(), r.accept_backlog()), (Some(1), Some(128)));
 
     let r = &recs[2];
-    assert_eq!(r.sock_id, Some(902));
+    assert_eq!(r.sock_id(), Some(902));
     assert_eq!(r.local, addr("[2001:db8::1]:443"));
     assert_eq!(r.remote, addr("[2001:db8::2]:60000"));
     assert_eq!(r.state, TcpState::Established);
-    assert_eq!(r.uid, Some(80));
-    assert_eq!(r.proc_key, Some(0xfffff80012345700));
-    assert_eq!(r.stack.unwrap().as_str(), "rack");
-    assert_eq!(r.cc.unwrap().as_str(), "cubic");
+    assert_eq!(r.uid(), Some(80));
+    assert_eq!(r.proc_key(), Some(0xfffff80012345700));
+    assert_eq!(r.stack().unwrap().as_str(), "rack");
+    assert_eq!(r.cc().unwrap().as_str(), "cubic");
     assert_eq!(
-        (r.cwnd, r.ssthresh, r.mss),
+        (r.cwnd(), r.ssthresh(), r.mss()),
         (Some(28560), Some(28560), Some(1428))
     );
-    assert_eq!((r.rcv_wnd, r.snd_wnd), (Some(131072), Some(262144)));
-    assert_eq!((r.rexmit, r.ooo, r.zerowin), (Some(0), Some(0), Some(0)));
-    assert_eq!(r.timer_rexmt_ms, Some(300));
-    assert_eq!(r.timer_keep_ms, Some(7200000));
-    assert_eq!(r.timer_delack_ms, Some(40));
-    assert_eq!(r.idle_ms, Some(2));
+    assert_eq!((r.rcv_wnd(), r.snd_wnd()), (Some(131072), Some(262144)));
     assert_eq!(
-        (r.snd_buf_used, r.snd_buf_hiwat),
+        (r.rexmit(), r.ooo(), r.zerowin()),
+        (Some(0), Some(0), Some(0))
+    );
+    assert_eq!(r.timer_rexmt_ms(), Some(300));
+    assert_eq!(r.timer_keep_ms(), Some(7200000));
+    assert_eq!(r.timer_delack_ms(), Some(40));
+    assert_eq!(r.idle_ms(), Some(2));
+    assert_eq!(
+        (r.snd_buf_used(), r.snd_buf_hiwat()),
         (Some(49152), Some(65536))
     );
-    assert_eq!((r.snd_buf_pct, r.rcv_buf_pct), (Some(75.0), Some(0.0)));
+    assert_eq!((r.snd_buf_pct(), r.rcv_buf_pct()), (Some(75.0), Some(0.0)));
 
     let r = &recs[3];
-    assert_eq!(r.sock_id, Some(870));
+    assert_eq!(r.sock_id(), Some(870));
     assert_eq!(r.local.to_string(), "[fe80::1%2]:22");
     assert_eq!(r.remote.to_string(), "[fe80::2%2]:50000");
     assert_eq!(r.state, TcpState::TimeWait);
-    assert_eq!(r.timer_2msl_ms, Some(30000));
-    assert_eq!(r.idle_ms, Some(30000));
+    assert_eq!(r.timer_2msl_ms(), Some(30000));
+    assert_eq!(r.idle_ms(), Some(30000));
     assert_eq!(
-        (r.cwnd, r.ssthresh, r.mss),
+        (r.cwnd(), r.ssthresh(), r.mss()),
         (Some(2856), Some(5712), Some(1428))
     );
     // No socket any more: no owner, buffers or join key.
-    assert_eq!((r.uid, r.proc_key), (None, None));
+    assert_eq!((r.uid(), r.proc_key()), (None, None));
     assert_eq!(
-        (r.snd_buf_used, r.rcv_buf_hiwat, r.snd_buf_pct),
+        (r.snd_buf_used(), r.rcv_buf_hiwat(), r.snd_buf_pct()),
         (None, None, None)
     );
 
     let r = &recs[4];
-    assert_eq!(r.sock_id, Some(903));
+    assert_eq!(r.sock_id(), Some(903));
     assert_eq!(r.local, addr("10.0.0.1:40000"));
     assert_eq!(r.remote, addr("10.0.0.2:5432"));
     assert_eq!(r.state, TcpState::SynSent);
-    assert_eq!(r.rexmit, Some(1));
-    assert_eq!(r.timer_rexmt_ms, Some(1000));
-    assert_eq!(r.timer_keep_ms, Some(72000));
+    assert_eq!(r.rexmit(), Some(1));
+    assert_eq!(r.timer_rexmt_ms(), Some(1000));
+    assert_eq!(r.timer_keep_ms(), Some(72000));
     assert_eq!(
-        (r.cwnd, r.ssthresh, r.mss),
+        (r.cwnd(), r.ssthresh(), r.mss()),
         (Some(14600), Some(SSTHRESH_INFINITE), Some(1460))
     );
-    assert_eq!(r.proc_key, Some(0xfffff80012345800));
+    assert_eq!(r.proc_key(), Some(0xfffff80012345800));
 
     let r = &recs[5];
-    assert_eq!(r.sock_id, Some(904));
+    assert_eq!(r.sock_id(), Some(904));
     assert_eq!(r.local, addr("127.0.0.1:8080"));
     assert_eq!(r.remote, addr("127.0.0.1:51000"));
     assert_eq!(r.state, TcpState::CloseWait);
-    assert_eq!(r.zerowin, Some(4));
-    assert_eq!(r.timer_persist_ms, Some(5000));
-    assert_eq!(r.timer_keep_ms, Some(7080000));
-    assert_eq!(r.idle_ms, Some(120000));
+    assert_eq!(r.zerowin(), Some(4));
+    assert_eq!(r.timer_persist_ms(), Some(5000));
+    assert_eq!(r.timer_keep_ms(), Some(7080000));
+    assert_eq!(r.idle_ms(), Some(120000));
     assert_eq!(
-        (r.cwnd, r.ssthresh, r.mss),
+        (r.cwnd(), r.ssthresh(), r.mss()),
         (Some(43690), Some(21845), Some(16344))
     );
-    assert_eq!((r.rcv_buf_used, r.rcv_buf_pct), (Some(65536), Some(100.0)));
+    assert_eq!(
+        (r.rcv_buf_used(), r.rcv_buf_pct()),
+        (Some(65536), Some(100.0))
+    );
 }
 
 /// Syncache entries as `syncache_pcblist` writes them, a listener as
@@ -185,14 +194,14 @@ fn pcblist_handshake_decodes_what_the_kernel_fills() {
         assert_eq!(r.state, TcpState::SynReceived);
         // Nothing but the addresses is filled in: no fake zeros, and no
         // shared sock_id 0 (the delta store keys them by 4-tuple).
-        assert_eq!((r.sock_id, r.uid, r.proc_key), (None, None, None));
-        assert_eq!((r.cwnd, r.ssthresh, r.mss), (None, None, None));
-        assert_eq!((r.rcv_wnd, r.snd_wnd), (None, None));
-        assert_eq!((r.cc, r.stack), (None, None));
-        assert_eq!((r.rexmit, r.ooo, r.zerowin), (None, None, None));
-        assert_eq!((r.idle_ms, r.timer_rexmt_ms), (None, None));
+        assert_eq!((r.sock_id(), r.uid(), r.proc_key()), (None, None, None));
+        assert_eq!((r.cwnd(), r.ssthresh(), r.mss()), (None, None, None));
+        assert_eq!((r.rcv_wnd(), r.snd_wnd()), (None, None));
+        assert_eq!((r.cc(), r.stack()), (None, None));
+        assert_eq!((r.rexmit(), r.ooo(), r.zerowin()), (None, None, None));
+        assert_eq!((r.idle_ms(), r.timer_rexmt_ms()), (None, None));
         assert_eq!(
-            (r.snd_buf_used, r.rcv_buf_hiwat, r.snd_buf_pct),
+            (r.snd_buf_used(), r.rcv_buf_hiwat(), r.snd_buf_pct()),
             (None, None, None)
         );
     }
@@ -200,18 +209,21 @@ fn pcblist_handshake_decodes_what_the_kernel_fills() {
     let l = &recs[2];
     assert_eq!(l.local.to_string(), "[::]:22");
     assert_eq!(l.state, TcpState::Listen);
-    assert_eq!((l.sock_id, l.uid), (Some(7), Some(0)));
-    assert_eq!(l.proc_key, Some(0xfffff80012341000));
-    assert_eq!((l.snd_buf_used, l.snd_buf_hiwat), (None, None));
-    assert_eq!((l.rcv_buf_used, l.rcv_buf_hiwat), (None, None));
-    assert_eq!((l.snd_buf_pct, l.rcv_buf_pct), (None, None));
-    assert_eq!((l.accept_queue, l.accept_backlog), (Some(0), Some(128)));
+    assert_eq!((l.sock_id(), l.uid()), (Some(7), Some(0)));
+    assert_eq!(l.proc_key(), Some(0xfffff80012341000));
+    assert_eq!((l.snd_buf_used(), l.snd_buf_hiwat()), (None, None));
+    assert_eq!((l.rcv_buf_used(), l.rcv_buf_hiwat()), (None, None));
+    assert_eq!((l.snd_buf_pct(), l.rcv_buf_pct()), (None, None));
+    assert_eq!((l.accept_queue(), l.accept_backlog()), (Some(0), Some(128)));
 
     let c = &recs[3];
     assert_eq!(c.local.to_string(), "[fe80::1%2]:22");
     assert_eq!(c.remote.to_string(), "[fe80::2%2]:50000");
-    assert_eq!(c.sock_id, Some(950));
-    assert_eq!((c.snd_buf_used, c.snd_buf_hiwat), (Some(36), Some(33304)));
+    assert_eq!(c.sock_id(), Some(950));
+    assert_eq!(
+        (c.snd_buf_used(), c.snd_buf_hiwat()),
+        (Some(36), Some(33304))
+    );
 }
 
 #[test]
@@ -260,25 +272,25 @@ fn process_join_uses_the_socket_address() {
     recs.iter_mut().for_each(|r| map.attribute(r));
     let got: Vec<_> = recs
         .iter()
-        .map(|r| (r.pid, r.fd, r.command.as_deref()))
+        .map(|r| (r.pid(), r.fd(), r.command().as_deref().map(str::to_owned)))
         .collect();
     assert_eq!(
         got,
         vec![
-            (Some(4242), Some(3), Some("curl")), // shared with 5000: lowest pid
-            (Some(700), Some(3), Some("sshd")),
-            (Some(80), Some(5), Some("nginx")),
+            (Some(4242), Some(3), Some("curl".to_owned())), // shared with 5000: lowest pid
+            (Some(700), Some(3), Some("sshd".to_owned())),
+            (Some(80), Some(5), Some("nginx".to_owned())),
             (None, None, None), // TIME_WAIT: no socket
             (None, None, None), // nobody holds it
-            (Some(5000), Some(4), Some("fetch \"x\",y")),
+            (Some(5000), Some(4), Some("fetch \"x\",y".to_owned())),
         ]
     );
     // Without names the join still gives pid/fd, and no fake command.
     let bare = kern_file::process_map(&files, None, |_| None);
     let mut r = recs[2].clone();
-    r.command = None;
+    r.set().command(None);
     bare.attribute(&mut r);
-    assert_eq!((r.pid, r.command), (Some(80), None));
+    assert_eq!((r.pid(), r.command()), (Some(80), None));
 }
 
 /// kern.file read when the TCP generation was 903: the CLOSE_WAIT socket
@@ -291,7 +303,7 @@ fn sockets_newer_than_the_map_are_not_joined() {
     let map = kern_file::process_map(&files, Some(903), |_| None);
     let (mut recs, _) = parse_pcblist(&fixture("pcblist")).unwrap();
     recs.iter_mut().for_each(|r| map.attribute(r));
-    let got: Vec<_> = recs.iter().map(|r| (r.sock_id, r.pid)).collect();
+    let got: Vec<_> = recs.iter().map(|r| (r.sock_id(), r.pid())).collect();
     assert_eq!(
         got,
         vec![
@@ -307,7 +319,7 @@ fn sockets_newer_than_the_map_are_not_joined() {
     let newer = kern_file::process_map(&files, Some(904), |_| None);
     let mut r = recs[5].clone();
     newer.attribute(&mut r);
-    assert_eq!(r.pid, Some(5000));
+    assert_eq!(r.pid(), Some(5000));
 }
 
 #[test]
@@ -459,7 +471,9 @@ fn unknown_state_or_family_is_a_counted_skip() {
     let (recs, s) = parse_pcblist(&b).unwrap();
     assert_eq!((s.records, s.skipped, recs.len()), (4, 2, 4));
     assert_eq!(
-        recs.iter().map(|r| r.sock_id.unwrap()).collect::<Vec<_>>(),
+        recs.iter()
+            .map(|r| r.sock_id().unwrap())
+            .collect::<Vec<_>>(),
         vec![901, 870, 903, 904]
     );
 }
@@ -551,9 +565,9 @@ fn syn_received_is_a_syncache_entry_only_without_a_pcb() {
     b[state..state + 4].copy_from_slice(&(TCPS_SYN_RECEIVED as i32).to_le_bytes());
     let (recs, _) = parse_pcblist(&b).unwrap();
     assert_eq!(recs[0].state, TcpState::SynReceived);
-    assert_eq!(recs[0].sock_id, want[0].sock_id);
-    assert!(recs[0].sock_id.is_some());
-    assert_eq!(recs[0].snd_buf_hiwat, want[0].snd_buf_hiwat);
+    assert_eq!(recs[0].sock_id(), want[0].sock_id());
+    assert!(recs[0].sock_id().is_some());
+    assert_eq!(recs[0].snd_buf_hiwat(), want[0].snd_buf_hiwat());
 
     let mut b = good;
     set_u64(&mut b, XINPGEN_SIZE + XT_XI_LEN.offset, 0);

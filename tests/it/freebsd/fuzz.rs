@@ -127,7 +127,7 @@ proptest! {
         let s = pcblist::parse(&b, "fuzz", 0, &mut out).unwrap();
         prop_assert_eq!(out.len(), picks.len());
         prop_assert_eq!(s.consistent(), gens.0 == gens.1 && picks.len() <= count as usize);
-        let ids: Vec<u64> = out.iter().map(|r| r.sock_id.unwrap()).collect();
+        let ids: Vec<u64> = out.iter().map(|r| r.sock_id().unwrap()).collect();
         let want: Vec<u64> = picks.iter().map(|p| [901, 5, 902, 870, 903, 904][*p]).collect();
         prop_assert_eq!(ids, want);
     }

@@ -45,16 +45,22 @@ fn normal_stream_maps_every_field() {
     assert_eq!(a.local.to_string(), "192.0.2.10:52341");
     assert_eq!(a.remote.to_string(), "198.51.100.7:443");
     assert_eq!(a.state, TcpState::Established);
-    assert_eq!(a.sock_id, Some(1001));
-    assert_eq!(a.uid, Some(1001));
-    assert_eq!(a.proc_key, Some(0xfffff80012345678));
-    assert_eq!(a.mss, Some(1448));
+    assert_eq!(a.sock_id(), Some(1001));
+    assert_eq!(a.uid(), Some(1001));
+    assert_eq!(a.proc_key(), Some(0xfffff80012345678));
+    assert_eq!(a.mss(), Some(1448));
     assert_eq!(
-        (a.rtt_us, a.rttvar_us, a.rto_us, a.rtt_min_us),
+        (a.rtt_us(), a.rttvar_us(), a.rto_us(), a.rtt_min_us()),
         (Some(23500), Some(4250), Some(231000), Some(21000))
     );
     assert_eq!(
-        (a.snd_una, a.snd_nxt, a.snd_max, a.rcv_nxt, a.rcv_adv),
+        (
+            a.snd_una(),
+            a.snd_nxt(),
+            a.snd_max(),
+            a.rcv_nxt(),
+            a.rcv_adv()
+        ),
         (
             Some(0x10000000),
             Some(0x10002000),
@@ -63,77 +69,89 @@ fn normal_stream_maps_every_field() {
             Some(0x20010000)
         )
     );
-    assert_eq!((a.snd_wscale, a.rcv_wscale), (Some(7), Some(9)));
-    assert_eq!(a.cwnd, Some(28960));
+    assert_eq!((a.snd_wscale(), a.rcv_wscale()), (Some(7), Some(9)));
+    assert_eq!(a.cwnd(), Some(28960));
     assert_eq!(
-        a.ssthresh,
+        a.ssthresh(),
         Some(SSTHRESH_INFINITE),
         "initial ssthresh = none yet"
     );
-    assert_eq!((a.snd_wnd, a.rcv_wnd), (Some(262144), Some(65536)));
-    assert_eq!((a.rexmit, a.ooo, a.zerowin), (Some(17), Some(3), Some(1)));
-    assert_eq!((a.dsack_bytes, a.dsack_pack), (Some(2896), Some(2)));
+    assert_eq!((a.snd_wnd(), a.rcv_wnd()), (Some(262144), Some(65536)));
     assert_eq!(
-        (a.bytes_sent, a.bytes_retrans),
+        (a.rexmit(), a.ooo(), a.zerowin()),
+        (Some(17), Some(3), Some(1))
+    );
+    assert_eq!((a.dsack_bytes(), a.dsack_pack()), (Some(2896), Some(2)));
+    assert_eq!(
+        (a.bytes_sent(), a.bytes_retrans()),
         (Some(123456789 + 24616), Some(24616)),
         "bytes_sent counts retransmitted bytes too, as on Linux"
     );
-    assert_eq!(a.pacing_rate, None, "-1 means unlimited, not a rate");
+    assert_eq!(a.pacing_rate(), None, "-1 means unlimited, not a rate");
     assert_eq!(
         (
-            a.timer_rexmt_ms,
-            a.timer_persist_ms,
-            a.timer_keep_ms,
-            a.timer_2msl_ms,
-            a.timer_delack_ms,
-            a.idle_ms
+            a.timer_rexmt_ms(),
+            a.timer_persist_ms(),
+            a.timer_keep_ms(),
+            a.timer_2msl_ms(),
+            a.timer_delack_ms(),
+            a.idle_ms()
         ),
         (Some(230), None, Some(7199000), None, Some(40), Some(12))
     );
-    assert_eq!((a.snd_buf_used, a.snd_buf_hiwat), (Some(8192), Some(65536)));
-    assert_eq!((a.rcv_buf_used, a.rcv_buf_hiwat), (Some(8061), Some(65536)));
-    assert_eq!((a.snd_buf_pct, a.rcv_buf_pct), (Some(12.5), Some(12.3)));
-    assert_eq!(a.cc.map(|c| c.to_string()).as_deref(), Some("cubic"));
-    assert_eq!(a.stack.map(|c| c.to_string()).as_deref(), Some("freebsd"));
+    assert_eq!(
+        (a.snd_buf_used(), a.snd_buf_hiwat()),
+        (Some(8192), Some(65536))
+    );
+    assert_eq!(
+        (a.rcv_buf_used(), a.rcv_buf_hiwat()),
+        (Some(8061), Some(65536))
+    );
+    assert_eq!((a.snd_buf_pct(), a.rcv_buf_pct()), (Some(12.5), Some(12.3)));
+    assert_eq!(a.cc().map(|c| c.to_string()).as_deref(), Some("cubic"));
+    assert_eq!(a.stack().map(|c| c.to_string()).as_deref(), Some("freebsd"));
 
     let l = &out[1];
     assert_eq!(l.local.to_string(), "[::]:8443");
     assert_eq!(l.remote.to_string(), "[::]:0");
     assert_eq!(l.state, TcpState::Listen);
-    assert_eq!((l.rtt_us, l.rttvar_us, l.rtt_min_us), (None, None, None));
-    assert_eq!(l.rto_us, Some(1000000));
     assert_eq!(
-        (l.snd_una, l.rcv_nxt),
+        (l.rtt_us(), l.rttvar_us(), l.rtt_min_us()),
+        (None, None, None)
+    );
+    assert_eq!(l.rto_us(), Some(1000000));
+    assert_eq!(
+        (l.snd_una(), l.rcv_nxt()),
         (None, None),
         "a listener has no sequence space"
     );
-    assert_eq!((l.snd_wscale, l.rcv_wscale), (None, None));
-    assert_eq!((l.snd_buf_used, l.rcv_buf_used), (None, None));
+    assert_eq!((l.snd_wscale(), l.rcv_wscale()), (None, None));
+    assert_eq!((l.snd_buf_used(), l.rcv_buf_used()), (None, None));
     assert_eq!(
-        (l.snd_buf_hiwat, l.rcv_buf_hiwat),
+        (l.snd_buf_hiwat(), l.rcv_buf_hiwat()),
         (Some(32768), Some(65536))
     );
-    assert_eq!(l.timer_keep_ms, None);
+    assert_eq!(l.timer_keep_ms(), None);
 
     let r = &out[2];
     assert_eq!(r.local.to_string(), "[2001:db8::1]:443");
     assert_eq!(r.remote.to_string(), "[2001:db8::2]:61000");
-    assert_eq!(r.stack.map(|c| c.to_string()).as_deref(), Some("rack"));
-    assert_eq!(r.cc.map(|c| c.to_string()).as_deref(), Some("newreno"));
-    assert_eq!((r.snd_una, r.snd_nxt), (Some(0xfffffff0), Some(0x10)));
-    assert_eq!(r.ssthresh, Some(7140));
-    assert_eq!(r.pacing_rate, Some(1250000));
-    assert_eq!(r.timer_persist_ms, Some(1500));
-    assert_eq!(r.snd_buf_pct, Some(100.0));
-    assert_eq!(r.bytes_sent, Some(987654321012 + 59976));
+    assert_eq!(r.stack().map(|c| c.to_string()).as_deref(), Some("rack"));
+    assert_eq!(r.cc().map(|c| c.to_string()).as_deref(), Some("newreno"));
+    assert_eq!((r.snd_una(), r.snd_nxt()), (Some(0xfffffff0), Some(0x10)));
+    assert_eq!(r.ssthresh(), Some(7140));
+    assert_eq!(r.pacing_rate(), Some(1250000));
+    assert_eq!(r.timer_persist_ms(), Some(1500));
+    assert_eq!(r.snd_buf_pct(), Some(100.0));
+    assert_eq!(r.bytes_sent(), Some(987654321012 + 59976));
 
     let t = &out[3];
     assert_eq!(t.state, TcpState::TimeWait);
     assert_eq!(t.local.to_string(), "127.0.0.1:8080");
-    assert_eq!(t.proc_key, None, "no socket, no join key");
-    assert_eq!((t.snd_buf_hiwat, t.snd_buf_pct), (None, None));
-    assert_eq!(t.timer_2msl_ms, Some(59000));
-    assert_eq!(t.rtt_us, Some(1000));
+    assert_eq!(t.proc_key(), None, "no socket, no join key");
+    assert_eq!((t.snd_buf_hiwat(), t.snd_buf_pct()), (None, None));
+    assert_eq!(t.timer_2msl_ms(), Some(59000));
+    assert_eq!(t.rtt_us(), Some(1000));
 }
 
 #[test]
@@ -142,7 +160,7 @@ fn no_kernel_address_reaches_the_output() {
     for r in &out {
         let j = serde_json::to_string(r).unwrap();
         assert!(!j.contains("proc_key") && !j.contains("kaddr"), "{j}");
-        if let Some(k) = r.proc_key {
+        if let Some(k) = r.proc_key() {
             assert!(!j.contains(&k.to_string()), "{j}");
             assert!(!j.contains(&format!("{k:x}")), "{j}");
         }
@@ -155,8 +173,8 @@ fn unprivileged_stream_has_no_join_key() {
     let (s, out) = parse_ok("unprivileged");
     assert!(!s.header.has_kernel_addresses());
     assert_eq!(out.len(), 2);
-    assert!(out.iter().all(|r| r.proc_key.is_none()));
-    assert_eq!(out[0].sock_id, Some(1001));
+    assert!(out.iter().all(|r| r.proc_key().is_none()));
+    assert_eq!(out[0].sock_id(), Some(1001));
 }
 
 /// The module withholds the sequence numbers of other users' connections
@@ -168,11 +186,11 @@ fn withheld_sequence_numbers_are_absent() {
     let own = &out[0];
     assert_eq!(
         (
-            own.snd_una,
-            own.snd_nxt,
-            own.snd_max,
-            own.rcv_nxt,
-            own.rcv_adv
+            own.snd_una(),
+            own.snd_nxt(),
+            own.snd_max(),
+            own.rcv_nxt(),
+            own.rcv_adv()
         ),
         (
             Some(0x10000000),
@@ -183,18 +201,18 @@ fn withheld_sequence_numbers_are_absent() {
         )
     );
     let other = &out[1];
-    assert_eq!((other.uid, other.state), (Some(0), TcpState::Established));
+    assert_eq!((other.uid(), other.state), (Some(0), TcpState::Established));
     assert_eq!(
         (
-            other.snd_una,
-            other.snd_nxt,
-            other.snd_max,
-            other.rcv_nxt,
-            other.rcv_adv
+            other.snd_una(),
+            other.snd_nxt(),
+            other.snd_max(),
+            other.rcv_nxt(),
+            other.rcv_adv()
         ),
         (None, None, None, None, None)
     );
-    assert_eq!(other.cwnd, Some(14480), "the rest of the record is there");
+    assert_eq!(other.cwnd(), Some(14480), "the rest of the record is there");
 }
 
 #[test]
@@ -231,14 +249,17 @@ fn larger_future_records_are_strided_by_the_header() {
     assert_eq!((s.header.header_size, s.header.record_size), (96, 384));
     assert_eq!(out.len(), 2);
     assert_eq!(out[0].local.to_string(), "192.0.2.10:52341");
-    assert_eq!(out[0].rtt_us, Some(23500));
+    assert_eq!(out[0].rtt_us(), Some(23500));
     assert_eq!(
-        out[0].stack.map(|c| c.to_string()).as_deref(),
+        out[0].stack().map(|c| c.to_string()).as_deref(),
         Some("freebsd")
     );
     assert_eq!(out[1].local.to_string(), "[2001:db8::1]:443");
-    assert_eq!(out[1].sock_id, Some(1003));
-    assert_eq!(out[1].stack.map(|c| c.to_string()).as_deref(), Some("rack"));
+    assert_eq!(out[1].sock_id(), Some(1003));
+    assert_eq!(
+        out[1].stack().map(|c| c.to_string()).as_deref(),
+        Some("rack")
+    );
 }
 
 #[test]
@@ -387,7 +408,7 @@ fn device_reader_over_captured_files() {
     let mut dev = TcpstatsDevice::open(&unpriv).unwrap();
     out.clear();
     let s = dev.snapshot(0, &mut out).unwrap();
-    assert!(!s.header.has_kernel_addresses() && out[0].proc_key.is_none());
+    assert!(!s.header.has_kernel_addresses() && out[0].proc_key().is_none());
     assert!(!scan_stats(&s).inconsistent);
 
     let missing = TcpstatsDevice::open(dir.path().join("nope")).err().unwrap();

@@ -193,7 +193,7 @@ fn fields_of(r: &netpulse::record::SocketRecord) -> BTreeMap<String, String> {
             (k.clone(), text)
         })
         .collect();
-    if let Some(k) = r.proc_key {
+    if let Some(k) = r.proc_key() {
         got.insert("proc_key".into(), k.to_string());
     }
     got

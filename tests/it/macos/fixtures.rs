@@ -105,48 +105,48 @@ fn pcblist_n_fixture_parses_field_by_field() {
     assert_eq!(curl.local, addr("192.0.2.10:52341"));
     assert_eq!(curl.remote, addr("198.51.100.7:443"));
     assert_eq!(curl.state, TcpState::Established);
-    assert_eq!(curl.sock_id, Some(901));
-    assert_eq!(curl.proc_key, Some(901));
-    assert_eq!(curl.uid, Some(501));
-    assert_eq!(curl.cwnd, Some(14480));
-    assert_eq!(curl.ssthresh, Some(SSTHRESH_INFINITE));
-    assert_eq!(curl.mss, Some(1448));
-    assert_eq!(curl.rcv_wnd, Some(131072));
-    assert_eq!(curl.snd_wnd, Some(65535));
-    assert_eq!(curl.rtt_us, Some(20_500));
-    assert_eq!(curl.rttvar_us, Some(500));
-    assert_eq!(curl.rto_us, Some(230_000));
+    assert_eq!(curl.sock_id(), Some(901));
+    assert_eq!(curl.proc_key(), Some(901));
+    assert_eq!(curl.uid(), Some(501));
+    assert_eq!(curl.cwnd(), Some(14480));
+    assert_eq!(curl.ssthresh(), Some(SSTHRESH_INFINITE));
+    assert_eq!(curl.mss(), Some(1448));
+    assert_eq!(curl.rcv_wnd(), Some(131072));
+    assert_eq!(curl.snd_wnd(), Some(65535));
+    assert_eq!(curl.rtt_us(), Some(20_500));
+    assert_eq!(curl.rttvar_us(), Some(500));
+    assert_eq!(curl.rto_us(), Some(230_000));
     assert_eq!(
-        (curl.snd_una, curl.snd_nxt, curl.snd_max),
+        (curl.snd_una(), curl.snd_nxt(), curl.snd_max()),
         (Some(1000), Some(2000), Some(2000))
     );
-    assert_eq!((curl.rcv_nxt, curl.rcv_adv), (Some(5000), Some(136072)));
-    assert_eq!(curl.rcv_buf_used, Some(8061));
-    assert_eq!(curl.rcv_buf_hiwat, Some(131072));
-    assert_eq!(curl.snd_buf_used, Some(1000));
-    assert_eq!(curl.snd_buf_hiwat, Some(131072));
-    assert_eq!(curl.rcv_buf_pct, Some(6.2), "8061 of 131072, to 0.1 %");
+    assert_eq!((curl.rcv_nxt(), curl.rcv_adv()), (Some(5000), Some(136072)));
+    assert_eq!(curl.rcv_buf_used(), Some(8061));
+    assert_eq!(curl.rcv_buf_hiwat(), Some(131072));
+    assert_eq!(curl.snd_buf_used(), Some(1000));
+    assert_eq!(curl.snd_buf_hiwat(), Some(131072));
+    assert_eq!(curl.rcv_buf_pct(), Some(6.2), "8061 of 131072, to 0.1 %");
     // What pcblist_n does not carry stays absent.
-    assert_eq!(curl.rexmit, None);
-    assert_eq!(curl.cc, None);
-    assert_eq!(curl.timer_rexmt_ms, None);
-    assert_eq!(curl.idle_ms, None);
+    assert_eq!(curl.rexmit(), None);
+    assert_eq!(curl.cc(), None);
+    assert_eq!(curl.timer_rexmt_ms(), None);
+    assert_eq!(curl.idle_ms(), None);
 
     let sshd = &recs[1];
     assert_eq!(sshd.local, addr("0.0.0.0:22"));
     assert_eq!(sshd.remote, addr("0.0.0.0:0"));
     assert_eq!(sshd.state, TcpState::Listen);
-    assert_eq!(sshd.uid, Some(0));
-    assert_eq!(sshd.rtt_us, None, "no RTT sample yet");
-    assert_eq!(sshd.rto_us, Some(1_000_000));
+    assert_eq!(sshd.uid(), Some(0));
+    assert_eq!(sshd.rtt_us(), None, "no RTT sample yet");
+    assert_eq!(sshd.rto_us(), Some(1_000_000));
 
     let nginx = &recs[2];
     assert_eq!(nginx.local, addr("[2001:db8::5]:443"));
     assert_eq!(nginx.remote, addr("[2001:db8::9]:61000"));
-    assert_eq!(nginx.ssthresh, Some(28960));
-    assert_eq!(nginx.rtt_us, Some(1000));
-    assert_eq!(nginx.rttvar_us, Some(1000));
-    assert_eq!(nginx.snd_buf_used, Some(32768));
+    assert_eq!(nginx.ssthresh(), Some(28960));
+    assert_eq!(nginx.rtt_us(), Some(1000));
+    assert_eq!(nginx.rttvar_us(), Some(1000));
+    assert_eq!(nginx.snd_buf_used(), Some(32768));
 
     let ll = &recs[3];
     let SocketAddr::V6(l) = ll.local else {
@@ -158,11 +158,11 @@ fn pcblist_n_fixture_parses_field_by_field() {
 
     let tw = &recs[4];
     assert_eq!(tw.state, TcpState::TimeWait);
-    assert_eq!(tw.sock_id, Some(777));
-    assert_eq!(tw.uid, None, "no socket, no owner");
-    assert_eq!(tw.rcv_buf_hiwat, None);
-    assert_eq!(tw.snd_buf_pct, None);
-    assert_eq!(tw.rtt_us, Some(10_000));
+    assert_eq!(tw.sock_id(), Some(777));
+    assert_eq!(tw.uid(), None, "no socket, no owner");
+    assert_eq!(tw.rcv_buf_hiwat(), None);
+    assert_eq!(tw.snd_buf_pct(), None);
+    assert_eq!(tw.rtt_us(), Some(10_000));
 }
 
 #[test]
@@ -196,7 +196,7 @@ fn pcblist_n_unknown_state_is_skipped_and_counted() {
     b[off..off + 4].copy_from_slice(&99i32.to_le_bytes());
     let (recs, s) = parse(&b).unwrap();
     assert_eq!((s.records, s.skipped), (4, 1));
-    assert!(recs.iter().all(|r| r.sock_id != Some(5)));
+    assert!(recs.iter().all(|r| r.sock_id() != Some(5)));
 }
 
 #[test]
@@ -257,23 +257,23 @@ fn socket_fdinfo_fixture_parses_field_by_field() {
     assert_eq!(curl.remote, addr("198.51.100.7:443"));
     assert_eq!(curl.state, TcpState::Established);
     assert_eq!(
-        curl.sock_id,
+        curl.sock_id(),
         Some(901),
         "insi_gencnt, pcblist_n's inp_gencnt"
     );
-    assert_eq!(curl.proc_key, Some(901));
-    assert_eq!(curl.uid, Some(501));
-    assert_eq!(curl.mss, Some(1448));
-    assert_eq!(curl.rcv_buf_used, Some(8061));
-    assert_eq!(curl.rcv_buf_hiwat, Some(131072));
-    assert_eq!(curl.snd_buf_used, Some(1000));
-    assert_eq!(curl.snd_buf_hiwat, Some(131072));
-    assert_eq!(curl.cwnd, None, "libproc has no cwnd");
+    assert_eq!(curl.proc_key(), Some(901));
+    assert_eq!(curl.uid(), Some(501));
+    assert_eq!(curl.mss(), Some(1448));
+    assert_eq!(curl.rcv_buf_used(), Some(8061));
+    assert_eq!(curl.rcv_buf_hiwat(), Some(131072));
+    assert_eq!(curl.snd_buf_used(), Some(1000));
+    assert_eq!(curl.snd_buf_hiwat(), Some(131072));
+    assert_eq!(curl.cwnd(), None, "libproc has no cwnd");
 
     let listener = fdinfo::decode(it.next().unwrap(), 5).unwrap();
     assert_eq!(listener.local, addr("[::]:8080"));
     assert_eq!(listener.state, TcpState::Listen);
-    assert_eq!(listener.sock_id, Some(42));
+    assert_eq!(listener.sock_id(), Some(42));
 
     assert_eq!(
         fdinfo::decode(it.next().unwrap(), 5).unwrap_err(),
@@ -372,15 +372,18 @@ fn libproc_owner_joins_the_pcblist_n_record_on_the_generation_count() {
     }
     assert_eq!(asked, 2, "the command is looked up for TCP sockets only");
     for r in &mut recs {
-        if let Some(p) = r.proc_key.and_then(|k| map.get(k)) {
+        if let Some(p) = r.proc_key().and_then(|k| map.get(k)) {
             p.apply_to(r);
         }
     }
     let curl = &recs[0];
-    assert_eq!(curl.sock_id, Some(901));
-    assert_eq!((curl.pid, curl.fd), (Some(4242), Some(3)));
-    assert_eq!(curl.command.as_deref(), Some("com.apple.WebKit.Networking"));
+    assert_eq!(curl.sock_id(), Some(901));
+    assert_eq!((curl.pid(), curl.fd()), (Some(4242), Some(3)));
+    assert_eq!(
+        curl.command().as_deref(),
+        Some("com.apple.WebKit.Networking")
+    );
     // The other pcbs have no libproc entry (the listener's generation, 42,
     // is not in this pcblist_n): no owner, rather than a wrong one.
-    assert!(recs[1..].iter().all(|r| r.pid.is_none()));
+    assert!(recs[1..].iter().all(|r| r.pid().is_none()));
 }

@@ -24,8 +24,8 @@ fn command_with_comma_quote_and_newline_round_trips_through_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let nasty = "a,b \"quoted\"\nnext line\r\nand, \"\"more\"";
     let mut b = batch(0, 0, 2, true);
-    b.sockets[0].command = Some(Arc::from(nasty));
-    b.sockets[1].command = Some(Arc::from(""));
+    b.sockets[0].set().command(Some(Arc::from(nasty)));
+    b.sockets[1].set().command(Some(Arc::from("")));
     let enc = CsvEncoder::new("q");
     let header = enc.streams()[SOCKET_STREAM].header.clone();
     let mut sink = FileSink::open(Box::new(enc), FileSinkConfig::new(dir.path())).unwrap();
@@ -88,15 +88,15 @@ fn socket() -> impl Strategy<Value = SocketRecord> {
         .prop_map(
             |((ts, l, r, st, id), (cwnd, rtt, pct), (cmd, cc), (pid, fd, ws))| {
                 let mut rec = SocketRecord::new(ts, l, r, TcpState::ALL[st]);
-                rec.sock_id = id;
-                rec.cwnd = cwnd;
-                rec.rtt_us = rtt;
-                rec.rcv_buf_pct = pct;
-                rec.command = cmd.map(|c| Arc::from(c.as_str()));
-                rec.cc = cc.map(|c| ShortName::new(&c));
-                rec.pid = pid;
-                rec.fd = fd;
-                rec.snd_wscale = ws;
+                rec.set().sock_id(id);
+                rec.set().cwnd(cwnd);
+                rec.set().rtt_us(rtt);
+                rec.set().rcv_buf_pct(pct);
+                rec.set().command(cmd.map(|c| Arc::from(c.as_str())));
+                rec.set().cc(cc.map(|c| ShortName::new(&c)));
+                rec.set().pid(pid);
+                rec.set().fd(fd);
+                rec.set().snd_wscale(ws);
                 rec
             },
         )
@@ -150,7 +150,8 @@ proptest! {
             } else {
                 let k = i - usize::from(sys.is_some());
                 prop_assert_eq!(&v["type"], "socket");
-                prop_assert_eq!(v["command"].as_str(), sockets[k].command.as_deref());
+                let command = sockets[k].command();
+                prop_assert_eq!(v["command"].as_str(), command.as_deref());
             }
         }
 
@@ -177,13 +178,14 @@ proptest! {
             } else {
                 let s = &sockets[socket_i];
                 socket_i += 1;
-                prop_assert_eq!(&recs[0][column("command")], s.command.as_deref().unwrap_or(""));
+                let command = s.command();
+                prop_assert_eq!(&recs[0][column("command")], command.as_deref().unwrap_or(""));
                 prop_assert_eq!(&recs[0][column("local")], s.local.to_string());
                 prop_assert_eq!(&recs[0][column("remote")], s.remote.to_string());
-                prop_assert_eq!(&recs[0][column("fd")], s.fd.map(|c| c.to_string()).unwrap_or_default());
-                prop_assert_eq!(&recs[0][column("snd_wscale")], s.snd_wscale.map(|c| c.to_string()).unwrap_or_default());
-                prop_assert_eq!(&recs[0][column("cwnd")], s.cwnd.map(|c| c.to_string()).unwrap_or_default());
-                prop_assert_eq!(&recs[0][column("cc")], s.cc.map(|c| c.to_string()).unwrap_or_default());
+                prop_assert_eq!(&recs[0][column("fd")], s.fd().map(|c| c.to_string()).unwrap_or_default());
+                prop_assert_eq!(&recs[0][column("snd_wscale")], s.snd_wscale().map(|c| c.to_string()).unwrap_or_default());
+                prop_assert_eq!(&recs[0][column("cwnd")], s.cwnd().map(|c| c.to_string()).unwrap_or_default());
+                prop_assert_eq!(&recs[0][column("cc")], s.cc().map(|c| c.to_string()).unwrap_or_default());
             }
         }
     }

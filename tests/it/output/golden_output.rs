@@ -63,79 +63,85 @@ fn socket(i: u64) -> SocketRecord {
     );
     let n = |k| Some(value(i, k));
     let s = |k| Some(value32(i, k));
-    r.tier = Some(Tier::ALL[(i % Tier::ALL.len() as u64) as usize]);
-    r.sock_id = n(1);
-    r.uid = s(2);
-    r.inode = n(3);
-    r.cwnd = n(4);
-    r.ssthresh = if i % 3 == 0 {
+    r.set()
+        .tier(Some(Tier::ALL[(i % Tier::ALL.len() as u64) as usize]));
+    r.set().sock_id(n(1));
+    r.set().uid(s(2));
+    r.set().inode(n(3));
+    r.set().cwnd(n(4));
+    r.set().ssthresh(if i % 3 == 0 {
         Some(SSTHRESH_INFINITE)
     } else {
         n(5)
-    };
-    r.mss = s(6);
-    r.rcv_wnd = n(7);
-    r.snd_wnd = n(8);
-    r.snd_wscale = Some((i % 15) as u8);
-    r.rcv_wscale = Some(14);
-    r.cc = Some(ShortName::new(
+    });
+    r.set().mss(s(6));
+    r.set().rcv_wnd(n(7));
+    r.set().snd_wnd(n(8));
+    r.set().snd_wscale(Some((i % 15) as u8));
+    r.set().rcv_wscale(Some(14));
+    r.set().cc(Some(ShortName::new(
         ["cubic", "newreno", "bbr", ""][(i % 4) as usize],
-    ));
-    r.stack = Some(ShortName::new(
+    )));
+    r.set().stack(Some(ShortName::new(
         ["freebsd", "rack", "a\"b,c"][(i % 3) as usize],
+    )));
+    r.set().rtt_us(s(9));
+    r.set().rttvar_us(s(10));
+    r.set().rto_us(s(11));
+    r.set().rtt_min_us(s(12));
+    r.set().snd_una(s(13));
+    r.set().snd_nxt(s(14));
+    r.set().snd_max(s(15));
+    r.set().rcv_nxt(s(16));
+    r.set().rcv_adv(s(17));
+    r.set().rexmit(n(18));
+    r.set().ooo(n(19));
+    r.set().zerowin(n(20));
+    r.set().dsack_bytes(n(21));
+    r.set().dsack_pack(n(22));
+    r.set().bytes_sent(n(23));
+    r.set().bytes_acked(n(24));
+    r.set().bytes_received(n(25));
+    r.set().bytes_retrans(n(26));
+    r.set().segs_out(n(27));
+    r.set().segs_in(n(28));
+    r.set().unacked(s(29));
+    r.set().lost(s(30));
+    r.set().retrans_out(s(31));
+    r.set().delivery_rate(n(32));
+    r.set().pacing_rate(n(33));
+    r.set().rexmit_delta(n(34));
+    r.set().ooo_delta(n(35));
+    r.set().zerowin_delta(n(36));
+    r.set().bytes_acked_delta(n(37));
+    r.set().bytes_received_delta(n(38));
+    r.set().segs_out_delta(n(39));
+    r.set().segs_in_delta(n(40));
+    r.set().age_ms(n(41));
+    r.set().timer_rexmt_ms(s(42));
+    r.set().timer_persist_ms(s(43));
+    r.set().timer_keep_ms(s(44));
+    r.set().timer_2msl_ms(s(45));
+    r.set().timer_delack_ms(s(46));
+    r.set().idle_ms(s(47));
+    r.set().snd_buf_used(s(48));
+    r.set().snd_buf_hiwat(s(49));
+    r.set().rcv_buf_used(s(50));
+    r.set().rcv_buf_hiwat(s(51));
+    r.set().snd_buf_pct(Some(
+        [0.0, 12.3, 100.0, 55.55, 1e-7, 33.333333333333336][(i % 6) as usize],
     ));
-    r.rtt_us = s(9);
-    r.rttvar_us = s(10);
-    r.rto_us = s(11);
-    r.rtt_min_us = s(12);
-    r.snd_una = s(13);
-    r.snd_nxt = s(14);
-    r.snd_max = s(15);
-    r.rcv_nxt = s(16);
-    r.rcv_adv = s(17);
-    r.rexmit = n(18);
-    r.ooo = n(19);
-    r.zerowin = n(20);
-    r.dsack_bytes = n(21);
-    r.dsack_pack = n(22);
-    r.bytes_sent = n(23);
-    r.bytes_acked = n(24);
-    r.bytes_received = n(25);
-    r.bytes_retrans = n(26);
-    r.segs_out = n(27);
-    r.segs_in = n(28);
-    r.unacked = s(29);
-    r.lost = s(30);
-    r.retrans_out = s(31);
-    r.delivery_rate = n(32);
-    r.pacing_rate = n(33);
-    r.rexmit_delta = n(34);
-    r.ooo_delta = n(35);
-    r.zerowin_delta = n(36);
-    r.bytes_acked_delta = n(37);
-    r.bytes_received_delta = n(38);
-    r.segs_out_delta = n(39);
-    r.segs_in_delta = n(40);
-    r.age_ms = n(41);
-    r.timer_rexmt_ms = s(42);
-    r.timer_persist_ms = s(43);
-    r.timer_keep_ms = s(44);
-    r.timer_2msl_ms = s(45);
-    r.timer_delack_ms = s(46);
-    r.idle_ms = s(47);
-    r.snd_buf_used = s(48);
-    r.snd_buf_hiwat = s(49);
-    r.rcv_buf_used = s(50);
-    r.rcv_buf_hiwat = s(51);
-    r.snd_buf_pct = Some([0.0, 12.3, 100.0, 55.55, 1e-7, 33.333333333333336][(i % 6) as usize]);
-    r.rcv_buf_pct = Some((i % 1001) as f64 / 10.0);
-    r.snd_queue = s(52);
-    r.rcv_queue = s(53);
-    r.pid = s(54);
-    r.fd = Some([3, -1, i32::MIN, i32::MAX][(i % 4) as usize]);
-    r.command = Some(Arc::from(COMMANDS[(i % COMMANDS.len() as u64) as usize]));
+    r.set().rcv_buf_pct(Some((i % 1001) as f64 / 10.0));
+    r.set().snd_queue(s(52));
+    r.set().rcv_queue(s(53));
+    r.set().pid(s(54));
+    r.set()
+        .fd(Some([3, -1, i32::MIN, i32::MAX][(i % 4) as usize]));
+    r.set().command(Some(Arc::from(
+        COMMANDS[(i % COMMANDS.len() as u64) as usize],
+    )));
     // Never written anywhere: a kernel address.
-    r.proc_key = Some(0xffff_f800_1234_5678);
+    r.set().proc_key(Some(0xffff_f800_1234_5678));
     knock_out(&mut r, i);
     r
 }
@@ -144,117 +150,117 @@ fn socket(i: u64) -> SocketRecord {
 fn knock_out(r: &mut SocketRecord, i: u64) {
     let gone = |k: u64| i != 0 && (i.wrapping_mul(0x2545_f491_4f6c_dd1d) >> (k % 61)) & 1 == 1;
     if gone(0) {
-        r.tier = None;
+        r.set().tier(None);
     }
     if gone(1) {
-        r.sock_id = None;
+        r.set().sock_id(None);
     }
     if gone(2) {
-        r.uid = None;
-        r.inode = None;
+        r.set().uid(None);
+        r.set().inode(None);
     }
     if gone(3) {
-        r.cwnd = None;
-        r.ssthresh = None;
-        r.mss = None;
+        r.set().cwnd(None);
+        r.set().ssthresh(None);
+        r.set().mss(None);
     }
     if gone(4) {
-        r.rcv_wnd = None;
-        r.snd_wnd = None;
-        r.snd_wscale = None;
-        r.rcv_wscale = None;
+        r.set().rcv_wnd(None);
+        r.set().snd_wnd(None);
+        r.set().snd_wscale(None);
+        r.set().rcv_wscale(None);
     }
     if gone(5) {
-        r.cc = None;
+        r.set().cc(None);
     }
     if gone(6) {
-        r.stack = None;
+        r.set().stack(None);
     }
     if gone(7) {
-        r.rtt_us = None;
-        r.rttvar_us = None;
-        r.rto_us = None;
-        r.rtt_min_us = None;
+        r.set().rtt_us(None);
+        r.set().rttvar_us(None);
+        r.set().rto_us(None);
+        r.set().rtt_min_us(None);
     }
     if gone(8) {
-        r.snd_una = None;
-        r.snd_nxt = None;
-        r.snd_max = None;
-        r.rcv_nxt = None;
-        r.rcv_adv = None;
+        r.set().snd_una(None);
+        r.set().snd_nxt(None);
+        r.set().snd_max(None);
+        r.set().rcv_nxt(None);
+        r.set().rcv_adv(None);
     }
     if gone(9) {
-        r.rexmit = None;
-        r.ooo = None;
-        r.zerowin = None;
+        r.set().rexmit(None);
+        r.set().ooo(None);
+        r.set().zerowin(None);
     }
     if gone(10) {
-        r.dsack_bytes = None;
-        r.dsack_pack = None;
+        r.set().dsack_bytes(None);
+        r.set().dsack_pack(None);
     }
     if gone(11) {
-        r.bytes_sent = None;
-        r.bytes_acked = None;
-        r.bytes_received = None;
-        r.bytes_retrans = None;
+        r.set().bytes_sent(None);
+        r.set().bytes_acked(None);
+        r.set().bytes_received(None);
+        r.set().bytes_retrans(None);
     }
     if gone(12) {
-        r.segs_out = None;
-        r.segs_in = None;
-        r.unacked = None;
-        r.lost = None;
-        r.retrans_out = None;
+        r.set().segs_out(None);
+        r.set().segs_in(None);
+        r.set().unacked(None);
+        r.set().lost(None);
+        r.set().retrans_out(None);
     }
     if gone(13) {
-        r.delivery_rate = None;
-        r.pacing_rate = None;
+        r.set().delivery_rate(None);
+        r.set().pacing_rate(None);
     }
     if gone(14) {
-        r.rexmit_delta = None;
-        r.ooo_delta = None;
-        r.zerowin_delta = None;
-        r.bytes_acked_delta = None;
+        r.set().rexmit_delta(None);
+        r.set().ooo_delta(None);
+        r.set().zerowin_delta(None);
+        r.set().bytes_acked_delta(None);
     }
     if gone(15) {
-        r.bytes_received_delta = None;
-        r.segs_out_delta = None;
-        r.segs_in_delta = None;
+        r.set().bytes_received_delta(None);
+        r.set().segs_out_delta(None);
+        r.set().segs_in_delta(None);
     }
     if gone(16) {
-        r.age_ms = None;
-        r.idle_ms = None;
+        r.set().age_ms(None);
+        r.set().idle_ms(None);
     }
     if gone(17) {
-        r.timer_rexmt_ms = None;
-        r.timer_persist_ms = None;
-        r.timer_keep_ms = None;
-        r.timer_2msl_ms = None;
-        r.timer_delack_ms = None;
+        r.set().timer_rexmt_ms(None);
+        r.set().timer_persist_ms(None);
+        r.set().timer_keep_ms(None);
+        r.set().timer_2msl_ms(None);
+        r.set().timer_delack_ms(None);
     }
     if gone(18) {
-        r.snd_buf_used = None;
-        r.snd_buf_hiwat = None;
-        r.rcv_buf_used = None;
-        r.rcv_buf_hiwat = None;
+        r.set().snd_buf_used(None);
+        r.set().snd_buf_hiwat(None);
+        r.set().rcv_buf_used(None);
+        r.set().rcv_buf_hiwat(None);
     }
     if gone(19) {
-        r.snd_buf_pct = None;
+        r.set().snd_buf_pct(None);
     }
     if gone(20) {
-        r.rcv_buf_pct = None;
+        r.set().rcv_buf_pct(None);
     }
     if gone(21) {
-        r.snd_queue = None;
-        r.rcv_queue = None;
+        r.set().snd_queue(None);
+        r.set().rcv_queue(None);
     }
     if gone(22) {
-        r.pid = None;
+        r.set().pid(None);
     }
     if gone(23) {
-        r.fd = None;
+        r.set().fd(None);
     }
     if gone(24) {
-        r.command = None;
+        r.set().command(None);
     }
 }
 
@@ -441,12 +447,12 @@ fn the_samples_cover_what_they_claim() {
     }
     assert!(sockets.iter().any(|s| s.local.is_ipv4()));
     assert!(sockets.iter().any(|s| s.local.is_ipv6()));
-    assert!(sockets.iter().any(|s| s.dsack_pack.is_some()));
-    assert!(sockets.iter().any(|s| s.dsack_pack.is_none()));
-    assert!(sockets.iter().any(|s| s.command.is_none()));
+    assert!(sockets.iter().any(|s| s.dsack_pack().is_some()));
+    assert!(sockets.iter().any(|s| s.dsack_pack().is_none()));
+    assert!(sockets.iter().any(|s| s.command().is_none()));
     for c in COMMANDS {
         assert!(
-            sockets.iter().any(|s| s.command.as_deref() == Some(c)),
+            sockets.iter().any(|s| s.command().as_deref() == Some(c)),
             "{c:?}"
         );
     }

@@ -250,9 +250,9 @@ fn protoc_decodes_our_stream() {
         format!("ts: {}", b.ts),
         "tier: TIER_FAST".to_string(),
         format!("state: TCP_STATE_{}", s.state.name()),
-        format!("cwnd: {}", s.cwnd.unwrap()),
-        format!("rtt_us: {}", s.rtt_us.unwrap()),
-        format!("rcv_buf_pct: {}", s.rcv_buf_pct.unwrap()),
+        format!("cwnd: {}", s.cwnd().unwrap()),
+        format!("rtt_us: {}", s.rtt_us().unwrap()),
+        format!("rcv_buf_pct: {}", s.rcv_buf_pct().unwrap()),
         "local_scope_id: 2".to_string(),
         "stack: \"rack\"".to_string(),
         // protoc escapes the quotes and the newline; é is two octal bytes.
@@ -407,7 +407,7 @@ fn real_sample_decodes_to_the_json_of_the_same_sample() {
         })
         .expect("our own connection in the sample");
     assert!(
-        ours.rtt_us.is_some() && ours.pid.is_some() && ours.cc.is_some(),
+        ours.rtt_us().is_some() && ours.pid().is_some() && ours.cc().is_some(),
         "{ours:?}"
     );
 

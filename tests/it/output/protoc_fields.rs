@@ -270,7 +270,7 @@ fn every_field_of_a_real_sample_matches_its_json() {
     store.apply(batch.ts, &mut batch.sockets, None);
     batch.tier = Some(Tier::Fast);
     for s in &mut batch.sockets {
-        s.tier = Some(Tier::Fast);
+        s.set().tier(Some(Tier::Fast));
     }
     let at = batch
         .sockets
@@ -281,7 +281,7 @@ fn every_field_of_a_real_sample_matches_its_json() {
         .expect("our own connection in the sample");
     let ours = &batch.sockets[at];
     assert!(
-        ours.bytes_acked_delta.is_some_and(|d| d >= 10_000) && ours.cc.is_some(),
+        ours.bytes_acked_delta().is_some_and(|d| d >= 10_000) && ours.cc().is_some(),
         "{ours:?}"
     );
     let compared = check(&batch);

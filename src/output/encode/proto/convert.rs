@@ -13,7 +13,7 @@ use super::Origin;
 use super::pb;
 use crate::record::{
     Batch, STATE_COUNT, ShortName, SocketRecord, StateCounts, SystemRecord, TcpCounterDeltas,
-    TcpCounters, TcpState, Tier, socket_fields, system_fields, tcp_counter_rows,
+    TcpCounters, TcpState, Tier, set_field, socket_fields, system_fields, tcp_counter_rows,
 };
 
 /// Which record of a batch a problem is in.
@@ -279,7 +279,7 @@ macro_rules! socket_to_pb {
         $name:ident : $ty:ty = $tag:literal, $kind:ident $(($($arg:tt)*))?, $timing:ident;
         $($rest:tt)*
     ) => {
-        socket_to_pb! { @acc $r [$($acc)* $name: PbValue::to_pb(&$r.$name),] $($rest)* }
+        socket_to_pb! { @acc $r [$($acc)* $name: PbValue::to_pb(&$r.$name()),] $($rest)* }
     };
     (@acc $r:ident [$($acc:tt)*]) => {
         pb::SocketRecord { $($acc)* }
@@ -530,9 +530,9 @@ macro_rules! socket_from_pb {
         $name:ident : $ty:ty = $tag:literal, $kind:ident $(($($arg:tt)*))?, $timing:ident;
     )*) => {
         fn socket_from_pb(m: pb::SocketRecord, record: RecordRef) -> Result<SocketRecord, InvalidBatch> {
-            Ok(SocketRecord {
-                $( $name: field_from_pb!(m, record, $name, $kind $(($($arg)*))?), )*
-            })
+            let mut r = SocketRecord::blank();
+            $( set_field!($kind, r, $name, field_from_pb!(m, record, $name, $kind $(($($arg)*))?)); )*
+            Ok(r)
         }
     };
 }

@@ -343,7 +343,7 @@ macro_rules! put_field {
     // Never leaves the process (a kernel address on FreeBSD).
     ($out:ident, $r:ident, $name:ident, $tag:literal, hidden) => {};
     ($out:ident, $r:ident, $name:ident, $tag:literal, $kind:ident $(($($arg:tt)*))?) => {
-        WireValue::put(&$r.$name, $out, $tag)
+        WireValue::put(&$r.$name(), $out, $tag)
     };
 }
 
@@ -644,7 +644,7 @@ mod tests {
         let mut b = batch(3, 5, true);
         let key = 0xffff_f800_1234_5678u64;
         for s in &mut b.sockets {
-            s.proc_key = Some(key);
+            s.set().proc_key(Some(key));
         }
         let mut out = Vec::new();
         write_batch(&b, &origin(), &mut out);

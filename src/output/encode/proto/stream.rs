@@ -338,16 +338,16 @@ mod tests {
             // Floats bit for bit, not only as JSON prints them.
             for (x, y) in d.batch.sockets.iter().zip(&b.sockets) {
                 assert_eq!(
-                    x.snd_buf_pct.map(f64::to_bits),
-                    y.snd_buf_pct.map(f64::to_bits)
+                    x.snd_buf_pct().map(f64::to_bits),
+                    y.snd_buf_pct().map(f64::to_bits)
                 );
                 assert_eq!(
-                    x.rcv_buf_pct.map(f64::to_bits),
-                    y.rcv_buf_pct.map(f64::to_bits)
+                    x.rcv_buf_pct().map(f64::to_bits),
+                    y.rcv_buf_pct().map(f64::to_bits)
                 );
                 assert_eq!(x.local, y.local);
                 assert_eq!(x.remote, y.remote);
-                assert_eq!(x.proc_key, None);
+                assert_eq!(x.proc_key(), None);
             }
         }
     }
