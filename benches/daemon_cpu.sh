@@ -160,10 +160,11 @@ def config_for(binary, tmp):
     text = CONFIG.format(out=f"{tmp}/out")
     path = os.path.join(tmp, "check.toml")
     open(path, "w").write(text)
-    ok = subprocess.run([binary, "check-config", "--config", path],
+    ok = subprocess.run([binary, "check-config", path],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
     if ok or binary == BIN:
         return text
+    print(f"{binary} refuses the config's sockets/compress lines: it runs without them")
     return "".join(l + "\n" for l in text.splitlines()
                    if not l.startswith(("sockets =", "compress =")))
 
