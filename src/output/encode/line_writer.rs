@@ -531,4 +531,30 @@ mod tests {
             prop_assert_eq!(got, format!("{},{},{v4},{v6}", a >> shift, b >> shift));
         }
     }
+
+    /// `with_capacity` makes the space up front: records that fit in it
+    /// never move the buffer.
+    #[test]
+    fn space_made_up_front_is_written_in_place() {
+        let mut w = LineWriter::with_capacity(4096);
+        let start = w.buf.as_ptr();
+        for i in 0..20u64 {
+            w.record(64, |c| c.u64(i));
+        }
+        assert_eq!(w.as_bytes(), b"012345678910111213141516171819");
+        assert_eq!(w.buf.as_ptr(), start, "the buffer never moved");
+    }
+
+    /// The space made for a record is its bound and one number's window
+    /// past the bytes written, no more: a writer over a long `Vec` fills
+    /// (zeroes) only that much per record.
+    #[test]
+    fn a_record_adds_only_its_bound_and_a_number_window() {
+        let mut w = LineWriter::default();
+        w.record(100, |c| c.bytes(b"abc"));
+        assert_eq!(w.buf.len(), 100 + U64_MAX_LEN);
+        w.record(200, |c| c.bytes(b"de"));
+        assert_eq!(w.buf.len(), 3 + 200 + U64_MAX_LEN);
+        assert_eq!(w.as_bytes(), b"abcde");
+    }
 }

@@ -655,4 +655,75 @@ mod tests {
             assert!(!out.windows(n.len()).any(|w| w == n));
         }
     }
+
+    /// The message buffer: the estimate (`MAX_VARINT` + 512 + 384 bytes
+    /// per socket) is reserved at once; a buffer is kept between batches
+    /// up to 16 MiB, and above that while it is at most four times the
+    /// next batch's estimate; a larger one is let go.
+    #[test]
+    fn the_message_buffer_follows_the_estimate_and_lets_go_of_far_too_much() {
+        let estimate = |sockets: usize| MAX_VARINT + 512 + sockets * 384;
+        let mut small = batch(4, 3, false);
+        small.closes.clear();
+        let mut w = Writer::new();
+        let len = w.delimited(&small, &origin()).len();
+        assert!(len <= estimate(3), "the small batch fits its estimate");
+        assert_eq!(w.msg.capacity(), estimate(3), "one reservation, exact");
+
+        // The capacity left after encoding `b` into a buffer of `cap` bytes.
+        let after = |cap: usize, b: &Batch| {
+            let mut w = Writer::new();
+            w.msg = Vec::with_capacity(cap);
+            assert_eq!(w.msg.capacity(), cap);
+            w.delimited(b, &origin());
+            w.msg.capacity()
+        };
+        for cap in [1 << 20, 16 << 20] {
+            assert_eq!(after(cap, &small), cap, "{cap} bytes are kept");
+        }
+        assert_eq!(
+            after((16 << 20) + 1, &small),
+            estimate(3),
+            "above 16 MiB a buffer for a small batch is let go"
+        );
+
+        // Records of the identity alone: well under 384 bytes each, so the
+        // message fits its estimate.
+        let mut big = small.clone();
+        let local = "10.0.0.1:443".parse().unwrap();
+        let remote = "10.0.0.2:50000".parse().unwrap();
+        let one = SocketRecord::new(1, local, remote, TcpState::Established);
+        big.sockets = vec![one; 11_000];
+        let four = 4 * estimate(big.sockets.len());
+        assert!(four > 16 << 20);
+        assert_eq!(after(four, &big), four, "four times the estimate is kept");
+        assert_eq!(
+            after(four + 1, &big),
+            estimate(big.sockets.len()),
+            "more than four times the estimate is let go"
+        );
+    }
+
+    #[test]
+    fn a_message_writer_keeps_a_buffer_of_exactly_the_limit() {
+        let mut w = MessageWriter::default();
+        w.message(&batch(5, 4, true), &origin());
+        let cap = w.writer.msg.capacity();
+        w.release_above(cap);
+        assert_eq!(w.writer.msg.capacity(), cap);
+        assert!(!w.last().is_empty());
+        w.release_above(cap - 1);
+        assert_eq!(w.writer.msg.capacity(), 0);
+    }
+
+    /// The reference reserves its message and prefix at once, as the fast
+    /// path does, so the benchmarks compare the encodings, not regrowth.
+    #[test]
+    fn the_reference_reserves_its_message_once() {
+        let b = batch(6, 40, true);
+        let mut out = Vec::new();
+        encode_via_prost(&b, &origin(), &mut out);
+        let want = to_pb(&b, &origin()).encoded_len() + MAX_VARINT;
+        assert_eq!(out.capacity(), want);
+    }
 }

@@ -624,4 +624,126 @@ mod tests {
             prop_assert_eq!(json(&ok[0].batch), json(&b));
         }
     }
+
+    /// A test double: a reader over `bytes` whose every other call fails
+    /// with `Interrupted`, as a read cut short by a signal does.
+    struct InterruptedEveryOtherCall<'a> {
+        bytes: &'a [u8],
+        interrupt: bool,
+    }
+
+    impl InterruptedEveryOtherCall<'_> {
+        fn interrupted(&mut self) -> bool {
+            self.interrupt = !self.interrupt;
+            self.interrupt
+        }
+    }
+
+    impl Read for InterruptedEveryOtherCall<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.interrupted() {
+                return Err(ErrorKind::Interrupted.into());
+            }
+            self.bytes.read(buf)
+        }
+    }
+
+    impl BufRead for InterruptedEveryOtherCall<'_> {
+        fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+            if self.interrupted() {
+                return Err(ErrorKind::Interrupted.into());
+            }
+            Ok(self.bytes)
+        }
+
+        fn consume(&mut self, n: usize) {
+            self.bytes = &self.bytes[n..];
+        }
+    }
+
+    /// An interrupted read is retried, not taken for a broken stream, and
+    /// the decoder's offset moves to the end of each message it yields.
+    #[test]
+    fn interrupted_reads_are_retried_and_the_offset_follows_each_message() {
+        let (batches, bytes, offsets) = stream(3, 2);
+        let ends = message_ends(&offsets, &bytes);
+        let reader = InterruptedEveryOtherCall {
+            bytes: &bytes,
+            interrupt: false,
+        };
+        let mut dec = StreamDecoder::new(reader);
+        assert_eq!(dec.offset(), 0);
+        for ((b, &start), &end) in batches.iter().zip(&offsets).zip(&ends) {
+            let d = dec.next().expect("a message").expect("no error");
+            assert_eq!((d.offset, json(&d.batch)), (start, json(b)));
+            assert_eq!(dec.offset(), end);
+        }
+        assert!(dec.next().is_none());
+    }
+
+    /// A test double: a reader that always fails with `error`.
+    struct AlwaysFails(ErrorKind);
+
+    impl Read for AlwaysFails {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(self.0.into())
+        }
+    }
+
+    impl BufRead for AlwaysFails {
+        fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+            Err(self.0.into())
+        }
+
+        fn consume(&mut self, _: usize) {}
+    }
+
+    #[test]
+    fn a_read_error_other_than_interrupted_ends_the_stream() {
+        let mut dec = StreamDecoder::new(AlwaysFails(ErrorKind::PermissionDenied));
+        match dec.next() {
+            Some(Err(DecodeError::Io { offset: 0, cause })) => {
+                assert_eq!(cause.kind(), ErrorKind::PermissionDenied)
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(dec.next().is_none());
+    }
+
+    /// The tenth byte of a length prefix may carry bit 63: that is a
+    /// whole varint (a length refused as too long), not a corrupt prefix.
+    #[test]
+    fn a_length_with_bit_63_is_too_long_not_a_bad_prefix() {
+        let mut ten = [0x80; 10];
+        ten[9] = 0x01;
+        match decode_all(&ten) {
+            (ok, Some(DecodeError::TooLong { offset: 0, len, .. })) if ok.is_empty() => {
+                assert_eq!(len, 1 << 63)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// The limit is inclusive: a message of exactly the limit is read, one
+    /// byte more is refused.
+    #[test]
+    fn a_message_of_exactly_the_limit_is_read() {
+        let (batches, bytes, _) = stream(1, 3);
+        let mut body = &bytes[..];
+        let len = prost::encoding::decode_varint(&mut body).unwrap();
+        let mut dec = StreamDecoder::new(&bytes[..]).with_max_message_len(len);
+        let d = dec.next().expect("a message").expect("within the limit");
+        assert_eq!(json(&d.batch), json(&batches[0]));
+        let mut dec = StreamDecoder::new(&bytes[..]).with_max_message_len(len - 1);
+        match dec.next() {
+            Some(Err(DecodeError::TooLong {
+                offset: 0,
+                len: l,
+                max,
+            })) => {
+                assert_eq!((l, max), (len, len - 1))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
