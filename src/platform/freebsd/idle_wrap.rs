@@ -239,4 +239,60 @@ mod tests {
         scan(&mut w, 7_202_000, 2, &[]);
         assert!(w.by_id.is_empty());
     }
+
+    #[test]
+    fn the_rate_is_kept() {
+        assert_eq!(IdleWrap::new(1000).hz(), 1000);
+        assert_eq!(IdleWrap::new(128).hz(), 128);
+    }
+
+    /// A socket first seen after a scan is trusted only if its id is newer
+    /// than that scan's generation (the generation itself was already
+    /// there) and the time since that scan is safely inside the horizon.
+    #[test]
+    fn opened_after_needs_a_newer_id_and_a_gap_inside_the_horizon() {
+        let h = IdleWrap::new(1000).horizon_ms();
+        let first_seen = |now_ms: u64, id: u64| {
+            let mut w = IdleWrap::new(1000);
+            scan(&mut w, 0, 100, &[]);
+            scan(&mut w, now_ms, 100, &[(id, 500)])[0]
+        };
+        assert_eq!(first_seen(1_000, 101), Some(500));
+        assert_eq!(first_seen(1_000, 100), None, "the generation itself");
+        assert_eq!(first_seen(1_000, 7), None, "an old socket");
+        assert_eq!(first_seen(h - SLACK_MS - 1, 101), Some(500));
+        assert_eq!(first_seen(h - SLACK_MS, 101), None, "at the horizon");
+    }
+
+    /// Each rule's boundary, on a connection whose last value was trusted
+    /// (or, for the last rule, not yet trusted), scanned once more.
+    #[test]
+    fn every_rule_holds_up_to_its_boundary_and_not_past_it() {
+        let h = IdleWrap::new(1000).horizon_ms();
+        // Unknown history at 0 (5 s idle), then a segment: trusted at 1 s
+        // with `idle0`; the value `idle` read `dt` later.
+        let after = |idle0: u32, dt: u64, idle: u32| {
+            let mut w = IdleWrap::new(1000);
+            assert_eq!(scan(&mut w, 0, 100, &[(5, 5_000)]), vec![None]);
+            assert_eq!(scan(&mut w, 1_000, 100, &[(5, idle0)]), vec![Some(idle0)]);
+            scan(&mut w, 1_000 + dt, 100, &[(5, idle)])[0]
+        };
+        // A gap within the slack of the horizon cannot tell a wrap from a
+        // segment, whatever the value.
+        assert_eq!(after(0, h - SLACK_MS - 1, 1_000), Some(1_000));
+        assert_eq!(after(0, h - SLACK_MS, 1_000), None, "gap at the horizon");
+        // A value near where the old one wraps to, once the expected value
+        // is within the slack of the horizon, is taken as the wrap.
+        assert_eq!(after(300, h - 551, 100), Some(100));
+        assert_eq!(after(300, h - 550, 100), None, "may have wrapped");
+        // Not yet trusted: a value well below the expected one shows a
+        // segment; within the slack of it, nothing arrived.
+        let second = |idle: u32| {
+            let mut w = IdleWrap::new(1000);
+            scan(&mut w, 0, 100, &[(5, 5_000)]);
+            scan(&mut w, 1_000, 100, &[(5, idle)])[0]
+        };
+        assert_eq!(second(5_749), Some(5_749), "a segment 251 ms short");
+        assert_eq!(second(5_750), None, "within the slack: no segment");
+    }
 }

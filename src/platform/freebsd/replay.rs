@@ -290,3 +290,41 @@ impl Source for ReplaySource {
             .transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dump(rel: &str) -> Vec<u8> {
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).unwrap()
+    }
+
+    /// A tcpstats stream declares its header and its records, no more and
+    /// no less: a pipe is read to exactly the dump's end.
+    #[test]
+    fn a_tcpstats_stream_declares_exactly_its_own_length() {
+        let d = dump("tests/freebsd/tcpstats/normal.bin");
+        let h = tcpstats_dev::parse_header(&d).unwrap();
+        assert!(h.record_count > 1 && h.header_size > 1 && h.record_size > 1);
+        assert_eq!(tcpstats_declared(&d), Some(d.len() as u64));
+    }
+
+    /// A pcblist read from a pipe may hold more records than its header
+    /// counted (sockets opened during the walk): it is read up to room for
+    /// an eighth more and 16 spare records, between its header and trailer.
+    #[test]
+    fn a_pcblist_declares_room_for_records_added_during_the_walk() {
+        let d = dump("tests/freebsd/fixtures/pcblist.bin");
+        let head = |count: u32| {
+            let mut h = d[..XINPGEN_SIZE].to_vec();
+            h[XIG_COUNT.offset..XIG_COUNT.end()].copy_from_slice(&count.to_le_bytes());
+            h
+        };
+        let room = |records: u64| Some(2 * XINPGEN_SIZE as u64 + records * XTCPCB_SIZE as u64);
+        assert_eq!(pcblist_declared(&head(0)), room(16));
+        assert_eq!(pcblist_declared(&head(1000)), room(1000 + 125 + 16));
+        // The header alone is enough; a byte less is no header.
+        assert_eq!(pcblist_declared(&head(7)[..XINPGEN_SIZE - 1]), None);
+        assert!(XIG_COUNT.end() < XINPGEN_SIZE);
+    }
+}

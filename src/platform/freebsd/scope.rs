@@ -61,5 +61,11 @@ mod tests {
         let site_mcast = [0xff, 0x05, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
         assert_eq!(show(site_mcast, 0), "[ff05:3::1]:22");
         assert_eq!(show([0; 16], 0), "[::]:22");
+        // Only the top byte fe with the next two bits 10 is link-local:
+        // site-local fec0::/10 and a global 2a80:: keep their bytes.
+        let site_local = [0xfe, 0xc0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        assert_eq!(show(site_local, 0), "[fec0:3::1]:22");
+        let global_80 = [0x2a, 0x80, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        assert_eq!(show(global_80, 0), "[2a80:3::1]:22");
     }
 }

@@ -81,4 +81,18 @@ mod tests {
         // Never below the small floor.
         assert_eq!(shrink_to(64 << 20, 10), Some(1 << 20));
     }
+
+    #[test]
+    fn shrinking_starts_just_past_both_limits() {
+        // Exactly the small floor is never shrunk, however small the table.
+        assert_eq!(shrink_to(1 << 20, 10), None);
+        assert_eq!(shrink_to((1 << 20) + 4, 10), Some(1 << 20));
+        // Exactly four times what the table needs is kept; four bytes more
+        // (one more after the division) is shrunk.
+        let len = 416_152;
+        let keep = capacity_for(len);
+        assert_eq!(keep, 524_286);
+        assert_eq!(shrink_to(4 * keep, len), None);
+        assert_eq!(shrink_to(4 * keep + 4, len), Some(1 << 20));
+    }
 }

@@ -588,3 +588,51 @@ fn tcpstat_of_a_ragged_length_names_the_broken_counter() {
         assert!(reason.starts_with(&format!("{len} bytes")), "{reason}");
     }
 }
+
+/// Exactly 8 bytes left hold a whole `xf_size`: a wrong one is named as
+/// such, not called a truncation; fewer than 8 are a truncation.
+#[test]
+fn kern_file_eight_bytes_left_are_read_as_a_size() {
+    let good = fixture("kern_file");
+    let mut b = good[..XFILE_SIZE].to_vec();
+    b.extend_from_slice(&136u64.to_le_bytes());
+    match kern_file::parse(&b, "kf").unwrap_err() {
+        SourceError::Malformed { offset, reason, .. } => {
+            assert_eq!(offset, XFILE_SIZE);
+            assert!(reason.contains("xf_size = 136"), "{reason}");
+        }
+        e => panic!("{e}"),
+    }
+    match kern_file::parse(&b[..XFILE_SIZE + 7], "kf").unwrap_err() {
+        SourceError::Malformed { offset, reason, .. } => {
+            assert_eq!(offset, XFILE_SIZE);
+            assert!(reason.contains("truncated: 7 bytes left"), "{reason}");
+        }
+        e => panic!("{e}"),
+    }
+}
+
+/// A short last entry: with its size field readable and wrong, the size
+/// is the problem named; with the size right, or too few bytes to read
+/// it, the entry is truncated.
+#[test]
+fn kinfo_proc_short_entry_names_the_right_problem() {
+    let good = fixture("kern_proc");
+    let reason_of = |b: &[u8]| match kinfo_proc::parse(b, "kp").unwrap_err() {
+        SourceError::Malformed { offset, reason, .. } => {
+            assert_eq!(offset, KINFO_PROC_SIZE);
+            reason
+        }
+        e => panic!("{e}"),
+    };
+    let mut b = good[..KINFO_PROC_SIZE + 100].to_vec();
+    b[KINFO_PROC_SIZE..KINFO_PROC_SIZE + 4].copy_from_slice(&1096i32.to_le_bytes());
+    let r = reason_of(&b);
+    assert!(r.contains("ki_structsize = 1096"), "{r}");
+    let r = reason_of(&b[..KINFO_PROC_SIZE + 4]);
+    assert!(r.contains("ki_structsize = 1096"), "{r}");
+    let r = reason_of(&good[..KINFO_PROC_SIZE + 4]);
+    assert!(r.contains("truncated: 4 bytes left"), "{r}");
+    let r = reason_of(&good[..KINFO_PROC_SIZE + 3]);
+    assert!(r.contains("truncated: 3 bytes left"), "{r}");
+}
