@@ -297,11 +297,16 @@ fn service_lifecycle_start_status_reload_configtest_restart_on_crash_stop() {
     assert!(alive(agent), "agent {agent} is running");
     // daemon(8) writes the child's pid between fork and exec, so the pid
     // names the shell's fork for a moment; on a busy machine that moment
-    // is long. Wait, bounded, for the exec of netpulse.
+    // is long. Wait, bounded, for the exec of netpulse to finish: the
+    // kernel points `exe` at the new binary before it lays out the new
+    // argument list, so `cmdline` can read empty just after the switch.
     wait::until(
-        "the pid in netpulse-agent.pid to be the netpulse binary",
+        "the pid in netpulse-agent.pid to be the netpulse binary with its arguments",
         Duration::from_secs(10),
-        || fs::read_link(format!("/proc/{agent}/exe")).is_ok_and(|exe| exe == bin),
+        || {
+            fs::read_link(format!("/proc/{agent}/exe")).is_ok_and(|exe| exe == bin)
+                && cmdline(agent).len() > 1
+        },
     );
     let argv = cmdline(agent);
     let cfg = svc.path("netpulse.toml").display().to_string();
