@@ -278,7 +278,8 @@ impl Slot for Option<Arc<str>> {
     }
 }
 
-/// The always-present fields and their value in a blank record.
+/// The always-present fields: their value in a blank record, and never
+/// left out of an output (see [`Absent`]).
 trait Required {
     const BLANK: Self;
 }
@@ -309,16 +310,11 @@ impl<T> Absent for Option<T> {
     }
 }
 
-macro_rules! never_absent {
-    ($($t:ty),*) => {$(
-        impl Absent for $t {
-            fn is_absent(&self) -> bool {
-                false
-            }
-        }
-    )*};
+impl<T: Required> Absent for T {
+    fn is_absent(&self) -> bool {
+        false
+    }
 }
-never_absent!(u64, SocketAddr, TcpState);
 
 /// Calls `$then!(counter => delta, ...)` for every counter with a delta,
 /// in table order.
