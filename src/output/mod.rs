@@ -34,6 +34,14 @@ pub trait Encoder: Send {
     /// `out.begin(stream)` returns, then `out.end(stream)` is called.
     fn encode_into(&mut self, batch: &Batch, out: &mut dyn RecordOut);
 
+    /// Encode one part of a poll handed over in parts ([`Part`]). Records
+    /// that stand alone (a JSON or CSV line) are written as the part
+    /// comes; an encoder whose record is the whole poll (a protobuf
+    /// `Batch`) gathers the parts and writes the record with the last.
+    fn encode_part_into(&mut self, part: &Batch, _which: Part, out: &mut dyn RecordOut) {
+        self.encode_into(part, out)
+    }
+
     /// Encode a batch, calling `emit(stream, bytes)` once per record.
     fn encode(&mut self, batch: &Batch, emit: &mut dyn FnMut(usize, &[u8])) {
         self.encode_into(
@@ -58,6 +66,24 @@ pub trait Encoder: Send {
     fn length_delimited(&self) -> bool {
         false
     }
+}
+
+/// Which part of a poll a batch is, when a poll is handed to an output in
+/// parts (`sockets = "changed"` copies at most a part's socket lines at a
+/// time): the system line comes with the first part, the close records
+/// with the last, and the parts together hold the poll's lines in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Part {
+    pub first: bool,
+    pub last: bool,
+}
+
+impl Part {
+    /// A poll in one piece.
+    pub const WHOLE: Part = Part {
+        first: true,
+        last: true,
+    };
 }
 
 /// Where an encoder puts records. File sinks hand out their own write

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::delta::Key;
+use crate::output::Part;
 use crate::platform::KernelIdHash;
 use crate::record::Batch;
 
@@ -276,7 +277,7 @@ pub fn narrow_in_parts(
     filter: Option<&mut ChangeFilter>,
     closes: bool,
     part: usize,
-    write: &mut dyn FnMut(&Batch),
+    write: &mut dyn FnMut(&Batch, Part),
 ) -> Option<usize> {
     let drop_closes = !closes && !batch.closes.is_empty();
     if filter.is_none() && !drop_closes {
@@ -326,7 +327,7 @@ pub fn narrow_in_parts(
             sockets: std::mem::take(&mut sockets),
             closes: if last { closes.to_vec() } else { Vec::new() },
         };
-        write(&piece);
+        write(&piece, Part { first, last });
         sockets = piece.sockets;
         first = false;
         if last {
@@ -396,7 +397,8 @@ mod tests {
 
     #[test]
     fn parts_write_the_same_lines_in_the_same_order_never_copying_more_than_a_part() {
-        use crate::output::encode::json;
+        use crate::output::Encoder;
+        use crate::output::encode::{json, proto};
         // Both filters see the same polls, so they choose the same lines.
         let (mut whole_f, mut parts_f) = (
             ChangeFilter::new(Duration::from_secs(3600)),
@@ -408,15 +410,24 @@ mod tests {
             (0..10).map(|i| sock(i, 1 + i % 3, 0)).collect(),
             vec![sock(77, 5, 0)],
         );
+        let mut most_parts = 0;
         for (b, closes) in [(&first, true), (&second, true), (&second, false)] {
             let whole = narrow(b, Some(&mut whole_f), closes).unwrap();
             let mut expected = Vec::new();
             json::write_batch(&whole, &mut expected);
             let (mut got, mut largest, mut records) = (Vec::new(), 0, 0);
-            let kept = narrow_in_parts(b, Some(&mut parts_f), closes, 3, &mut |piece| {
+            let mut flags = Vec::new();
+            // A protobuf message holds the whole poll: gathered from the
+            // parts, it must be the message of the whole narrowed batch.
+            let origin = proto::Origin::default();
+            let mut pb = proto::ProtoEncoder::with_origin("x", origin.clone());
+            let mut pb_out = Collect::default();
+            let kept = narrow_in_parts(b, Some(&mut parts_f), closes, 3, &mut |piece, which| {
                 largest = largest.max(piece.sockets.len());
                 records += piece.record_count();
+                flags.push((which.first, which.last));
                 json::write_batch(piece, &mut got);
+                pb.encode_part_into(piece, which, &mut pb_out);
             });
             assert_eq!(
                 String::from_utf8(got).unwrap(),
@@ -425,6 +436,36 @@ mod tests {
             assert_eq!(kept, Some(whole.record_count()));
             assert_eq!(records, whole.record_count());
             assert!(largest <= 3, "a part of {largest} socket lines");
+            let n = flags.len();
+            most_parts = most_parts.max(n);
+            let want: Vec<_> = (0..n).map(|i| (i == 0, i == n - 1)).collect();
+            assert_eq!(flags, want, "first and last flags of the parts");
+            let mut whole_pb = Vec::new();
+            proto::write_batch(&whole, &origin, &mut whole_pb);
+            assert_eq!(
+                pb_out.0,
+                vec![whole_pb],
+                "one protobuf record, the whole poll's"
+            );
+        }
+        assert!(
+            most_parts >= 4,
+            "the first poll comes in 4 parts, not {most_parts}"
+        );
+    }
+
+    /// Test double of a sink's record buffer: keeps each record's bytes.
+    #[derive(Default)]
+    struct Collect(Vec<Vec<u8>>, crate::output::line_writer::LineWriter);
+
+    impl crate::output::RecordOut for Collect {
+        fn begin(&mut self, _: usize) -> &mut crate::output::line_writer::LineWriter {
+            self.1.clear();
+            &mut self.1
+        }
+
+        fn end(&mut self, _: usize) {
+            self.0.push(self.1.as_bytes().to_vec());
         }
     }
 

@@ -17,7 +17,8 @@ use super::change_filter::{ChangeFilter, narrow_in_parts};
 use super::health::{Health, SinkStats};
 use super::log_limit::LogLimit;
 use super::table_pool::TablePool;
-use crate::config::{Format, NatsConfig, OutputConfig, SocketLines};
+use crate::config::{NatsConfig, OutputConfig, SocketLines};
+use crate::output::Part;
 use crate::output::sink::{self, Sink, SinkError};
 use crate::output::stream::nats::{NatsSink, describe as stream_name};
 use crate::record::{Batch, Tier};
@@ -114,11 +115,9 @@ impl SinkHandle {
             changes: (cfg.sockets == SocketLines::Changed)
                 .then(|| ChangeFilter::new(cfg.heartbeat)),
             closes: cfg.closes,
-            // A protobuf message holds a whole poll: it is copied whole.
-            part: match cfg.format {
-                Format::Proto => usize::MAX,
-                Format::Json | Format::Csv => NARROW_PART,
-            },
+            // A protobuf message holds a whole poll: its encoder gathers
+            // the parts into one.
+            part: NARROW_PART,
         };
         let name = sink::describe(cfg);
         SinkHandle::launch(cfg.clone(), sink, name, what, &cfg.tiers, health, tables)
@@ -247,8 +246,8 @@ fn sink_loop(
             }
         }
         let mut w = sink::Written::default();
-        let mut write = |piece: &Batch| {
-            let r = sink.write_batch(piece);
+        let mut write = |piece: &Batch, which: Part| {
+            let r = sink.write_part(piece, which);
             w.written += r.written;
             w.failed += r.failed;
             w.rotate_failures += r.rotate_failures;
@@ -264,7 +263,7 @@ fn sink_loop(
                 let left_out = batch.record_count().saturating_sub(kept);
                 stats.offered.fetch_sub(left_out as u64, Ordering::Relaxed);
             }
-            None => write(&batch),
+            None => write(&batch, Part::WHOLE),
         }
         Health::add(&stats.written, w.written);
         Health::add(&stats.rotate_failures, w.rotate_failures);

@@ -51,6 +51,7 @@ use super::dir_lock::{DirLock, lock_dir};
 use super::rotation;
 use super::safe_open::open_regular;
 pub use crate::config::Compression;
+use crate::output::Part;
 use crate::output::csv::CsvEncoder;
 use crate::output::json::JsonEncoder;
 use crate::output::line_writer::LineWriter;
@@ -175,6 +176,8 @@ pub struct FileSink {
     compressor: Compressor,
     /// This agent's claim on the directory, held while the sink is open.
     _lock: Arc<DirLock>,
+    /// Records of a poll's earlier parts not yet in a written record.
+    pub(super) held: super::HeldRecords,
 }
 
 /// The file sink's [`RecordOut`]: each stream's record goes straight into
@@ -319,6 +322,7 @@ impl FileSink {
             stray: LineWriter::default(),
             compressor,
             _lock: lock,
+            held: super::HeldRecords::default(),
         })
     }
 
@@ -327,6 +331,13 @@ impl FileSink {
     /// are counted in `failed` (and the cause is kept for
     /// [`FileSink::take_error`] and logged once per outage).
     pub fn write_batch(&mut self, batch: &Batch) -> WriteReport {
+        self.write_part(batch, Part::WHOLE)
+    }
+
+    /// [`FileSink::write_batch`] for one part of a poll handed over in
+    /// parts: an encoder whose record is the whole poll writes it with the
+    /// last part.
+    pub fn write_part(&mut self, batch: &Batch, which: Part) -> WriteReport {
         let mut report = WriteReport::default();
         let cfg = &self.cfg;
         let last_error = &mut self.last_error;
@@ -363,8 +374,9 @@ impl FileSink {
                 f.rotate(cfg, &mut report, last_error);
             }
         }
-        self.encoder.encode_into(
+        self.encoder.encode_part_into(
             batch,
+            which,
             &mut Appender {
                 files: &mut self.files,
                 cfg,

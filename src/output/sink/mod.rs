@@ -12,7 +12,7 @@ pub mod rotation;
 pub(crate) mod safe_open;
 pub mod stdout;
 
-use crate::output::OutputError;
+use crate::output::{OutputError, Part};
 use file::{FileSink, FileSinkConfig, new_encoder};
 use stdout::StdoutSink;
 
@@ -32,9 +32,14 @@ pub struct Written {
 
 /// A blocking destination for batches.
 pub trait Sink: Send {
-    /// Write every record of `batch`, never a partial record; count the
-    /// ones that could not be written.
-    fn write_batch(&mut self, batch: &Batch) -> Written;
+    /// Write every record of one part of a poll ([`Part::WHOLE`] for a
+    /// poll in one piece), never a partial record; count the ones that
+    /// could not be written.
+    fn write_part(&mut self, part: &Batch, which: Part) -> Written;
+    /// Write every record of `batch`, a poll in one piece.
+    fn write_batch(&mut self, batch: &Batch) -> Written {
+        self.write_part(batch, Part::WHOLE)
+    }
     /// Close and reopen the active files (after newsyslog renamed them).
     fn reopen(&mut self) -> Result<(), SinkError>;
     /// Flush and fsync everything written so far.
@@ -90,12 +95,12 @@ pub fn open(cfg: &OutputConfig) -> Result<Box<dyn Sink>, SinkError> {
 }
 
 impl Sink for FileSink {
-    fn write_batch(&mut self, batch: &Batch) -> Written {
-        let r = FileSink::write_batch(self, batch);
+    fn write_part(&mut self, part: &Batch, which: Part) -> Written {
+        let r = FileSink::write_part(self, part, which);
         Written {
             rotate_failures: r.rotate_failures,
             compress_failures: r.compress_failures,
-            ..in_records(r.written, r.failed, batch.record_count() as u64)
+            ..self.held.settle(part, which, r.written, r.failed)
         }
     }
 
@@ -111,6 +116,30 @@ impl Sink for FileSink {
 /// Turn counts of encoder records (lines, or one protobuf message per
 /// poll) into records of the batch. Every encoder emits either one record
 /// per batch record or one for the whole batch, so this is exact for both.
+/// Records of a poll's parts that went into no output record yet: an
+/// encoder whose record is the whole poll (protobuf) writes it with the
+/// last part, and its records are counted then.
+#[derive(Debug, Default)]
+pub(crate) struct HeldRecords(u64);
+
+impl HeldRecords {
+    /// Records written and lost, in the batch's records, for one part of
+    /// which `written` + `failed` output records came out.
+    pub(crate) fn settle(
+        &mut self,
+        part: &Batch,
+        which: Part,
+        written: u64,
+        failed: u64,
+    ) -> Written {
+        self.0 += part.record_count() as u64;
+        if written + failed == 0 && !which.last {
+            return Written::default();
+        }
+        in_records(written, failed, std::mem::take(&mut self.0))
+    }
+}
+
 fn in_records(written: u64, failed: u64, records: u64) -> Written {
     let emitted = written + failed;
     if emitted == 0 || emitted == records {
@@ -131,6 +160,104 @@ fn in_records(written: u64, failed: u64, records: u64) -> Written {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Format;
+    use crate::output::proto::testdata;
+    use crate::output::proto::{Origin, write_batch};
+
+    #[test]
+    fn a_protobuf_poll_in_parts_is_one_message_counted_in_its_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let enc = new_encoder(Format::Proto, "p").unwrap();
+        let mut sink = FileSink::open(enc, file::FileSinkConfig::new(dir.path())).unwrap();
+        let whole = testdata::batch(7, 15, true);
+        let part = |range: std::ops::Range<usize>, first: bool, last: bool| Batch {
+            system: if first { whole.system.clone() } else { None },
+            sockets: whole.sockets[range].to_vec(),
+            closes: if last {
+                whole.closes.clone()
+            } else {
+                Vec::new()
+            },
+            ..whole.clone()
+        };
+        let parts = [
+            (
+                part(0..5, true, false),
+                Part {
+                    first: true,
+                    last: false,
+                },
+            ),
+            (
+                part(5..10, false, false),
+                Part {
+                    first: false,
+                    last: false,
+                },
+            ),
+            (
+                part(10..15, false, true),
+                Part {
+                    first: false,
+                    last: true,
+                },
+            ),
+        ];
+        let got: Vec<Written> = parts
+            .iter()
+            .map(|(b, which)| Sink::write_part(&mut sink, b, *which))
+            .collect();
+        let total = whole.record_count() as u64;
+        assert_eq!(
+            got.iter()
+                .map(|w| (w.written, w.failed))
+                .collect::<Vec<_>>(),
+            [(0, 0), (0, 0), (total, 0)],
+            "the records of the earlier parts are counted with the message"
+        );
+        Sink::flush_sync(&mut sink).unwrap();
+        let mut want = Vec::new();
+        write_batch(&whole, &Origin::this_host(), &mut want);
+        assert_eq!(std::fs::read(dir.path().join("p.pb")).unwrap(), want);
+    }
+
+    #[test]
+    fn lines_in_parts_are_counted_as_each_part_is_written() {
+        let mut held = HeldRecords::default();
+        let b = testdata::batch(3, 4, true);
+        let n = b.record_count() as u64;
+        let middle = Part {
+            first: false,
+            last: false,
+        };
+        assert_eq!(
+            held.settle(
+                &b,
+                Part {
+                    first: true,
+                    last: false
+                },
+                n,
+                0
+            )
+            .written,
+            n
+        );
+        assert_eq!(held.settle(&b, middle, n - 1, 1).failed, 1);
+        assert_eq!(
+            held.settle(
+                &b,
+                Part {
+                    first: false,
+                    last: true
+                },
+                n,
+                0
+            )
+            .written,
+            n
+        );
+    }
 
     #[test]
     fn counts_are_in_batch_records_whatever_the_encoder_emits() {

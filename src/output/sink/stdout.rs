@@ -5,7 +5,7 @@ use std::io::Write;
 use super::{Sink, SinkError, Written};
 use crate::output::json::JsonEncoder;
 use crate::output::line_writer::LineWriter;
-use crate::output::{Encoder, RecordOut};
+use crate::output::{Encoder, Part, RecordOut};
 use crate::record::Batch;
 
 pub struct StdoutSink {
@@ -48,7 +48,8 @@ impl Default for StdoutSink {
 }
 
 impl Sink for StdoutSink {
-    fn write_batch(&mut self, batch: &Batch) -> Written {
+    /// JSON lines stand alone: a part is written as it comes.
+    fn write_part(&mut self, batch: &Batch, _which: Part) -> Written {
         self.buf.clear();
         let mut lines = Lines {
             buf: &mut self.buf,

@@ -20,6 +20,7 @@ use super::StreamCounters;
 use super::spool::{Spool, SpoolError};
 use crate::config::nats_credentials::{self as credentials, CredentialsError};
 use crate::config::{NatsConfig, NatsEncoding};
+use crate::output::Part;
 use crate::output::encode::proto::{MessageWriter, Origin};
 use crate::output::json::write_batch as json_batch;
 use crate::output::sink::{Sink, SinkError, Written};
@@ -299,7 +300,8 @@ impl NatsSink {
 }
 
 impl Sink for NatsSink {
-    fn write_batch(&mut self, batch: &Batch) -> Written {
+    /// One message a poll: this output is always handed whole polls.
+    fn write_part(&mut self, batch: &Batch, _which: Part) -> Written {
         let records = batch.record_count() as u64;
         let tier = batch.tier.map_or("once", |t| t.name());
         let subject = format!("{}.{}.{tier}", self.cfg.subject, self.host_token);

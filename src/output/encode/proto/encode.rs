@@ -16,7 +16,7 @@ use prost::Message;
 
 use super::convert::{counters_to_pb, deltas_to_pb, tier_to_pb, to_pb};
 use super::{Origin, pb};
-use crate::output::{Encoder, RecordOut, Stream};
+use crate::output::{Encoder, Part, RecordOut, Stream};
 use crate::record::{
     Batch, FieldInfo, ShortName, SocketRecord, StateCounts, SystemRecord, TcpCounterDeltas,
     TcpCounters, TcpState, Tier, socket_fields, system_fields,
@@ -132,18 +132,16 @@ impl Writer {
 
     /// The length-delimited message for `batch` (a slice of `self.msg`).
     fn delimited(&mut self, batch: &Batch, origin: &Origin) -> &[u8] {
-        let Batch {
-            tier,
-            ts,
-            seq,
-            interval_ms,
-            system,
-            sockets,
-            closes,
-        } = batch;
+        self.begin(batch, origin);
+        self.add(batch);
+        self.finish()
+    }
+
+    /// Starts the message of a poll: its header and system record.
+    fn begin(&mut self, batch: &Batch, origin: &Origin) {
         // Typical socket records are 200-400 bytes: one reservation up
         // front instead of repeated doubling of a multi-megabyte buffer.
-        let estimate = MAX_VARINT + 512 + sockets.len() * 384;
+        let estimate = MAX_VARINT + 512 + batch.sockets.len() * 384;
         if self.msg.capacity() > (16 << 20).max(4 * estimate) {
             // One unusually large poll should not pin its buffer forever.
             self.msg = Vec::new();
@@ -157,29 +155,38 @@ impl Writer {
         r.clear();
         bytes(r, 1, origin.host.as_bytes());
         bytes(r, 2, origin.platform.as_bytes());
-        uint(r, 3, tier_to_pb(*tier) as u64);
-        uint(r, 4, *interval_ms);
-        fixed64(r, 5, *ts);
-        uint(r, 6, *seq);
+        uint(r, 3, tier_to_pb(batch.tier) as u64);
+        uint(r, 4, batch.interval_ms);
+        fixed64(r, 5, batch.ts);
+        uint(r, 6, batch.seq);
         bytes(r, 7, origin.agent_version.as_bytes());
         nested(&mut self.msg, 1, &self.rec);
 
-        if let Some(sys) = system {
+        if let Some(sys) = &batch.system {
             self.rec.clear();
             system_body(sys, &mut self.rec);
             nested(&mut self.msg, 2, &self.rec);
         }
-        for s in sockets {
+    }
+
+    /// Appends `batch`'s socket and close records. The parts of one poll
+    /// (sockets in parts, closes with the last) come out in field order,
+    /// so their concatenation is the bytes of the whole poll.
+    fn add(&mut self, batch: &Batch) {
+        for s in &batch.sockets {
             self.rec.clear();
             socket_body(s, &mut self.rec);
             nested(&mut self.msg, 3, &self.rec);
         }
-        for s in closes {
+        for s in &batch.closes {
             self.rec.clear();
             socket_body(s, &mut self.rec);
             nested(&mut self.msg, 4, &self.rec);
         }
+    }
 
+    /// The message begun last, length prefix and all.
+    fn finish(&mut self) -> &[u8] {
         // Length prefix, right-aligned against the body.
         let body_len = (self.msg.len() - MAX_VARINT) as u64;
         let mut prefix = Vec::with_capacity(MAX_VARINT);
@@ -498,6 +505,19 @@ impl Encoder for ProtoEncoder {
         out.begin(0)
             .extend_from_slice(self.writer.delimited(batch, &self.origin));
         out.end(0);
+    }
+
+    /// One message a poll, gathered from its parts: the first part begins
+    /// it, the last writes it.
+    fn encode_part_into(&mut self, part: &Batch, which: Part, out: &mut dyn RecordOut) {
+        if which.first {
+            self.writer.begin(part, &self.origin);
+        }
+        self.writer.add(part);
+        if which.last {
+            out.begin(0).extend_from_slice(self.writer.finish());
+            out.end(0);
+        }
     }
 
     fn length_delimited(&self) -> bool {

@@ -22,6 +22,8 @@ mod pb {
 }
 
 pub use convert::{InvalidBatch, Problem, RecordRef};
+#[cfg(test)]
+pub(crate) use encode::testdata;
 pub use encode::{MessageWriter, ProtoEncoder, encode_via_prost, write_batch};
 pub use origin::{Origin, host_name};
 pub use stream::{
