@@ -75,6 +75,11 @@ impl LineWriter {
         self.buf
     }
 
+    /// Bytes of space, written or free.
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Start again from empty (the space is kept).
     pub fn clear(&mut self) {
         self.len = 0;

@@ -698,7 +698,14 @@ impl ActiveFile {
         if self.buf.is_empty() {
             return Ok(());
         }
+        let used = self.buf.len();
         let result = self.write_buf(report);
+        if self.buf.capacity() > (4 * BUF_CAP).max(4 * used) {
+            // A record larger than the buffer (a protobuf poll holding
+            // every socket, the first of a `changed` output) grew it, and
+            // this write needed far less: give the space back.
+            self.buf = LineWriter::with_capacity(BUF_CAP);
+        }
         if result.is_ok() && self.failing {
             self.failing = false;
             tracing::info!(path = %self.path.display(), "writing again after an error");
@@ -932,4 +939,29 @@ fn repair_torn_row(file: &mut File, len: u64) -> io::Result<u64> {
         file.set_len(keep)?;
     }
     Ok(len - keep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::proto::testdata::batch;
+
+    #[test]
+    fn a_record_larger_than_the_buffer_does_not_pin_its_space() {
+        let dir = tempfile::tempdir().unwrap();
+        let enc = new_encoder(Format::Proto, "p").unwrap();
+        let mut sink = FileSink::open(enc, FileSinkConfig::new(dir.path())).unwrap();
+        let big = batch(1, 20_000, true);
+        assert_eq!(sink.write_batch(&big).failed, 0);
+        let grown = sink.files[0].buf.capacity();
+        assert!(
+            grown > 4 * BUF_CAP,
+            "a 20,000-socket message in {grown} bytes"
+        );
+        // A steady large poll reuses the space it needs.
+        assert_eq!(sink.write_batch(&big).failed, 0);
+        assert_eq!(sink.files[0].buf.capacity(), grown);
+        assert_eq!(sink.write_batch(&batch(2, 10, true)).failed, 0);
+        assert_eq!(sink.files[0].buf.capacity(), BUF_CAP);
+    }
 }

@@ -120,6 +120,8 @@ struct Writer {
     msg: Vec<u8>,
     /// One nested record at a time (its length precedes it on the wire).
     rec: Vec<u8>,
+    /// Length of the last message: how much of `msg` is worth keeping.
+    last_len: usize,
 }
 
 impl Writer {
@@ -127,6 +129,7 @@ impl Writer {
         Writer {
             msg: Vec::new(),
             rec: Vec::with_capacity(1024),
+            last_len: 0,
         }
     }
 
@@ -142,8 +145,9 @@ impl Writer {
         // Typical socket records are 200-400 bytes: one reservation up
         // front instead of repeated doubling of a multi-megabyte buffer.
         let estimate = MAX_VARINT + 512 + batch.sockets.len() * 384;
-        if self.msg.capacity() > (16 << 20).max(4 * estimate) {
-            // One unusually large poll should not pin its buffer forever.
+        if self.msg.capacity() > (1 << 20).max(4 * estimate).max(4 * self.last_len) {
+            // One unusually large poll (the first of a `changed` output
+            // holds every socket) should not pin its buffer for ever.
             self.msg = Vec::new();
         }
         self.msg.clear();
@@ -193,6 +197,7 @@ impl Writer {
         varint(&mut prefix, body_len);
         let start = MAX_VARINT - prefix.len();
         self.msg[start..MAX_VARINT].copy_from_slice(&prefix);
+        self.last_len = self.msg.len() - start;
         &self.msg[start..]
     }
 }
@@ -578,6 +583,29 @@ mod tests {
     }
 
     #[test]
+    fn one_large_poll_does_not_pin_its_buffer_but_steady_large_polls_keep_it() {
+        let mut enc = ProtoEncoder::with_origin("x", origin());
+        let big = batch(1, 20_000, true);
+        enc.encode(&big, &mut |_, _| {});
+        let held = enc.writer.msg.capacity();
+        assert!(held > 4 << 20, "a 20,000-socket message in {held} bytes");
+        let at = enc.writer.msg.as_ptr();
+        enc.encode(&big, &mut |_, _| {});
+        assert_eq!(
+            enc.writer.msg.as_ptr(),
+            at,
+            "reallocated for a poll of the same size"
+        );
+        // The first small poll after a large one may still use its buffer;
+        // the next gives it back.
+        for seq in 2..4 {
+            enc.encode(&batch(seq, 10, true), &mut |_, _| {});
+        }
+        let now = enc.writer.msg.capacity();
+        assert!(now <= 1 << 20, "{now} bytes kept after small polls");
+    }
+
+    #[test]
     fn fast_path_bytes_equal_prost_bytes() {
         for seed in 0..200 {
             for all in [true, false] {
@@ -698,13 +726,29 @@ mod tests {
             w.delimited(b, &origin());
             w.msg.capacity()
         };
-        for cap in [1 << 20, 16 << 20] {
-            assert_eq!(after(cap, &small), cap, "{cap} bytes are kept");
-        }
+        assert_eq!(after(1 << 20, &small), 1 << 20, "1 MiB is kept");
         assert_eq!(
-            after((16 << 20) + 1, &small),
+            after((1 << 20) + 1, &small),
             estimate(3),
-            "above 16 MiB a buffer for a small batch is let go"
+            "above 1 MiB a buffer for a small batch is let go"
+        );
+        // Up to four times the last message is kept, not a byte more.
+        let mut w = Writer::new();
+        w.last_len = 1 << 20;
+        w.msg = Vec::with_capacity(4 << 20);
+        w.delimited(&small, &origin());
+        assert_eq!(
+            w.msg.capacity(),
+            4 << 20,
+            "four times the last message is kept"
+        );
+        w.last_len = 1 << 20;
+        w.msg = Vec::with_capacity((4 << 20) + 1);
+        w.delimited(&small, &origin());
+        assert_eq!(
+            w.msg.capacity(),
+            estimate(3),
+            "more than four times it is let go"
         );
 
         // Records of the identity alone: well under 384 bytes each, so the
