@@ -436,6 +436,21 @@ mod tests {
         src.processes().expect("the repeated records parse");
     }
 
+    /// An empty pipe (a capture that failed before writing anything) is an
+    /// empty dump, read without a fuss: here an empty `kern.file`, which
+    /// names no process.
+    #[test]
+    fn an_empty_pipe_is_an_empty_dump() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("kern_file.fifo");
+        let feeder = Feeder::start(&fifo, Vec::new());
+        let ins = inputs(Some(fifo), None);
+        let mut src = within_a_minute(move || ReplaySource::open(&ins)).unwrap();
+        feeder.finish().expect("nothing to write");
+        assert!(src.kern_file.as_ref().unwrap().bytes.is_empty());
+        assert!(src.processes().unwrap().is_empty());
+    }
+
     /// A `tcp_states` dump piped in, followed by something else, is read
     /// to exactly its size (one 8-byte counter per state), no less.
     #[test]
