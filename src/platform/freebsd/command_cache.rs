@@ -51,4 +51,21 @@ mod tests {
         assert_eq!(c.get(20).as_deref(), Some("nginx"));
         assert_eq!(c.len(), 1);
     }
+
+    /// The size follows inserts and forgetting: empty when new, two after
+    /// two pids, empty again once no pid is live.
+    #[test]
+    fn the_size_follows_inserts_and_forgetting() {
+        let mut c = CommandCache::new();
+        assert!(c.is_empty());
+        assert_eq!(c.len(), 0);
+        c.insert(10, Arc::from("sshd"));
+        c.insert(20, Arc::from("nginx"));
+        c.insert(20, Arc::from("nginx"));
+        assert!(!c.is_empty());
+        assert_eq!(c.len(), 2, "a pid inserted twice is one entry");
+        c.retain_live(&HashSet::new());
+        assert!(c.is_empty());
+        assert_eq!(c.len(), 0);
+    }
 }

@@ -294,6 +294,9 @@ impl Source for ReplaySource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+    use std::sync::mpsc::{self, RecvTimeoutError};
+    use std::time::Duration;
 
     fn dump(rel: &str) -> Vec<u8> {
         std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)).unwrap()
@@ -326,5 +329,181 @@ mod tests {
         // The header alone is enough; a byte less is no header.
         assert_eq!(pcblist_declared(&head(7)[..XINPGEN_SIZE - 1]), None);
         assert!(XIG_COUNT.end() < XINPGEN_SIZE);
+    }
+
+    /// A regular file is judged by its size before a byte of it is read:
+    /// one byte past the ceiling is refused, and the error gives the size
+    /// found (a sparse file: nothing is written to disk).
+    #[test]
+    fn a_file_one_byte_past_the_ceiling_is_refused_by_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("huge.bin");
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_len(MAX_DUMP_BYTES + 1).unwrap();
+        drop(f);
+        let e = match Dump::read(&p, |_| None, exact) {
+            Ok(d) => panic!("a file of {} bytes was read", d.bytes.len()),
+            Err(e) => e.to_string(),
+        };
+        let size = format!(
+            "larger than {MAX_DUMP_BYTES} bytes ({} bytes)",
+            MAX_DUMP_BYTES + 1
+        );
+        assert!(e.contains(&size) && e.contains("huge.bin"), "{e}");
+    }
+
+    /// Run `read` on its own thread and wait for it at most a minute: a
+    /// reader left waiting on a FIFO fails the test instead of hanging it.
+    fn within_a_minute<T: Send + 'static>(read: impl FnOnce() -> T + Send + 'static) -> T {
+        let limit = Duration::from_secs(60);
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(read());
+        });
+        match rx.recv_timeout(limit) {
+            Ok(v) => v,
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("the read through the FIFO did not end within {limit:?}")
+            }
+            Err(RecvTimeoutError::Disconnected) => panic!("the reading thread panicked"),
+        }
+    }
+
+    /// A FIFO that yields `bytes` once and then ends, as a capture piped in
+    /// does. A read end is held open (without blocking) before the writer
+    /// opens, so the writer's open returns at once and the FIFO already has
+    /// a writer when the reader under test opens it: that reader waits for
+    /// the bytes instead of seeing an end at once. The writer is a thread
+    /// because a pipe holds only 64 KiB until someone reads.
+    struct Feeder {
+        held: std::fs::File,
+        writer: std::thread::JoinHandle<std::io::Result<()>>,
+    }
+
+    impl Feeder {
+        fn start(path: &Path, bytes: Vec<u8>) -> Feeder {
+            use std::os::unix::fs::OpenOptionsExt;
+            nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+            let held = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path)
+                .unwrap();
+            // A reader is there: this open does not wait.
+            let mut w = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+            let writer = std::thread::spawn(move || w.write_all(&bytes));
+            Feeder { held, writer }
+        }
+
+        /// Let go of the held read end (so a writer still blocked on a full
+        /// pipe gets EPIPE) and return whether every byte was written.
+        fn finish(self) -> std::io::Result<()> {
+            drop(self.held);
+            self.writer.join().expect("the writer thread panicked")
+        }
+    }
+
+    fn fixture_path(rel: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+    }
+
+    /// The replay of the pcblist fixture with the given optional dumps.
+    fn inputs(kern_file: Option<PathBuf>, tcp_states: Option<PathBuf>) -> ReplayInputs {
+        ReplayInputs {
+            sockets: SocketsDump::Pcblist(fixture_path("tests/freebsd/fixtures/pcblist.bin")),
+            kern_file,
+            kern_proc: None,
+            tcp_stats: None,
+            tcp_states,
+        }
+    }
+
+    /// A dump with no size in its header (`kern.file`) piped in is read to
+    /// its end, well past the first 4 KiB read to look for a declared size.
+    #[test]
+    fn a_kern_file_dump_from_a_pipe_comes_through_whole() {
+        let one = dump("tests/freebsd/fixtures/kern_file.bin");
+        let whole: Vec<u8> = one.iter().copied().cycle().take(one.len() * 40).collect();
+        assert!(whole.len() > 40 << 10);
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("kern_file.fifo");
+        let feeder = Feeder::start(&fifo, whole.clone());
+        let ins = inputs(Some(fifo), None);
+        let mut src = within_a_minute(move || ReplaySource::open(&ins)).unwrap();
+        let got = &src.kern_file.as_ref().unwrap().bytes;
+        assert!(got == &whole, "{} of {} bytes read", got.len(), whole.len());
+        feeder.finish().expect("every byte written");
+        src.processes().expect("the repeated records parse");
+    }
+
+    /// An empty pipe (a capture that failed before writing anything) is an
+    /// empty dump, read without a fuss: here an empty `kern.file`, which
+    /// names no process.
+    #[test]
+    fn an_empty_pipe_is_an_empty_dump() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("kern_file.fifo");
+        let feeder = Feeder::start(&fifo, Vec::new());
+        let ins = inputs(Some(fifo), None);
+        let mut src = within_a_minute(move || ReplaySource::open(&ins)).unwrap();
+        feeder.finish().expect("nothing to write");
+        assert!(src.kern_file.as_ref().unwrap().bytes.is_empty());
+        assert!(src.processes().unwrap().is_empty());
+    }
+
+    /// A `tcp_states` dump piped in, followed by something else, is read
+    /// to exactly its size (one 8-byte counter per state), no less.
+    #[test]
+    fn a_tcp_states_dump_from_a_pipe_is_read_to_its_size() {
+        let states = dump("tests/freebsd/fixtures/tcp_states.bin");
+        assert_eq!(states.len() as u64, TCP_NSTATES * 8);
+        let mut piped = states.clone();
+        piped.extend_from_slice(&[0xa5; 100]);
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("tcp_states.fifo");
+        let feeder = Feeder::start(&fifo, piped);
+        let ins = inputs(None, Some(fifo));
+        let mut src = within_a_minute(move || ReplaySource::open(&ins)).unwrap();
+        feeder.finish().expect("every byte written");
+        assert_eq!(src.tcp_states.as_ref().unwrap().bytes, states);
+        let from_file = ReplaySource::open(&inputs(
+            None,
+            Some(fixture_path("tests/freebsd/fixtures/tcp_states.bin")),
+        ))
+        .unwrap()
+        .state_counts()
+        .unwrap();
+        assert!(from_file.is_some());
+        assert_eq!(src.state_counts().unwrap(), from_file);
+    }
+
+    /// The ceiling for a pipe with no size in its header is inclusive: a
+    /// stream of exactly `MAX_UNDECLARED_STREAM_BYTES` is read whole (one
+    /// byte more is refused: `dev_zero_as_a_dump_is_refused_with_a_clear_error`).
+    #[test]
+    fn a_pipe_of_exactly_the_ceiling_is_read_whole() {
+        let n = MAX_UNDECLARED_STREAM_BYTES as usize;
+        let mut bytes = vec![0u8; n];
+        bytes[n - 1] = 0x5a;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("big.fifo");
+        let feeder = Feeder::start(&fifo, bytes);
+        let path = fifo.clone();
+        let got = within_a_minute(move || read_undeclared_dump(&path));
+        feeder.finish().expect("every byte written");
+        let got = got.expect("a pipe of exactly the ceiling is read");
+        assert_eq!(got.len(), n);
+        assert_eq!(got[n - 1], 0x5a);
+    }
+
+    /// Every source names itself (the agent puts the name in its
+    /// build-info metric); a replay calls itself `replay`, a name no live
+    /// source kind takes, so numbers from dumps are never labelled as a
+    /// live host's.
+    #[test]
+    fn a_replay_source_is_named_replay() {
+        let src = ReplaySource::open(&inputs(None, None)).unwrap();
+        assert_eq!(src.name(), "replay");
+        assert_eq!(crate::platform::SourceKind::from_name(src.name()), None);
     }
 }

@@ -4,6 +4,7 @@
 //! own header declares.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -54,25 +55,31 @@ fn dev_zero_as_a_dump_is_refused_with_a_clear_error() {
     }
 }
 
-/// A FIFO fed `dump` and then zeros until the reader goes away.
-fn endless_fifo(dir: &Path, dump: &Path) -> (PathBuf, std::thread::JoinHandle<u64>) {
+/// A FIFO fed `dump` and then zeros until every reader goes away. The
+/// returned read end is opened first (without blocking), so the writer's
+/// open returns at once and replay never finds the FIFO without a writer
+/// (which it would read as an empty dump); drop it once replay has exited.
+fn endless_fifo(dir: &Path, dump: &Path) -> (PathBuf, std::fs::File, std::thread::JoinHandle<u64>) {
     let fifo = dir.join("dump.fifo");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     let bytes = std::fs::read(dump).unwrap();
-    let path = fifo.clone();
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
     let writer = std::thread::spawn(move || {
-        // Blocks until replay opens the FIFO.
-        let mut w = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
         w.write_all(&bytes).unwrap();
         let zeros = vec![0u8; 1 << 16];
         let mut extra = 0u64;
-        // Ends when replay closes its end (EPIPE); bounded in case it never does.
+        // Ends when no reader is left (EPIPE); bounded in case one stays.
         while extra < 4 << 30 && w.write_all(&zeros).is_ok() {
             extra += zeros.len() as u64;
         }
         extra
     });
-    (fifo, writer)
+    (fifo, held, writer)
 }
 
 #[test]
@@ -89,8 +96,9 @@ fn a_fifo_is_read_up_to_the_declared_size_of_its_dump() {
             String::from_utf8_lossy(&from_file.stderr)
         );
         let dir = tempfile::tempdir().unwrap();
-        let (fifo, writer) = endless_fifo(dir.path(), &dump);
+        let (fifo, held, writer) = endless_fifo(dir.path(), &dump);
         let (from_fifo, took) = replay(&[flag, fifo.to_str().unwrap()]);
+        drop(held);
         let extra = writer.join().unwrap();
         assert!(
             from_fifo.status.success(),
