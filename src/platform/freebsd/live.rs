@@ -1,16 +1,16 @@
 //! The live FreeBSD source: sysctl tables read through `sysctl`, parsed by
-//! the same code as replayed dumps.
+//! the same code as replayed dumps. Only the wiring is here; the logic
+//! (`pcblist_read`, `command_lookup`, `kernel_hz`, `sysctl_read`) is built
+//! and tested on every platform.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
 
-use tracing::{debug, error, info, warn};
+use tracing::{error, info};
 
 use super::command_cache::CommandCache;
-use super::idle_wrap::IdleWrap;
+use super::pcblist_read::PcblistReader;
 use super::tcpstats_dev::{self, TcpstatsDevice};
-use super::warn_interval::WarnInterval;
-use super::{kern_file, kinfo_proc, pcblist, sysctl, tcp_states, tcpstat};
+use super::{command_lookup, kern_file, kernel_hz, pcblist, sysctl, tcp_states, tcpstat};
 use crate::platform::{ProcessMap, ScanStats, Source, SourceError, SourceKind};
 use crate::record::{SocketRecord, StateCounts, TcpCounters};
 
@@ -19,27 +19,11 @@ const _: () = assert!(
     "the FreeBSD parsers read little-endian (amd64, arm64) kernel structures"
 );
 
-/// A table whose generation changed while it was copied out is read once
-/// more, then used as it is. The kernel already leaves out pcbs born after
-/// the header's generation, so a changed table is at worst missing a few
-/// that closed meanwhile; on a busy host something changes during nearly
-/// every read, and each further attempt would cost a whole table again.
-const GENERATION_RETRIES: usize = 1;
-
-/// Warnings about changed tables: at most one per this interval.
-const INCONSISTENT_WARN_EVERY: Duration = Duration::from_secs(300);
-
 /// Where the socket table comes from: the tcpstats kernel module's device
 /// (RTT, RTO, sequence numbers) or `net.inet.tcp.pcblist`.
 enum SocketReader {
-    Pcblist {
-        buf: Vec<u8>,
-        changed: WarnInterval,
-        idle: IdleWrap,
-    },
-    Tcpstats {
-        dev: TcpstatsDevice,
-    },
+    Pcblist(PcblistReader),
+    Tcpstats { dev: TcpstatsDevice },
 }
 
 impl SocketReader {
@@ -50,12 +34,9 @@ impl SocketReader {
         out: &mut Vec<SocketRecord>,
     ) -> Result<(ScanStats, u64), SourceError> {
         match self {
-            SocketReader::Pcblist { buf, changed, idle } => {
-                let start = out.len();
-                let (stats, generation) = read_pcblist(buf, changed, ts, out)?;
-                idle.apply(ts / 1_000_000, generation, &mut out[start..]);
-                Ok((stats, generation))
-            }
+            SocketReader::Pcblist(pcblist) => pcblist.read(ts, out, |buf| {
+                sysctl::read_by_name(c"net.inet.tcp.pcblist", buf)
+            }),
             SocketReader::Tcpstats { dev } => {
                 let start = out.len();
                 let s = dev.snapshot(ts, out).inspect_err(|_| out.truncate(start))?;
@@ -67,14 +48,14 @@ impl SocketReader {
     /// Forget what earlier reads showed (the probe read at open, which is
     /// not a scan).
     fn forget_history(&mut self) {
-        if let SocketReader::Pcblist { idle, .. } = self {
-            *idle = IdleWrap::new(idle.hz());
+        if let SocketReader::Pcblist(pcblist) = self {
+            pcblist.forget_history();
         }
     }
 
     fn name(&self) -> &'static str {
         match self {
-            SocketReader::Pcblist { .. } => "freebsd-sysctl",
+            SocketReader::Pcblist(_) => "freebsd-sysctl",
             SocketReader::Tcpstats { .. } => "freebsd-kmod",
         }
     }
@@ -82,11 +63,7 @@ impl SocketReader {
     /// `freebsd-kmod` requires the module; `auto` prefers it when loaded
     /// and falls back to pcblist, saying which it uses.
     fn choose(kind: SourceKind) -> Result<SocketReader, SourceError> {
-        let pcblist = || SocketReader::Pcblist {
-            buf: Vec::new(),
-            changed: WarnInterval::new(INCONSISTENT_WARN_EVERY),
-            idle: IdleWrap::new(kernel_hz()),
-        };
+        let pcblist = || SocketReader::Pcblist(PcblistReader::new(clock_rate()));
         match kind {
             SourceKind::FreebsdKmod => Ok(SocketReader::Tcpstats {
                 dev: TcpstatsDevice::open(tcpstats_dev::DEVICE)?,
@@ -125,59 +102,10 @@ impl SocketReader {
 }
 
 /// The kernel's clock rate (`kern.hz`), which sets where pcblist's idle
-/// time wraps; FreeBSD's default when it cannot be read.
-fn kernel_hz() -> u32 {
+/// time wraps.
+fn clock_rate() -> u32 {
     let mut buf = Vec::new();
-    let hz = sysctl::read_by_name(c"kern.hz", &mut buf)
-        .ok()
-        .and_then(|()| buf.first_chunk::<4>().map(|b| i32::from_ne_bytes(*b)))
-        .and_then(|hz| u32::try_from(hz).ok())
-        .filter(|&hz| hz > 0);
-    hz.unwrap_or_else(|| {
-        warn!("kern.hz unreadable; assuming 1000 for the idle_ms wrap horizon");
-        1000
-    })
-}
-
-fn read_pcblist(
-    buf: &mut Vec<u8>,
-    changed: &mut WarnInterval,
-    ts: u64,
-    out: &mut Vec<SocketRecord>,
-) -> Result<(ScanStats, u64), SourceError> {
-    let start = out.len();
-    let mut attempt = 0;
-    loop {
-        sysctl::read_by_name(c"net.inet.tcp.pcblist", buf)
-            .map_err(|e| SourceError::io(pcblist::SYSCTL, e))?;
-        out.truncate(start);
-        let s = pcblist::parse(buf, pcblist::SYSCTL, ts, out)?;
-        let stats = ScanStats {
-            skipped: s.skipped,
-            inconsistent: !s.consistent(),
-        };
-        if s.consistent() {
-            return Ok((stats, s.header_gen));
-        }
-        debug!(
-            "{}: generation {} → {} during read {attempt}",
-            pcblist::SYSCTL,
-            s.header_gen,
-            s.trailer_gen
-        );
-        if attempt == GENERATION_RETRIES {
-            if let Some(n) = changed.occurred(Instant::now()) {
-                warn!(
-                    "{}: the socket table changed while it was read, twice in a row, {n} \
-                     time(s) since the last such warning; used as read (sockets that closed \
-                     meanwhile may be missing)",
-                    pcblist::SYSCTL
-                );
-            }
-            return Ok((stats, s.header_gen));
-        }
-        attempt += 1;
-    }
+    kernel_hz::from_sysctl(sysctl::read_by_name(c"kern.hz", &mut buf).map(|()| &buf[..]))
 }
 
 pub struct FreeBsdSource {
@@ -210,35 +138,15 @@ impl FreeBsdSource {
     }
 
     fn command_of(&mut self, pid: u32) -> Option<std::sync::Arc<str>> {
-        if let Some(c) = self.commands.get(pid) {
-            return Some(c);
-        }
-        let mib = [
-            libc::CTL_KERN,
-            libc::KERN_PROC,
-            libc::KERN_PROC_PID,
-            pid as libc::c_int,
-        ];
-        match sysctl::read_by_mib(&mib, &mut self.proc_buf) {
-            Ok(true) => {}
-            Ok(false) => return None, // exited since kern.file was read
-            Err(e) => {
-                debug!("kern.proc.pid.{pid}: {e}");
-                return None;
-            }
-        }
-        let what = format!("kern.proc.pid.{pid}");
-        match kinfo_proc::parse(&self.proc_buf, &what) {
-            Ok(list) => {
-                let (_, command) = list.into_iter().find(|(p, _)| *p == pid)?;
-                self.commands.insert(pid, command.clone());
-                Some(command)
-            }
-            Err(e) => {
-                warn!("{e}");
-                None
-            }
-        }
+        command_lookup::command_of(&mut self.commands, pid, &mut self.proc_buf, |buf| {
+            let mib = [
+                libc::CTL_KERN,
+                libc::KERN_PROC,
+                libc::KERN_PROC_PID,
+                pid as libc::c_int,
+            ];
+            sysctl::read_by_mib(&mib, buf)
+        })
     }
 }
 

@@ -1,6 +1,6 @@
 //! How big a buffer to give a sysctl table read, what an `ENOMEM` means,
 //! and when to let a buffer go. Pure arithmetic, so that it is tested on
-//! every platform; `sysctl.rs` does the calls.
+//! every platform; `sysctl_read.rs` runs the read loop.
 //!
 //! `ENOMEM` has two causes. The table grew past the buffer since the size
 //! probe: probe again and grow to what it says (not blindly doubling,
@@ -11,7 +11,6 @@
 //! cannot help.
 
 /// Reads per table before giving up on one that keeps outgrowing the buffer.
-#[cfg_attr(not(target_os = "freebsd"), allow(dead_code))]
 pub const ATTEMPTS: usize = 4;
 
 /// Buffer bytes for a table the kernel sized at `probe`, with headroom for
