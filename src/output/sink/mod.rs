@@ -113,9 +113,6 @@ impl Sink for FileSink {
     }
 }
 
-/// Turn counts of encoder records (lines, or one protobuf message per
-/// poll) into records of the batch. Every encoder emits either one record
-/// per batch record or one for the whole batch, so this is exact for both.
 /// Records of a poll's parts that went into no output record yet: an
 /// encoder whose record is the whole poll (protobuf) writes it with the
 /// last part, and its records are counted then.
@@ -140,6 +137,9 @@ impl HeldRecords {
     }
 }
 
+/// Turn counts of encoder records (lines, or one protobuf message per
+/// poll) into records of the batch. Every encoder emits either one record
+/// per batch record or one for the whole batch, so this is exact for both.
 fn in_records(written: u64, failed: u64, records: u64) -> Written {
     let emitted = written + failed;
     if emitted == 0 || emitted == records {
@@ -181,31 +181,16 @@ mod tests {
             ..whole.clone()
         };
         let parts = [
-            (
-                part(0..5, true, false),
-                Part {
-                    first: true,
-                    last: false,
-                },
-            ),
-            (
-                part(5..10, false, false),
-                Part {
-                    first: false,
-                    last: false,
-                },
-            ),
-            (
-                part(10..15, false, true),
-                Part {
-                    first: false,
-                    last: true,
-                },
-            ),
+            (0..5, true, false),
+            (5..10, false, false),
+            (10..15, false, true),
         ];
         let got: Vec<Written> = parts
-            .iter()
-            .map(|(b, which)| Sink::write_part(&mut sink, b, *which))
+            .into_iter()
+            .map(|(range, first, last)| {
+                let b = part(range, first, last);
+                Sink::write_part(&mut sink, &b, Part { first, last })
+            })
             .collect();
         let total = whole.record_count() as u64;
         assert_eq!(
@@ -226,37 +211,10 @@ mod tests {
         let mut held = HeldRecords::default();
         let b = testdata::batch(3, 4, true);
         let n = b.record_count() as u64;
-        let middle = Part {
-            first: false,
-            last: false,
-        };
-        assert_eq!(
-            held.settle(
-                &b,
-                Part {
-                    first: true,
-                    last: false
-                },
-                n,
-                0
-            )
-            .written,
-            n
-        );
-        assert_eq!(held.settle(&b, middle, n - 1, 1).failed, 1);
-        assert_eq!(
-            held.settle(
-                &b,
-                Part {
-                    first: false,
-                    last: true
-                },
-                n,
-                0
-            )
-            .written,
-            n
-        );
+        let which = |first, last| Part { first, last };
+        assert_eq!(held.settle(&b, which(true, false), n, 0).written, n);
+        assert_eq!(held.settle(&b, which(false, false), n - 1, 1).failed, 1);
+        assert_eq!(held.settle(&b, which(false, true), n, 0).written, n);
     }
 
     #[test]
