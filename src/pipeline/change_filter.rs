@@ -18,7 +18,6 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::delta::Key;
@@ -215,57 +214,7 @@ impl ChangeFilter {
 
 /// The batch an output writes: `batch` with only the chosen socket lines
 /// (and no close records without `closes`), its system line counting what
-/// was left out. `None` when the batch is written as it is.
-pub fn narrow(
-    batch: &Batch,
-    filter: Option<&mut ChangeFilter>,
-    closes: bool,
-) -> Option<Arc<Batch>> {
-    let drop_closes = !closes && !batch.closes.is_empty();
-    if filter.is_none() && !drop_closes {
-        return None;
-    }
-    // Only socket-table polls have sockets to leave out.
-    let is_table = batch
-        .system
-        .as_ref()
-        .is_some_and(|s| s.sockets_written.is_some())
-        || !batch.sockets.is_empty()
-        || !batch.closes.is_empty();
-    if !is_table {
-        return None;
-    }
-    let mut system = batch.system.clone();
-    let sockets = match filter {
-        Some(f) => {
-            let sel = f.select(batch);
-            if let Some(sys) = &mut system {
-                sys.sockets_written = Some(sel.indices.len() as u64);
-                sys.sockets_unchanged = Some(sel.unchanged);
-            }
-            sel.indices
-                .iter()
-                .map(|&i| batch.sockets[i as usize].clone())
-                .collect()
-        }
-        None => batch.sockets.clone(),
-    };
-    Some(Arc::new(Batch {
-        tier: batch.tier,
-        ts: batch.ts,
-        seq: batch.seq,
-        interval_ms: batch.interval_ms,
-        system,
-        sockets,
-        closes: if closes {
-            batch.closes.clone()
-        } else {
-            Vec::new()
-        },
-    }))
-}
-
-/// [`narrow`], handed to `write` in parts of at most `part` socket lines
+/// was left out, handed to `write` in parts of at most `part` socket lines
 /// (the system line with the first part, the close records with the last),
 /// so no more than `part` records are ever copied at once: a poll where
 /// every socket changed (the first one) would otherwise copy the whole
@@ -334,6 +283,17 @@ pub fn narrow_in_parts(
             return Some(total);
         }
     }
+}
+
+/// [`narrow_in_parts`] in one piece, for tests that look at the whole
+/// narrowed batch.
+#[cfg(test)]
+fn narrow(batch: &Batch, filter: Option<&mut ChangeFilter>, closes: bool) -> Option<Batch> {
+    let mut whole = None;
+    narrow_in_parts(batch, filter, closes, usize::MAX, &mut |piece, _| {
+        whole = Some(piece.clone());
+    })?;
+    whole
 }
 
 #[cfg(test)]
